@@ -1,0 +1,47 @@
+package audit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func BenchmarkAppend(b *testing.B) {
+	for _, mode := range []SyncMode{SyncFsync, SyncWrite} {
+		b.Run("sync="+string(mode), func(b *testing.B) {
+			ctx := context.Background()
+			l, err := Open(ctx, filepath.Join(b.TempDir(), "audit.log"), Options{Sync: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			e := sample(3) // a denial with details: a larger than average entry
+			for b.Loop() {
+				if _, err := l.Append(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	const n = 10_000
+	path, entries := writeLog(b, n)
+	anchor := Head{Seq: entries[n-1].Seq, Hash: entries[n-1].Hash}
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	ctx := context.Background()
+	for b.Loop() {
+		rep, err := Verify(ctx, path, anchor)
+		if err != nil || !rep.OK {
+			b.Fatalf("Verify = %+v, %v", rep, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

@@ -1,0 +1,25 @@
+package core
+
+import (
+	"context"
+
+	"github.com/passman-dev/passman/audit"
+)
+
+// failingLog is an audit log whose appends fail, as on a full disk.
+type failingLog struct {
+	auditLog
+	err error
+}
+
+func (f failingLog) Append(context.Context, audit.Entry) (audit.Entry, error) {
+	return audit.Entry{}, f.err
+}
+
+// BreakAudit makes every later audit append of l fail with err; the returned
+// function undoes it.
+func BreakAudit(l *Local, err error) (restore func()) {
+	orig := l.log
+	l.log = failingLog{auditLog: orig, err: err}
+	return func() { l.log = orig }
+}

@@ -1,0 +1,42 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+)
+
+// RotateKeys adds a new master key, saves the key file, then re-wraps every
+// data key under it without decrypting any value; the old keys are retired.
+// It is safe to re-run after a crash: a second run adds yet another key and
+// re-wraps whatever the first one did not reach. It needs a key file: keys
+// from PASSMAN_MASTER_KEY belong to whoever set the variable.
+func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
+	var rep store.RewrapReport
+	if l.keyFile == "" {
+		err := fmt.Errorf("%w: keys rotate needs a key file; keys from %s are rotated by replacing the variable's value", secret.ErrPrecondition, keyring.EnvVar)
+		return rep, l.read(ctx, audit.Entry{Action: ActionKeyRotate}, err)
+	}
+	old := l.kr.Active()
+	newID, err := l.kr.Rotate(l.opts.now())
+	if err == nil {
+		err = l.kr.SaveFile(l.keyFile)
+	}
+	if err == nil {
+		rep, err = l.st.Rewrap(ctx)
+	}
+	details := map[string]string{"old_key": old, "new_key": newID, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
+	if err := l.read(ctx, audit.Entry{Action: ActionKeyRotate, Details: details}, err); err != nil {
+		return rep, err
+	}
+	return rep, l.checkpoint(ctx)
+}
+
+// Keys describes the keyring in use (never key material).
+func (l *Local) Keys() []keyring.Key { return l.kr.Keys() }

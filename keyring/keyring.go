@@ -1,0 +1,211 @@
+// Package keyring holds passman's master keys and does its envelope
+// encryption: every secret version is sealed under its own random data key,
+// and data keys are wrapped by the active master key (the key-encryption key),
+// as AWS KMS envelopes and SOPS do. Rotating the master key re-wraps data keys
+// without touching values.
+package keyring
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/passman-dev/passman/secret"
+)
+
+// KeySize is the size of master and data keys: AES-256.
+const KeySize = 32
+
+// Key is one master key. Its ID is derived from the key material, so the same
+// key yields the same ID whether it comes from a key file or the environment,
+// and a store can tell a wrong key from a missing one without storing any
+// secret: the ID doubles as a key check value.
+type Key struct {
+	ID      string
+	Created time.Time
+	// Retired is set once a newer key became active; a retired key only
+	// unwraps data keys that a rotation has not re-wrapped yet.
+	Retired  time.Time
+	material [KeySize]byte
+}
+
+// String never shows key material.
+func (k *Key) String() string { return "key " + k.ID }
+
+// Keyring is an ordered set of master keys with exactly one active key.
+// It is safe for concurrent use: a server keeps sealing values while an
+// operator rotates the master key.
+type Keyring struct {
+	mu     sync.RWMutex
+	keys   []*Key // oldest first
+	active *Key
+}
+
+// New returns a keyring with one freshly generated active key.
+func New(now time.Time) (*Keyring, error) {
+	k, err := generateKey(now)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{keys: []*Key{k}, active: k}, nil
+}
+
+func generateKey(now time.Time) (*Key, error) {
+	var m [KeySize]byte
+	if _, err := rand.Read(m[:]); err != nil {
+		return nil, fmt.Errorf("generate master key: %w", err)
+	}
+	return newKey(m, now), nil
+}
+
+func newKey(m [KeySize]byte, created time.Time) *Key {
+	mac := hmac.New(sha256.New, m[:])
+	mac.Write([]byte("passman key id v1"))
+	return &Key{ID: "k" + hex.EncodeToString(mac.Sum(nil)[:8]), Created: created.UTC(), material: m}
+}
+
+// Active returns the ID of the key that wraps new data keys.
+func (r *Keyring) Active() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.active.ID
+}
+
+// IDs lists every key ID, oldest first.
+func (r *Keyring) IDs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ids := make([]string, len(r.keys))
+	for i, k := range r.keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+// Keys returns copies of the key descriptions (without material).
+func (r *Keyring) Keys() []Key {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Key, len(r.keys))
+	for i, k := range r.keys {
+		out[i] = Key{ID: k.ID, Created: k.Created, Retired: k.Retired}
+	}
+	return out
+}
+
+// Has reports whether the keyring holds key id.
+func (r *Keyring) Has(id string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.key(id) != nil
+}
+
+// key looks up id; the caller holds r.mu.
+func (r *Keyring) key(id string) *Key {
+	for _, k := range r.keys {
+		if k.ID == id {
+			return k
+		}
+	}
+	return nil
+}
+
+// Rotate generates a new active key and retires the others. The caller must
+// persist the keyring before re-wrapping anything under the new key.
+func (r *Keyring) Rotate(now time.Time) (string, error) {
+	k, err := generateKey(now)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, old := range r.keys {
+		if old.Retired.IsZero() {
+			old.Retired = now.UTC()
+		}
+	}
+	r.keys = append(r.keys, k)
+	r.active = k
+	return k.ID, nil
+}
+
+// Remove drops retired keys, so a key file stops
+// carrying keys no data key is wrapped under any more.
+func (r *Keyring) Remove(ids ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if id == r.active.ID {
+			return fmt.Errorf("%w: cannot remove the active key %s", secret.ErrKey, id)
+		}
+	}
+	r.keys = slices.DeleteFunc(r.keys, func(k *Key) bool { return slices.Contains(ids, k.ID) })
+	return nil
+}
+
+// EnvVar is the environment variable that supplies master keys in CI, as an
+// alternative to a key file: base64 keys separated by commas, active first.
+const EnvVar = "PASSMAN_MASTER_KEY"
+
+// FromEnv parses the value of EnvVar. Keys are standard or URL base64 of
+// exactly 32 bytes.
+func FromEnv(value string) (*Keyring, error) {
+	parts := strings.Split(strings.TrimSpace(value), ",")
+	r := &Keyring{}
+	for i, p := range parts {
+		m, err := decodeKey(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s key %d: %v", secret.ErrKey, EnvVar, i+1, err)
+		}
+		k := newKey(m, time.Time{})
+		if r.key(k.ID) != nil {
+			return nil, fmt.Errorf("%w: %s lists key %s twice", secret.ErrKey, EnvVar, k.ID)
+		}
+		r.keys = append(r.keys, k)
+	}
+	r.active = r.keys[0]
+	return r, nil
+}
+
+// EncodeEnv renders the keyring as a value for EnvVar (active key first).
+// The result is key material: treat it as a secret.
+func (r *Keyring) EncodeEnv() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	parts := []string{base64.StdEncoding.EncodeToString(r.active.material[:])}
+	for _, k := range r.keys {
+		if k != r.active {
+			parts = append(parts, base64.StdEncoding.EncodeToString(k.material[:]))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func decodeKey(s string) ([KeySize]byte, error) {
+	var m [KeySize]byte
+	if s == "" {
+		return m, fmt.Errorf("empty key")
+	}
+	var b []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err = enc.DecodeString(s); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return m, fmt.Errorf("not valid base64")
+	}
+	if len(b) != KeySize {
+		return m, fmt.Errorf("decodes to %d bytes, want %d", len(b), KeySize)
+	}
+	copy(m[:], b)
+	return m, nil
+}

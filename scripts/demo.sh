@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job on the embedded default store: init, write and generate
+# secrets, read one back, show history, roll back, verify the audit log.
+# Runs in a fresh temporary store; nothing outside it is touched.
+set -euo pipefail
+passman=$(realpath "${1:-bin/passman}")
+export PASSMAN_STORE
+PASSMAN_STORE=$(mktemp -d)/store
+trap 'rm -rf "$(dirname "$PASSMAN_STORE")"' EXIT
+unset PASSMAN_MASTER_KEY PASSMAN_KEY_FILE
+
+step() { printf '\n\033[1m$ passman %s\033[0m\n' "$*"; }
+run() { step "$*"; "$passman" "$@"; }
+
+run init
+step "secret put prod/db/password  (value on stdin)"
+printf 'first-password' | "$passman" secret put prod/db/password --owner team-db --tag env=prod --rotation-period 30d
+step "secret put prod/db/password  (second version)"
+printf 'second-password' | "$passman" secret put prod/db/password
+run secret put prod/app/token --generate --length 40 --classes upper,lower,digits --owner team-app
+run secret put dev/app/token --generate
+step "secret get prod/db/password"
+"$passman" secret get prod/db/password; echo
+run secret list prod/
+run secret history prod/db/password
+run secret rollback prod/db/password 1
+step "secret get prod/db/password --stage previous"
+"$passman" secret get prod/db/password --stage previous; echo
+run secret meta prod/db/password
+run keys rotate
+run secret get prod/db/password -o json
+run audit tail -n 5
+run audit verify

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/secret"
+)
+
+// loadRecord reads path's record. For a missing secret it returns an empty
+// record together with an error wrapping secret.ErrNotFound, so a writer can
+// create the secret from it.
+func (s *Store) loadRecord(tx Tx, path string) (*record, error) {
+	b, err := tx.Get(secretKey(path))
+	if errors.Is(err, ErrKeyNotFound) {
+		return &record{}, fmt.Errorf("%w: secret %s does not exist", secret.ErrNotFound, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return decodeRecord(path, b)
+}
+
+func (s *Store) saveRecord(tx Tx, path string, r *record) error {
+	b, err := r.encode()
+	if err != nil {
+		return err
+	}
+	if err := tx.Put(secretKey(path), b); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func decodeFP(h string) ([]byte, bool) {
+	b, err := hex.DecodeString(h)
+	return b, err == nil && len(b) == 32
+}
+
+// openValue decrypts version n of path inside tx.
+func (s *Store) openValue(tx Tx, path string, n int) ([]byte, error) {
+	sb, err := tx.Get(valueKey(path, n))
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: value of %s v%d is missing", secret.ErrCorrupt, path, n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s v%d: %w", path, n, err)
+	}
+	var sealed keyring.Sealed
+	if err := sealed.UnmarshalBinary(sb); err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", path, n, err)
+	}
+	v, err := s.kr.Open(sealed, keyring.VersionAAD(path, n))
+	if err != nil {
+		return nil, fmt.Errorf("open %s v%d: %w", path, n, err)
+	}
+	return v, nil
+}
+
+// Get returns the selected version of path with its decrypted value.
+func (s *Store) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
+	out := secret.Versioned{Path: path}
+	if err := secret.ValidatePath(path); err != nil {
+		return out, err
+	}
+	if sel.Version < 0 || sel.Version > 0 && sel.Stage != "" {
+		return out, fmt.Errorf("%w: select a version or a stage, not both", secret.ErrInvalidArgument)
+	}
+	if sel.Stage != "" {
+		if _, err := secret.ParseStage(string(sel.Stage)); err != nil {
+			return out, err
+		}
+	}
+	err := s.b.View(ctx, func(tx Tx) error {
+		r, err := s.loadRecord(tx, path)
+		if err != nil {
+			return err
+		}
+		n := sel.Version
+		if n == 0 {
+			st := sel.Stage
+			if st == "" {
+				st = secret.StageCurrent
+			}
+			if n = r.Stages[st]; n == 0 {
+				return fmt.Errorf("%w: %s has no %s version", secret.ErrNotFound, path, st)
+			}
+		}
+		v, err := usable(r, path, n)
+		if err != nil {
+			return err
+		}
+		value, err := s.openValue(tx, path, n)
+		if err != nil {
+			return err
+		}
+		out.Info = r.info(v)
+		out.Value = secret.NewValue(value)
+		return nil
+	})
+	return out, err
+}
+
+// Describe returns path's metadata and version history.
+func (s *Store) Describe(ctx context.Context, path string) (secret.Secret, error) {
+	if err := secret.ValidatePath(path); err != nil {
+		return secret.Secret{}, err
+	}
+	var out secret.Secret
+	err := s.b.View(ctx, func(tx Tx) error {
+		r, err := s.loadRecord(tx, path)
+		if err != nil {
+			return err
+		}
+		out = r.secret(path)
+		return nil
+	})
+	return out, err
+}
+
+// List returns one page of secrets whose path starts with opts.Prefix,
+// sorted by path.
+func (s *Store) List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error) {
+	var page secret.ListPage
+	if err := secret.ValidatePrefix(opts.Prefix); err != nil {
+		return page, err
+	}
+	if opts.After != "" {
+		if err := secret.ValidatePath(opts.After); err != nil {
+			return page, fmt.Errorf("cursor: %w", err)
+		}
+	}
+	limit := opts.Limit
+	switch {
+	case limit < 0 || limit > secret.MaxListLimit:
+		return page, fmt.Errorf("%w: limit %d out of range 1..%d", secret.ErrInvalidArgument, limit, secret.MaxListLimit)
+	case limit == 0:
+		limit = secret.DefaultListLimit
+	}
+	prefix := []byte(prefixSecret + opts.Prefix)
+	var start []byte
+	if opts.After != "" {
+		// NUL sorts before every path character: start just after the cursor.
+		start = append([]byte(prefixSecret+opts.After), 0)
+	}
+	page.Entries = []secret.ListEntry{}
+	err := s.b.View(ctx, func(tx Tx) error {
+		return tx.Scan(prefix, start, func(k, v []byte) (bool, error) {
+			path := string(k[len(prefixSecret):])
+			if len(page.Entries) == limit {
+				page.Next = page.Entries[limit-1].Path
+				return false, nil
+			}
+			r, err := decodeRecord(path, v)
+			if err != nil {
+				return false, err
+			}
+			page.Entries = append(page.Entries, secret.ListEntry{Path: path, CurrentVersion: r.Stages[secret.StageCurrent], Versions: len(r.Versions), Owner: r.Meta.Owner, UpdatedAt: r.Meta.UpdatedAt})
+			return true, nil
+		})
+	})
+	return page, err
+}
+
+// LookupFingerprint returns every version whose value has fingerprint fp
+// (lowercase hex), with its current stages. Nothing is decrypted.
+func (s *Store) LookupFingerprint(ctx context.Context, fp string) ([]secret.FingerprintMatch, error) {
+	raw, ok := decodeFP(fp)
+	if !ok {
+		return nil, fmt.Errorf("%w: fingerprint must be 64 hex characters", secret.ErrInvalidArgument)
+	}
+	return s.lookup(ctx, raw)
+}
+
+// LookupValue fingerprints value with the detection key and looks it up.
+func (s *Store) LookupValue(ctx context.Context, value []byte) ([]secret.FingerprintMatch, error) {
+	return s.lookup(ctx, s.det.Sum(value))
+}
+
+func (s *Store) lookup(ctx context.Context, raw []byte) ([]secret.FingerprintMatch, error) {
+	var out []secret.FingerprintMatch
+	prefix := append([]byte(prefixFP), raw...)
+	err := s.b.View(ctx, func(tx Tx) error {
+		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+			path, n, ok := parseFPKey(k[len(prefix):])
+			if !ok {
+				return false, fmt.Errorf("%w: malformed index key", secret.ErrCorrupt)
+			}
+			r, err := s.loadRecord(tx, path)
+			if err != nil {
+				return false, fmt.Errorf("index names %s v%d: %w", path, n, err)
+			}
+			v := r.version(n)
+			if v == nil {
+				return false, fmt.Errorf("%w: index names %s v%d, which does not exist", secret.ErrCorrupt, path, n)
+			}
+			out = append(out, secret.FingerprintMatch{Path: path, Version: n, Stages: r.stagesOf(n), State: v.State})
+			return true, nil
+		})
+	})
+	return out, err
+}
