@@ -58,12 +58,15 @@ type Log struct {
 	mu     sync.Mutex
 	f      *os.File // nil once closed
 	head   Head
-	failed error // first write or sync error; sticky, see Append
+	synced uint64 // last seq known to be fsynced (SyncFsync mode)
+	failed error  // first write or sync error; sticky, see Append
 }
 
 // Open opens the log at path for appending, creating it with mode 0600 if it
 // does not exist (its directory must). It recovers the chain head from the
-// last complete line, reading only the end of the file.
+// last complete line, reading only the end of the file. Where flock exists
+// it holds an exclusive lock on the file until Close, so a second Open of the
+// same file, here or in another process, fails.
 //
 // If the file ends in a partial line, the remains of a write torn by a crash,
 // Open truncates it away: Append never acknowledged it. If the last complete
@@ -94,7 +97,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open audit log %s: %w: %w", path, secret.ErrAudit, err)
 	}
-	return &Log{path: path, mode: mode, now: now, f: f, head: head}, nil
+	return &Log{path: path, mode: mode, now: now, f: f, head: head, synced: head.Seq}, nil
 }
 
 // openFile opens path for reading and appending, reporting whether it created
@@ -113,15 +116,18 @@ func openFile(path string) (f *os.File, created bool, err error) {
 }
 
 func prepare(f *os.File, created bool, mode SyncMode) (Head, error) {
+	// Lock before taking the size: a writer that held the lock until just
+	// now may have appended after an earlier Stat, and recovering from a
+	// stale size would fork the chain.
+	if err := lockFile(f); err != nil {
+		return Head{}, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return Head{}, err
 	}
 	if !fi.Mode().IsRegular() {
 		return Head{}, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if err := lockFile(f); err != nil {
-		return Head{}, err
 	}
 	if created && mode == SyncFsync {
 		// The new directory entry must be durable too, or a power loss could
@@ -215,6 +221,43 @@ func recoverHead(f *os.File, size int64) (Head, error) {
 // later call fail until the file is reopened; the entry, or part of it, may
 // nonetheless be in the file.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	return l.append(ctx, e, true)
+}
+
+// AppendDeferred is Append without the fsync: the entry is written, and
+// becomes durable at the next Sync. A caller that commits several changes
+// at once (a database group commit) appends each entry with AppendDeferred
+// and calls Sync once before the commit, paying one fsync instead of one per
+// entry. Until Sync returns nil the entry counts as written only in the
+// SyncWrite sense.
+func (l *Log) AppendDeferred(ctx context.Context, e Entry) (Entry, error) {
+	return l.append(ctx, e, false)
+}
+
+// Sync makes every entry appended so far durable: an fsync in SyncFsync mode
+// (skipped when nothing was appended since the last one), nothing in
+// SyncWrite mode. A failed sync leaves the Log failed, as in Append.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("sync audit log: %w: log is closed", secret.ErrAudit)
+	}
+	if l.failed != nil {
+		return fmt.Errorf("sync audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, l.failed)
+	}
+	if l.mode != SyncFsync || l.synced == l.head.Seq {
+		return nil
+	}
+	if err := l.f.Sync(); err != nil {
+		l.failed = err
+		return fmt.Errorf("sync audit log: %w: %w", secret.ErrAudit, err)
+	}
+	l.synced = l.head.Seq
+	return nil
+}
+
+func (l *Log) append(ctx context.Context, e Entry, sync bool) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 	}
@@ -257,13 +300,16 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 		l.failed = err
 		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 	}
-	if l.mode == SyncFsync {
+	if sync && l.mode == SyncFsync {
 		if err := l.f.Sync(); err != nil {
 			l.failed = err
 			return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 		}
 	}
 	l.head = Head{Seq: e.Seq, Hash: e.Hash}
+	if sync {
+		l.synced = e.Seq
+	}
 	return e, nil
 }
 

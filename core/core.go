@@ -69,6 +69,8 @@ func (o Options) now() time.Time {
 // appends fail.
 type auditLog interface {
 	Append(ctx context.Context, e audit.Entry) (audit.Entry, error)
+	AppendDeferred(ctx context.Context, e audit.Entry) (audit.Entry, error)
+	Sync() error
 	Head() audit.Head
 	Path() string
 	Close() error

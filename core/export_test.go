@@ -23,3 +23,7 @@ func BreakAudit(l *Local, err error) (restore func()) {
 	l.log = failingLog{auditLog: orig, err: err}
 	return func() { l.log = orig }
 }
+
+func (f failingLog) AppendDeferred(context.Context, audit.Entry) (audit.Entry, error) {
+	return audit.Entry{}, f.err
+}

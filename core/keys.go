@@ -20,7 +20,7 @@ import (
 func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 	var rep store.RewrapReport
 	if l.keyFile == "" {
-		err := fmt.Errorf("%w: keys rotate needs a key file; keys from %s are rotated by replacing the variable's value", secret.ErrPrecondition, keyring.EnvVar)
+		err := fmt.Errorf("%w: keys rotate needs a key file; to rotate keys from %s, put the new key first (\"new,old\") and run 'passman keys rewrap'", secret.ErrPrecondition, keyring.EnvVar)
 		return rep, l.read(ctx, audit.Entry{Action: ActionKeyRotate}, err)
 	}
 	old := l.kr.Active()
@@ -33,6 +33,19 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 	}
 	details := map[string]string{"old_key": old, "new_key": newID, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
 	if err := l.read(ctx, audit.Entry{Action: ActionKeyRotate, Details: details}, err); err != nil {
+		return rep, err
+	}
+	return rep, l.checkpoint(ctx)
+}
+
+// Rewrap re-wraps every data key under the keyring's active key and retires
+// the other keys, without adding a key. It finishes a rotation done outside
+// passman: with PASSMAN_MASTER_KEY set to "new,old", run Rewrap, after which
+// "new" alone opens the store.
+func (l *Local) Rewrap(ctx context.Context) (store.RewrapReport, error) {
+	rep, err := l.st.Rewrap(ctx)
+	details := map[string]string{"active": rep.Active, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
+	if err := l.read(ctx, audit.Entry{Action: ActionKeyRewrap, Details: details}, err); err != nil {
 		return rep, err
 	}
 	return rep, l.checkpoint(ctx)

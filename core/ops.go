@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ const (
 	ActionVerify    = "audit.verify"
 	ActionQuery     = "audit.query"
 	ActionKeyRotate = "keys.rotate"
+	ActionKeyRewrap = "keys.rewrap"
 )
 
 func newRequestID() string {
@@ -46,6 +48,16 @@ func newRequestID() string {
 // success). The entry's outcome and error class come from err; the error's
 // text is never logged, since a caller's message could quote input.
 func (l *Local) record(ctx context.Context, e audit.Entry, opErr error) error {
+	return l.append(ctx, e, opErr, false)
+}
+
+// preCommitter is a backend transaction that runs callbacks just before it
+// commits (store/boltdb's does).
+type preCommitter interface {
+	BeforeCommit(fn func() error)
+}
+
+func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSync bool) error {
 	if e.RequestID == "" {
 		e.RequestID = newRequestID()
 	}
@@ -58,7 +70,11 @@ func (l *Local) record(ctx context.Context, e audit.Entry, opErr error) error {
 		}
 		e.ErrorClass = secret.Class(opErr)
 	}
-	if _, err := l.log.Append(ctx, e); err != nil {
+	appendFn := l.log.Append
+	if deferSync {
+		appendFn = l.log.AppendDeferred
+	}
+	if _, err := appendFn(ctx, e); err != nil {
 		return fmt.Errorf("%w: %v", secret.ErrAudit, err)
 	}
 	return nil
@@ -71,7 +87,14 @@ func (l *Local) mutate(ctx context.Context, action, path string, run func(store.
 	reqID := newRequestID()
 	call := store.Call{Actor: l.opts.Actor, Commit: func(tx store.Tx, ev store.Event) error {
 		e := eventEntry(action, reqID, ev)
-		if err := l.record(ctx, e, nil); err != nil {
+		// Where the backend commits several changes at once, their entries
+		// share one fsync, taken just before the commit.
+		deferred := false
+		if pc, ok := tx.(preCommitter); ok {
+			pc.BeforeCommit(l.log.Sync)
+			deferred = true
+		}
+		if err := l.append(ctx, e, nil, deferred); err != nil {
 			return err
 		}
 		head, err := json.Marshal(l.log.Head())
@@ -268,6 +291,9 @@ func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]au
 // and without writing anything, so a damaged or tampered store can still be
 // examined.
 func VerifyDir(ctx context.Context, dir string) (audit.Report, error) {
+	if _, err := os.Stat(filepath.Join(dir, DBFile)); errors.Is(err, os.ErrNotExist) {
+		return audit.Report{}, fmt.Errorf("%w: no store in %s", secret.ErrNotFound, dir)
+	}
 	db, err := boltdb.Open(ctx, filepath.Join(dir, DBFile), boltdb.Options{ReadOnly: true})
 	if err != nil {
 		return audit.Report{}, err

@@ -32,7 +32,9 @@ type Key struct {
 	Created time.Time
 	// Retired is set once a newer key became active; a retired key only
 	// unwraps data keys that a rotation has not re-wrapped yet.
-	Retired  time.Time
+	Retired time.Time
+	// Active is set on the key that wraps new data keys (in Keys' output).
+	Active   bool
 	material [KeySize]byte
 }
 
@@ -95,7 +97,7 @@ func (r *Keyring) Keys() []Key {
 	defer r.mu.RUnlock()
 	out := make([]Key, len(r.keys))
 	for i, k := range r.keys {
-		out[i] = Key{ID: k.ID, Created: k.Created, Retired: k.Retired}
+		out[i] = Key{ID: k.ID, Created: k.Created, Retired: k.Retired, Active: k == r.active}
 	}
 	return out
 }

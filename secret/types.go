@@ -81,8 +81,6 @@ type VersionInfo struct {
 	// Fingerprint is the keyed HMAC of the value (hex): safe to log and to
 	// compare, useless for recovering the value without the detection key.
 	Fingerprint string `json:"fingerprint,omitempty"`
-	// KeyID names the master key that wraps this version's data key.
-	KeyID string `json:"key_id,omitempty"`
 }
 
 // HasStage reports whether v carries stage s.

@@ -73,6 +73,11 @@ func (s *Store) Put(ctx context.Context, c Call, path string, value []byte, opts
 	if err := secret.ValidatePath(path); err != nil {
 		return secret.VersionInfo{}, err
 	}
+	if len(value) == 0 {
+		// An empty value is almost always a mistake (a script reading an
+		// empty file or /dev/null), and would fingerprint as nothing.
+		return secret.VersionInfo{}, fmt.Errorf("%w: value is empty", secret.ErrInvalidArgument)
+	}
 	if len(value) > secret.MaxValueSize {
 		return secret.VersionInfo{}, fmt.Errorf("%w: value is %d bytes, at most %d (1 MiB) allowed", secret.ErrTooLarge, len(value), secret.MaxValueSize)
 	}

@@ -93,3 +93,36 @@ func TestBatchPanicReachesCaller(t *testing.T) {
 	}()
 	d.Batch(context.Background(), func(tx store.Tx) error { panic("caller bug") })
 }
+
+// TestBeforeCommit checks that callbacks run once the transaction's
+// functions are done, and that a failing callback rolls the change back.
+func TestBeforeCommit(t *testing.T) {
+	d := newDB(t)
+	ctx := context.Background()
+	var order []string
+	err := d.Update(ctx, func(t store.Tx) error {
+		t.(*tx).BeforeCommit(func() error { order = append(order, "hook"); return nil })
+		order = append(order, "fn")
+		return t.Put([]byte("k1"), []byte("v"))
+	})
+	if err != nil || fmt.Sprint(order) != "[fn hook]" {
+		t.Fatalf("order %v, err %v", order, err)
+	}
+	boom := errors.New("fsync failed")
+	err = d.Batch(ctx, func(t store.Tx) error {
+		t.(*tx).BeforeCommit(func() error { return boom })
+		return t.Put([]byte("k2"), []byte("v"))
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("failing hook: %v", err)
+	}
+	_ = d.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.Get([]byte("k2")); !errors.Is(err, store.ErrKeyNotFound) {
+			t.Errorf("change committed despite a failing hook: %v", err)
+		}
+		if _, err := tx.Get([]byte("k1")); err != nil {
+			t.Errorf("k1: %v", err)
+		}
+		return nil
+	})
+}

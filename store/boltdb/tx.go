@@ -54,7 +54,10 @@ func (d *DB) run(ctx context.Context, writable bool, fn func(store.Tx) error) er
 		}
 		// A Tx method recovered a bbolt panic and fn carried on: the
 		// transaction's pages may be half-modified, so never commit it.
-		return t.err
+		if t.err != nil {
+			return t.err
+		}
+		return t.runBeforeCommit()
 	})
 	if fnErr != nil {
 		return fnErr // unchanged, even if the rollback failed as well
@@ -120,6 +123,24 @@ type tx struct {
 	// err is set once a method has recovered a bbolt panic; every later
 	// call returns it and the transaction will not commit.
 	err error
+	// beforeCommit holds the callbacks registered with BeforeCommit.
+	beforeCommit []func() error
+}
+
+// BeforeCommit registers fn to run once the transaction's functions have
+// all succeeded, just before it commits; an error from fn rolls the
+// transaction back and is returned as the commit's error. In a Batch the
+// callbacks of every batched call run once, after all of them: this is how
+// the audit log fsyncs once per group commit rather than once per entry.
+func (t *tx) BeforeCommit(fn func() error) { t.beforeCommit = append(t.beforeCommit, fn) }
+
+func (t *tx) runBeforeCommit() error {
+	for _, fn := range t.beforeCommit {
+		if err := fn(); err != nil {
+			return fmt.Errorf("before commit: %w", err)
+		}
+	}
+	return nil
 }
 
 func (d *DB) newTx(btx *bolt.Tx, writable bool) (*tx, error) {

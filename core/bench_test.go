@@ -1,0 +1,72 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/secret"
+)
+
+// BenchmarkPut measures a durable, audited Put through the Service: the
+// database commit and the audit entry are both fsynced. With 32 writers the
+// backend's group commit lets them share fsyncs.
+func BenchmarkPut(b *testing.B) {
+	for _, writers := range []int{1, 32} {
+		for _, sync := range []audit.SyncMode{audit.SyncFsync, audit.SyncWrite} {
+			b.Run(fmt.Sprintf("writers=%d/audit=%s", writers, sync), func(b *testing.B) {
+				l := open(b, initStore(b, sync))
+				defer l.Close()
+				ctx := context.Background()
+				var seq atomic.Int64
+				b.SetParallelism((writers + 1) / 2) // GOMAXPROCS is 2 here
+				start := time.Now()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := seq.Add(1)
+						if _, err := l.Put(ctx, fmt.Sprintf("bench/k%d", i%5000), secret.NewValue([]byte("value")), secret.PutOptions{}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+			})
+		}
+	}
+}
+
+// BenchmarkGet measures an audited Get through the Service.
+func BenchmarkGet(b *testing.B) {
+	for _, sync := range []audit.SyncMode{audit.SyncFsync, audit.SyncWrite} {
+		b.Run("audit="+string(sync), func(b *testing.B) {
+			l := open(b, initStore(b, sync))
+			defer l.Close()
+			ctx := context.Background()
+			for i := range 1000 {
+				if _, err := l.Put(ctx, fmt.Sprintf("bench/k%d", i), secret.NewValue([]byte("value")), secret.PutOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			b.ResetTimer()
+			for b.Loop() {
+				t0 := time.Now()
+				if _, err := l.Get(ctx, fmt.Sprintf("bench/k%d", i%1000), secret.Selector{}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				i++
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
