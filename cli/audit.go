@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/secret"
+)
+
+func newAuditCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify and read the audit log",
+		Args:  groupArgs,
+		RunE:  groupRun,
+	}
+	cmd.AddCommand(newAuditVerifyCmd(a), newAuditTailCmd(a), newAuditShowCmd(a))
+	return cmd
+}
+
+func newAuditVerifyCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit log's hash chain",
+		Long: `Check every entry of the audit log: its hash, its link to the previous entry,
+and that the log reaches the head the store recorded (so cut-off entries are
+caught too). It needs no master key and writes nothing, so a damaged or
+tampered store can still be examined.
+
+Exits 1 and names the first bad entry if the log does not verify.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := a.storeDir()
+			if err != nil {
+				return err
+			}
+			if err := requireStore(dir); err != nil {
+				return err
+			}
+			rep, err := core.VerifyDir(cmd.Context(), dir)
+			if err != nil && rep.Broken == nil {
+				return fmt.Errorf("verify audit log: %w", err)
+			}
+			if err := a.out.emit(rep, func(w io.Writer) error {
+				_, err := io.WriteString(w, verifyText(rep)+"\n")
+				return err
+			}); err != nil {
+				return err
+			}
+			if rep.Broken != nil {
+				return &reportedError{code: ExitFailure, msg: verifyText(rep)}
+			}
+			return nil
+		},
+	}
+}
+
+func verifyText(rep audit.Report) string {
+	if b := rep.Broken; b != nil {
+		return fmt.Sprintf("audit log BROKEN at entry %d (line %d): %s", b.Seq, b.Line, b.Reason)
+	}
+	return fmt.Sprintf("audit log OK: %d entries, head seq %d (%d unconfirmed)", rep.Entries, rep.Head.Seq, rep.Unconfirmed)
+}
+
+func newAuditTailCmd(a *app) *cobra.Command {
+	var f auditFilterFlags
+	var n int
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "Show the last audit entries",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1 {
+				return usageErrorf("-n must be 1 or more, got %d", n)
+			}
+			return a.queryAudit(cmd, &f, n)
+		},
+	}
+	cmd.Flags().IntVarP(&n, "lines", "n", 20, "how many entries to show")
+	f.register(cmd.Flags())
+	return cmd
+}
+
+func newAuditShowCmd(a *app) *cobra.Command {
+	var f auditFilterFlags
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show audit entries matching filters",
+		Long: `Show the audit entries that match every filter given, oldest first.
+--since and --until take an RFC 3339 time (2025-01-31T12:00:00Z) or a duration
+ago (90m, 1h, 7d).`,
+		Example: `  passman audit show --path prod/db/password
+  passman audit show --outcome failure --since 24h -o json`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.queryAudit(cmd, &f, 0)
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// queryAudit shows entries matching the filter flags; limit > 0 keeps the
+// last limit of them.
+func (a *app) queryAudit(cmd *cobra.Command, f *auditFilterFlags, limit int) error {
+	filter, err := f.build(a.env.now())
+	if err != nil {
+		return err
+	}
+	var entries []audit.Entry
+	err = a.withService(cmd.Context(), func(svc passman.Service) error {
+		entries, err = svc.QueryAudit(cmd.Context(), filter, limit)
+		if err != nil {
+			return fmt.Errorf("query audit log: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	return a.out.emit(entries, func(w io.Writer) error {
+		t := newTable(w, "TIME", "ACTOR", "ACTION", "PATH", "VERSION", "OUTCOME", "ERROR", "REQUEST")
+		for _, e := range entries {
+			version := ""
+			if e.Version != 0 {
+				version = strconv.Itoa(e.Version)
+			}
+			t.row(timeText(e.Time), e.Actor, e.Action, e.Path, version, string(e.Outcome), e.ErrorClass, e.RequestID)
+		}
+		return t.flush()
+	})
+}
+
+// auditFilterFlags are the flags that select audit entries.
+type auditFilterFlags struct {
+	path, pathPrefix, actor, action, outcome, since, until string
+}
+
+func (f *auditFilterFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.path, "path", "", "only entries for secret `PATH`")
+	fs.StringVar(&f.pathPrefix, "path-prefix", "", "only entries for paths starting with `PREFIX`")
+	fs.StringVar(&f.actor, "actor", "", "only entries by `ACTOR`")
+	fs.StringVar(&f.action, "action", "", "only entries for `ACTION`, such as secret.put")
+	fs.StringVar(&f.outcome, "outcome", "", "only entries with `OUTCOME`: success, failure or denied")
+	fs.StringVar(&f.since, "since", "", "only entries at or after `TIME` (RFC 3339, or a duration ago such as 1h)")
+	fs.StringVar(&f.until, "until", "", "only entries before `TIME` (RFC 3339, or a duration ago such as 1h)")
+}
+
+func (f *auditFilterFlags) build(now time.Time) (audit.Filter, error) {
+	filter := audit.Filter{Path: f.path, PathPrefix: f.pathPrefix, Actor: f.actor, Action: f.action}
+	switch o := audit.Outcome(f.outcome); o {
+	case "", audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied:
+		filter.Outcome = o
+	default:
+		return filter, usageErrorf("--outcome: unknown outcome %q (want %s, %s or %s)", f.outcome, audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied)
+	}
+	var err error
+	if filter.Since, err = parseWhen("since", f.since, now); err != nil {
+		return filter, err
+	}
+	if filter.Until, err = parseWhen("until", f.until, now); err != nil {
+		return filter, err
+	}
+	return filter, nil
+}
+
+// parseWhen parses an RFC 3339 time or a duration before now ("1h", "7d").
+func parseWhen(flag, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := secret.ParseDuration(s)
+	if err != nil {
+		if errors.Is(err, secret.ErrInvalidArgument) {
+			return time.Time{}, usageErrorf("--%s: %q is neither an RFC 3339 time (2025-01-31T12:00:00Z) nor a duration ago (1h, 7d)", flag, s)
+		}
+		return time.Time{}, err
+	}
+	return now.Add(-time.Duration(d)), nil
+}

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/secret"
+)
+
+// Environment variables read by passman (besides keyring.EnvVar).
+const (
+	envStore     = "PASSMAN_STORE"
+	envKeyFile   = "PASSMAN_KEY_FILE"
+	envAuditSync = "PASSMAN_AUDIT_SYNC"
+)
+
+// globalFlags are the flags every command accepts.
+type globalFlags struct {
+	store     string
+	keyFile   string
+	auditSync string
+	output    string
+}
+
+func (g *globalFlags) register(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.store, "store", "", "store directory (env "+envStore+"; default $XDG_DATA_HOME/passman or ~/.local/share/passman)")
+	pf.StringVar(&g.keyFile, "key-file", "", "master key file (env "+envKeyFile+"; default STORE/master.key; "+keyring.EnvVar+" takes precedence)")
+	pf.StringVar(&g.auditSync, "audit-sync", "", "when an audit entry counts as written: fsync or write (env "+envAuditSync+"; default fsync)")
+	pf.StringVarP(&g.output, "output", "o", string(formatText), "output format: "+formatNames())
+}
+
+// config is where the store is and how to open it, resolved from flags,
+// then the environment, then defaults.
+type config struct {
+	dir     string
+	keyFile string // "" means core's default, dir/master.key
+	// keyring holds keys from PASSMAN_MASTER_KEY; nil means use the key file.
+	keyring   *keyring.Keyring
+	auditSync audit.SyncMode
+	actor     string
+}
+
+// config resolves the store configuration. Errors are configuration
+// errors: they wrap ErrInvalidArgument or ErrKey, or are usage errors.
+func (a *app) config() (config, error) {
+	var c config
+	dir, err := a.storeDir()
+	if err != nil {
+		return c, err
+	}
+	c.dir = dir
+	c.keyFile = firstSet(a.flags.keyFile, a.env.getenv(envKeyFile))
+	if c.keyFile != "" {
+		if abs, err := filepath.Abs(c.keyFile); err == nil {
+			c.keyFile = abs
+		}
+	}
+	if v := a.env.getenv(keyring.EnvVar); v != "" {
+		if c.keyring, err = keyring.FromEnv(v); err != nil {
+			return c, err
+		}
+	}
+	if c.auditSync, err = audit.ParseSyncMode(firstSet(a.flags.auditSync, a.env.getenv(envAuditSync))); err != nil {
+		return c, err
+	}
+	c.actor = a.actor()
+	return c, nil
+}
+
+func (a *app) storeDir() (string, error) {
+	dir := firstSet(a.flags.store, a.env.getenv(envStore))
+	if dir == "" {
+		if xdg := a.env.getenv("XDG_DATA_HOME"); xdg != "" {
+			dir = filepath.Join(xdg, "passman")
+		} else if home := a.env.getenv("HOME"); home != "" {
+			dir = filepath.Join(home, ".local", "share", "passman")
+		} else {
+			return "", usageErrorf("cannot find a store directory: set --store or %s (neither XDG_DATA_HOME nor HOME is set)", envStore)
+		}
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return dir, nil
+}
+
+// keyFilePath is the key file in use, for messages.
+func (c config) keyFilePath() string {
+	if c.keyFile != "" {
+		return c.keyFile
+	}
+	return filepath.Join(c.dir, core.KeyFile)
+}
+
+func (c config) coreOptions() core.Options {
+	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync}
+}
+
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// actor names who runs the command, for version authorship and the audit
+// log. It is the OS user and deliberately not configurable: an audit log
+// whose actor anyone can set records nothing.
+func (a *app) actor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := a.env.getenv("USER"); u != "" {
+		return u
+	}
+	return "uid:" + strconv.Itoa(os.Getuid())
+}
+
+// openLocal opens the store for a command that needs more than the Service
+// (key administration). The caller closes it.
+func (a *app) openLocal(ctx context.Context) (*core.Local, config, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, c, err
+	}
+	l, err := core.Open(ctx, c.coreOptions())
+	if err != nil {
+		return nil, c, fmt.Errorf("open store: %w", err)
+	}
+	return l, c, nil
+}
+
+// withLocal runs fn on an open store and closes it, reporting a failed
+// close too: Close records the audit head, and losing that matters.
+func (a *app) withLocal(ctx context.Context, fn func(*core.Local, config) error) error {
+	l, c, err := a.openLocal(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(l, c)
+	if cerr := l.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+	}
+	return err
+}
+
+// withService runs fn with the Service for secret operations. It is the
+// only way secret commands reach the store, so they stay thin.
+func (a *app) withService(ctx context.Context, fn func(passman.Service) error) error {
+	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
+}
+
+// requireStore fails with ErrNotFound when dir holds no store, for commands
+// that look at the files without core.Open (which checks this itself).
+func requireStore(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, core.DBFile)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: no store in %s; run 'passman init' or set --store", secret.ErrNotFound, dir)
+	}
+	return nil
+}

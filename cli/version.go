@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/spf13/cobra"
+)
+
+// version is the release version. Release builds set it at link time:
+//
+//	go build -ldflags "-X github.com/passman-dev/passman/cli.version=v1.2.3" ./cmd/passman
+//
+// It is never changed at run time.
+var version = "dev"
+
+// versionInfo is passman version's JSON shape.
+type versionInfo struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print passman's version",
+		Args:  exactArgs(),
+		RunE: func(*cobra.Command, []string) error {
+			v := versionInfo{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+			return a.out.emit(v, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "passman %s (%s %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+				return err
+			})
+		},
+	}
+}
