@@ -43,9 +43,6 @@ Exits 1 and names the first bad entry if the log does not verify.`,
 			if err != nil {
 				return err
 			}
-			if err := requireStore(dir); err != nil {
-				return err
-			}
 			rep, err := core.VerifyDir(cmd.Context(), dir)
 			if err != nil && rep.Broken == nil {
 				return fmt.Errorf("verify audit log: %w", err)

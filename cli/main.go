@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Env is the process environment a command runs in. Tests build their own;
@@ -40,7 +41,7 @@ func OSEnv() Env {
 		Stdout:          os.Stdout,
 		Stderr:          os.Stderr,
 		Getenv:          os.Getenv,
-		StdinIsTerminal: func() bool { return isTerminal(os.Stdin) },
+		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
-	"github.com/passman-dev/passman/secret"
 )
 
 // Environment variables read by passman (besides keyring.EnvVar).
@@ -162,13 +161,4 @@ func (a *app) withLocal(ctx context.Context, fn func(*core.Local, config) error)
 // only way secret commands reach the store, so they stay thin.
 func (a *app) withService(ctx context.Context, fn func(passman.Service) error) error {
 	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
-}
-
-// requireStore fails with ErrNotFound when dir holds no store, for commands
-// that look at the files without core.Open (which checks this itself).
-func requireStore(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, core.DBFile)); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: no store in %s; run 'passman init' or set --store", secret.ErrNotFound, dir)
-	}
-	return nil
 }
