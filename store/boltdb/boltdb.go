@@ -56,7 +56,16 @@ type Options struct {
 	// benchmarks and tests that measure the store logic rather than the disk;
 	// never set it for a real store.
 	NoSync bool
+	// MaxMappedResident bounds how much of the memory-mapped file stays in
+	// the process's resident set; 0 means DefaultMaxMappedResident and a
+	// negative value means no bound. See trimmer.
+	MaxMappedResident int64
 }
+
+// DefaultMaxMappedResident is the default bound on mapped file pages kept
+// resident: a million-secret store is about a gigabyte, and a process that
+// reads across all of it should not carry the whole file in its RSS.
+const DefaultMaxMappedResident = 128 << 20
 
 // Stats reports the size of a store, for benchmarks and metrics.
 type Stats struct {
@@ -87,6 +96,7 @@ type DB struct {
 	closeErr  error
 
 	batch batcher
+	trim  trimmer
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -241,6 +251,7 @@ func Open(ctx context.Context, path string, opts Options) (db *DB, err error) {
 			return nil, d.boltError(err)
 		}
 	}
+	d.trim.start(d, opts.MaxMappedResident)
 	return d, nil
 }
 
@@ -289,6 +300,7 @@ func (d *DB) Close() error {
 		// Drain Batch first: its queued calls run through exec, which
 		// refuses to start once closed is set.
 		d.batch.close()
+		d.trim.stop()
 		d.closed.Store(true)
 		d.closeErr = d.bolt.Close()
 	})

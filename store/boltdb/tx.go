@@ -57,6 +57,9 @@ func (d *DB) run(ctx context.Context, writable bool, fn func(store.Tx) error) er
 		if t.err != nil {
 			return t.err
 		}
+		if !writable {
+			d.trim.afterRead()
+		}
 		return t.runBeforeCommit()
 	})
 	if fnErr != nil {
