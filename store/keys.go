@@ -53,8 +53,11 @@ func (s *Store) Rewrap(ctx context.Context) (RewrapReport, error) {
 		seen := 0
 		err := s.b.Update(ctx, func(tx Tx) error {
 			var keys [][]byte
-			err := tx.Scan([]byte(prefixValue), cursor, func(k, _ []byte) (bool, error) {
+			err := tx.Scan([]byte(prefixSecret), cursor, func(k, _ []byte) (bool, error) {
 				if cursor != nil && bytes.Equal(k, cursor) {
+					return true, nil
+				}
+				if _, isRecord, ok := splitSecretKey(k); !ok || isRecord {
 					return true, nil
 				}
 				keys = append(keys, bytes.Clone(k))

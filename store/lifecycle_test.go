@@ -142,7 +142,7 @@ func TestDestroyRemovesCiphertext(t *testing.T) {
 	e.put(t, "x", "second", secret.PutOptions{})
 	var sealed []byte
 	if err := e.db.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte("v/x\x00"), nil, func(k, v []byte) (bool, error) {
+		return tx.Scan([]byte("s/x\x00\x01"), nil, func(k, v []byte) (bool, error) {
 			sealed = bytes.Clone(v)
 			return false, nil
 		})
@@ -222,9 +222,12 @@ func TestList(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	paths := []string{"prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y", "dev/a", "prod.old"}
+	paths := []string{"prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y", "dev/a", "prod.old", "prod"}
 	for _, p := range paths {
-		e.put(t, p, "v", secret.PutOptions{})
+		// Several versions each: values share the keyspace with records.
+		for v := range 3 {
+			e.put(t, p, fmt.Sprint("v", v), secret.PutOptions{})
+		}
 	}
 	list := func(prefix string, limit int) []string {
 		var out []string
@@ -256,8 +259,9 @@ func TestList(t *testing.T) {
 	}{
 		"folder":            {"prod/", 0, []string{"prod/a", "prod/b", "prod/c/d"}},
 		"folder paginated":  {"prod/", 1, []string{"prod/a", "prod/b", "prod/c/d"}},
-		"name prefix":       {"prod", 2, []string{"prod.old", "prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y"}},
-		"everything":        {"", 3, []string{"dev/a", "prod.old", "prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y"}},
+		"name prefix":       {"prod", 2, []string{"prod", "prod.old", "prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y"}},
+		"everything":        {"", 3, []string{"dev/a", "prod", "prod.old", "prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y"}},
+		"page of one":       {"", 1, []string{"dev/a", "prod", "prod.old", "prod/a", "prod/b", "prod/c/d", "prod0", "prodx/y"}},
 		"nothing":           {"zzz", 0, nil},
 		"exact page length": {"prod/", 3, []string{"prod/a", "prod/b", "prod/c/d"}},
 	} {
@@ -403,11 +407,11 @@ func TestCiphertextBoundToPathAndVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	copyValue([]byte("v/victim\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("v/attacker\x00\x00\x00\x00\x00\x00\x00\x00\x01"))
+	copyValue([]byte("s/victim\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("s/attacker\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"))
 	if _, err := e.st.Get(ctx, "attacker", secret.Selector{}); !errors.Is(err, secret.ErrCorrupt) {
 		t.Fatalf("ciphertext moved across paths opened: %v", err)
 	}
-	copyValue([]byte("v/victim\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("v/victim\x00\x00\x00\x00\x00\x00\x00\x00\x02"))
+	copyValue([]byte("s/victim\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("s/victim\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02"))
 	if _, err := e.st.Get(ctx, "victim", secret.Selector{}); !errors.Is(err, secret.ErrCorrupt) {
 		t.Fatalf("ciphertext moved across versions opened: %v", err)
 	}

@@ -143,13 +143,20 @@ func (s *Store) List(ctx context.Context, opts secret.ListOptions) (secret.ListP
 	prefix := []byte(prefixSecret + opts.Prefix)
 	var start []byte
 	if opts.After != "" {
-		// NUL sorts before every path character: start just after the cursor.
-		start = append([]byte(prefixSecret+opts.After), 0)
+		// Start past the cursor's record and values: 0x02 sorts after both
+		// and before any of its children.
+		start = append([]byte(prefixSecret+opts.After), 0, 2)
 	}
 	page.Entries = []secret.ListEntry{}
 	err := s.b.View(ctx, func(tx Tx) error {
 		return tx.Scan(prefix, start, func(k, v []byte) (bool, error) {
-			path := string(k[len(prefixSecret):])
+			path, isRecord, ok := splitSecretKey(k)
+			if !ok {
+				return false, fmt.Errorf("%w: malformed key %q", secret.ErrCorrupt, k)
+			}
+			if !isRecord {
+				return true, nil
+			}
 			if len(page.Entries) == limit {
 				page.Next = page.Entries[limit-1].Path
 				return false, nil

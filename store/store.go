@@ -20,11 +20,14 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// Key layout. Paths never contain NUL, so NUL separates a path from what
-// follows it and a prefix scan of "s/prod/" cannot run into "s/prod0".
+// Key layout. A secret's record and its sealed values sit next to each other
+// in the keyspace, so a Get reads one leaf page instead of descending the
+// tree twice (on a million-secret store this halves the pages a read
+// touches). Paths never contain NUL, so NUL ends the path: a record key ends
+// with it, a value key continues with 0x01 and the version, and both sort
+// before the secret's children ("s/a/b"), since '/' > 0x01.
 const (
-	prefixSecret = "s/" // s/<path> -> record (JSON)
-	prefixValue  = "v/" // v/<path>\0<version:8> -> sealed value
+	prefixSecret = "s/" // s/<path>\0 -> record (JSON); s/<path>\0\x01<version:8> -> sealed value
 	prefixFP     = "f/" // f/<fingerprint:32><path>\0<version:8> -> empty
 	keyInfo      = "m/store"
 	keySeed      = "m/seed"
@@ -198,14 +201,25 @@ func (s *Store) DetectionKey() *keyring.DetectionKey { return s.det }
 // Backend returns the backend the store runs on.
 func (s *Store) Backend() Backend { return s.b }
 
-func secretKey(path string) []byte { return []byte(prefixSecret + path) }
+func secretKey(path string) []byte { return []byte(prefixSecret + path + "\x00") }
 
 func valueKey(path string, version int) []byte {
-	b := make([]byte, 0, len(prefixValue)+len(path)+9)
-	b = append(b, prefixValue...)
+	b := make([]byte, 0, len(prefixSecret)+len(path)+10)
+	b = append(b, prefixSecret...)
 	b = append(b, path...)
-	b = append(b, 0)
+	b = append(b, 0, 1)
 	return binary.BigEndian.AppendUint64(b, uint64(version))
+}
+
+// splitSecretKey parses a key under prefixSecret into its path and whether
+// it is the record (rather than a value).
+func splitSecretKey(k []byte) (path string, isRecord bool, ok bool) {
+	rest := k[len(prefixSecret):]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 {
+		return "", false, false
+	}
+	return string(rest[:i]), i == len(rest)-1, true
 }
 
 func fpKey(fp []byte, path string, version int) []byte {
