@@ -34,8 +34,11 @@ lint:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./secret -run '^$$' -fuzz FuzzValidatePath -fuzztime $(FUZZTIME)
+	$(GO) test ./secret -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzVerifyReader -fuzztime $(FUZZTIME)
+	$(GO) test ./audit -run '^$$' -fuzz FuzzAppendVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzSealedUnmarshal -fuzztime $(FUZZTIME)
+	$(GO) test ./keyring -run '^$$' -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the store, audit log and backend; prints figures.
 bench:

@@ -213,3 +213,29 @@ func TestRotateKeys(t *testing.T) {
 		t.Fatalf("rotating keys from the environment: %v", err)
 	}
 }
+
+func TestCorruptDatabaseIsReported(t *testing.T) {
+	t.Parallel()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 2)
+	db := filepath.Join(opts.Dir, core.DBFile)
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite both meta pages: bbolt can no longer find its root.
+	for i := range 64 {
+		b[16+i] ^= 0xff
+		b[4096+16+i] ^= 0xff
+	}
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = core.Open(context.Background(), opts)
+	if !errors.Is(err, secret.ErrCorrupt) || secret.Class(err) != "corrupt" {
+		t.Fatalf("open of a corrupt database: %v (class %q)", err, secret.Class(err))
+	}
+	if _, err := core.VerifyDir(context.Background(), opts.Dir); !errors.Is(err, secret.ErrCorrupt) {
+		t.Fatalf("verify with a corrupt database: %v", err)
+	}
+}

@@ -268,3 +268,32 @@ func TestDetectionKey(t *testing.T) {
 		t.Fatalf("short seed: %v", err)
 	}
 }
+
+// FuzzParseKeyFile feeds arbitrary bytes to the key file parser: it must
+// fail cleanly and never echo key material it could not parse.
+func FuzzParseKeyFile(f *testing.F) {
+	r, _ := New(t0)
+	dir := f.TempDir()
+	p := filepath.Join(dir, "k")
+	if err := r.SaveFile(p); err != nil {
+		f.Fatal(err)
+	}
+	good, _ := os.ReadFile(p)
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"active":"x","keys":[{"id":"x","key":"AAAA"}]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		kr, err := parseFile(b)
+		if err != nil {
+			return
+		}
+		if kr.active == nil || !kr.Has(kr.Active()) {
+			t.Fatalf("parsed keyring has no active key")
+		}
+		for _, k := range kr.keys {
+			if newKey(k.material, k.Created).ID != k.ID {
+				t.Fatalf("key %s: id does not match material", k.ID)
+			}
+		}
+	})
+}

@@ -121,3 +121,31 @@ func reference(p string) bool {
 	}
 	return true
 }
+
+// FuzzParseDuration checks that any accepted duration is non-negative and
+// round-trips through its JSON form.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"30d", "720h", "1h30m", "-1h", "9999999d", "1.5d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("error %v is not ErrInvalidArgument", err)
+			}
+			return
+		}
+		if d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v, negative", s, d)
+		}
+		b, err := d.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Duration
+		if err := back.UnmarshalJSON(b); err != nil || back != d {
+			t.Fatalf("%q: JSON round trip %s -> %v, %v", s, b, back, err)
+		}
+	})
+}

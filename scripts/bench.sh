@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the Go benchmarks and prints their figures, then a benchstat summary.
+# Usage: scripts/bench.sh [OUT]   (raw results go to OUT, default bench.txt)
+#
+# COUNT repeats each benchmark (default 3) so benchstat can show spread.
+# The store-size benchmarks build a million-secret store once per run of the
+# store package; allow a few minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench.txt}
+count=${COUNT:-3}
+: > "$out"
+
+run() { # package, benchmark regexp, benchtime
+  echo "== go test $1 -bench '$2' -benchtime $3 -count $count" >&2
+  go test "$1" -run '^$' -bench "$2" -benchtime "$3" -count "$count" -timeout 60m | tee -a "$out"
+}
+
+# Store-level Get (decryption included) at 1k, 100k and 1M secrets, p50/p99.
+run ./store 'BenchmarkGet$' 20000x
+# Peak RSS of a fresh process that opens the 1M store and reads 100k secrets.
+count=1 run ./store 'BenchmarkOpenAndReadRSS' 1x
+# Durable Put: one writer, and 32 writers sharing group commits.
+run ./store 'BenchmarkPut' 2000x
+# The same through the audited Service, with the audit log in both modes.
+run ./core 'BenchmarkPut|BenchmarkGet' 1000x
+# The audit log and the bbolt backend on their own.
+run ./audit '.' 2000x
+run ./store/boltdb '.' 1000x
+
+echo >&2
+echo "== benchstat $out" >&2
+go tool benchstat "$out"
