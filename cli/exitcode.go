@@ -61,9 +61,8 @@ type reportedError struct {
 func (e *reportedError) Error() string { return e.msg }
 
 // exitCode maps an error to the process exit code. It is the only such
-// mapping. Integrity failures are checked first, because an operation can
-// fail twice (a read of a missing secret whose audit entry could not be
-// written): the more serious failure decides the code.
+// mapping, and it goes by secret.Class, whose priority order decides an
+// error that wraps two classes (integrity failures win).
 func exitCode(err error) int {
 	var ue *usageError
 	var re *reportedError
@@ -72,19 +71,17 @@ func exitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &re):
 		return re.code
-	case errors.Is(err, secret.ErrAudit), errors.Is(err, secret.ErrTampered), errors.Is(err, secret.ErrCorrupt):
-		return ExitFailure
-	case errors.As(err, &ue),
-		errors.Is(err, secret.ErrInvalidPath),
-		errors.Is(err, secret.ErrInvalidArgument),
-		errors.Is(err, secret.ErrTooLarge),
-		errors.Is(err, secret.ErrKey):
+	case errors.As(err, &ue):
 		return ExitUsage
-	case errors.Is(err, secret.ErrNotFound):
+	}
+	switch secret.Class(err) {
+	case "invalid_path", "invalid_argument", "too_large", "key":
+		return ExitUsage
+	case "not_found":
 		return ExitNotFound
 	default:
-		// ErrConflict, ErrDeleted, ErrDestroyed, ErrPrecondition,
-		// ErrPermissionDenied and anything unexpected.
+		// audit, tampered, corrupt, conflict, deleted, destroyed,
+		// failed_precondition, permission_denied and anything unexpected.
 		return ExitFailure
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/passman-dev/passman/secret"
 )
 
 // outputFormat names a way of rendering a command's result on stdout.
@@ -100,4 +102,13 @@ func timeText(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// shownPath is a path as error messages show it: only a valid one. What was
+// typed where a path belongs may be a value pasted in the wrong place.
+func shownPath(p string) string {
+	if secret.ValidatePath(p) != nil {
+		return "<invalid path>"
+	}
+	return p
 }

@@ -84,9 +84,9 @@ func (a *app) runGet(cmd *cobra.Command, path string, sel secret.Selector) error
 		v, err = svc.Get(cmd.Context(), path, sel)
 		if err != nil {
 			if sel != (secret.Selector{}) {
-				return fmt.Errorf("get %s (%s): %w", path, sel, err)
+				return fmt.Errorf("get %s (%s): %w", shownPath(path), sel, err)
 			}
-			return fmt.Errorf("get %s: %w", path, err)
+			return fmt.Errorf("get %s: %w", shownPath(path), err)
 		}
 		return nil
 	})

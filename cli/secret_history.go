@@ -61,7 +61,7 @@ func (a *app) describe(cmd *cobra.Command, path string) (secret.Secret, error) {
 		var err error
 		s, err = svc.Describe(cmd.Context(), path)
 		if err != nil {
-			return fmt.Errorf("describe %s: %w", path, err)
+			return fmt.Errorf("describe %s: %w", shownPath(path), err)
 		}
 		return nil
 	})

@@ -49,7 +49,7 @@ material in it.`,
 				err = a.withService(cmd.Context(), func(svc passman.Service) error {
 					m, err = svc.UpdateMetadata(cmd.Context(), path, *u)
 					if err != nil {
-						return fmt.Errorf("update metadata of %s: %w", path, err)
+						return fmt.Errorf("update metadata of %s: %w", shownPath(path), err)
 					}
 					return nil
 				})

@@ -91,15 +91,12 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	err = a.withService(cmd.Context(), func(svc passman.Service) error {
 		info, err = svc.Put(cmd.Context(), path, value, opts)
 		if err != nil {
-			return fmt.Errorf("put %s: %w", path, err)
+			return fmt.Errorf("put %s: %w", shownPath(path), err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	if meta != nil && info.Version > 1 {
-		fmt.Fprintf(a.env.Stderr, "passman: note: %s already existed, so the metadata flags were not applied; use 'passman secret meta'\n", path)
 	}
 	return a.out.emit(versionResult{Path: path, VersionInfo: info}, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "%s: %s\n", path, versionText(info))

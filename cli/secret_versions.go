@@ -44,7 +44,7 @@ never rewritten: the rollback is itself a new version.`,
 			err = a.withService(cmd.Context(), func(svc passman.Service) error {
 				info, err = svc.Rollback(cmd.Context(), path, from)
 				if err != nil {
-					return fmt.Errorf("roll back %s to version %d: %w", path, from, err)
+					return fmt.Errorf("roll back %s to version %d: %w", shownPath(path), from, err)
 				}
 				return nil
 			})

@@ -198,6 +198,17 @@ func (l *Local) reconcile(ctx context.Context) error {
 	case head.Seq == anchor.Seq && head.Hash != anchor.Hash:
 		return fmt.Errorf("%w: audit log %s entry %d does not match the head the store recorded; run 'passman audit verify'", secret.ErrTampered, l.log.Path(), head.Seq)
 	case head.Seq > anchor.Seq:
+		// Before adopting the extra entries, check that they extend the
+		// recorded chain: the chain hash is unkeyed, so anyone able to write
+		// the file could otherwise re-chain a doctored log and have it
+		// adopted here. This reads the whole log, but only after a crash.
+		rep, err := audit.Verify(ctx, l.log.Path(), anchor)
+		if err != nil {
+			return fmt.Errorf("verify audit log: %w", err)
+		}
+		if !rep.OK {
+			return fmt.Errorf("%w: audit log %s: entry %d: %s; run 'passman audit verify'", secret.ErrTampered, l.log.Path(), rep.Broken.Seq, rep.Broken.Reason)
+		}
 		details := map[string]string{"unconfirmed_from": fmt.Sprint(anchor.Seq + 1), "unconfirmed_to": fmt.Sprint(head.Seq)}
 		if err := l.record(ctx, audit.Entry{Action: "audit.recover", Details: details}, nil); err != nil {
 			return err

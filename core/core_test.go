@@ -3,7 +3,10 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/passman-dev/passman/audit"
@@ -76,7 +79,7 @@ func TestEveryOperationIsAudited(t *testing.T) {
 		{"secret.put", "prod/a", "success", ""},
 		{"secret.get", "prod/a", "success", ""},
 		{"secret.get", "prod/missing", "failure", "not_found"},
-		{"secret.put", "bad//path", "failure", "invalid_path"},
+		{"secret.put", "", "failure", "invalid_path"}, // an invalid path is not recorded: it could be anything
 		{"secret.list", "", "success", ""},
 	}
 	if len(rows) != len(want) {
@@ -143,5 +146,81 @@ func TestAuditFailClosed(t *testing.T) {
 	}
 	if _, err := l.Describe(ctx, "k2"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("k2 was created without an audit entry: %v", err)
+	}
+}
+
+// TestBatchedWritesAuditOnce has many writers share group commits while some
+// of them give up (cancelled contexts) and some fail (check-and-set
+// conflicts), which makes the backend roll batches back and re-run them.
+// Every request must leave exactly one entry, and every success entry must
+// name a version that exists with the value written.
+func TestBatchedWritesAuditOnce(t *testing.T) {
+	t.Parallel()
+	opts := initStore(t, audit.SyncFsync)
+	l := open(t, opts)
+	ctx := context.Background()
+	const writers, each = 24, 15
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				c := ctx
+				if (w+i)%7 == 0 {
+					cc, cancel := context.WithCancel(ctx)
+					cancel()
+					c = cc
+				}
+				keep := secret.MaxVersionsLimit
+				opts := secret.PutOptions{Metadata: &secret.MetadataUpdate{MaxVersions: &keep}}
+				if (w+i)%5 == 0 {
+					stale := 1 // mostly wrong: a conflict in the middle of a batch
+					opts.CAS = &stale
+				}
+				_, _ = l.Put(c, fmt.Sprintf("batch/k%d", w%4), secret.NewValue([]byte(fmt.Sprintf("w%d-%d", w, i))), opts)
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	perRequest := map[string]int{}
+	successes := map[string]int{} // path@version -> count
+	for _, e := range entries(t, opts) {
+		if e.Action != core.ActionPut {
+			continue
+		}
+		perRequest[e.RequestID]++
+		if e.Outcome == audit.OutcomeSuccess {
+			successes[fmt.Sprintf("%s@%d", e.Path, e.Version)]++
+		}
+	}
+	if len(perRequest) != writers*each {
+		t.Errorf("%d put requests audited, want %d", len(perRequest), writers*each)
+	}
+	for id, n := range perRequest {
+		if n != 1 {
+			t.Errorf("request %s has %d entries", id, n)
+		}
+	}
+	l = open(t, opts)
+	for pv, n := range successes {
+		if n != 1 {
+			t.Errorf("%s claimed by %d success entries", pv, n)
+		}
+		var path string
+		var v int
+		if _, err := fmt.Sscanf(strings.Replace(pv, "@", " ", 1), "%s %d", &path, &v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Get(ctx, path, secret.Selector{Version: v}); err != nil {
+			t.Errorf("success entry for %s, but: %v", pv, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := core.VerifyDir(ctx, opts.Dir); err != nil || !rep.OK {
+		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

@@ -24,10 +24,19 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 		return rep, l.read(ctx, audit.Entry{Action: ActionKeyRotate}, err)
 	}
 	old := l.kr.Active()
-	newID, err := l.kr.Rotate(l.opts.now())
-	if err == nil {
-		err = l.kr.SaveFile(l.keyFile)
+	// Fail closed: record the attempt before anything changes.
+	if err := l.record(ctx, audit.Entry{Action: ActionKeyRotate, Details: map[string]string{"phase": "start", "old_key": old}}, nil); err != nil {
+		return rep, err
 	}
+	// The new key is saved to the key file and registered with the store
+	// before it becomes active, so nothing is ever sealed under a key that
+	// a crash could lose.
+	newID, err := l.kr.Rotate(l.opts.now(), func(next *keyring.Keyring) error {
+		if err := next.SaveFile(l.keyFile); err != nil {
+			return err
+		}
+		return l.st.RegisterKey(ctx, next.Active())
+	})
 	if err == nil {
 		rep, err = l.st.Rewrap(ctx)
 	}
@@ -43,6 +52,9 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 // passman: with PASSMAN_MASTER_KEY set to "new,old", run Rewrap, after which
 // "new" alone opens the store.
 func (l *Local) Rewrap(ctx context.Context) (store.RewrapReport, error) {
+	if err := l.record(ctx, audit.Entry{Action: ActionKeyRewrap, Details: map[string]string{"phase": "start"}}, nil); err != nil {
+		return store.RewrapReport{}, err
+	}
 	rep, err := l.st.Rewrap(ctx)
 	details := map[string]string{"active": rep.Active, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
 	if err := l.read(ctx, audit.Entry{Action: ActionKeyRewrap, Details: details}, err); err != nil {

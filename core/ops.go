@@ -52,12 +52,14 @@ func (l *Local) record(ctx context.Context, e audit.Entry, opErr error) error {
 }
 
 // preCommitter is a backend transaction that runs callbacks just before it
-// commits (store/boltdb's does).
+// commits (store/boltdb's does; see its BeforeCommit).
 type preCommitter interface {
-	BeforeCommit(fn func() error)
+	BeforeCommit(key string, fn func() error)
 }
 
 func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSync bool) error {
+	// A caller that gives up must not stop its operation being recorded.
+	ctx = context.WithoutCancel(ctx)
 	if e.RequestID == "" {
 		e.RequestID = newRequestID()
 	}
@@ -81,35 +83,55 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 }
 
 // mutate runs a store mutation whose audit entry is appended, and the chain
-// head recorded, inside the store's transaction: the change commits only if
-// its entry was written. A failed mutation is audited afterwards.
+// head recorded, in the store's transaction just before it commits: the
+// change commits only if its entry was written. A failed mutation, a failed
+// commit included, is audited afterwards under the same request id.
 func (l *Local) mutate(ctx context.Context, action, path string, run func(store.Call) error) error {
 	reqID := newRequestID()
 	call := store.Call{Actor: l.opts.Actor, Commit: func(tx store.Tx, ev store.Event) error {
 		e := eventEntry(action, reqID, ev)
-		// Where the backend commits several changes at once, their entries
-		// share one fsync, taken just before the commit.
-		deferred := false
-		if pc, ok := tx.(preCommitter); ok {
-			pc.BeforeCommit(l.log.Sync)
-			deferred = true
+		pc, ok := tx.(preCommitter)
+		if !ok {
+			return l.appendChange(ctx, tx, e, false)
 		}
-		if err := l.append(ctx, e, nil, deferred); err != nil {
-			return err
-		}
-		head, err := json.Marshal(l.log.Head())
-		if err != nil {
-			return fmt.Errorf("encode audit head: %w", err)
-		}
-		return store.PutMeta(tx, auditHeadMeta, head)
+		// The entry is written once the whole (possibly batched)
+		// transaction is known to commit, so a batched call that is rolled
+		// back and re-run leaves no entry behind; the entries of one batch
+		// share one fsync, registered under one key to run after the last.
+		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, e, true) })
+		pc.BeforeCommit("audit-sync", l.log.Sync)
+		return nil
 	}}
 	err := run(call)
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
-		if aerr := l.record(ctx, audit.Entry{Action: action, Path: path, RequestID: reqID}, err); aerr != nil {
+		if aerr := l.record(ctx, audit.Entry{Action: action, Path: auditPath(path), RequestID: reqID}, err); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 	}
 	return err
+}
+
+// appendChange appends a change's entry and records the new chain head in
+// the change's transaction.
+func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, deferSync bool) error {
+	if err := l.append(ctx, e, nil, deferSync); err != nil {
+		return err
+	}
+	head, err := json.Marshal(l.log.Head())
+	if err != nil {
+		return fmt.Errorf("encode audit head: %w", err)
+	}
+	return store.PutMeta(tx, auditHeadMeta, head)
+}
+
+// auditPath is the path an entry records: only a valid one. An invalid path
+// may be anything the caller typed, a value pasted in the wrong place
+// included, and the audit log holds no values.
+func auditPath(p string) string {
+	if secret.ValidatePath(p) != nil {
+		return ""
+	}
+	return p
 }
 
 func eventEntry(action, reqID string, ev store.Event) audit.Entry {
@@ -156,7 +178,7 @@ func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts s
 // Get implements passman.Service.
 func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
 	v, err := l.st.Get(ctx, path, sel)
-	e := audit.Entry{Action: ActionGet, Path: path, Version: v.Info.Version, Fingerprint: v.Info.Fingerprint}
+	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint}
 	if sel.Stage != "" {
 		e.Details = map[string]string{"stage": string(sel.Stage)}
 	}
@@ -170,7 +192,7 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 // Describe implements passman.Service.
 func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error) {
 	s, err := l.st.Describe(ctx, path)
-	if err := l.read(ctx, audit.Entry{Action: ActionDescribe, Path: path}, err); err != nil {
+	if err := l.read(ctx, audit.Entry{Action: ActionDescribe, Path: auditPath(path)}, err); err != nil {
 		return secret.Secret{}, err
 	}
 	return s, nil
@@ -179,7 +201,10 @@ func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error
 // List implements passman.Service.
 func (l *Local) List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error) {
 	p, err := l.st.List(ctx, opts)
-	e := audit.Entry{Action: ActionList, Details: map[string]string{"prefix": opts.Prefix, "count": strconv.Itoa(len(p.Entries))}}
+	e := audit.Entry{Action: ActionList, Details: map[string]string{"count": strconv.Itoa(len(p.Entries))}}
+	if secret.ValidatePrefix(opts.Prefix) == nil {
+		e.Details["prefix"] = opts.Prefix
+	}
 	if err := l.read(ctx, e, err); err != nil {
 		return secret.ListPage{}, err
 	}
@@ -253,9 +278,6 @@ func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
 		return audit.Report{}, err
 	}
 	rep, err := VerifyAudit(ctx, l.st, l.log.Path())
-	if err == nil && !rep.OK {
-		err = fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
-	}
 	if aerr := l.record(ctx, audit.Entry{Action: ActionVerify, Details: map[string]string{"entries": strconv.FormatUint(rep.Entries, 10)}}, err); aerr != nil && !errors.Is(err, secret.ErrTampered) {
 		return rep, aerr
 	}
@@ -264,12 +286,18 @@ func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
 
 // VerifyAudit checks the audit log at path against the head recorded in st.
 // It needs no master key, so a store whose key is lost can still be audited.
+// A chain that does not verify is reported in the Report and as an error
+// wrapping secret.ErrTampered.
 func VerifyAudit(ctx context.Context, st metaReader, path string) (audit.Report, error) {
 	anchor, err := readAuditHead(ctx, st)
 	if err != nil {
 		return audit.Report{}, err
 	}
-	return audit.Verify(ctx, path, anchor)
+	rep, err := audit.Verify(ctx, path, anchor)
+	if err == nil && !rep.OK {
+		err = fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
+	}
+	return rep, err
 }
 
 // QueryAudit implements passman.Service.
@@ -299,11 +327,7 @@ func VerifyDir(ctx context.Context, dir string) (audit.Report, error) {
 		return audit.Report{}, err
 	}
 	defer db.Close()
-	rep, err := VerifyAudit(ctx, rawMeta{db}, filepath.Join(dir, AuditFile))
-	if err == nil && !rep.OK {
-		err = fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
-	}
-	return rep, err
+	return VerifyAudit(ctx, rawMeta{db}, filepath.Join(dir, AuditFile))
 }
 
 // rawMeta reads store metadata from a backend opened without a keyring.

@@ -239,3 +239,44 @@ func TestCorruptDatabaseIsReported(t *testing.T) {
 		t.Fatalf("verify with a corrupt database: %v", err)
 	}
 }
+
+// TestRechainedLogIsNotAdopted forges a log that drops an entry and rebuilds
+// the chain after it (the chain hash is unkeyed, so this is possible) with
+// more entries than the store recorded: opening must refuse it rather than
+// adopt it as a crash's unconfirmed tail.
+func TestRechainedLogIsNotAdopted(t *testing.T) {
+	t.Parallel()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 3)
+	ctx := context.Background()
+	logPath := filepath.Join(opts.Dir, core.AuditFile)
+	orig := entries(t, opts)
+	forged := filepath.Join(t.TempDir(), "forged.log")
+	lg, err := audit.Open(ctx, forged, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range append(orig, orig[len(orig)-1], orig[len(orig)-1]) {
+		if i == 2 { // drop the second put
+			continue
+		}
+		e.Seq, e.PrevHash, e.Hash = 0, "", ""
+		if _, err := lg.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lg.Close()
+	b, err := os.ReadFile(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.Open(ctx, opts); !errors.Is(err, secret.ErrTampered) {
+		t.Fatalf("open adopted a re-chained log: %v", err)
+	}
+	if rep, _ := core.VerifyDir(ctx, opts.Dir); rep.OK {
+		t.Fatal("verify accepted a re-chained log")
+	}
+}

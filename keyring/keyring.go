@@ -45,9 +45,10 @@ func (k *Key) String() string { return "key " + k.ID }
 // It is safe for concurrent use: a server keeps sealing values while an
 // operator rotates the master key.
 type Keyring struct {
-	mu     sync.RWMutex
-	keys   []*Key // oldest first
-	active *Key
+	rotateMu sync.Mutex // serialises Rotate
+	mu       sync.RWMutex
+	keys     []*Key // oldest first
+	active   *Key
 }
 
 // New returns a keyring with one freshly generated active key.
@@ -119,22 +120,39 @@ func (r *Keyring) key(id string) *Key {
 	return nil
 }
 
-// Rotate generates a new active key and retires the others. The caller must
-// persist the keyring before re-wrapping anything under the new key.
-func (r *Keyring) Rotate(now time.Time) (string, error) {
+// Rotate generates a new key, makes it active and retires the others. save,
+// if not nil, is given the rotated keyring before this one changes (to write
+// the key file): if it fails, this keyring is left as it was, so nothing is
+// ever sealed under a key that was not saved.
+func (r *Keyring) Rotate(now time.Time, save func(*Keyring) error) (string, error) {
 	k, err := generateKey(now)
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	// Rotations are serialised, but r.mu is not held while save runs: save
+	// may wait for a database transaction that is itself sealing a value.
+	r.rotateMu.Lock()
+	defer r.rotateMu.Unlock()
+	r.mu.RLock()
+	next := &Keyring{}
 	for _, old := range r.keys {
-		if old.Retired.IsZero() {
-			old.Retired = now.UTC()
+		c := *old
+		if c.Retired.IsZero() {
+			c.Retired = now.UTC()
+		}
+		next.keys = append(next.keys, &c)
+	}
+	r.mu.RUnlock()
+	next.keys = append(next.keys, k)
+	next.active = k
+	if save != nil {
+		if err := save(next); err != nil {
+			return "", err
 		}
 	}
-	r.keys = append(r.keys, k)
-	r.active = k
+	r.mu.Lock()
+	r.keys, r.active = next.keys, next.active
+	r.mu.Unlock()
 	return k.ID, nil
 }
 

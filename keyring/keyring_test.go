@@ -76,7 +76,7 @@ func TestRotateRewrap(t *testing.T) {
 	r := mustNew(t)
 	old := r.Active()
 	s, _ := r.Seal([]byte("value"), []byte("aad"))
-	newID, err := r.Rotate(t0.Add(time.Hour))
+	newID, err := r.Rotate(t0.Add(time.Hour), nil)
 	if err != nil || newID == old || r.Active() != newID {
 		t.Fatalf("Rotate = %s, %v (old %s)", newID, err, old)
 	}
@@ -110,7 +110,7 @@ func TestKeyFileRoundTripAndPermissions(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "master.key")
 	r := mustNew(t)
-	if _, err := r.Rotate(t0); err != nil {
+	if _, err := r.Rotate(t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.SaveFile(path); err != nil {
@@ -178,7 +178,7 @@ func TestKeyFileRejectsBadContent(t *testing.T) {
 func TestFromEnv(t *testing.T) {
 	t.Parallel()
 	a := mustNew(t)
-	if _, err := a.Rotate(t0); err != nil {
+	if _, err := a.Rotate(t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	env := a.EncodeEnv()
@@ -296,4 +296,25 @@ func FuzzParseKeyFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRotateSaveFailureChangesNothing(t *testing.T) {
+	t.Parallel()
+	r := mustNew(t)
+	old := r.Active()
+	boom := errors.New("disk full")
+	var saw string
+	if _, err := r.Rotate(t0, func(next *Keyring) error { saw = next.Active(); return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Rotate = %v, want the save error", err)
+	}
+	if r.Active() != old || len(r.Keys()) != 1 || !r.Keys()[0].Retired.IsZero() {
+		t.Fatalf("a failed save changed the keyring: %+v", r.Keys())
+	}
+	if saw == old || saw == "" {
+		t.Fatalf("save saw active key %q", saw)
+	}
+	s, _ := r.Seal([]byte("v"), nil)
+	if s.KeyID != old {
+		t.Fatalf("sealed under %s after a failed rotation", s.KeyID)
+	}
 }

@@ -26,10 +26,19 @@ var (
 	ErrTampered = errors.New("audit log tampered")
 )
 
+// classes is in priority order: an operation can fail twice (a read of a
+// missing secret whose audit entry could not be written, joined into one
+// error), and then the more serious failure names it. Integrity failures
+// come first.
 var classes = []struct {
 	err  error
 	name string
 }{
+	{ErrAudit, "audit"},
+	{ErrTampered, "tampered"},
+	{ErrCorrupt, "corrupt"},
+	{ErrKey, "key"},
+	{ErrPermissionDenied, "permission_denied"},
 	{ErrInvalidPath, "invalid_path"},
 	{ErrInvalidArgument, "invalid_argument"},
 	{ErrTooLarge, "too_large"},
@@ -38,11 +47,6 @@ var classes = []struct {
 	{ErrDeleted, "deleted"},
 	{ErrDestroyed, "destroyed"},
 	{ErrPrecondition, "failed_precondition"},
-	{ErrPermissionDenied, "permission_denied"},
-	{ErrKey, "key"},
-	{ErrCorrupt, "corrupt"},
-	{ErrAudit, "audit"},
-	{ErrTampered, "tampered"},
 }
 
 // Class returns a stable, machine-readable name for err's kind: "" for nil,

@@ -16,7 +16,8 @@ const (
 
 // ValidatePath reports whether p is a well-formed secret path. The error wraps
 // ErrInvalidPath and names the rule that p breaks, so a user can fix it without
-// reading the docs.
+// reading the docs. It never quotes p itself, only the offending character:
+// what was typed where a path belongs may be a value pasted in by mistake.
 func ValidatePath(p string) error {
 	if p == "" {
 		return fmt.Errorf("%w: path is empty", ErrInvalidPath)
@@ -28,10 +29,10 @@ func ValidatePath(p string) error {
 		}
 	}
 	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("%w: path %q must not start with '/'", ErrInvalidPath, p)
+		return fmt.Errorf("%w: path must not start with '/'", ErrInvalidPath)
 	}
 	if strings.HasSuffix(p, "/") {
-		return fmt.Errorf("%w: path %q must not end with '/'", ErrInvalidPath, p)
+		return fmt.Errorf("%w: path must not end with '/'", ErrInvalidPath)
 	}
 	segs := strings.Split(p, "/")
 	if len(segs) > MaxSegments {
@@ -70,7 +71,7 @@ func ValidatePrefix(prefix string) error {
 	}
 	p := strings.TrimSuffix(prefix, "/")
 	if p == "" {
-		return fmt.Errorf("%w: prefix %q must not start with '/'", ErrInvalidPath, prefix)
+		return fmt.Errorf("%w: prefix must not start with '/'", ErrInvalidPath)
 	}
 	if err := ValidatePath(p); err != nil {
 		return fmt.Errorf("prefix: %w", err)

@@ -129,8 +129,8 @@ type PutOptions struct {
 	// Stage is the stage the new version gets: current (default) or pending.
 	// A pending version does not move current; rotation uses it.
 	Stage Stage
-	// Metadata, when non-nil, is applied to a secret created by this write;
-	// for an existing secret it is ignored (use UpdateMetadata).
+	// Metadata, when non-nil, is applied in the same transaction as the
+	// write, to a new or an existing secret.
 	Metadata *MetadataUpdate
 }
 
@@ -181,7 +181,7 @@ type ListPage struct {
 }
 
 // FingerprintMatch is a managed secret version whose value has a given
-// fingerprint. Stage is "current", "previous", "pending" or "" (older).
+// fingerprint. Stages lists its stage labels; none means an older version.
 type FingerprintMatch struct {
 	Path    string       `json:"path"`
 	Version int          `json:"version"`

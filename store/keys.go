@@ -29,12 +29,10 @@ type RewrapReport struct {
 func (s *Store) Rewrap(ctx context.Context) (RewrapReport, error) {
 	active := s.kr.Active()
 	rep := RewrapReport{Active: active}
-	if err := s.updateInfo(ctx, func(info *Info) {
-		if !slices.Contains(info.Keys, active) {
-			info.Keys = append(info.Keys, active)
-		}
-		info.Active = active
-	}); err != nil {
+	if err := s.RegisterKey(ctx, active); err != nil {
+		return rep, err
+	}
+	if err := s.updateInfo(ctx, func(info *Info) { info.Active = active }); err != nil {
 		return rep, err
 	}
 	if err := s.b.Update(ctx, func(tx Tx) error {

@@ -451,7 +451,7 @@ func TestRewrapAfterRotation(t *testing.T) {
 	}
 	fpBefore := e.st.DetectionKey().Fingerprint([]byte("x"))
 	old := e.kr.Active()
-	if _, err := e.kr.Rotate(e.now); err != nil {
+	if _, err := e.kr.Rotate(e.now, nil); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := e.st.Rewrap(ctx)
@@ -485,5 +485,77 @@ func TestRewrapAfterRotation(t *testing.T) {
 	info, _ := st.Info(ctx)
 	if info.Active != e.kr.Active() || !cmp.Equal(info.Retired, []string{old}) {
 		t.Fatalf("store info %+v", info)
+	}
+}
+
+func TestCASZeroMeansAbsent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	zero := 0
+	// A secret with only a pending version has no current one, but exists.
+	e.put(t, "p", "pending", secret.PutOptions{Stage: secret.StagePending})
+	if _, err := e.st.Put(context.Background(), bob, "p", []byte("v"), secret.PutOptions{CAS: &zero}); !errors.Is(err, secret.ErrConflict) {
+		t.Fatalf("CAS 0 on a pending-only secret: %v", err)
+	}
+}
+
+func TestUnregisteredActiveKeyCannotSeal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "k", "v1", secret.PutOptions{})
+	// A keyring whose active key the store does not know, as with
+	// PASSMAN_MASTER_KEY="typo,real".
+	other, _ := keyring.New(e.now)
+	mixed, err := keyring.FromEnv(other.EncodeEnv() + "," + e.kr.EncodeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, e.db, mixed, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.Get(ctx, "k", secret.Selector{}); err != nil || string(v.Value.Reveal()) != "v1" {
+		t.Fatalf("reads with a known older key: %v", err)
+	}
+	_, err = st.Put(ctx, bob, "k", []byte("v2"), secret.PutOptions{})
+	if !errors.Is(err, secret.ErrKey) || !strings.Contains(err.Error(), "keys rewrap") {
+		t.Fatalf("put under an unregistered key: %v", err)
+	}
+	if s, _ := st.Describe(ctx, "k"); len(s.Versions) != 1 {
+		t.Fatalf("refused put wrote a version: %+v", s.Versions)
+	}
+	if _, err := st.Rewrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, bob, "k", []byte("v2"), secret.PutOptions{}); err != nil {
+		t.Fatalf("put after rewrap adopted the key: %v", err)
+	}
+}
+
+func TestPutAppliesMetadataToExistingSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	owner := "team-a"
+	e.put(t, "m", "v1", secret.PutOptions{Metadata: &secret.MetadataUpdate{Owner: &owner, Tags: map[string]string{"env": "prod"}}})
+	other := "team-b"
+	e.put(t, "m", "v2", secret.PutOptions{Metadata: &secret.MetadataUpdate{Owner: &other, Tags: map[string]string{"tier": "1"}}})
+	s, err := e.st.Describe(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Metadata.Owner != "team-b" || !cmp.Equal(s.Metadata.Tags, map[string]string{"env": "prod", "tier": "1"}) {
+		t.Fatalf("metadata after second put: %+v", s.Metadata)
+	}
+	// A merge that breaks a limit fails the write, which then writes nothing.
+	many := map[string]string{}
+	for i := range secret.MaxTags {
+		many[fmt.Sprintf("t%d", i)] = "v"
+	}
+	if _, err := e.st.Put(context.Background(), bob, "m", []byte("v3"), secret.PutOptions{Metadata: &secret.MetadataUpdate{Tags: many}}); !errors.Is(err, secret.ErrInvalidArgument) {
+		t.Fatalf("put whose tags overflow: %v", err)
+	}
+	if s, _ := e.st.Describe(context.Background(), "m"); len(s.Versions) != 2 {
+		t.Fatalf("refused put wrote a version: %d versions", len(s.Versions))
 	}
 }

@@ -197,6 +197,9 @@ func (s *Store) lookup(ctx context.Context, raw []byte) ([]secret.FingerprintMat
 				return false, fmt.Errorf("%w: malformed index key", secret.ErrCorrupt)
 			}
 			r, err := s.loadRecord(tx, path)
+			if errors.Is(err, secret.ErrNotFound) {
+				return false, fmt.Errorf("%w: index names %s v%d, a secret that does not exist", secret.ErrCorrupt, path, n)
+			}
 			if err != nil {
 				return false, fmt.Errorf("index names %s v%d: %w", path, n, err)
 			}

@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/passman-dev/passman/keyring"
@@ -43,6 +45,12 @@ type Store struct {
 	kr  *keyring.Keyring
 	det *keyring.DetectionKey
 	now func() time.Time
+
+	// keysMu guards keys, the master key IDs registered in the store's info.
+	// Nothing is sealed under a key the store has not registered, so a
+	// mistyped or unsaved key cannot leave values only it can open.
+	keysMu sync.RWMutex
+	keys   map[string]bool
 }
 
 // Options configure Open and Init.
@@ -146,7 +154,10 @@ func Open(ctx context.Context, b Backend, kr *keyring.Keyring, opts Options) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: b, kr: kr, det: det, now: clock(opts)}
+	s := &Store{b: b, kr: kr, det: det, now: clock(opts), keys: map[string]bool{}}
+	for _, id := range info.Keys {
+		s.keys[id] = true
+	}
 	return s, nil
 }
 
@@ -293,4 +304,34 @@ func ReadMeta(ctx context.Context, b Backend, name string) ([]byte, error) {
 		return err
 	})
 	return out, err
+}
+
+// RegisterKey records master key id as one that wraps this store's data
+// keys, so values may be sealed under it. Rotation registers the new key
+// before it becomes active.
+func (s *Store) RegisterKey(ctx context.Context, id string) error {
+	err := s.updateInfo(ctx, func(info *Info) {
+		if !slices.Contains(info.Keys, id) {
+			info.Keys = append(info.Keys, id)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("register master key %s: %w", id, err)
+	}
+	s.keysMu.Lock()
+	s.keys[id] = true
+	s.keysMu.Unlock()
+	return nil
+}
+
+// checkSealKey refuses a sealed value whose key the store has not
+// registered: typically PASSMAN_MASTER_KEY with a wrong or new key first.
+func (s *Store) checkSealKey(id string) error {
+	s.keysMu.RLock()
+	ok := s.keys[id]
+	s.keysMu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: the active master key %s is not registered with this store; if it is a new key, run 'passman keys rewrap' to adopt it, otherwise check %s", secret.ErrKey, id, keyring.EnvVar)
+	}
+	return nil
 }

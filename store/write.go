@@ -23,10 +23,11 @@ type Call struct {
 	// Actor is recorded as the version's or metadata's author.
 	Actor string
 	// Commit, when set, runs inside the write transaction after the change
-	// is staged and before it commits; an error aborts the change. Core
-	// appends the audit entry and records the chain head here, so the change
-	// and its audit record are atomic. With batching backends it may run
-	// more than once for one call (see Backend).
+	// is staged; an error aborts the change. Core uses it to have the audit
+	// entry written and the chain head recorded before the transaction
+	// commits. Like the rest of a transaction function it may run more than
+	// once for one call with a batching backend, so it must keep its effects
+	// inside tx or defer them to the backend's pre-commit callbacks.
 	Commit func(tx Tx, ev Event) error
 }
 
@@ -92,6 +93,8 @@ func (s *Store) Put(ctx context.Context, c Call, path string, value []byte, opts
 		return secret.VersionInfo{}, fmt.Errorf("%w: check-and-set version must not be negative", secret.ErrInvalidArgument)
 	}
 	if opts.Metadata != nil {
+		// Validate before the transaction, so a bad update fails fast; the
+		// merge onto stored metadata is checked again inside it.
 		var probe secret.Metadata
 		if err := applyMetadata(&probe, *opts.Metadata); err != nil {
 			return secret.VersionInfo{}, err
@@ -105,13 +108,18 @@ func (s *Store) Put(ctx context.Context, c Call, path string, value []byte, opts
 		if err != nil && !isNew {
 			return Event{}, err
 		}
+		if opts.CAS != nil && *opts.CAS == 0 && !isNew {
+			return Event{}, fmt.Errorf("%w: check-and-set 0 wants %s not to exist, but it does", secret.ErrConflict, path)
+		}
 		if opts.CAS != nil {
 			if cur := r.Stages[secret.StageCurrent]; cur != *opts.CAS {
 				return Event{}, fmt.Errorf("%w: check-and-set wanted current version %d of %s, found %d", secret.ErrConflict, *opts.CAS, path, cur)
 			}
 		}
-		if isNew && opts.Metadata != nil {
-			_ = applyMetadata(&r.Meta, *opts.Metadata) // validated above
+		if opts.Metadata != nil {
+			if err := applyMetadata(&r.Meta, *opts.Metadata); err != nil {
+				return Event{}, err
+			}
 		}
 		v, err := s.appendVersion(tx, r, path, value, fp, stage, c.Actor)
 		if err != nil {
@@ -130,6 +138,9 @@ func (s *Store) appendVersion(tx Tx, r *record, path string, value, fp []byte, s
 	sealed, err := s.kr.Seal(value, keyring.VersionAAD(path, n))
 	if err != nil {
 		return nil, fmt.Errorf("seal %s v%d: %w", path, n, err)
+	}
+	if err := s.checkSealKey(sealed.KeyID); err != nil {
+		return nil, err
 	}
 	sb, err := sealed.MarshalBinary()
 	if err != nil {
@@ -219,8 +230,7 @@ func (s *Store) Rollback(ctx context.Context, c Call, path string, version int) 
 			return Event{}, err
 		}
 		defer clear(value)
-		fp, _ := decodeFP(old.Fingerprint)
-		v, err := s.appendVersion(tx, r, path, value, fp, secret.StageCurrent, c.Actor)
+		v, err := s.appendVersion(tx, r, path, value, s.det.Sum(value), secret.StageCurrent, c.Actor)
 		if err != nil {
 			return Event{}, err
 		}

@@ -101,16 +101,19 @@ func TestBeforeCommit(t *testing.T) {
 	ctx := context.Background()
 	var order []string
 	err := d.Update(ctx, func(t store.Tx) error {
-		t.(*tx).BeforeCommit(func() error { order = append(order, "hook"); return nil })
+		t.(*tx).BeforeCommit("", func() error { order = append(order, "hook1"); return nil })
+		t.(*tx).BeforeCommit("sync", func() error { order = append(order, "sync"); return nil })
+		t.(*tx).BeforeCommit("", func() error { order = append(order, "hook2"); return nil })
+		t.(*tx).BeforeCommit("sync", func() error { order = append(order, "sync"); return nil })
 		order = append(order, "fn")
 		return t.Put([]byte("k1"), []byte("v"))
 	})
-	if err != nil || fmt.Sprint(order) != "[fn hook]" {
+	if err != nil || fmt.Sprint(order) != "[fn hook1 hook2 sync]" {
 		t.Fatalf("order %v, err %v", order, err)
 	}
 	boom := errors.New("fsync failed")
 	err = d.Batch(ctx, func(t store.Tx) error {
-		t.(*tx).BeforeCommit(func() error { return boom })
+		t.(*tx).BeforeCommit("", func() error { return boom })
 		return t.Put([]byte("k2"), []byte("v"))
 	})
 	if !errors.Is(err, boom) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -126,20 +127,35 @@ type tx struct {
 	// err is set once a method has recovered a bbolt panic; every later
 	// call returns it and the transaction will not commit.
 	err error
-	// beforeCommit holds the callbacks registered with BeforeCommit.
-	beforeCommit []func() error
+	// beforeCommit holds the callbacks registered with BeforeCommit, in
+	// the order they will run.
+	beforeCommit []hook
 }
 
-// BeforeCommit registers fn to run once the transaction's functions have
-// all succeeded, just before it commits; an error from fn rolls the
-// transaction back and is returned as the commit's error. In a Batch the
-// callbacks of every batched call run once, after all of them: this is how
-// the audit log fsyncs once per group commit rather than once per entry.
-func (t *tx) BeforeCommit(fn func() error) { t.beforeCommit = append(t.beforeCommit, fn) }
+type hook struct {
+	key string
+	fn  func() error
+}
+
+// BeforeCommit registers fn to run once every function of the transaction
+// has succeeded (in a Batch: every batched call), just before the commit; an
+// error from fn rolls the transaction back and becomes the commit's error.
+// Callbacks run in registration order. A non-empty key makes a callback
+// run once per transaction however often it is registered, at the place of
+// its last registration: the audit log registers its fsync under one key
+// after each entry, so a batch of entries shares one fsync after the last.
+// Unlike the functions themselves, callbacks run once per commit attempt,
+// so they may have effects outside the transaction.
+func (t *tx) BeforeCommit(key string, fn func() error) {
+	if key != "" {
+		t.beforeCommit = slices.DeleteFunc(t.beforeCommit, func(h hook) bool { return h.key == key })
+	}
+	t.beforeCommit = append(t.beforeCommit, hook{key, fn})
+}
 
 func (t *tx) runBeforeCommit() error {
-	for _, fn := range t.beforeCommit {
-		if err := fn(); err != nil {
+	for _, h := range t.beforeCommit {
+		if err := h.fn(); err != nil {
 			return fmt.Errorf("before commit: %w", err)
 		}
 	}
