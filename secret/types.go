@@ -156,6 +156,10 @@ type ListOptions struct {
 	After string
 	// Limit is the page size; 0 means DefaultListLimit, at most MaxListLimit.
 	Limit int
+	// WithMetadata fills ListEntry.Metadata, so a caller that needs every
+	// secret's metadata (a plan of a manifest) makes one call per page
+	// instead of one per secret.
+	WithMetadata bool
 }
 
 // Listing limits.
@@ -171,6 +175,8 @@ type ListEntry struct {
 	Versions       int       `json:"versions"`
 	Owner          string    `json:"owner,omitempty"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Metadata is set when ListOptions.WithMetadata asked for it.
+	Metadata *Metadata `json:"metadata,omitempty"`
 }
 
 // ListPage is one page of a listing, sorted by path.

@@ -269,6 +269,13 @@ func TestList(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", name, d)
 		}
 	}
+	withMeta, err := e.st.List(ctx, secret.ListOptions{Prefix: "prod/a", WithMetadata: true})
+	if err != nil || len(withMeta.Entries) != 1 || withMeta.Entries[0].Metadata == nil || withMeta.Entries[0].Metadata.CreatedBy != "bob" {
+		t.Fatalf("list with metadata: %+v %v", withMeta, err)
+	}
+	if plain, _ := e.st.List(ctx, secret.ListOptions{Prefix: "prod/a"}); plain.Entries[0].Metadata != nil {
+		t.Fatal("metadata filled without being asked for")
+	}
 	for name, opts := range map[string]secret.ListOptions{
 		"bad prefix": {Prefix: "/x"}, "bad cursor": {After: "a//b"}, "huge limit": {Limit: 100000}, "negative": {Limit: -1},
 	} {

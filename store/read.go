@@ -165,7 +165,11 @@ func (s *Store) List(ctx context.Context, opts secret.ListOptions) (secret.ListP
 			if err != nil {
 				return false, err
 			}
-			page.Entries = append(page.Entries, secret.ListEntry{Path: path, CurrentVersion: r.Stages[secret.StageCurrent], Versions: len(r.Versions), Owner: r.Meta.Owner, UpdatedAt: r.Meta.UpdatedAt})
+			entry := secret.ListEntry{Path: path, CurrentVersion: r.Stages[secret.StageCurrent], Versions: len(r.Versions), Owner: r.Meta.Owner, UpdatedAt: r.Meta.UpdatedAt}
+			if opts.WithMetadata {
+				entry.Metadata = &r.Meta
+			}
+			page.Entries = append(page.Entries, entry)
 			return true, nil
 		})
 	})
