@@ -62,14 +62,25 @@ type Entry struct {
 	// Fingerprint is a keyed HMAC of a value, never the value itself, so the
 	// log can show that two writes stored the same value without revealing it.
 	Fingerprint string `json:"fingerprint,omitempty"`
-	// Details holds extra facts such as the policy decision and its reasons.
+	// Details holds extra facts about the operation, such as the versions a
+	// multi-version change touched.
 	Details map[string]string `json:"details,omitempty"`
+	// Decision is the policy decision that allowed or denied the operation.
+	Decision *Decision `json:"decision,omitempty"`
 	// PrevHash is the Hash of the previous entry, genesis zeros for entry 1.
 	// Append sets it.
 	PrevHash string `json:"prev_hash"`
 	// Hash is the lowercase hex SHA-256 of the entry's line with Hash empty.
 	// Append sets it. It must stay the last field: see sealLine.
 	Hash string `json:"hash"`
+}
+
+// Decision records an authorization decision: whether the policy allowed the
+// operation, why, and which revision of the policy set decided.
+type Decision struct {
+	Allow    bool     `json:"allow"`
+	Reasons  []string `json:"reasons,omitempty"`
+	Revision string   `json:"revision"`
 }
 
 // Head identifies the last entry of a log: the point a caller records in the
@@ -192,6 +203,18 @@ func isHashHex(s string) bool {
 func sanitize(e *Entry) error {
 	for _, s := range []*string{&e.RequestID, &e.Actor, &e.Action, &e.Path, &e.ErrorClass, &e.Fingerprint} {
 		*s = strings.ToValidUTF8(*s, "\uFFFD")
+	}
+	if e.Decision != nil {
+		d := *e.Decision
+		d.Revision = strings.ToValidUTF8(d.Revision, "\uFFFD")
+		d.Reasons = make([]string, len(e.Decision.Reasons))
+		for i, r := range e.Decision.Reasons {
+			d.Reasons[i] = strings.ToValidUTF8(r, "\uFFFD")
+		}
+		if len(d.Reasons) == 0 {
+			d.Reasons = nil
+		}
+		e.Decision = &d
 	}
 	if len(e.Details) == 0 {
 		e.Details = nil

@@ -391,3 +391,36 @@ func TestAppendDeferredThenSync(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+func TestDecisionRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(ctx, path, Options{Sync: SyncWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := []string{"no policy allows read on prod/x for user bob", "bad \xff utf8"}
+	got, err := l.Append(ctx, Entry{Action: "secret.get", Actor: "bob", RequestID: "r", Outcome: OutcomeDenied,
+		Decision: &Decision{Allow: false, Reasons: reasons, Revision: "sha256:abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons[0] = "changed by the caller afterwards"
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var read []Entry
+	if err := Read(ctx, path, Filter{}, func(e Entry) error { read = append(read, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != 1 || read[0].Decision == nil || read[0].Decision.Reasons[0] != "no policy allows read on prod/x for user bob" || read[0].Decision.Revision != "sha256:abc" {
+		t.Fatalf("decision not stored as appended: %+v", read)
+	}
+	if got.Hash != read[0].Hash {
+		t.Fatal("hash differs after reading back")
+	}
+	if rep, err := Verify(ctx, path, Head{}); err != nil || !rep.OK {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
