@@ -1,0 +1,149 @@
+package regotool
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/owenrumney/go-sarif/v2/sarif"
+)
+
+// sarifInformationURI is the tool's home in SARIF output.
+const sarifInformationURI = "https://github.com/passman-dev/passman"
+
+// ruleDescription describes a rule Lint names itself; Regal's rules carry
+// their own description in the violation message.
+func ruleDescription(rule string) string {
+	switch rule {
+	case "rego_parse_error":
+		return "Rego syntax error"
+	case "rego_compile_error":
+		return "Rego compile error (strict mode)"
+	case "rego_unsafe_var_error":
+		return "Unsafe variable"
+	case "rego_type_error":
+		return "Rego type error"
+	case "rego_recursion_error":
+		return "Recursive rule or function"
+	case RuleFormat:
+		return "File should be formatted with opa fmt"
+	case RuleFileTooLarge:
+		return "Policy file too large to check"
+	case RuleReadError:
+		return "Policy file could not be read"
+	case RuleInternalError:
+		return "A check failed on the file"
+	}
+	return rule
+}
+
+// writeLintSARIF writes r as SARIF 2.1.0: one run, a rule per distinct rule
+// id (in order of first appearance), a result per violation. A relative file
+// is a URI relative to %SRCROOT%, which code-scanning uploads resolve against
+// the repository root; an absolute one is a file:// URI.
+func writeLintSARIF(w io.Writer, r LintReport) error {
+	rep, err := sarif.New(sarif.Version210)
+	if err != nil {
+		return fmt.Errorf("sarif report: %w", err)
+	}
+	run := sarif.NewRunWithInformationURI("passman policy lint", sarifInformationURI)
+	for _, v := range r.Violations {
+		rule := run.AddRule(v.Rule)
+		if rule.ShortDescription == nil {
+			desc := ruleDescription(v.Rule)
+			if v.Source == SourceRegal && v.Rule != RuleInternalError {
+				desc = v.Message
+			}
+			rule.WithDescription(desc)
+			if v.Docs != "" {
+				rule.WithHelpURI(v.Docs)
+			}
+			pb := sarif.NewPropertyBag()
+			pb.Add("category", v.Category)
+			pb.Add("source", v.Source)
+			rule.WithProperties(pb.Properties)
+		}
+		uri, base := sarifURI(v.File)
+		loc := sarif.NewArtifactLocation().WithUri(uri)
+		if base != "" {
+			loc.WithUriBaseId(base)
+		}
+		phys := sarif.NewPhysicalLocation().WithArtifactLocation(loc)
+		if v.Line > 0 {
+			region := sarif.NewRegion().WithStartLine(v.Line)
+			if v.Column > 0 {
+				region.WithStartColumn(v.Column)
+			}
+			phys.WithRegion(region)
+		}
+		run.CreateResultForRule(v.Rule).
+			WithLevel(v.Severity).
+			WithMessage(sarif.NewTextMessage(v.Message)).
+			AddLocation(sarif.NewLocationWithPhysicalLocation(phys))
+	}
+	rep.AddRun(run)
+	if err := rep.PrettyWrite(w); err != nil {
+		return fmt.Errorf("sarif report: %w", err)
+	}
+	_, err = io.WriteString(w, "\n")
+	return err
+}
+
+// sarifURI returns the artifact URI for a file name and its base id. Each
+// path segment is percent-encoded, ':' too, so that a relative name such as
+// "a:b.rego" cannot read as a URI with scheme "a".
+func sarifURI(file string) (uri, base string) {
+	segs := strings.Split(filepath.ToSlash(file), "/")
+	for i, s := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
+	}
+	slash := strings.Join(segs, "/")
+	if filepath.IsAbs(file) {
+		if !strings.HasPrefix(slash, "/") {
+			slash = "/" + slash // a Windows drive path
+		}
+		return "file://" + slash, ""
+	}
+	return strings.TrimPrefix(slash, "./"), "%SRCROOT%"
+}
+
+// writeLintGitHub writes a workflow command per violation, then the summary
+// as a plain line. See GitHub's "Workflow commands for GitHub Actions".
+func writeLintGitHub(w io.Writer, r LintReport) error {
+	ew := &errWriter{w: w}
+	for _, v := range r.Violations {
+		level := "warning"
+		if v.Severity == SeverityError {
+			level = "error"
+		}
+		props := "file=" + escapeProperty(filepath.ToSlash(v.File))
+		if v.Line > 0 {
+			props += fmt.Sprintf(",line=%d", v.Line)
+			if v.Column > 0 {
+				props += fmt.Sprintf(",col=%d", v.Column)
+			}
+		}
+		props += ",title=" + escapeProperty(v.Rule)
+		msg := v.Message
+		if v.Docs != "" {
+			msg += " (" + v.Docs + ")"
+		}
+		ew.printf("::%s %s::%s\n", level, props, escapeData(msg))
+	}
+	ew.printf("%s\n", lintSummary(r))
+	return ew.err
+}
+
+// escapeData escapes a workflow command's message the way GitHub's toolkit
+// (@actions/core, escapeData) does: '%', CR and LF.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// escapeProperty escapes a workflow command property value as the toolkit's
+// escapeProperty does: escapeData's set plus ':' and ','.
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

@@ -1,0 +1,5 @@
+package fmtcheck
+
+default allow := false
+
+allow if input.user == "admin"

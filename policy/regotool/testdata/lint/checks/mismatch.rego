@@ -1,0 +1,3 @@
+package elsewhere
+
+answer := 42

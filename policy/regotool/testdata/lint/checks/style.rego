@@ -1,0 +1,3 @@
+package checks
+
+maxItems = 10

@@ -1,0 +1,5 @@
+package checks
+
+allow if {
+	input.user == name
+}

@@ -1,0 +1,5 @@
+package syntax
+
+allow if {
+	input.user == "admin" +
+}
