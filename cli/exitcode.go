@@ -60,17 +60,30 @@ type reportedError struct {
 
 func (e *reportedError) Error() string { return e.msg }
 
+// exitError forces an exit code for an error that is printed as usual:
+// plan reserves 2 for "changes present", so its failures all exit 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
 // exitCode maps an error to the process exit code. It is the only such
 // mapping, and it goes by secret.Class, whose priority order decides an
 // error that wraps two classes (integrity failures win).
 func exitCode(err error) int {
 	var ue *usageError
 	var re *reportedError
+	var xe *exitError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &re):
 		return re.code
+	case errors.As(err, &xe):
+		return xe.code
 	case errors.As(err, &ue):
 		return ExitUsage
 	}

@@ -91,8 +91,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 			fmt.Fprintf(env.Stderr, "run '%s --help' for usage\n", cmd.CommandPath())
 		}
 	}
-	return exitCode(err)
+	code := exitCode(err)
+	if isUsage(err) && cmd != nil && cmd.Annotations[annotationUsageExit] != "" {
+		code = ExitFailure
+	}
+	return code
 }
+
+// annotationUsageExit marks a command whose usage errors exit 1 rather than
+// 2, because it gives 2 another meaning (plan: changes present).
+const annotationUsageExit = "passman/usage-exit-1"
 
 func isUsage(err error) bool {
 	var ue *usageError
@@ -152,6 +160,10 @@ Environment:
 		newSecretCmd(a),
 		newKeysCmd(a),
 		newAuditCmd(a),
+		newPolicyCmd(a),
+		newLintCmd(a),
+		newPlanCmd(a),
+		newApplyCmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -22,6 +22,7 @@ const (
 	envStore     = "PASSMAN_STORE"
 	envKeyFile   = "PASSMAN_KEY_FILE"
 	envAuditSync = "PASSMAN_AUDIT_SYNC"
+	envPolicies  = "PASSMAN_POLICIES"
 )
 
 // globalFlags are the flags every command accepts.
@@ -29,6 +30,7 @@ type globalFlags struct {
 	store     string
 	keyFile   string
 	auditSync string
+	policies  string
 	output    string
 }
 
@@ -37,6 +39,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVar(&g.store, "store", "", "store directory (env "+envStore+"; default $XDG_DATA_HOME/passman or ~/.local/share/passman)")
 	pf.StringVar(&g.keyFile, "key-file", "", "master key file (env "+envKeyFile+"; default STORE/master.key; "+keyring.EnvVar+" takes precedence)")
 	pf.StringVar(&g.auditSync, "audit-sync", "", "when an audit entry counts as written: fsync or write (env "+envAuditSync+"; default fsync)")
+	pf.StringVar(&g.policies, "policies", "", "directory of Rego policies added to the bundled ones (env "+envPolicies+")")
 	pf.StringVarP(&g.output, "output", "o", string(formatText), "output format: "+formatNames())
 }
 
@@ -48,6 +51,7 @@ type config struct {
 	// keyring holds keys from PASSMAN_MASTER_KEY; nil means use the key file.
 	keyring   *keyring.Keyring
 	auditSync audit.SyncMode
+	policyDir string
 	actor     string
 }
 
@@ -74,6 +78,7 @@ func (a *app) config() (config, error) {
 	if c.auditSync, err = audit.ParseSyncMode(firstSet(a.flags.auditSync, a.env.getenv(envAuditSync))); err != nil {
 		return c, err
 	}
+	c.policyDir = a.policyDir()
 	c.actor = a.actor()
 	return c, nil
 }
@@ -95,6 +100,12 @@ func (a *app) storeDir() (string, error) {
 	return dir, nil
 }
 
+// policyDir is the user policy directory from --policies or the
+// environment; "" means the bundled policies alone.
+func (a *app) policyDir() string {
+	return firstSet(a.flags.policies, a.env.getenv(envPolicies))
+}
+
 // keyFilePath is the key file in use, for messages.
 func (c config) keyFilePath() string {
 	if c.keyFile != "" {
@@ -104,7 +115,7 @@ func (c config) keyFilePath() string {
 }
 
 func (c config) coreOptions() core.Options {
-	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync}
+	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir}
 }
 
 func firstSet(vals ...string) string {

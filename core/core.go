@@ -16,6 +16,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/boltdb"
@@ -49,6 +50,11 @@ type Options struct {
 	Now func() time.Time
 	// NoSync turns off the database's fsync: for benchmarks only.
 	NoSync bool
+	// Authorizer decides every operation; nil means a policy engine with
+	// the bundled policies plus those in PolicyDir.
+	Authorizer Authorizer
+	// PolicyDir holds the user's Rego policies ("" = bundled only).
+	PolicyDir string
 }
 
 func (o Options) keyFile() string {
@@ -86,6 +92,9 @@ type Local struct {
 	// keyFile is where the keyring came from; "" for keys from the
 	// environment, which passman cannot rotate.
 	keyFile string
+	authz   Authorizer
+	// createdBy is the store's creator, whom the bundled policy makes admin.
+	createdBy string
 }
 
 var _ passman.Service = (*Local)(nil)
@@ -170,11 +179,21 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	authz := opts.Authorizer
+	if authz == nil {
+		if authz, err = policy.New(ctx, policy.Options{Dir: opts.PolicyDir}); err != nil {
+			return nil, errors.Join(fmt.Errorf("load policies: %w", err), db.Close())
+		}
+	}
 	log, err := audit.Open(ctx, filepath.Join(opts.Dir, AuditFile), audit.Options{Sync: opts.AuditSync, Now: opts.Now})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	l := &Local{st: st, db: db, log: log, kr: kr, opts: opts, keyFile: keyFile}
+	l := &Local{st: st, db: db, log: log, kr: kr, opts: opts, keyFile: keyFile, authz: authz, createdBy: info.CreatedBy}
 	if err := l.reconcile(ctx); err != nil {
 		return nil, errors.Join(err, log.Close(), db.Close())
 	}

@@ -29,7 +29,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestCrashSafety")
 	}
 	ctx := context.Background()
-	l, err := core.Open(ctx, core.Options{Dir: dir, Actor: "child", AuditSync: audit.SyncFsync})
+	l, err := core.Open(ctx, core.Options{Dir: dir, Actor: "alice", AuditSync: audit.SyncFsync})
 	if err != nil {
 		fmt.Printf("open failed: %v\n", err)
 		os.Exit(1)

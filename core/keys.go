@@ -19,13 +19,17 @@ import (
 // from PASSMAN_MASTER_KEY belong to whoever set the variable.
 func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 	var rep store.RewrapReport
+	dec, err := l.authorize(ctx, op{ActionKeyRotate, PermAdmin, "", false})
+	if err != nil {
+		return rep, err
+	}
 	if l.keyFile == "" {
 		err := fmt.Errorf("%w: keys rotate needs a key file; to rotate keys from %s, put the new key first (\"new,old\") and run 'passman keys rewrap'", secret.ErrPrecondition, keyring.EnvVar)
-		return rep, l.read(ctx, audit.Entry{Action: ActionKeyRotate}, err)
+		return rep, l.read(ctx, audit.Entry{Action: ActionKeyRotate, Decision: dec}, err)
 	}
 	old := l.kr.Active()
 	// Fail closed: record the attempt before anything changes.
-	if err := l.record(ctx, audit.Entry{Action: ActionKeyRotate, Details: map[string]string{"phase": "start", "old_key": old}}, nil); err != nil {
+	if err := l.record(ctx, audit.Entry{Action: ActionKeyRotate, Details: map[string]string{"phase": "start", "old_key": old}, Decision: dec}, nil); err != nil {
 		return rep, err
 	}
 	// The new key is saved to the key file and registered with the store
@@ -41,7 +45,7 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 		rep, err = l.st.Rewrap(ctx)
 	}
 	details := map[string]string{"old_key": old, "new_key": newID, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
-	if err := l.read(ctx, audit.Entry{Action: ActionKeyRotate, Details: details}, err); err != nil {
+	if err := l.read(ctx, audit.Entry{Action: ActionKeyRotate, Details: details, Decision: dec}, err); err != nil {
 		return rep, err
 	}
 	return rep, l.checkpoint(ctx)
@@ -52,12 +56,16 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 // passman: with PASSMAN_MASTER_KEY set to "new,old", run Rewrap, after which
 // "new" alone opens the store.
 func (l *Local) Rewrap(ctx context.Context) (store.RewrapReport, error) {
-	if err := l.record(ctx, audit.Entry{Action: ActionKeyRewrap, Details: map[string]string{"phase": "start"}}, nil); err != nil {
+	dec, err := l.authorize(ctx, op{ActionKeyRewrap, PermAdmin, "", false})
+	if err != nil {
+		return store.RewrapReport{}, err
+	}
+	if err := l.record(ctx, audit.Entry{Action: ActionKeyRewrap, Details: map[string]string{"phase": "start"}, Decision: dec}, nil); err != nil {
 		return store.RewrapReport{}, err
 	}
 	rep, err := l.st.Rewrap(ctx)
 	details := map[string]string{"active": rep.Active, "rewrapped": strconv.Itoa(rep.Rewrapped), "retired": strings.Join(rep.Retired, ",")}
-	if err := l.read(ctx, audit.Entry{Action: ActionKeyRewrap, Details: details}, err); err != nil {
+	if err := l.read(ctx, audit.Entry{Action: ActionKeyRewrap, Details: details, Decision: dec}, err); err != nil {
 		return rep, err
 	}
 	return rep, l.checkpoint(ctx)

@@ -63,7 +63,9 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 	if e.RequestID == "" {
 		e.RequestID = newRequestID()
 	}
-	e.Actor = l.opts.Actor
+	if e.Actor == "" {
+		e.Actor = l.subject(ctx).ID
+	}
 	e.Outcome = audit.OutcomeSuccess
 	if opErr != nil {
 		e.Outcome = audit.OutcomeFailure
@@ -82,14 +84,21 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 	return nil
 }
 
-// mutate runs a store mutation whose audit entry is appended, and the chain
-// head recorded, in the store's transaction just before it commits: the
-// change commits only if its entry was written. A failed mutation, a failed
-// commit included, is audited afterwards under the same request id.
-func (l *Local) mutate(ctx context.Context, action, path string, run func(store.Call) error) error {
+// mutate authorizes o, then runs a store mutation whose audit entry is
+// appended, and the chain head recorded, in the store's transaction just
+// before it commits: the change commits only if its entry was written. A
+// denied or failed mutation, a failed commit included, is audited afterwards
+// under the same request id.
+func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) error {
+	dec, err := l.authorize(ctx, o)
+	if err != nil {
+		return err
+	}
 	reqID := newRequestID()
-	call := store.Call{Actor: l.opts.Actor, Commit: func(tx store.Tx, ev store.Event) error {
-		e := eventEntry(action, reqID, ev)
+	actor := l.subject(ctx).ID
+	call := store.Call{Actor: actor, Commit: func(tx store.Tx, ev store.Event) error {
+		e := eventEntry(o.action, reqID, ev)
+		e.Decision = dec
 		pc, ok := tx.(preCommitter)
 		if !ok {
 			return l.appendChange(ctx, tx, e, false)
@@ -102,9 +111,9 @@ func (l *Local) mutate(ctx context.Context, action, path string, run func(store.
 		pc.BeforeCommit("audit-sync", l.log.Sync)
 		return nil
 	}}
-	err := run(call)
+	err = run(call)
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
-		if aerr := l.record(ctx, audit.Entry{Action: action, Path: auditPath(path), RequestID: reqID}, err); aerr != nil {
+		if aerr := l.record(ctx, audit.Entry{Action: o.action, Path: auditPath(o.path), RequestID: reqID, Decision: dec}, err); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 	}
@@ -164,126 +173,6 @@ func (l *Local) read(ctx context.Context, e audit.Entry, opErr error) error {
 	return opErr
 }
 
-// Put implements passman.Service.
-func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts secret.PutOptions) (secret.VersionInfo, error) {
-	var info secret.VersionInfo
-	err := l.mutate(ctx, ActionPut, path, func(c store.Call) error {
-		var err error
-		info, err = l.st.Put(ctx, c, path, value.Reveal(), opts)
-		return err
-	})
-	return info, err
-}
-
-// Get implements passman.Service.
-func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
-	v, err := l.st.Get(ctx, path, sel)
-	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint}
-	if sel.Stage != "" {
-		e.Details = map[string]string{"stage": string(sel.Stage)}
-	}
-	if err := l.read(ctx, e, err); err != nil {
-		v.Value.Wipe()
-		return secret.Versioned{Path: path}, err
-	}
-	return v, nil
-}
-
-// Describe implements passman.Service.
-func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error) {
-	s, err := l.st.Describe(ctx, path)
-	if err := l.read(ctx, audit.Entry{Action: ActionDescribe, Path: auditPath(path)}, err); err != nil {
-		return secret.Secret{}, err
-	}
-	return s, nil
-}
-
-// List implements passman.Service.
-func (l *Local) List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error) {
-	p, err := l.st.List(ctx, opts)
-	e := audit.Entry{Action: ActionList, Details: map[string]string{"count": strconv.Itoa(len(p.Entries))}}
-	if secret.ValidatePrefix(opts.Prefix) == nil {
-		e.Details["prefix"] = opts.Prefix
-	}
-	if err := l.read(ctx, e, err); err != nil {
-		return secret.ListPage{}, err
-	}
-	return p, nil
-}
-
-// Rollback implements passman.Service.
-func (l *Local) Rollback(ctx context.Context, path string, version int) (secret.VersionInfo, error) {
-	var info secret.VersionInfo
-	err := l.mutate(ctx, ActionRollback, path, func(c store.Call) error {
-		var err error
-		info, err = l.st.Rollback(ctx, c, path, version)
-		return err
-	})
-	return info, err
-}
-
-// Delete implements passman.Service.
-func (l *Local) Delete(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, ActionDelete, path, func(c store.Call) error { return l.st.Delete(ctx, c, path, versions) })
-}
-
-// Undelete implements passman.Service.
-func (l *Local) Undelete(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, ActionUndelete, path, func(c store.Call) error { return l.st.Undelete(ctx, c, path, versions) })
-}
-
-// Destroy implements passman.Service.
-func (l *Local) Destroy(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, ActionDestroy, path, func(c store.Call) error { return l.st.Destroy(ctx, c, path, versions) })
-}
-
-// Purge implements passman.Service.
-func (l *Local) Purge(ctx context.Context, path string) error {
-	return l.mutate(ctx, ActionPurge, path, func(c store.Call) error { return l.st.Purge(ctx, c, path) })
-}
-
-// UpdateMetadata implements passman.Service.
-func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
-	var m secret.Metadata
-	err := l.mutate(ctx, ActionMeta, path, func(c store.Call) error {
-		var err error
-		m, err = l.st.UpdateMetadata(ctx, c, path, u)
-		return err
-	})
-	return m, err
-}
-
-// SetStage implements passman.Service.
-func (l *Local) SetStage(ctx context.Context, path string, stage secret.Stage, version int) error {
-	return l.mutate(ctx, ActionStage, path, func(c store.Call) error { return l.st.SetStage(ctx, c, path, stage, version) })
-}
-
-// LookupFingerprint implements passman.Service.
-func (l *Local) LookupFingerprint(ctx context.Context, fp string) ([]secret.FingerprintMatch, error) {
-	m, err := l.st.LookupFingerprint(ctx, fp)
-	e := audit.Entry{Action: ActionLookup, Details: map[string]string{"matches": strconv.Itoa(len(m))}}
-	if err == nil {
-		e.Fingerprint = fp
-	}
-	if err := l.read(ctx, e, err); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// VerifyAudit implements passman.Service. It records the head first, so
-// entries of this session's reads are covered.
-func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
-	if err := l.checkpoint(ctx); err != nil {
-		return audit.Report{}, err
-	}
-	rep, err := VerifyAudit(ctx, l.st, l.log.Path())
-	if aerr := l.record(ctx, audit.Entry{Action: ActionVerify, Details: map[string]string{"entries": strconv.FormatUint(rep.Entries, 10)}}, err); aerr != nil && !errors.Is(err, secret.ErrTampered) {
-		return rep, aerr
-	}
-	return rep, err
-}
-
 // VerifyAudit checks the audit log at path against the head recorded in st.
 // It needs no master key, so a store whose key is lost can still be audited.
 // A chain that does not verify is reported in the Report and as an error
@@ -298,21 +187,6 @@ func VerifyAudit(ctx context.Context, st metaReader, path string) (audit.Report,
 		err = fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
 	}
 	return rep, err
-}
-
-// QueryAudit implements passman.Service.
-func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
-	var out []audit.Entry
-	var err error
-	if limit > 0 {
-		out, err = audit.Tail(ctx, l.log.Path(), limit, f)
-	} else {
-		err = audit.Read(ctx, l.log.Path(), f, func(e audit.Entry) error { out = append(out, e); return nil })
-	}
-	if err := l.read(ctx, audit.Entry{Action: ActionQuery}, err); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // VerifyDir verifies the audit log of the store in dir without a master key

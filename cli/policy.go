@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/policy/regotool"
+)
+
+func newPolicyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Test, lint, format and evaluate Rego policies",
+		Long: `Policies are Rego v1 modules. Three decision points:
+  data.passman.authz    who may do what (deny by default)
+  data.passman.lint     what a compliant secret looks like (deny / warn / exception)
+  data.passman.respond  what to do when a managed secret is found leaked
+Their input schemas are published under policy/schema/.`,
+		Args: groupArgs,
+		RunE: groupRun,
+	}
+	cmd.AddCommand(newPolicyTestCmd(a), newPolicyLintCmd(a), newPolicyFmtCmd(a), newPolicyEvalCmd(a))
+	return cmd
+}
+
+// dirArg is the optional directory argument of the policy commands.
+func dirArg(args []string) string {
+	if len(args) == 0 {
+		return "."
+	}
+	return args[0]
+}
+
+func newPolicyTestCmd(a *app) *cobra.Command {
+	var coverageMin float64
+	cmd := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run the Rego unit tests under DIR, with coverage",
+		Long: `Run every test_ rule in the *_test.rego files under DIR (default: the current
+directory), together with passman's bundled policies, and report each test
+and the coverage of the policies. Exits 1 if a test fails or errors, or if
+coverage is below --coverage-min.`,
+		Args: rangeArgs(0, 1, "[DIR]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if coverageMin < 0 || coverageMin > 100 {
+				return usageErrorf("--coverage-min %v: want a percentage between 0 and 100", coverageMin)
+			}
+			rep, err := regotool.Test(cmd.Context(), dirArg(args), regotool.TestOptions{Bundled: policy.BundledModules()})
+			if err != nil {
+				return fmt.Errorf("policy test: %w", err)
+			}
+			if err := regotool.WriteTest(a.out.w, string(a.out.format), rep); err != nil {
+				return err
+			}
+			switch {
+			case rep.Failed > 0 || rep.Errored > 0:
+				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d failed, %d errored", rep.Failed, rep.Errored)}
+			case rep.Coverage < coverageMin:
+				fmt.Fprintf(a.env.Stderr, "passman: coverage %.1f%% is below --coverage-min %.1f%%\n", rep.Coverage, coverageMin)
+				return &reportedError{code: ExitFailure, msg: "coverage below minimum"}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Float64Var(&coverageMin, "coverage-min", 0, "fail when coverage is below this percentage")
+	return cmd
+}
+
+func newPolicyLintCmd(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "lint [DIR]",
+		Short: "Check Rego files: compile errors, formatting, Regal rules",
+		Long: `Check every .rego file under DIR (default: the current directory): strict
+compile errors with file:line:col, formatting drift (as 'passman policy fmt'
+would fix), and Regal's linter rules (a .regal/config.yaml in DIR is
+honoured). --format github prints GitHub workflow annotations. Exits 1 when
+there are errors.`,
+		Args: rangeArgs(0, 1, "[DIR]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format == "" {
+				format = string(a.out.format)
+			}
+			if !slices.Contains(regotool.LintFormats, format) {
+				return usageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(regotool.LintFormats, ", "))
+			}
+			rep, err := regotool.Lint(cmd.Context(), dirArg(args))
+			if err != nil {
+				return fmt.Errorf("policy lint: %w", err)
+			}
+			if err := regotool.WriteLint(a.out.w, format, rep); err != nil {
+				return err
+			}
+			if n := rep.Errors(); n > 0 {
+				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d errors", n)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "report format: "+strings.Join(regotool.LintFormats, ", ")+" (default: the -o format)")
+	return cmd
+}
+
+func newPolicyFmtCmd(a *app) *cobra.Command {
+	var write, check bool
+	cmd := &cobra.Command{
+		Use:   "fmt [DIR]",
+		Short: "Format Rego files with OPA's formatter",
+		Long: `List the .rego files under DIR that are not formatted; -w rewrites them in
+place, --check exits 1 if any would change.`,
+		Args: rangeArgs(0, 1, "[DIR]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if write && check {
+				return usageErrorf("-w and --check are mutually exclusive")
+			}
+			dir := dirArg(args)
+			var files []string
+			if write {
+				var err error
+				if files, err = regotool.FormatFiles(dir); err != nil {
+					return fmt.Errorf("policy fmt: %w", err)
+				}
+			} else {
+				changed, err := regotool.Format(dir)
+				if err != nil {
+					return fmt.Errorf("policy fmt: %w", err)
+				}
+				for f := range changed {
+					files = append(files, f)
+				}
+				slices.Sort(files)
+			}
+			if files == nil {
+				files = []string{}
+			}
+			if err := a.out.emit(map[string]any{"files": files, "written": write}, func(w io.Writer) error {
+				for _, f := range files {
+					if _, err := fmt.Fprintln(w, f); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if check && len(files) > 0 {
+				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d files need formatting", len(files))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&write, "write", "w", false, "rewrite files in place")
+	cmd.Flags().BoolVar(&check, "check", false, "exit 1 if any file needs formatting")
+	return cmd
+}
+
+// maxInputSize bounds a policy eval input file.
+const maxInputSize = 4 << 20
+
+func newPolicyEvalCmd(a *app) *cobra.Command {
+	var decision, inputFile string
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "eval --decision authz|lint|respond --input FILE",
+		Short: "Evaluate a decision on an input and show why",
+		Long: `Evaluate one decision point over the bundled policies and those in
+--policies, on the JSON input in FILE ("-" for standard input), and print
+the result; --explain adds the evaluation trace.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains([]string{"authz", "lint", "respond"}, decision) {
+				return usageErrorf("--decision %q: want authz, lint or respond", decision)
+			}
+			if inputFile == "" {
+				return usageErrorf("--input is required")
+			}
+			input, err := a.readJSONInput(inputFile)
+			if err != nil {
+				return err
+			}
+			eng, err := policy.New(cmd.Context(), policy.Options{Dir: a.policyDir()})
+			if err != nil {
+				return fmt.Errorf("load policies: %w", err)
+			}
+			res, err := eng.Eval(cmd.Context(), decision, input, explain)
+			if err != nil {
+				return fmt.Errorf("policy eval: %w", err)
+			}
+			return a.out.emit(res, func(w io.Writer) error {
+				b, err := json.MarshalIndent(res.Result, "", "  ")
+				if err != nil {
+					return err
+				}
+				if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
+					return err
+				}
+				for _, line := range res.Explanation {
+					if _, err := fmt.Fprintln(w, line); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&decision, "decision", "", "decision point: authz, lint or respond")
+	cmd.Flags().StringVar(&inputFile, "input", "", "JSON input file, - for standard input")
+	cmd.Flags().BoolVar(&explain, "explain", false, "show the evaluation trace")
+	return cmd
+}
+
+// readJSONInput reads a bounded JSON document from a file or stdin.
+func (a *app) readJSONInput(name string) (any, error) {
+	var r io.Reader = a.env.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usageErrorf("--input: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	if len(b) > maxInputSize {
+		return nil, usageErrorf("--input is larger than %d bytes", maxInputSize)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, usageErrorf("--input is not valid JSON: %v", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,172 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+)
+
+// Put implements passman.Service.
+func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts secret.PutOptions) (secret.VersionInfo, error) {
+	var info secret.VersionInfo
+	err := l.mutate(ctx, op{ActionPut, PermWrite, path, true}, func(c store.Call) error {
+		var err error
+		info, err = l.st.Put(ctx, c, path, value.Reveal(), opts)
+		return err
+	})
+	return info, err
+}
+
+// Get implements passman.Service.
+func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
+	dec, err := l.authorize(ctx, op{ActionGet, PermRead, path, true})
+	if err != nil {
+		return secret.Versioned{Path: path}, err
+	}
+	v, err := l.st.Get(ctx, path, sel)
+	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint, Decision: dec}
+	if sel.Stage != "" {
+		e.Details = map[string]string{"stage": string(sel.Stage)}
+	}
+	if err := l.read(ctx, e, err); err != nil {
+		v.Value.Wipe()
+		return secret.Versioned{Path: path}, err
+	}
+	return v, nil
+}
+
+// Describe implements passman.Service.
+func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error) {
+	dec, err := l.authorize(ctx, op{ActionDescribe, PermRead, path, true})
+	if err != nil {
+		return secret.Secret{}, err
+	}
+	s, err := l.st.Describe(ctx, path)
+	if err := l.read(ctx, audit.Entry{Action: ActionDescribe, Path: auditPath(path), Decision: dec}, err); err != nil {
+		return secret.Secret{}, err
+	}
+	return s, nil
+}
+
+// List implements passman.Service. The policy decides on the prefix.
+func (l *Local) List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error) {
+	dec, err := l.authorize(ctx, op{ActionList, PermList, opts.Prefix, false})
+	if err != nil {
+		return secret.ListPage{}, err
+	}
+	p, err := l.st.List(ctx, opts)
+	e := audit.Entry{Action: ActionList, Details: map[string]string{"count": strconv.Itoa(len(p.Entries))}, Decision: dec}
+	if secret.ValidatePrefix(opts.Prefix) == nil {
+		e.Details["prefix"] = opts.Prefix
+	}
+	if err := l.read(ctx, e, err); err != nil {
+		return secret.ListPage{}, err
+	}
+	return p, nil
+}
+
+// Rollback implements passman.Service.
+func (l *Local) Rollback(ctx context.Context, path string, version int) (secret.VersionInfo, error) {
+	var info secret.VersionInfo
+	err := l.mutate(ctx, op{ActionRollback, PermWrite, path, true}, func(c store.Call) error {
+		var err error
+		info, err = l.st.Rollback(ctx, c, path, version)
+		return err
+	})
+	return info, err
+}
+
+// Delete implements passman.Service.
+func (l *Local) Delete(ctx context.Context, path string, versions []int) error {
+	return l.mutate(ctx, op{ActionDelete, PermDelete, path, true}, func(c store.Call) error { return l.st.Delete(ctx, c, path, versions) })
+}
+
+// Undelete implements passman.Service.
+func (l *Local) Undelete(ctx context.Context, path string, versions []int) error {
+	return l.mutate(ctx, op{ActionUndelete, PermDelete, path, true}, func(c store.Call) error { return l.st.Undelete(ctx, c, path, versions) })
+}
+
+// Destroy implements passman.Service.
+func (l *Local) Destroy(ctx context.Context, path string, versions []int) error {
+	return l.mutate(ctx, op{ActionDestroy, PermDestroy, path, true}, func(c store.Call) error { return l.st.Destroy(ctx, c, path, versions) })
+}
+
+// Purge implements passman.Service.
+func (l *Local) Purge(ctx context.Context, path string) error {
+	return l.mutate(ctx, op{ActionPurge, PermDestroy, path, true}, func(c store.Call) error { return l.st.Purge(ctx, c, path) })
+}
+
+// UpdateMetadata implements passman.Service.
+func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
+	var m secret.Metadata
+	err := l.mutate(ctx, op{ActionMeta, PermWrite, path, true}, func(c store.Call) error {
+		var err error
+		m, err = l.st.UpdateMetadata(ctx, c, path, u)
+		return err
+	})
+	return m, err
+}
+
+// SetStage implements passman.Service. Moving stage labels is how a rotation
+// finishes, so it needs the rotate permission.
+func (l *Local) SetStage(ctx context.Context, path string, stage secret.Stage, version int) error {
+	return l.mutate(ctx, op{ActionStage, PermRotate, path, true}, func(c store.Call) error { return l.st.SetStage(ctx, c, path, stage, version) })
+}
+
+// LookupFingerprint implements passman.Service. It names secrets without
+// revealing values, so it needs list, not read.
+func (l *Local) LookupFingerprint(ctx context.Context, fp string) ([]secret.FingerprintMatch, error) {
+	dec, err := l.authorize(ctx, op{ActionLookup, PermList, "", false})
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.st.LookupFingerprint(ctx, fp)
+	e := audit.Entry{Action: ActionLookup, Details: map[string]string{"matches": strconv.Itoa(len(m))}, Decision: dec}
+	if err == nil {
+		e.Fingerprint = fp
+	}
+	if err := l.read(ctx, e, err); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// VerifyAudit implements passman.Service. It records the head first, so
+// entries of this session's reads are covered.
+func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
+	dec, err := l.authorize(ctx, op{ActionVerify, PermAdmin, "", false})
+	if err != nil {
+		return audit.Report{}, err
+	}
+	if err := l.checkpoint(ctx); err != nil {
+		return audit.Report{}, err
+	}
+	rep, err := VerifyAudit(ctx, l.st, l.log.Path())
+	e := audit.Entry{Action: ActionVerify, Details: map[string]string{"entries": strconv.FormatUint(rep.Entries, 10)}, Decision: dec}
+	if aerr := l.record(ctx, e, err); aerr != nil && !errors.Is(err, secret.ErrTampered) {
+		return rep, aerr
+	}
+	return rep, err
+}
+
+// QueryAudit implements passman.Service.
+func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
+	dec, err := l.authorize(ctx, op{ActionQuery, PermAdmin, "", false})
+	if err != nil {
+		return nil, err
+	}
+	var out []audit.Entry
+	if limit > 0 {
+		out, err = audit.Tail(ctx, l.log.Path(), limit, f)
+	} else {
+		err = audit.Read(ctx, l.log.Path(), f, func(e audit.Entry) error { out = append(out, e); return nil })
+	}
+	if err := l.read(ctx, audit.Entry{Action: ActionQuery, Decision: dec}, err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
