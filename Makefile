@@ -39,6 +39,8 @@ fuzz:
 	$(GO) test ./audit -run '^$$' -fuzz FuzzAppendVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzSealedUnmarshal -fuzztime $(FUZZTIME)
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME)
+	$(GO) test ./manifest -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./policy/regotool -run '^$$' -fuzz FuzzLintSource -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the store, audit log and backend; prints figures.
 bench:

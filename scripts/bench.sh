@@ -28,6 +28,11 @@ run ./core 'BenchmarkPut|BenchmarkGet' 1000x
 run ./audit 'BenchmarkAppend' 2000x
 run ./audit 'BenchmarkVerify' 10x
 run ./store/boltdb '.' 1000x
+# Policy: an authz decision with 50 rules (p50/p99), lint of 10,000 secrets.
+run ./policy 'BenchmarkAuthorize' 2000x
+run ./policy 'BenchmarkLint10k' 3x
+# Manifest: parse and plan 10,000 secrets against a 10,000-secret store.
+run ./manifest '.' 3x
 
 echo >&2
 echo "== benchstat $out" >&2
