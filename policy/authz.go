@@ -28,6 +28,15 @@ func (set *policySet) authorize(ctx context.Context, in AuthzInput, opts ...rego
 	if in.Time.IsZero() {
 		in.Time = time.Now().UTC()
 	}
+	var key string
+	if set.cache != nil && len(opts) == 0 {
+		if k, ok := cacheKey(in); ok {
+			if d, hit := set.cache.get(k); hit {
+				return d, nil
+			}
+			key = k
+		}
+	}
 	fail := func(err error) (Decision, error) {
 		return Decision{Reasons: []string{"policy evaluation failed: " + err.Error()}, Revision: set.revision}, err
 	}
@@ -59,6 +68,9 @@ func (set *policySet) authorize(ctx context.Context, in AuthzInput, opts ...rego
 		d.Reasons = []string{defaultDenyReason(in)}
 	}
 	slices.Sort(d.Reasons)
+	if key != "" {
+		set.cache.put(key, d)
+	}
 	return d, nil
 }
 

@@ -54,6 +54,9 @@ type Engine struct {
 // the revision that names it. It is immutable once built.
 type policySet struct {
 	revision string
+	// cache memoises authz decisions; nil when a rule depends on time (see
+	// decisionCache).
+	cache    *decisionCache
 	authzQ   rego.PreparedEvalQuery
 	lintQ    rego.PreparedEvalQuery
 	respondQ rego.PreparedEvalQuery
@@ -180,6 +183,9 @@ func compileSet(ctx context.Context, dir string, cfg map[string]any) (*policySet
 		return pq, nil
 	}
 	set := &policySet{}
+	if timeIndependent(compiler) {
+		set.cache = &decisionCache{}
+	}
 	if set.authzQ, err = prepare(DecisionAuthz, authzQuery, "allow must be a boolean, deny and reasons sets of strings"); err != nil {
 		return nil, err
 	}

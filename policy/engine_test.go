@@ -223,3 +223,57 @@ func TestReloadConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDecisionCache checks when decisions are memoised: only for policy
+// sets that cannot depend on the time, and never across a reload.
+func TestDecisionCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		rule      string
+		cacheable bool
+	}{
+		"pure":            {`allow if input.subject.id == "bob"`, true},
+		"reads time":      {`allow if time.parse_rfc3339_ns(input.time) > 0`, false},
+		"whole input":     {`allow if count(object.keys(input)) > 0`, false},
+		"dynamic key":     {"allow if {\n\tsome k\n\tinput[k] == \"x\"\n}", false},
+		"clock built-in":  {`allow if time.now_ns() > 0`, false},
+		"random built-in": {`allow if rand.intn("x", 10) >= 0`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{"p.rego": "package passman.authz\n\n" + tc.rule + "\n"})
+			e := newEngine(t, Options{Dir: dir})
+			if got := e.set.Load().cache != nil; got != tc.cacheable {
+				t.Fatalf("cacheable = %v, want %v", got, tc.cacheable)
+			}
+		})
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"p.rego": "package passman.authz\n\nallow if input.subject.id == \"bob\"\n"})
+	e := newEngine(t, Options{Dir: dir})
+	bob := AuthzInput{Subject: Subject{ID: "bob", Kind: KindUser}, Action: ActionRead, Path: "a/b", Time: testTime}
+	carol := bob
+	carol.Subject.ID = "carol"
+	for range 3 { // hits must give the same answers as misses
+		if d, _ := e.Authorize(ctx, bob); !d.Allow {
+			t.Fatal("bob denied")
+		}
+		if d, _ := e.Authorize(ctx, carol); d.Allow {
+			t.Fatal("carol allowed: a cached decision leaked across inputs")
+		}
+	}
+	d, _ := e.Authorize(ctx, bob)
+	d.Reasons = append(d.Reasons, "changed by the caller")
+	if again, _ := e.Authorize(ctx, bob); len(again.Reasons) == len(d.Reasons) {
+		t.Fatal("a caller's change reached the cache")
+	}
+	writeFiles(t, dir, map[string]string{"p.rego": "package passman.authz\n\nallow if input.subject.id == \"carol\"\n"})
+	if err := e.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.Authorize(ctx, bob); d.Allow {
+		t.Fatal("a decision cached before the reload survived it")
+	}
+}
