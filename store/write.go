@@ -258,26 +258,24 @@ func usable(r *record, path string, n int) (*versionRecord, error) {
 // their values become unreadable until Undelete. Deleting a deleted version
 // is a no-op.
 func (s *Store) Delete(ctx context.Context, c Call, path string, versions []int) error {
-	return s.changeState(ctx, c, path, versions, func(r *record, v *versionRecord) error {
-		if v.State == secret.StateDestroyed {
-			return fmt.Errorf("%w: %s v%d is destroyed", secret.ErrDestroyed, path, v.N)
-		}
-		return nil
-	}, func(tx Tx, r *record, v *versionRecord) error {
-		v.State = secret.StateDeleted
-		return nil
-	})
+	return s.setState(ctx, c, path, versions, secret.StateDeleted)
 }
 
 // Undelete restores soft-deleted versions.
 func (s *Store) Undelete(ctx context.Context, c Call, path string, versions []int) error {
+	return s.setState(ctx, c, path, versions, secret.StateActive)
+}
+
+// setState moves versions between active and deleted; a destroyed version
+// can do neither.
+func (s *Store) setState(ctx context.Context, c Call, path string, versions []int, to secret.VersionState) error {
 	return s.changeState(ctx, c, path, versions, func(r *record, v *versionRecord) error {
 		if v.State == secret.StateDestroyed {
-			return fmt.Errorf("%w: %s v%d is destroyed and cannot be undeleted", secret.ErrDestroyed, path, v.N)
+			return fmt.Errorf("%w: %s v%d is destroyed; it can be neither deleted nor undeleted", secret.ErrDestroyed, path, v.N)
 		}
 		return nil
 	}, func(tx Tx, r *record, v *versionRecord) error {
-		v.State = secret.StateActive
+		v.State = to
 		return nil
 	})
 }
