@@ -55,11 +55,21 @@ type Log struct {
 	mode SyncMode
 	now  func() time.Time
 
-	mu     sync.Mutex
-	f      *os.File // nil once closed
-	head   Head
-	synced uint64 // last seq known to be fsynced (SyncFsync mode)
-	failed error  // first write or sync error; sticky, see Append
+	mu sync.Mutex
+	f  *os.File // nil once closed
+	// head is the chain's tip: the last entry written to the file.
+	head Head
+	// durable is the last entry that counts as written (see SyncMode):
+	// head itself in SyncWrite mode, the last fsynced entry in SyncFsync.
+	durable Head
+	failed  error // first write or sync error; sticky, see Append
+
+	// syncMu serialises fsyncs. Appenders write under mu, then wait here:
+	// while one fsync runs, the lines of others pile up behind it and the
+	// next fsync makes them all durable at once (group commit), so
+	// concurrent readers of a server share fsyncs instead of queueing one
+	// each behind mu.
+	syncMu sync.Mutex
 }
 
 // Open opens the log at path for appending, creating it with mode 0600 if it
@@ -97,7 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open audit log %s: %w: %w", path, secret.ErrAudit, err)
 	}
-	return &Log{path: path, mode: mode, now: now, f: f, head: head, synced: head.Seq}, nil
+	return &Log{path: path, mode: mode, now: now, f: f, head: head, durable: head}, nil
 }
 
 // openFile opens path for reading and appending, reporting whether it created
@@ -239,21 +249,38 @@ func (l *Log) AppendDeferred(ctx context.Context, e Entry) (Entry, error) {
 // SyncWrite mode. A failed sync leaves the Log failed, as in Append.
 func (l *Log) Sync() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
+	seq := l.head.Seq
+	l.mu.Unlock()
+	return l.syncTo(seq)
+}
+
+// syncTo returns once entry seq is durable, fsyncing unless a concurrent
+// fsync already covered it.
+func (l *Log) syncTo(seq uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	f, target, done, failed := l.f, l.head, l.durable.Seq >= seq, l.failed
+	l.mu.Unlock()
+	switch {
+	case f == nil:
 		return fmt.Errorf("sync audit log: %w: log is closed", secret.ErrAudit)
-	}
-	if l.failed != nil {
-		return fmt.Errorf("sync audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, l.failed)
-	}
-	if l.mode != SyncFsync || l.synced == l.head.Seq {
+	case failed != nil:
+		return fmt.Errorf("sync audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, failed)
+	case done || l.mode != SyncFsync:
 		return nil
 	}
-	if err := l.f.Sync(); err != nil {
+	// target may include lines written after seq: this fsync covers them.
+	err := f.Sync()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
 		l.failed = err
 		return fmt.Errorf("sync audit log: %w: %w", secret.ErrAudit, err)
 	}
-	l.synced = l.head.Seq
+	if target.Seq > l.durable.Seq {
+		l.durable = target
+	}
 	return nil
 }
 
@@ -268,6 +295,20 @@ func (l *Log) append(ctx context.Context, e Entry, sync bool) (Entry, error) {
 		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 	}
 
+	e, err := l.write(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	if sync && l.mode == SyncFsync {
+		if err := l.syncTo(e.Seq); err != nil {
+			return Entry{}, fmt.Errorf("append audit entry: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// write chains e onto the head and writes its line, under mu.
+func (l *Log) write(e Entry) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -300,25 +341,21 @@ func (l *Log) append(ctx context.Context, e Entry, sync bool) (Entry, error) {
 		l.failed = err
 		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 	}
-	if sync && l.mode == SyncFsync {
-		if err := l.f.Sync(); err != nil {
-			l.failed = err
-			return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
-		}
-	}
 	l.head = Head{Seq: e.Seq, Hash: e.Hash}
-	if sync {
-		l.synced = e.Seq
+	if l.mode != SyncFsync {
+		l.durable = l.head
 	}
 	return e, nil
 }
 
-// Head returns the last entry appended, or recovered by Open: the value the
-// caller records in the store as the anchor for Verify.
+// Head returns the last entry that counts as written (see SyncMode), or
+// the one recovered by Open: the value the caller records in the store as
+// the anchor for Verify. An entry from AppendDeferred counts once Sync has
+// returned.
 func (l *Log) Head() Head {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.head
+	return l.durable
 }
 
 // Path returns the file name the Log was opened with.

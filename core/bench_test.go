@@ -70,3 +70,35 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetParallel measures audited reads from 32 concurrent callers,
+// as a server sees them: with audit fsync each read is durable before it
+// returns, and concurrent reads share fsyncs (the audit log's group commit).
+func BenchmarkGetParallel(b *testing.B) {
+	for _, sync := range []audit.SyncMode{audit.SyncFsync, audit.SyncWrite} {
+		b.Run("audit="+string(sync), func(b *testing.B) {
+			l := open(b, initStore(b, sync))
+			defer l.Close()
+			ctx := context.Background()
+			for i := range 1000 {
+				if _, err := l.Put(ctx, fmt.Sprintf("bench/k%d", i), secret.NewValue([]byte("value")), secret.PutOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var seq atomic.Int64
+			b.SetParallelism(16) // 32 goroutines on 2 cores
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := seq.Add(1)
+					if _, err := l.Get(ctx, fmt.Sprintf("bench/k%d", i%1000), secret.Selector{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reads/s")
+		})
+	}
+}

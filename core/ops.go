@@ -48,7 +48,8 @@ func newRequestID() string {
 // success). The entry's outcome and error class come from err; the error's
 // text is never logged, since a caller's message could quote input.
 func (l *Local) record(ctx context.Context, e audit.Entry, opErr error) error {
-	return l.append(ctx, e, opErr, false)
+	_, err := l.append(ctx, e, opErr, false)
+	return err
 }
 
 // preCommitter is a backend transaction that runs callbacks just before it
@@ -57,7 +58,7 @@ type preCommitter interface {
 	BeforeCommit(key string, fn func() error)
 }
 
-func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSync bool) error {
+func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSync bool) (audit.Entry, error) {
 	// A caller that gives up must not stop its operation being recorded.
 	ctx = context.WithoutCancel(ctx)
 	if e.RequestID == "" {
@@ -78,10 +79,11 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 	if deferSync {
 		appendFn = l.log.AppendDeferred
 	}
-	if _, err := appendFn(ctx, e); err != nil {
-		return fmt.Errorf("%w: %v", secret.ErrAudit, err)
+	written, err := appendFn(ctx, e)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("%w: %v", secret.ErrAudit, err)
 	}
-	return nil
+	return written, nil
 }
 
 // mutate authorizes o, then runs a store mutation whose audit entry is
@@ -120,13 +122,28 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 	return err
 }
 
-// appendChange appends a change's entry and records the new chain head in
-// the change's transaction.
+// appendChange appends a change's entry and records it as the chain head
+// in the change's transaction (unless a later entry is recorded already:
+// concurrent reads may have moved the head on).
 func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, deferSync bool) error {
-	if err := l.append(ctx, e, nil, deferSync); err != nil {
+	written, err := l.append(ctx, e, nil, deferSync)
+	if err != nil {
 		return err
 	}
-	head, err := json.Marshal(l.log.Head())
+	cur, err := store.MetaTx(tx, auditHeadMeta)
+	if err != nil {
+		return fmt.Errorf("read audit head: %w", err)
+	}
+	if cur != nil {
+		var h audit.Head
+		if err := json.Unmarshal(cur, &h); err != nil {
+			return fmt.Errorf("%w: recorded audit head: %v", secret.ErrCorrupt, err)
+		}
+		if h.Seq >= written.Seq {
+			return nil
+		}
+	}
+	head, err := json.Marshal(audit.Head{Seq: written.Seq, Hash: written.Hash})
 	if err != nil {
 		return fmt.Errorf("encode audit head: %w", err)
 	}

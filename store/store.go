@@ -257,6 +257,16 @@ func PutMeta(tx Tx, name string, value []byte) error {
 	return tx.Put([]byte(prefixMeta+name), value)
 }
 
+// MetaTx reads caller-owned metadata inside tx; a missing name returns nil,
+// nil. The slice is valid until tx ends.
+func MetaTx(tx Tx, name string) ([]byte, error) {
+	v, err := tx.Get([]byte(prefixMeta + name))
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
 // Meta reads caller-owned metadata; a missing name returns nil, nil.
 func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 	return ReadMeta(ctx, s.b, name)
@@ -266,8 +276,8 @@ func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 // transaction, batched with concurrent callers where the backend can.
 func (s *Store) UpdateMeta(ctx context.Context, name string, fn func(old []byte) ([]byte, error)) error {
 	return s.batch(ctx, func(tx Tx) error {
-		old, err := tx.Get([]byte(prefixMeta + name))
-		if err != nil && !errors.Is(err, ErrKeyNotFound) {
+		old, err := MetaTx(tx, name)
+		if err != nil {
 			return err
 		}
 		nv, err := fn(old)
@@ -296,10 +306,7 @@ func (s *Store) batch(ctx context.Context, fn func(tx Tx) error) error {
 func ReadMeta(ctx context.Context, b Backend, name string) ([]byte, error) {
 	var out []byte
 	err := b.View(ctx, func(tx Tx) error {
-		v, err := tx.Get([]byte(prefixMeta + name))
-		if errors.Is(err, ErrKeyNotFound) {
-			return nil
-		}
+		v, err := MetaTx(tx, name)
 		out = bytes.Clone(v)
 		return err
 	})
