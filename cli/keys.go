@@ -61,7 +61,11 @@ rewrap'; afterwards the new key alone opens the store.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withLocal(cmd.Context(), func(l *core.Local, c config) error {
-				res := rotateResult{KeyFile: c.keyFilePath(), OldKey: activeKey(l.Keys())}
+				keys, err := l.Keys(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("rotate master key: %w", err)
+				}
+				res := rotateResult{KeyFile: c.keyFilePath(), OldKey: activeKey(keys)}
 				rep, err := l.RotateKeys(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("rotate master key: %w", err)
@@ -114,7 +118,10 @@ func newKeysListCmd(a *app) *cobra.Command {
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withLocal(cmd.Context(), func(l *core.Local, c config) error {
-				keys := l.Keys()
+				keys, err := l.Keys(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("list keys: %w", err)
+				}
 				res := keysResult{Source: c.keyFilePath(), Keys: make([]keyInfo, 0, len(keys))}
 				if c.keyring != nil {
 					res.Source = keyring.EnvVar

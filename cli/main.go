@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman/core"
 	"golang.org/x/term"
 )
 
@@ -68,6 +70,9 @@ type app struct {
 	// started is set once cobra has parsed and validated the invocation and
 	// handed over to our code: an error before that is a usage error.
 	started bool
+	// authz is a policy engine a command built for itself and hands to the
+	// store it opens (see config.authz).
+	authz core.Authorizer
 }
 
 // Main runs passman with args (without the program name) and returns the

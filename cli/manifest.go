@@ -41,6 +41,9 @@ func (a *app) loadManifest(ctx context.Context, f *manifestFlags) (*manifest.Man
 	if err != nil {
 		return nil, nil, fmt.Errorf("load policies: %w", err)
 	}
+	// The store authorizes with the same policy set that lints: one
+	// source of truth for what the manifest's policies say.
+	a.authz = eng
 	return m, eng, nil
 }
 
@@ -70,9 +73,7 @@ when there are deny findings; warnings and excepted findings are reported.`,
 						return err
 					}
 					srep, err := eng.Lint(cmd.Context(), in)
-					rep.Deny = append(rep.Deny, srep.Deny...)
-					rep.Warn = append(rep.Warn, srep.Warn...)
-					rep.Excepted = append(rep.Excepted, srep.Excepted...)
+					rep = rep.Merge(srep)
 					return err
 				})
 				if err != nil {
@@ -120,12 +121,14 @@ secrets to create (generated values), metadata to change, static secrets whose
 value has not been supplied, and secrets in the store the manifest does not
 declare (drift).
 
-Exit codes, as terraform plan -detailed-exitcode: 0 no changes, 1 error,
-2 changes present. Usage errors exit 1 here, too.`,
+Exit codes, as terraform plan -detailed-exitcode: 0 nothing for apply to
+do, 1 error, 2 apply would create or update something. Drift and missing
+static values are reported but do not count: apply changes neither. Usage
+errors exit 1 here, too.`,
 		Annotations: map[string]string{annotationUsageExit: "1"},
 		Args:        exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := manifest.Load(f.file)
+			m, _, err := a.loadManifest(cmd.Context(), &f)
 			if err != nil {
 				return planError(err)
 			}
@@ -140,7 +143,9 @@ Exit codes, as terraform plan -detailed-exitcode: 0 no changes, 1 error,
 			if err := manifest.WritePlan(a.out.w, string(a.out.format), plan); err != nil {
 				return err
 			}
-			if plan.HasChanges() {
+			// Drift and missing static values are reported, but apply can
+			// fix neither, so they do not make the plan "changes present".
+			if plan.Count(manifest.KindCreate)+plan.Count(manifest.KindUpdate) > 0 {
 				return &reportedError{code: exitPlanChanges, msg: "changes present"}
 			}
 			return nil
@@ -185,13 +190,21 @@ change is audited.`,
 			if len(rep.Deny) > 0 {
 				_ = writeLintReport(a.env.Stderr, rep)
 			}
-			if err != nil {
+			if err != nil && len(res.Created)+len(res.Updated) == 0 {
 				return err
 			}
-			return a.out.emit(res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "Apply complete: %d created, %d updated, %d skipped.\n", len(res.Created), len(res.Updated), len(res.Skipped))
+			// A failure part-way still reports what was done before it.
+			verb := "complete"
+			if err != nil {
+				verb = "stopped by an error"
+			}
+			if eerr := a.out.emit(res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Apply %s: %d created, %d updated, %d skipped.\n", verb, len(res.Created), len(res.Updated), len(res.Skipped))
 				return err
-			})
+			}); eerr != nil {
+				return errors.Join(err, eerr)
+			}
+			return err
 		},
 	}
 	f.register(cmd)

@@ -52,7 +52,10 @@ type config struct {
 	keyring   *keyring.Keyring
 	auditSync audit.SyncMode
 	policyDir string
-	actor     string
+	// authz, when set, is the policy engine a command already built (the
+	// manifest commands), so lint and authorization use one policy set.
+	authz core.Authorizer
+	actor string
 }
 
 // config resolves the store configuration. Errors are configuration
@@ -79,6 +82,7 @@ func (a *app) config() (config, error) {
 		return c, err
 	}
 	c.policyDir = a.policyDir()
+	c.authz = a.authz
 	c.actor = a.actor()
 	return c, nil
 }
@@ -115,7 +119,7 @@ func (c config) keyFilePath() string {
 }
 
 func (c config) coreOptions() core.Options {
-	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir}
+	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir, Authorizer: c.authz}
 }
 
 func firstSet(vals ...string) string {
@@ -131,11 +135,10 @@ func firstSet(vals ...string) string {
 // log. It is the OS user and deliberately not configurable: an audit log
 // whose actor anyone can set records nothing.
 func (a *app) actor() string {
+	// Not $USER: anyone can set it, and the bundled policy makes the
+	// store's creator admin.
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
-	}
-	if u := a.env.getenv("USER"); u != "" {
-		return u
 	}
 	return "uid:" + strconv.Itoa(os.Getuid())
 }

@@ -17,25 +17,16 @@ type Authorizer interface {
 	Authorize(ctx context.Context, in policy.AuthzInput) (policy.Decision, error)
 }
 
-// Permissions, the authz input's action.
-const (
-	PermRead    = "read"
-	PermWrite   = "write"
-	PermList    = "list"
-	PermDelete  = "delete"
-	PermDestroy = "destroy"
-	PermRotate  = "rotate"
-	PermAdmin   = "admin"
-)
-
 // op is one Service call as authorization and audit see it.
 type op struct {
 	action string // audit action, e.g. secret.get
-	perm   string // authz action, e.g. read
+	perm   string // authz action: one of policy.AuthzActions
 	path   string // secret path, or the prefix of a listing
 	// secret asks for the secret's metadata in the policy input, so a
 	// policy can decide by owner or tags.
 	secret bool
+	// request is the change a write asks for, shown to the policy.
+	request *policy.Request
 }
 
 type subjectKey struct{}
@@ -65,7 +56,7 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 	switch {
 	case o.secret:
 		perr = secret.ValidatePath(o.path)
-	case o.perm == PermList:
+	case o.perm == policy.ActionList:
 		perr = secret.ValidatePrefix(o.path)
 	}
 	if perr != nil {
@@ -77,6 +68,7 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 		Path:    o.path,
 		Store:   policy.StoreInfo{CreatedBy: l.createdBy},
 		Time:    l.opts.now().UTC(),
+		Request: o.request,
 	}
 	if o.secret {
 		if s, err := l.st.Describe(ctx, o.path); err == nil {
@@ -86,10 +78,10 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 		}
 	}
 	d, err := l.authz.Authorize(ctx, in)
+	dec := &audit.Decision{Allow: d.Allow && err == nil, Reasons: d.Reasons, Revision: d.Revision}
 	if err != nil {
-		return nil, l.deny(ctx, o, nil, fmt.Errorf("%w: policy could not decide: %v", secret.ErrPermissionDenied, err))
+		return nil, l.deny(ctx, o, dec, fmt.Errorf("%w: policy could not decide: %v", secret.ErrPermissionDenied, err))
 	}
-	dec := &audit.Decision{Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision}
 	if !d.Allow {
 		return dec, l.deny(ctx, o, dec, fmt.Errorf("%w: %s", secret.ErrPermissionDenied, strings.Join(d.Reasons, "; ")))
 	}
@@ -99,7 +91,15 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 // deny audits a refused operation (denied by policy, or failed before the
 // policy was asked) and returns its error.
 func (l *Local) deny(ctx context.Context, o op, dec *audit.Decision, err error) error {
-	if aerr := l.record(ctx, audit.Entry{Action: o.action, Path: auditPath(o.path), Decision: dec}, err); aerr != nil {
+	e := audit.Entry{Action: o.action, Decision: dec}
+	if o.perm == policy.ActionList {
+		if secret.ValidatePrefix(o.path) == nil {
+			e.Details = map[string]string{"prefix": o.path}
+		}
+	} else {
+		e.Path = auditPath(o.path)
+	}
+	if aerr := l.record(ctx, e, err); aerr != nil {
 		return errors.Join(err, aerr)
 	}
 	return err

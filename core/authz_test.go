@@ -126,3 +126,123 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		t.Errorf("only %d allowed entries carry a decision", len(allowed))
 	}
 }
+
+// denyAll refuses everything, as a policy that matches nothing does.
+type denyAll struct{}
+
+func (denyAll) Authorize(_ context.Context, in policy.AuthzInput) (policy.Decision, error) {
+	return policy.Decision{Reasons: []string{"deny-all refuses " + in.Action}, Revision: "sha256:test"}, nil
+}
+
+// TestNoOperationBypassesAuthorization runs every Service method and every
+// admin operation of Local against a policy that refuses everything: each
+// must fail with ErrPermissionDenied, leave one denied audit entry and
+// change nothing.
+func TestNoOperationBypassesAuthorization(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 2) // app/key v1, v2
+	before := snapshot(t, opts.Dir)
+	opts.Authorizer = denyAll{}
+	l := open(t, opts)
+	owner := "x"
+	fp := strings.Repeat("a", 64)
+	ops := map[string]func() error{
+		"Put": func() error {
+			_, err := l.Put(ctx, "app/key", secret.NewValue([]byte("v")), secret.PutOptions{})
+			return err
+		},
+		"Get":      func() error { _, err := l.Get(ctx, "app/key", secret.Selector{}); return err },
+		"Describe": func() error { _, err := l.Describe(ctx, "app/key"); return err },
+		"List":     func() error { _, err := l.List(ctx, secret.ListOptions{Prefix: "app/"}); return err },
+		"Rollback": func() error { _, err := l.Rollback(ctx, "app/key", 1); return err },
+		"Delete":   func() error { return l.Delete(ctx, "app/key", nil) },
+		"Undelete": func() error { return l.Undelete(ctx, "app/key", []int{1}) },
+		"Destroy":  func() error { return l.Destroy(ctx, "app/key", []int{1}) },
+		"Purge":    func() error { return l.Purge(ctx, "app/key") },
+		"UpdateMetadata": func() error {
+			_, err := l.UpdateMetadata(ctx, "app/key", secret.MetadataUpdate{Owner: &owner})
+			return err
+		},
+		"SetStage":          func() error { return l.SetStage(ctx, "app/key", secret.StagePrevious, 1) },
+		"LookupFingerprint": func() error { _, err := l.LookupFingerprint(ctx, fp); return err },
+		"VerifyAudit":       func() error { _, err := l.VerifyAudit(ctx); return err },
+		"QueryAudit":        func() error { _, err := l.QueryAudit(ctx, audit.Filter{}, 10); return err },
+		"RotateKeys":        func() error { _, err := l.RotateKeys(ctx); return err },
+		"Rewrap":            func() error { _, err := l.Rewrap(ctx); return err },
+		"Keys":              func() error { _, err := l.Keys(ctx); return err },
+	}
+	for name, run := range ops {
+		if err := run(); !errors.Is(err, secret.ErrPermissionDenied) {
+			t.Errorf("%s under deny-all: %v", name, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, e := range entries(t, opts) {
+		if e.Outcome == audit.OutcomeDenied {
+			denied++
+			if e.Decision == nil || e.Decision.Allow || e.Decision.Revision != "sha256:test" {
+				t.Errorf("denied entry %d without the decision: %+v", e.Seq, e)
+			}
+		}
+	}
+	if denied != len(ops) {
+		t.Errorf("%d denied entries for %d refused operations", denied, len(ops))
+	}
+	// The database records the audit head on close, so its contents are
+	// checked through the store below; the key file must be untouched.
+	if after := snapshot(t, opts.Dir); string(before[core.KeyFile]) != string(after[core.KeyFile]) {
+		t.Error("the key file changed under deny-all")
+	}
+	opts.Authorizer = nil
+	l = open(t, opts)
+	defer l.Close()
+	s, err := l.Describe(ctx, "app/key")
+	if err != nil || len(s.Versions) != 2 || s.CurrentVersion != 2 || s.Metadata.Owner != "" || s.Versions[0].State != secret.StateActive {
+		t.Fatalf("store changed under deny-all: %+v %v", s, err)
+	}
+}
+
+// TestWriteShowsRequestedMetadataToPolicy lets bob write but not change
+// owners: the policy sees the owner a write asks for, not only the stored one.
+func TestWriteShowsRequestedMetadataToPolicy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 1)
+	opts.PolicyDir = t.TempDir()
+	rule := `package passman.authz
+
+allow if {
+	input.subject.id == "bob"
+	input.action == "write"
+}
+
+deny contains "only the creator changes owners" if {
+	input.subject.id == "bob"
+	input.request.metadata.owner
+}
+`
+	if err := os.WriteFile(filepath.Join(opts.PolicyDir, "p.rego"), []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.Actor = "bob"
+	l := open(t, opts)
+	defer l.Close()
+	if _, err := l.Put(ctx, "app/key", secret.NewValue([]byte("new")), secret.PutOptions{}); err != nil {
+		t.Fatalf("bob writing a value: %v", err)
+	}
+	mine := "bob"
+	_, err := l.UpdateMetadata(ctx, "app/key", secret.MetadataUpdate{Owner: &mine})
+	if !errors.Is(err, secret.ErrPermissionDenied) || !strings.Contains(err.Error(), "only the creator changes owners") {
+		t.Fatalf("bob taking ownership: %v", err)
+	}
+	_, err = l.Put(ctx, "app/key", secret.NewValue([]byte("x")), secret.PutOptions{Metadata: &secret.MetadataUpdate{Owner: &mine}})
+	if !errors.Is(err, secret.ErrPermissionDenied) {
+		t.Fatalf("bob taking ownership through put: %v", err)
+	}
+}

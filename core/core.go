@@ -285,7 +285,3 @@ func (l *Local) Close() error {
 	err := l.checkpoint(context.Background())
 	return errors.Join(err, l.log.Close(), l.db.Close())
 }
-
-// Store returns the underlying store, for tools (benchmarks, the scanner's
-// index) that need more than the Service.
-func (l *Local) Store() *store.Store { return l.st }

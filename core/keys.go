@@ -8,6 +8,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 )
@@ -19,7 +20,7 @@ import (
 // from PASSMAN_MASTER_KEY belong to whoever set the variable.
 func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 	var rep store.RewrapReport
-	dec, err := l.authorize(ctx, op{ActionKeyRotate, PermAdmin, "", false})
+	dec, err := l.authorize(ctx, op{action: ActionKeyRotate, perm: policy.ActionAdmin})
 	if err != nil {
 		return rep, err
 	}
@@ -56,7 +57,7 @@ func (l *Local) RotateKeys(ctx context.Context) (store.RewrapReport, error) {
 // passman: with PASSMAN_MASTER_KEY set to "new,old", run Rewrap, after which
 // "new" alone opens the store.
 func (l *Local) Rewrap(ctx context.Context) (store.RewrapReport, error) {
-	dec, err := l.authorize(ctx, op{ActionKeyRewrap, PermAdmin, "", false})
+	dec, err := l.authorize(ctx, op{action: ActionKeyRewrap, perm: policy.ActionAdmin})
 	if err != nil {
 		return store.RewrapReport{}, err
 	}
@@ -71,5 +72,15 @@ func (l *Local) Rewrap(ctx context.Context) (store.RewrapReport, error) {
 	return rep, l.checkpoint(ctx)
 }
 
-// Keys describes the keyring in use (never key material).
-func (l *Local) Keys() []keyring.Key { return l.kr.Keys() }
+// Keys describes the keyring in use (never key material). It is an admin
+// operation, authorized and audited like the others.
+func (l *Local) Keys(ctx context.Context) ([]keyring.Key, error) {
+	dec, err := l.authorize(ctx, op{action: ActionKeyList, perm: policy.ActionAdmin})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.read(ctx, audit.Entry{Action: ActionKeyList, Decision: dec}, nil); err != nil {
+		return nil, err
+	}
+	return l.kr.Keys(), nil
+}

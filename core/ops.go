@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/boltdb"
@@ -36,6 +38,7 @@ const (
 	ActionQuery     = "audit.query"
 	ActionKeyRotate = "keys.rotate"
 	ActionKeyRewrap = "keys.rewrap"
+	ActionKeyList   = "keys.list"
 )
 
 func newRequestID() string {
@@ -65,7 +68,16 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 		e.RequestID = newRequestID()
 	}
 	if e.Actor == "" {
-		e.Actor = l.subject(ctx).ID
+		sub := l.subject(ctx)
+		e.Actor = sub.ID
+		// A token or OIDC identity could share a name with an OS user:
+		// say which kind acted.
+		if sub.Kind != policy.KindUser {
+			d := make(map[string]string, len(e.Details)+1)
+			maps.Copy(d, e.Details)
+			d["subject_kind"] = sub.Kind
+			e.Details = d
+		}
 	}
 	e.Outcome = audit.OutcomeSuccess
 	if opErr != nil {

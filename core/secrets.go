@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 )
@@ -13,7 +14,11 @@ import (
 // Put implements passman.Service.
 func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts secret.PutOptions) (secret.VersionInfo, error) {
 	var info secret.VersionInfo
-	err := l.mutate(ctx, op{ActionPut, PermWrite, path, true}, func(c store.Call) error {
+	o := op{action: ActionPut, perm: policy.ActionWrite, path: path, secret: true}
+	if opts.Metadata != nil {
+		o.request = &policy.Request{Metadata: opts.Metadata}
+	}
+	err := l.mutate(ctx, o, func(c store.Call) error {
 		var err error
 		info, err = l.st.Put(ctx, c, path, value.Reveal(), opts)
 		return err
@@ -23,7 +28,7 @@ func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts s
 
 // Get implements passman.Service.
 func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
-	dec, err := l.authorize(ctx, op{ActionGet, PermRead, path, true})
+	dec, err := l.authorize(ctx, op{action: ActionGet, perm: policy.ActionRead, path: path, secret: true})
 	if err != nil {
 		return secret.Versioned{Path: path}, err
 	}
@@ -41,7 +46,7 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 
 // Describe implements passman.Service.
 func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error) {
-	dec, err := l.authorize(ctx, op{ActionDescribe, PermRead, path, true})
+	dec, err := l.authorize(ctx, op{action: ActionDescribe, perm: policy.ActionRead, path: path, secret: true})
 	if err != nil {
 		return secret.Secret{}, err
 	}
@@ -54,7 +59,7 @@ func (l *Local) Describe(ctx context.Context, path string) (secret.Secret, error
 
 // List implements passman.Service. The policy decides on the prefix.
 func (l *Local) List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error) {
-	dec, err := l.authorize(ctx, op{ActionList, PermList, opts.Prefix, false})
+	dec, err := l.authorize(ctx, op{action: ActionList, perm: policy.ActionList, path: opts.Prefix})
 	if err != nil {
 		return secret.ListPage{}, err
 	}
@@ -72,7 +77,7 @@ func (l *Local) List(ctx context.Context, opts secret.ListOptions) (secret.ListP
 // Rollback implements passman.Service.
 func (l *Local) Rollback(ctx context.Context, path string, version int) (secret.VersionInfo, error) {
 	var info secret.VersionInfo
-	err := l.mutate(ctx, op{ActionRollback, PermWrite, path, true}, func(c store.Call) error {
+	err := l.mutate(ctx, op{action: ActionRollback, perm: policy.ActionWrite, path: path, secret: true}, func(c store.Call) error {
 		var err error
 		info, err = l.st.Rollback(ctx, c, path, version)
 		return err
@@ -82,28 +87,29 @@ func (l *Local) Rollback(ctx context.Context, path string, version int) (secret.
 
 // Delete implements passman.Service.
 func (l *Local) Delete(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, op{ActionDelete, PermDelete, path, true}, func(c store.Call) error { return l.st.Delete(ctx, c, path, versions) })
+	return l.mutate(ctx, op{action: ActionDelete, perm: policy.ActionDelete, path: path, secret: true}, func(c store.Call) error { return l.st.Delete(ctx, c, path, versions) })
 }
 
 // Undelete implements passman.Service.
 func (l *Local) Undelete(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, op{ActionUndelete, PermDelete, path, true}, func(c store.Call) error { return l.st.Undelete(ctx, c, path, versions) })
+	return l.mutate(ctx, op{action: ActionUndelete, perm: policy.ActionDelete, path: path, secret: true}, func(c store.Call) error { return l.st.Undelete(ctx, c, path, versions) })
 }
 
 // Destroy implements passman.Service.
 func (l *Local) Destroy(ctx context.Context, path string, versions []int) error {
-	return l.mutate(ctx, op{ActionDestroy, PermDestroy, path, true}, func(c store.Call) error { return l.st.Destroy(ctx, c, path, versions) })
+	return l.mutate(ctx, op{action: ActionDestroy, perm: policy.ActionDestroy, path: path, secret: true}, func(c store.Call) error { return l.st.Destroy(ctx, c, path, versions) })
 }
 
 // Purge implements passman.Service.
 func (l *Local) Purge(ctx context.Context, path string) error {
-	return l.mutate(ctx, op{ActionPurge, PermDestroy, path, true}, func(c store.Call) error { return l.st.Purge(ctx, c, path) })
+	return l.mutate(ctx, op{action: ActionPurge, perm: policy.ActionDestroy, path: path, secret: true}, func(c store.Call) error { return l.st.Purge(ctx, c, path) })
 }
 
 // UpdateMetadata implements passman.Service.
 func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
 	var m secret.Metadata
-	err := l.mutate(ctx, op{ActionMeta, PermWrite, path, true}, func(c store.Call) error {
+	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}}
+	err := l.mutate(ctx, o, func(c store.Call) error {
 		var err error
 		m, err = l.st.UpdateMetadata(ctx, c, path, u)
 		return err
@@ -114,13 +120,13 @@ func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.Metada
 // SetStage implements passman.Service. Moving stage labels is how a rotation
 // finishes, so it needs the rotate permission.
 func (l *Local) SetStage(ctx context.Context, path string, stage secret.Stage, version int) error {
-	return l.mutate(ctx, op{ActionStage, PermRotate, path, true}, func(c store.Call) error { return l.st.SetStage(ctx, c, path, stage, version) })
+	return l.mutate(ctx, op{action: ActionStage, perm: policy.ActionRotate, path: path, secret: true}, func(c store.Call) error { return l.st.SetStage(ctx, c, path, stage, version) })
 }
 
 // LookupFingerprint implements passman.Service. It names secrets without
 // revealing values, so it needs list, not read.
 func (l *Local) LookupFingerprint(ctx context.Context, fp string) ([]secret.FingerprintMatch, error) {
-	dec, err := l.authorize(ctx, op{ActionLookup, PermList, "", false})
+	dec, err := l.authorize(ctx, op{action: ActionLookup, perm: policy.ActionList})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +144,7 @@ func (l *Local) LookupFingerprint(ctx context.Context, fp string) ([]secret.Fing
 // VerifyAudit implements passman.Service. It records the head first, so
 // entries of this session's reads are covered.
 func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
-	dec, err := l.authorize(ctx, op{ActionVerify, PermAdmin, "", false})
+	dec, err := l.authorize(ctx, op{action: ActionVerify, perm: policy.ActionAdmin})
 	if err != nil {
 		return audit.Report{}, err
 	}
@@ -155,7 +161,7 @@ func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
 
 // QueryAudit implements passman.Service.
 func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
-	dec, err := l.authorize(ctx, op{ActionQuery, PermAdmin, "", false})
+	dec, err := l.authorize(ctx, op{action: ActionQuery, perm: policy.ActionAdmin})
 	if err != nil {
 		return nil, err
 	}

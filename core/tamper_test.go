@@ -177,7 +177,11 @@ func TestRotateKeys(t *testing.T) {
 	populate(t, opts, 3)
 	ctx := context.Background()
 	l := open(t, opts)
-	old := l.Keys()[0].ID
+	keys, err := l.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := keys[0].ID
 	rep, err := l.RotateKeys(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ const decisionCacheSize = 4096
 //
 // A decision is a pure function of its input and the policy set when no
 // rule reads input.time or calls a non-deterministic built-in
-// (time.now_ns, rand.intn, http.send is refused anyway…): then the same
+// (time.now_ns, rand.intn, or one of readsClock): then the same
 // subject doing the same action on the same path with the same metadata
 // gets the same answer, and a server asked it a thousand times by one CI
 // job need not evaluate it a thousand times. Evaluation allocates ~8 KB per
@@ -74,7 +75,8 @@ func timeIndependent(c *ast.Compiler) bool {
 		})
 		ast.WalkExprs(m, func(e *ast.Expr) bool {
 			if e.IsCall() {
-				if b, found := ast.BuiltinMap[e.Operator().String()]; found && b.Nondeterministic {
+				name := e.Operator().String()
+				if b, found := ast.BuiltinMap[name]; found && b.Nondeterministic || slices.Contains(readsClock, name) {
 					ok = false
 				}
 			}
@@ -85,6 +87,18 @@ func timeIndependent(c *ast.Compiler) bool {
 		}
 	}
 	return true
+}
+
+// readsClock lists built-ins that consult the current time without OPA
+// marking them non-deterministic: certificate verification checks validity
+// periods against now, and io.jwt.decode_verify checks exp and nbf against
+// now unless given a time. A decision using them can change with no change
+// to its input, so it must not be cached.
+var readsClock = []string{
+	"crypto.x509.parse_and_verify_certificates",
+	"crypto.x509.parse_and_verify_certificates_with_options",
+	"io.jwt.decode_verify",
+	"time.now_ns",
 }
 
 // readsTime is conservative: input.time itself, the whole input (which

@@ -77,7 +77,10 @@ exception := {x | some x in data.passman.lint.exception}`
 // capabilities are OPA's built-ins minus the ones a decision must not
 // use: a decision depends on its input, the policy files and the config
 // alone (the revision names all three), and never waits on the network.
-func capabilities() *ast.Capabilities {
+// Capabilities are the Rego built-ins passman policies may use: OPA's,
+// minus those that reach the network or the runtime. The policy tools lint
+// and test with the same set, so what passes there compiles here.
+func Capabilities() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	caps.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
 		return slices.Contains(refusedBuiltins(), b.Name)
@@ -154,7 +157,7 @@ func compileSet(ctx context.Context, dir string, cfg map[string]any) (*policySet
 		return nil, policyError(parseErrs)
 	}
 
-	caps := capabilities()
+	caps := Capabilities()
 	compiler := ast.NewCompiler().
 		WithStrict(true).
 		WithDefaultRegoVersion(ast.RegoV1).

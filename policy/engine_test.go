@@ -239,6 +239,8 @@ func TestDecisionCache(t *testing.T) {
 		"dynamic key":     {"allow if {\n\tsome k\n\tinput[k] == \"x\"\n}", false},
 		"clock built-in":  {`allow if time.now_ns() > 0`, false},
 		"random built-in": {`allow if rand.intn("x", 10) >= 0`, false},
+		"certificate":     {`allow if crypto.x509.parse_and_verify_certificates(input.subject.claims.chain)[0]`, false},
+		"jwt verify":      {`allow if io.jwt.decode_verify(input.subject.claims.jwt, {"secret": "k"})[0]`, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

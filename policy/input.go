@@ -39,6 +39,15 @@ func authzValue(in AuthzInput) (ast.Value, error) {
 	if in.Secret != nil {
 		doc.Insert(key("secret"), ast.NewTerm(metadataValue(in.Secret)))
 	}
+	if in.Request != nil {
+		// Rare (metadata-changing writes only), so the generic conversion
+		// through JSON is fine here.
+		v, err := ast.InterfaceToValue(in.Request)
+		if err != nil {
+			return nil, fmt.Errorf("%w: request: %w", secret.ErrInvalidArgument, err)
+		}
+		doc.Insert(key("request"), ast.NewTerm(v))
+	}
 	return doc, nil
 }
 
@@ -77,7 +86,7 @@ func metadataValue(m *secret.Metadata) ast.Object {
 // never modifies input terms.
 var inputKeys = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
-	for _, k := range []string{"action", "claims", "created_at", "created_by", "custom", "description", "id", "kind", "max_versions", "owner", "path", "rotation_period", "secret", "store", "subject", "tags", "time", "updated_at", "updated_by"} {
+	for _, k := range []string{"action", "claims", "created_at", "created_by", "custom", "description", "id", "kind", "max_versions", "owner", "path", "request", "rotation_period", "secret", "store", "subject", "tags", "time", "updated_at", "updated_by"} {
 		m[k] = ast.StringTerm(k)
 	}
 	return m

@@ -59,7 +59,7 @@ func TestAuthzValueMatchesJSON(t *testing.T) {
 func TestAuthzValueFields(t *testing.T) {
 	t.Parallel()
 	for typ, n := range map[reflect.Type]int{
-		reflect.TypeFor[AuthzInput]():      6,
+		reflect.TypeFor[AuthzInput]():      7,
 		reflect.TypeFor[Subject]():         3,
 		reflect.TypeFor[StoreInfo]():       1,
 		reflect.TypeFor[secret.Metadata](): 10,

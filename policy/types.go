@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/passman-dev/passman/secret"
@@ -63,6 +64,16 @@ type AuthzInput struct {
 	Store  StoreInfo        `json:"store"`
 	// Time is when the request was made; zero means now.
 	Time time.Time `json:"time"`
+	// Request describes what a write asks to change, so a policy that
+	// decides by owner or tags can also refuse a write that would change
+	// them (otherwise any writer could make itself owner).
+	Request *Request `json:"request,omitempty"`
+}
+
+// Request is the change a write asks for.
+type Request struct {
+	// Metadata is the metadata change, as sent (nil fields unchanged).
+	Metadata *secret.MetadataUpdate `json:"metadata,omitempty"`
 }
 
 // StoreInfo describes the store a request is made against.
@@ -141,6 +152,17 @@ type LintReport struct {
 	Warn     []LintFinding `json:"warn"`
 	Excepted []LintFinding `json:"excepted"`
 	Revision string        `json:"revision"`
+}
+
+// Merge returns the findings of r and o together, sorted as Lint sorts
+// them; the revision is r's.
+func (r LintReport) Merge(o LintReport) LintReport {
+	merge := func(a, b []LintFinding) []LintFinding {
+		out := append(append(make([]LintFinding, 0, len(a)+len(b)), a...), b...)
+		slices.SortFunc(out, compareFindings)
+		return out
+	}
+	return LintReport{Deny: merge(r.Deny, o.Deny), Warn: merge(r.Warn, o.Warn), Excepted: merge(r.Excepted, o.Excepted), Revision: r.Revision}
 }
 
 // RespondInput is the input document of the respond decision

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/passman-dev/passman/policy"
 )
 
 // Violation sources: which check found a problem.
@@ -162,7 +164,7 @@ func compileStrict(modules map[string]*ast.Module, fallback string) (vs []Violat
 	c := ast.NewCompiler().
 		WithStrict(true).
 		WithDefaultRegoVersion(ast.RegoV1).
-		WithCapabilities(ast.CapabilitiesForThisVersion()).
+		WithCapabilities(policy.Capabilities()).
 		WithEnablePrintStatements(true).
 		SetErrorLimit(0)
 	c.Compile(modules)

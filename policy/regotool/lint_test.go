@@ -176,3 +176,27 @@ func TestLintCancelled(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestLintRefusesEngineForbiddenBuiltins holds lint to the engine's
+// built-ins: a policy that calls the network passes OPA but not passman.
+func TestLintRefusesEngineForbiddenBuiltins(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := "package passman.authz\n\nallow if {\n\thttp.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"}).status_code == 200\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "net.rego"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Lint(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range rep.Violations {
+		if v.Source == SourceCompile && strings.Contains(v.Message, "http.send") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("lint accepted http.send: %+v", rep.Violations)
+	}
+}

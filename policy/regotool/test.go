@@ -13,6 +13,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/tester"
 
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -89,7 +90,14 @@ func Test(ctx context.Context, dir string, opts TestOptions) (TestReport, error)
 	}
 
 	cov := cover.New()
+	// The engine's built-ins: a test must not reach the network, and a
+	// policy that passes here must compile in the engine.
+	compiler := ast.NewCompiler().
+		WithCapabilities(policy.Capabilities()).
+		WithEnablePrintStatements(true).
+		WithDefaultRegoVersion(ast.RegoV1)
 	runner := tester.NewRunner().
+		SetCompiler(compiler).
 		SetDefaultRegoVersion(ast.RegoV1).
 		SetModules(modules).
 		SetTimeout(cmp.Or(opts.Timeout, DefaultTestTimeout)).
