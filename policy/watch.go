@@ -18,7 +18,9 @@ import (
 // write a temp file, rename it, touch it) into one reload.
 const watchDebounce = 200 * time.Millisecond
 
-// Watch reloads the policies whenever a file under Options.Dir changes,
+// Watch reloads the policies whenever a file under Options.Dir changes
+// (replacing the directory itself, as some deploy tools do, is not seen:
+// call Reload then),
 // until ctx is done. Each reload attempt is reported to report (nil error:
 // the new set is live; an error: the old set stays, as with Reload). It
 // returns once the watch is set up, or with an error if it cannot be; the
@@ -67,7 +69,7 @@ func (e *Engine) watchLoop(ctx context.Context, w *fsnotify.Watcher, report func
 			if !ok {
 				return
 			}
-			if ev.Op&fsnotify.Create != 0 {
+			if ev.Op&fsnotify.Create != 0 && !strings.HasPrefix(filepath.Base(ev.Name), ".") {
 				// A new subdirectory must be watched too; a file is harmless.
 				_ = addTree(w, ev.Name)
 			}
@@ -77,6 +79,10 @@ func (e *Engine) watchLoop(ctx context.Context, w *fsnotify.Watcher, report func
 				return
 			}
 			report(e.Revision(), fmt.Errorf("watch policies: %w", err))
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were lost: reload rather than miss a change.
+				timer = time.After(watchDebounce)
+			}
 		case <-timer:
 			timer = nil
 			err := e.Reload(ctx)
