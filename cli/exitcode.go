@@ -31,8 +31,9 @@ const (
 func exitCodeHelp() string {
 	return fmt.Sprintf(`Exit codes:
   %d  success
-  %d  failure or violation (conflict, deleted or destroyed version, tampered
-     audit log, audit verify found a break, corrupt data, other errors)
+  %d  failure or violation (conflict, denied by policy, deleted or destroyed
+     version, tampered audit log, audit verify found a break, corrupt data,
+     other errors; plan: error)
   %d  usage or configuration error (bad flags or arguments, invalid path or
      argument, value too large, missing, wrong or unprotected master key)
   %d  not found (no such secret, version or store)`, ExitOK, ExitFailure, ExitUsage, ExitNotFound)

@@ -139,6 +139,7 @@ Environment:
   PASSMAN_MASTER_KEY  master keys as base64, comma-separated, active first;
                       takes precedence over the key file
   PASSMAN_AUDIT_SYNC  when an audit entry counts as written (--audit-sync)
+  PASSMAN_POLICIES    directory of Rego policies added to the bundled ones
 
 ` + exitCodeHelp(),
 		SilenceErrors: true,
@@ -165,6 +166,7 @@ Environment:
 		newSecretCmd(a),
 		newKeysCmd(a),
 		newAuditCmd(a),
+		newStoreCmd(a),
 		newPolicyCmd(a),
 		newLintCmd(a),
 		newPlanCmd(a),

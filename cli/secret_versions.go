@@ -114,7 +114,8 @@ entries remain, marked destroyed. The current version cannot be destroyed:
 write or roll back to a new one first.
 
 --all removes the whole secret: every version, its history and its metadata.
-Neither can be undone.`,
+Neither can be undone. The database does not clear the pages it frees: run
+'passman store compact' to remove the bytes from the file too.`,
 		Args: exactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
