@@ -137,6 +137,29 @@ func TestCanary(t *testing.T) {
 	r.must(ExitOK, "", "keys", "rotate")
 	r.must(ExitOK, "", "keys", "rotate", "-o", "json")
 	r.must(ExitOK, "", "secret", "destroy", "app/canary2", "--all")
+	r.must(ExitOK, "", "keys", "rewrap")
+	r.must(ExitOK, "", "store", "compact")
+
+	// Secrets as code: a manifest that carries the value in plaintext is
+	// refused everywhere without repeating it; a clean one applies.
+	dir := t.TempDir()
+	leaky := filepath.Join(dir, "leaky.yaml")
+	clean := filepath.Join(dir, "clean.yaml")
+	if err := os.WriteFile(leaky, []byte("secrets:\n  - path: app/leaky\n    owner: team\n    value: "+canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(clean, []byte("secrets:\n  - path: app/gen\n    owner: team\n    description: generated\n    generate: {length: 24}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitFailure, "", "lint", "-f", leaky, "-o", format)
+		r.must(ExitFailure, "", "plan", "-f", leaky, "-o", format)
+		r.must(ExitFailure, "", "apply", "-f", leaky, "-o", format)
+		r.must(ExitOK, "", "lint", "-f", clean, "-o", format)
+		r.must(ExitFailure, "", "lint", "-f", clean, "--from-store", "-o", format) // app/pending has no owner
+	}
+	r.must(ExitOK, "", "apply", "-f", clean)
+	r.must(ExitOK, "", "plan", "-f", clean)
 
 	// Failures, several of them handed the value where it does not belong.
 	r.must(ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
