@@ -95,6 +95,10 @@ when there are deny findings; warnings and excepted findings are reported.`,
 }
 
 func writeLintReport(w io.Writer, rep policy.LintReport) error {
+	if len(rep.Deny)+len(rep.Warn)+len(rep.Excepted) == 0 {
+		_, err := fmt.Fprintf(w, "no findings (policy %s)\n", rep.Revision)
+		return err
+	}
 	t := newTable(w, "LEVEL", "RULE", "PATH", "MESSAGE")
 	for _, g := range []struct {
 		level string

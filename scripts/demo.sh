@@ -31,3 +31,14 @@ run keys rotate
 run secret get prod/db/password -o json
 run audit tail -n 5
 run audit verify
+
+# Policy as code: the example policies pass their tests, the example
+# manifest lints clean against them, and plan/apply bring the store in line
+# (plan exits 2 while there is something to apply).
+examples=$(dirname "$0")/../examples
+run policy test "$examples/policies"
+run lint -f "$examples/passman.yaml"
+step "plan -f examples/passman.yaml"
+"$passman" plan -f "$examples/passman.yaml" || [ $? -eq 2 ]
+run apply -f "$examples/passman.yaml"
+run plan -f "$examples/passman.yaml"
