@@ -189,7 +189,15 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 			return nil, errors.Join(fmt.Errorf("load policies: %w", err), db.Close())
 		}
 	}
-	log, err := audit.Open(ctx, filepath.Join(opts.Dir, AuditFile), audit.Options{Sync: opts.AuditSync, Now: opts.Now})
+	// A missing log is evidence, not a fresh start: audit.Open would create
+	// an empty one, so refuse first when the store has recorded entries.
+	logPath := filepath.Join(opts.Dir, AuditFile)
+	if _, serr := os.Stat(logPath); errors.Is(serr, os.ErrNotExist) {
+		if h, err := readAuditHead(ctx, st); err != nil || h.Seq > 0 {
+			return nil, errors.Join(fmt.Errorf("%w: audit log %s is missing but the store recorded %d entries; run 'passman audit verify'", secret.ErrTampered, logPath, h.Seq), err, db.Close())
+		}
+	}
+	log, err := audit.Open(ctx, logPath, audit.Options{Sync: opts.AuditSync, Now: opts.Now})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}

@@ -284,3 +284,19 @@ func TestRechainedLogIsNotAdopted(t *testing.T) {
 		t.Fatal("verify accepted a re-chained log")
 	}
 }
+
+func TestMissingAuditLogIsNotRecreated(t *testing.T) {
+	t.Parallel()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 1)
+	logPath := filepath.Join(opts.Dir, core.AuditFile)
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.Open(context.Background(), opts); !errors.Is(err, secret.ErrTampered) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("open without the audit log: %v", err)
+	}
+	if _, err := os.Stat(logPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused open recreated the audit log")
+	}
+}
