@@ -139,6 +139,8 @@ func TestCanary(t *testing.T) {
 	r.must(ExitOK, "", "secret", "destroy", "app/canary2", "--all")
 	r.must(ExitOK, "", "keys", "rewrap")
 	r.must(ExitOK, "", "store", "compact")
+	r.must(ExitOK, "", "fingerprints", "export", "--file", filepath.Join(t.TempDir(), "fp.json"))
+	r.must(ExitOK, "", "fingerprints", "export", "--file", "-")
 
 	// Secrets as code: a manifest that carries the value in plaintext is
 	// refused everywhere without repeating it; a clean one applies.

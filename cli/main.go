@@ -167,6 +167,7 @@ Environment:
 		newKeysCmd(a),
 		newAuditCmd(a),
 		newStoreCmd(a),
+		newFingerprintsCmd(a),
 		newPolicyCmd(a),
 		newLintCmd(a),
 		newPlanCmd(a),

@@ -60,3 +60,16 @@ func (d *DetectionKey) Sum(value []byte) []byte {
 
 // String never shows the key.
 func (d *DetectionKey) String() string { return "detection key" }
+
+// DetectionKeyFromBytes rebuilds a detection key exported with Bytes, for a
+// scanner that has an exported fingerprint index but no store.
+func DetectionKeyFromBytes(k []byte) (*DetectionKey, error) {
+	if len(k) != 32 {
+		return nil, fmt.Errorf("%w: detection key is %d bytes, want 32", secret.ErrInvalidArgument, len(k))
+	}
+	return newDetectionKey(append([]byte(nil), k...)), nil
+}
+
+// Bytes returns the key itself, for exporting a fingerprint index. Whoever
+// holds it can test guesses against fingerprints: treat it as a secret.
+func (d *DetectionKey) Bytes() []byte { return append([]byte(nil), d.key...) }

@@ -566,3 +566,32 @@ func TestPutAppliesMetadataToExistingSecret(t *testing.T) {
 		t.Fatalf("refused put wrote a version: %d versions", len(s.Versions))
 	}
 }
+
+func TestIndexEntries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "a", "first", secret.PutOptions{})
+	e.put(t, "a", "second!", secret.PutOptions{})
+	e.put(t, "a", "third", secret.PutOptions{})
+	e.put(t, "b/c", "other", secret.PutOptions{})
+	if err := e.st.Destroy(ctx, bob, "a", []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Delete(ctx, bob, "b/c", nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.IndexEntry
+	if err := e.st.IndexEntries(ctx, func(ie store.IndexEntry) error { got = append(got, ie); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	det := e.st.DetectionKey()
+	want := []store.IndexEntry{
+		{Fingerprint: det.Fingerprint([]byte("second!")), Path: "a", Version: 2, Stages: []secret.Stage{secret.StagePrevious}, State: secret.StateActive, Length: 7},
+		{Fingerprint: det.Fingerprint([]byte("third")), Path: "a", Version: 3, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Length: 5},
+		{Fingerprint: det.Fingerprint([]byte("other")), Path: "b/c", Version: 1, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateDeleted, Length: 5},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("index entries (-want +got):\n%s", d)
+	}
+}
