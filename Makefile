@@ -41,6 +41,8 @@ fuzz:
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME)
 	$(GO) test ./manifest -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./policy/regotool -run '^$$' -fuzz FuzzLintSource -fuzztime $(FUZZTIME)
+	$(GO) test ./fpindex -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
+	$(GO) test ./scanner/managed -run '^$$' -fuzz FuzzFind -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the store, audit log and backend; prints figures.
 bench:

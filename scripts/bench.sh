@@ -33,6 +33,8 @@ run ./policy 'BenchmarkAuthorize' 2000x
 run ./policy 'BenchmarkLint10k' 3x
 # Manifest: parse and plan 10,000 secrets against a 10,000-secret store.
 run ./manifest '.' 3x
+# Managed-secret matching: 4 MB of source against 100,000 fingerprints.
+run ./scanner/managed '.' 20x
 
 echo >&2
 echo "== benchstat $out" >&2
