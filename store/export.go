@@ -25,7 +25,9 @@ type IndexEntry struct {
 const gcmTagSize = 16
 
 // IndexEntries calls fn for every version whose value still exists (active
-// or soft-deleted), in path order, in one read transaction.
+// or soft-deleted), in path order, in one read transaction: once for the
+// value, and once more for the value without its trailing line ending when
+// it has one (see versionRecord.AltFingerprint).
 func (s *Store) IndexEntries(ctx context.Context, fn func(IndexEntry) error) error {
 	return s.b.View(ctx, func(tx Tx) error {
 		var r *record
@@ -55,8 +57,17 @@ func (s *Store) IndexEntries(ctx context.Context, fn func(IndexEntry) error) err
 			if ver == nil || ver.State == secret.StateDestroyed || ver.Fingerprint == "" {
 				return true, nil
 			}
-			err := fn(IndexEntry{Fingerprint: ver.Fingerprint, Path: p, Version: n, Stages: r.stagesOf(n), State: ver.State, Length: len(sealed.Ciphertext) - gcmTagSize})
-			return err == nil, err
+			e := IndexEntry{Fingerprint: ver.Fingerprint, Path: p, Version: n, Stages: r.stagesOf(n), State: ver.State, Length: len(sealed.Ciphertext) - gcmTagSize}
+			if err := fn(e); err != nil {
+				return false, err
+			}
+			if ver.AltFingerprint != "" {
+				e.Fingerprint, e.Length = ver.AltFingerprint, e.Length-ver.AltTrim
+				if err := fn(e); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
 		})
 	})
 }

@@ -595,3 +595,43 @@ func TestIndexEntries(t *testing.T) {
 		t.Fatalf("index entries (-want +got):\n%s", d)
 	}
 }
+
+// TestTrailingNewlineIsIndexedBothWays checks that a value put with a
+// trailing newline ("echo pw | passman secret put") is recognised with and
+// without it, and that destroy removes both index entries.
+func TestTrailingNewlineIsIndexedBothWays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "n", "pass-word\n", secret.PutOptions{})
+	e.put(t, "crlf", "pass-word2\r\n", secret.PutOptions{})
+	e.put(t, "n", "next", secret.PutOptions{})
+	for _, v := range []string{"pass-word\n", "pass-word", "pass-word2\r\n", "pass-word2"} {
+		if m, err := e.st.LookupValue(ctx, []byte(v)); err != nil || len(m) != 1 {
+			t.Errorf("lookup %q: %v %v", v, m, err)
+		}
+	}
+	if m, _ := e.st.LookupValue(ctx, []byte("pass-word2\r")); len(m) != 0 {
+		t.Errorf("a half-trimmed CRLF matched: %v", m)
+	}
+	var lengths []int
+	if err := e.st.IndexEntries(ctx, func(ie store.IndexEntry) error {
+		if ie.Path == "crlf" {
+			lengths = append(lengths, ie.Length)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(lengths, []int{12, 10}) {
+		t.Fatalf("exported lengths of the CRLF value: %v, want [12 10]", lengths)
+	}
+	if err := e.st.Destroy(ctx, bob, "n", []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"pass-word\n", "pass-word"} {
+		if m, _ := e.st.LookupValue(ctx, []byte(v)); len(m) != 0 {
+			t.Errorf("destroyed value %q still indexed: %v", v, m)
+		}
+	}
+}

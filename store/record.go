@@ -26,6 +26,12 @@ type versionRecord struct {
 	CreatedBy   string              `json:"created_by"`
 	State       secret.VersionState `json:"state"`
 	Fingerprint string              `json:"fp,omitempty"`
+	// AltFingerprint is the fingerprint of the value without its trailing
+	// line ending, and AltTrim how many bytes that ending had. A value put
+	// with "echo … |" ends in a newline that a leaked copy (a .env line, a
+	// URL) does not carry; indexing both keeps such secrets recognisable.
+	AltFingerprint string `json:"afp,omitempty"`
+	AltTrim        int    `json:"atrim,omitempty"`
 }
 
 func decodeRecord(path string, b []byte) (*record, error) {

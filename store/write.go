@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -152,13 +153,22 @@ func (s *Store) appendVersion(tx Tx, r *record, path string, value, fp []byte, s
 	if err := tx.Put(fpKey(fp, path, n), nil); err != nil {
 		return nil, fmt.Errorf("index %s v%d: %w", path, n, err)
 	}
+	var altHex string
+	trim := lineEndLen(value)
+	if trim > 0 {
+		alt := s.det.Sum(value[:len(value)-trim])
+		if err := tx.Put(fpKey(alt, path, n), nil); err != nil {
+			return nil, fmt.Errorf("index %s v%d: %w", path, n, err)
+		}
+		altHex = hex.EncodeToString(alt)
+	}
 	now := s.now().UTC()
 	if r.Meta.CreatedAt.IsZero() {
 		r.Meta.CreatedAt, r.Meta.CreatedBy = now, actor
 	}
 	r.Meta.UpdatedAt, r.Meta.UpdatedBy = now, actor
 	r.Last = n
-	r.Versions = append(r.Versions, versionRecord{N: n, CreatedAt: now, CreatedBy: actor, State: secret.StateActive, Fingerprint: fmt.Sprintf("%x", fp)})
+	r.Versions = append(r.Versions, versionRecord{N: n, CreatedAt: now, CreatedBy: actor, State: secret.StateActive, Fingerprint: hex.EncodeToString(fp), AltFingerprint: altHex, AltTrim: trim})
 	if stage == secret.StagePending {
 		r.setStage(secret.StagePending, n)
 	} else {
@@ -201,12 +211,27 @@ func (s *Store) dropValue(tx Tx, path string, v *versionRecord) error {
 	if err := tx.Delete(valueKey(path, v.N)); err != nil {
 		return fmt.Errorf("delete %s v%d: %w", path, v.N, err)
 	}
-	if fp, ok := decodeFP(v.Fingerprint); ok {
-		if err := tx.Delete(fpKey(fp, path, v.N)); err != nil {
-			return fmt.Errorf("unindex %s v%d: %w", path, v.N, err)
+	for _, h := range []string{v.Fingerprint, v.AltFingerprint} {
+		if fp, ok := decodeFP(h); ok {
+			if err := tx.Delete(fpKey(fp, path, v.N)); err != nil {
+				return fmt.Errorf("unindex %s v%d: %w", path, v.N, err)
+			}
 		}
 	}
 	return nil
+}
+
+// lineEndLen is the length of value's trailing line ending ("\n" or
+// "\r\n"), 0 if it has none or would be empty without it.
+func lineEndLen(value []byte) int {
+	n := len(value)
+	switch {
+	case n > 2 && value[n-2] == '\r' && value[n-1] == '\n':
+		return 2
+	case n > 1 && value[n-1] == '\n':
+		return 1
+	}
+	return 0
 }
 
 // Rollback writes the value of an older version back as a new current
