@@ -168,6 +168,7 @@ Environment:
 		newAuditCmd(a),
 		newStoreCmd(a),
 		newFingerprintsCmd(a),
+		newScanCmd(a),
 		newPolicyCmd(a),
 		newLintCmd(a),
 		newPlanCmd(a),

@@ -1,0 +1,77 @@
+package scanner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/passman-dev/passman/secret"
+)
+
+// Formats lists the output formats Write accepts, for flag validation and
+// help text.
+var Formats = []string{"text", "json"}
+
+// Write renders findings in format:
+//
+//   - text: one line per finding, "file:line:col rule description", with
+//     " [managed: path vN (stages)]" for a managed secret, then a summary
+//     line built from stats.
+//   - json: the findings as a JSON array ("[]" when there are none), field
+//     names as documented on Finding; stats are not included.
+//
+// Neither format can hold secret text: Finding has none.
+func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
+	switch format {
+	case "text":
+		return writeText(w, findings, stats)
+	case "json":
+		if findings == nil {
+			findings = []Finding{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(findings); err != nil {
+			return fmt.Errorf("write findings: %w", err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown format %q (want %s)", secret.ErrInvalidArgument, format, strings.Join(Formats, " or "))
+	}
+}
+
+func writeText(w io.Writer, findings []Finding, stats Stats) error {
+	var b strings.Builder
+	for _, f := range findings {
+		fmt.Fprintf(&b, "%s:%d:%d %s %s", f.File, f.StartLine, f.StartColumn, f.RuleID, f.Description)
+		if m := f.Managed; m != nil {
+			fmt.Fprintf(&b, " [managed: %s v%d", m.Path, m.Version)
+			if len(m.Stages) > 0 {
+				st := make([]string, len(m.Stages))
+				for i, s := range m.Stages {
+					st[i] = string(s)
+				}
+				fmt.Fprintf(&b, " (%s)", strings.Join(st, ", "))
+			}
+			b.WriteString("]")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "%d %s in %d %s (%d bytes)", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"), stats.Bytes)
+	if stats.SkippedBinary > 0 || stats.SkippedLarge > 0 {
+		fmt.Fprintf(&b, "; skipped %d binary, %d too large", stats.SkippedBinary, stats.SkippedLarge)
+	}
+	b.WriteString("\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

@@ -1,0 +1,336 @@
+// Package scanner finds leaked secrets in files: everything gitleaks' rules
+// detect, plus passman's own managed values (package scanner/managed).
+//
+// A Finding never carries secret text. gitleaks reports the raw match; the
+// scanner turns it into a position, a rule and a content fingerprint inside
+// this package and drops the rest, so no output, error or log holds it.
+// gitleaks' global logger is silenced for the same reason (it logs raw
+// secrets at debug and trace level).
+package scanner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/passman-dev/passman/scanner/managed"
+	"github.com/passman-dev/passman/secret"
+	"github.com/rs/zerolog"
+	"github.com/zricethezav/gitleaks/v8/config"
+	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/logging"
+)
+
+// DefaultMaxFileSize is the file size limit when Options.MaxFileSize is 0.
+const DefaultMaxFileSize = 50 << 20
+
+// ManagedRuleID is the RuleID of a finding that is a passman-managed value.
+const ManagedRuleID = "passman-managed"
+
+// binarySniffLen is how much of a file is searched for a NUL byte to decide
+// that it is binary, as git and grep do.
+const binarySniffLen = 8 << 10
+
+// Options configure a Scanner.
+type Options struct {
+	// ConfigPath is a .gitleaks.toml; "" means gitleaks' default rules. As
+	// with gitleaks, the file's rules replace the defaults unless it sets
+	// [extend] useDefault = true ([extend] path and url are rejected).
+	ConfigPath string
+	// Managed, when set, recognises passman's own secrets; *fpindex.Index
+	// satisfies it.
+	Managed managed.Index
+	// MaxFileSize bounds the files scanned; 0 means DefaultMaxFileSize.
+	MaxFileSize int64
+}
+
+// Scanner scans files for leaked secrets. It is immutable once built, so
+// concurrent scans are safe if Options.Managed is safe for concurrent use.
+type Scanner struct {
+	cfg     config.Config
+	matcher *managed.Matcher // nil without an index
+	maxSize int64
+}
+
+// Finding is one leaked secret. Its JSON field names are gitleaks' report
+// names where gitleaks has the field, so tools reading gitleaks' JSON read
+// these too; Managed is passman's own.
+type Finding struct {
+	RuleID      string `json:"RuleID"`
+	Description string `json:"Description"`
+	// File is the path relative to the scanned root, '/'-separated, or the
+	// name given to ScanReader.
+	File string `json:"File"`
+	// Lines and columns are 1-based and count bytes; the span is the rule's
+	// whole match (which may include a key name), end inclusive. A path-only
+	// rule's finding has zero positions.
+	StartLine   int     `json:"StartLine"`
+	StartColumn int     `json:"StartColumn"`
+	EndLine     int     `json:"EndLine"`
+	EndColumn   int     `json:"EndColumn"`
+	Entropy     float32 `json:"Entropy,omitempty"`
+	// Secret is always "REDACTED": the raw text never leaves this package.
+	Secret string `json:"Secret"`
+	// Fingerprint is the hex SHA-256 of RuleID, File and the SHA-256 of the
+	// secret, NUL-separated: stable when lines move, unlike gitleaks'.
+	Fingerprint string `json:"Fingerprint"`
+	// Managed is the passman version whose value this is (RuleID
+	// ManagedRuleID only).
+	Managed *secret.FingerprintMatch `json:"Managed,omitempty"`
+}
+
+// Stats count what a scan read and skipped.
+type Stats struct {
+	Files         int64 // files scanned
+	Bytes         int64 // bytes scanned
+	SkippedBinary int   // files with a NUL byte in their first 8 KiB
+	SkippedLarge  int   // files larger than MaxFileSize
+}
+
+// silenceOnce silences gitleaks' package-level logger, which would write
+// raw secrets to stderr at debug level. It is gitleaks' global, not ours.
+var silenceOnce sync.Once
+
+// New loads and validates the rules. A bad regex or config is an error
+// wrapping secret.ErrInvalidArgument that names the rule.
+func New(opts Options) (*Scanner, error) {
+	silenceOnce.Do(func() { logging.Logger = zerolog.Nop() })
+	if opts.MaxFileSize < 0 {
+		return nil, fmt.Errorf("%w: negative max file size", secret.ErrInvalidArgument)
+	}
+	cfg, err := loadConfig(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scanner{cfg: cfg, maxSize: opts.MaxFileSize}
+	if s.maxSize == 0 {
+		s.maxSize = DefaultMaxFileSize
+	}
+	if opts.Managed != nil {
+		s.matcher = managed.New(opts.Managed)
+	}
+	return s, nil
+}
+
+// ScanReader scans one file or stream (stdin) reported as name. Content
+// larger than MaxFileSize is an error wrapping secret.ErrTooLarge; binary
+// content is skipped and counted.
+func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]Finding, Stats, error) {
+	var st Stats
+	b, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
+	if err != nil {
+		return nil, st, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(b)) > s.maxSize {
+		return nil, st, fmt.Errorf("%w: %s is larger than %d bytes", secret.ErrTooLarge, name, s.maxSize)
+	}
+	det := s.detector(ctx)
+	out := s.scanContent(ctx, det, name, b, &st)
+	if err := ctx.Err(); err != nil {
+		return nil, st, err
+	}
+	return finish(out), st, nil
+}
+
+// ScanDir scans the regular files under root. It skips .git directories and
+// symbolic links, and skips and counts binary and oversized files. A file
+// it cannot read fails the scan: a leak scanner must not pass by omission.
+func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, error) {
+	var st Stats
+	var out []Finding
+	det := s.detector(ctx)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", p, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" && p != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() { // symlinks, devices, sockets, pipes
+			return nil
+		}
+		name, err := filepath.Rel(root, p)
+		if err != nil || name == "." {
+			name = filepath.Base(p)
+		}
+		name = filepath.ToSlash(name)
+		b, err := s.readFile(p, &st)
+		if err != nil || b == nil {
+			return err
+		}
+		out = append(out, s.scanContent(ctx, det, name, b, &st)...)
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	return finish(out), st, nil
+}
+
+// readFile returns p's content, or nil if it is skipped as too large.
+func (s *Scanner) readFile(p string, st *Stats) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, s.maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("scan: read %s: %w", p, err)
+	}
+	if int64(len(b)) > s.maxSize {
+		st.SkippedLarge++
+		return nil, nil
+	}
+	return b, nil
+}
+
+// detector builds the gitleaks Detector for one scan: its findings and
+// state accumulate, so it is never shared between scans.
+func (s *Scanner) detector(ctx context.Context) *detect.Detector {
+	d := detect.NewDetectorContext(ctx, s.cfg)
+	// Redact is 0 only so that the secret can be fingerprinted: findings
+	// come back from DetectContext to scanContent, which redacts them at
+	// once; they are never added to the Detector, printed or logged.
+	d.Redact = 0
+	d.Verbose = false
+	return d
+}
+
+// scanContent scans one file's content, counting it in st.
+func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name string, b []byte, st *Stats) []Finding {
+	if bytes.IndexByte(b[:min(len(b), binarySniffLen)], 0) >= 0 {
+		st.SkippedBinary++
+		return nil
+	}
+	st.Files++
+	st.Bytes += int64(len(b))
+	var out []Finding
+	if s.matcher != nil {
+		starts := lineStarts(b)
+		for _, m := range s.matcher.Find(b) {
+			off := starts[m.Line-1] + m.Column - 1
+			fm := m.Secret
+			out = append(out, Finding{
+				RuleID:      ManagedRuleID,
+				Description: "passman-managed secret",
+				File:        name,
+				StartLine:   m.Line,
+				StartColumn: m.Column,
+				EndLine:     m.Line,
+				EndColumn:   m.Column + m.Length - 1,
+				Secret:      "REDACTED",
+				Fingerprint: fingerprint(ManagedRuleID, name, b[off:off+m.Length]),
+				Managed:     &fm,
+			})
+		}
+	}
+	managedHits := len(out)
+	//lint:ignore SA1019 DetectContext takes detect.Fragment in v8.
+	frag := detect.Fragment{Raw: string(b), FilePath: name, StartLine: 1}
+	for _, g := range det.DetectContext(ctx, frag) {
+		f := Finding{
+			RuleID:      g.RuleID,
+			Description: g.Description,
+			File:        name,
+			StartLine:   g.StartLine,
+			StartColumn: g.StartColumn,
+			EndLine:     g.EndLine,
+			EndColumn:   g.EndColumn,
+			Entropy:     g.Entropy,
+			Secret:      "REDACTED",
+			Fingerprint: fingerprint(g.RuleID, name, []byte(g.Secret)),
+		}
+		// gitleaks counts the preceding newline as a line's first column
+		// on every line but the first; shift so columns are 1-based bytes.
+		if f.StartLine > 1 {
+			f.StartColumn--
+		}
+		if f.EndLine > 1 {
+			f.EndColumn--
+		}
+		if !coversManaged(f, out[:managedHits]) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// coversManaged reports whether f's span contains a managed finding's: the
+// same secret, reported once as the more specific managed finding.
+func coversManaged(f Finding, hits []Finding) bool {
+	for _, m := range hits {
+		startsBefore := f.StartLine < m.StartLine || f.StartLine == m.StartLine && f.StartColumn <= m.StartColumn
+		endsAfter := f.EndLine > m.EndLine || f.EndLine == m.EndLine && f.EndColumn >= m.EndColumn
+		if startsBefore && endsAfter {
+			return true
+		}
+	}
+	return false
+}
+
+// finish sorts findings by file, line, column and rule (a managed finding's
+// path and version break ties) and keeps one per (file, line, column, rule).
+func finish(fs []Finding) []Finding {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		if c := compareKey(a, b); c != 0 {
+			return c
+		}
+		if a.Managed != nil && b.Managed != nil {
+			if c := strings.Compare(a.Managed.Path, b.Managed.Path); c != 0 {
+				return c
+			}
+			return a.Managed.Version - b.Managed.Version
+		}
+		return 0
+	})
+	return slices.CompactFunc(fs, func(a, b Finding) bool { return compareKey(a, b) == 0 })
+}
+
+func compareKey(a, b Finding) int {
+	if c := strings.Compare(a.File, b.File); c != 0 {
+		return c
+	}
+	if a.StartLine != b.StartLine {
+		return a.StartLine - b.StartLine
+	}
+	if a.StartColumn != b.StartColumn {
+		return a.StartColumn - b.StartColumn
+	}
+	return strings.Compare(a.RuleID, b.RuleID)
+}
+
+// fingerprint is the content fingerprint documented on Finding.Fingerprint.
+func fingerprint(rule, file string, value []byte) string {
+	v := sha256.Sum256(value)
+	h := sha256.New()
+	h.Write([]byte(rule + "\x00" + file + "\x00"))
+	h.Write(v[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// lineStarts returns the byte offset of each line's first byte.
+func lineStarts(b []byte) []int {
+	starts := []int{0}
+	for i, c := range b {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
