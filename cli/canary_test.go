@@ -141,6 +141,16 @@ func TestCanary(t *testing.T) {
 	r.must(ExitOK, "", "store", "compact")
 	r.must(ExitOK, "", "fingerprints", "export", "--file", filepath.Join(t.TempDir(), "fp.json"))
 	r.must(ExitOK, "", "fingerprints", "export", "--file", "-")
+	// The scanner finds the planted value (app/pending holds it) and
+	// reports where, never what.
+	leakDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(leakDir, ".env"), []byte("TOKEN="+canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitFailure, "", "scan", "dir", leakDir, "--managed", "-o", format)
+		r.must(ExitFailure, "", "scan", "file", filepath.Join(leakDir, ".env"), "--managed", "-o", format)
+	}
 
 	// Secrets as code: a manifest that carries the value in plaintext is
 	// refused everywhere without repeating it; a clean one applies.
