@@ -127,6 +127,17 @@ type errWriter struct {
 	err error
 }
 
+// Write makes errWriter an io.Writer that keeps the first error, for
+// writers (go-githubactions) that do not return theirs.
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	var n int
+	n, e.err = e.w.Write(p)
+	return n, e.err
+}
+
 func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)

@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
+	"github.com/sethvargo/go-githubactions"
 )
 
 // sarifInformationURI is the tool's home in SARIF output.
@@ -110,40 +112,30 @@ func sarifURI(file string) (uri, base string) {
 }
 
 // writeLintGitHub writes a workflow command per violation, then the summary
-// as a plain line. See GitHub's "Workflow commands for GitHub Actions".
+// as a plain line. go-githubactions does the commands' escaping, as GitHub's
+// toolkit does it.
 func writeLintGitHub(w io.Writer, r LintReport) error {
 	ew := &errWriter{w: w}
+	gh := githubactions.New(githubactions.WithWriter(ew))
 	for _, v := range r.Violations {
-		level := "warning"
-		if v.Severity == SeverityError {
-			level = "error"
-		}
-		props := "file=" + escapeProperty(filepath.ToSlash(v.File))
+		fields := map[string]string{"file": filepath.ToSlash(v.File), "title": v.Rule}
 		if v.Line > 0 {
-			props += fmt.Sprintf(",line=%d", v.Line)
+			fields["line"] = strconv.Itoa(v.Line)
 			if v.Column > 0 {
-				props += fmt.Sprintf(",col=%d", v.Column)
+				fields["col"] = strconv.Itoa(v.Column)
 			}
 		}
-		props += ",title=" + escapeProperty(v.Rule)
 		msg := v.Message
 		if v.Docs != "" {
 			msg += " (" + v.Docs + ")"
 		}
-		ew.printf("::%s %s::%s\n", level, props, escapeData(msg))
+		a := gh.WithFieldsMap(fields)
+		if v.Severity == SeverityError {
+			a.Errorf("%s", msg)
+		} else {
+			a.Warningf("%s", msg)
+		}
 	}
 	ew.printf("%s\n", lintSummary(r))
 	return ew.err
-}
-
-// escapeData escapes a workflow command's message the way GitHub's toolkit
-// (@actions/core, escapeData) does: '%', CR and LF.
-func escapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-// escapeProperty escapes a workflow command property value as the toolkit's
-// escapeProperty does: escapeData's set plus ':' and ','.
-func escapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
