@@ -11,7 +11,7 @@ import (
 
 // Formats lists the output formats Write accepts, for flag validation and
 // help text.
-var Formats = []string{"text", "json"}
+var Formats = []string{"text", "json", "sarif", "github"}
 
 // Write renders findings in format:
 //
@@ -20,6 +20,9 @@ var Formats = []string{"text", "json"}
 //     line built from stats.
 //   - json: the findings as a JSON array ("[]" when there are none), field
 //     names as documented on Finding; stats are not included.
+//   - sarif: SARIF 2.1.0 for code scanning, with each finding's content
+//     fingerprint as its partialFingerprints.
+//   - github: GitHub workflow error annotations and a summary line.
 //
 // Neither format can hold secret text: Finding has none.
 func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
@@ -36,8 +39,12 @@ func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
 			return fmt.Errorf("write findings: %w", err)
 		}
 		return nil
+	case "sarif":
+		return writeSARIF(w, findings)
+	case "github":
+		return writeGitHub(w, findings, stats)
 	default:
-		return fmt.Errorf("%w: unknown format %q (want %s)", secret.ErrInvalidArgument, format, strings.Join(Formats, " or "))
+		return fmt.Errorf("%w: unknown format %q (want %s)", secret.ErrInvalidArgument, format, strings.Join(Formats, ", "))
 	}
 }
 

@@ -73,7 +73,7 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteUnknownFormat(t *testing.T) {
 	t.Parallel()
-	if err := scanner.Write(&bytes.Buffer{}, "sarif", nil, scanner.Stats{}); !errors.Is(err, secret.ErrInvalidArgument) {
+	if err := scanner.Write(&bytes.Buffer{}, "xml", nil, scanner.Stats{}); !errors.Is(err, secret.ErrInvalidArgument) {
 		t.Errorf("error = %v, want ErrInvalidArgument", err)
 	}
 }

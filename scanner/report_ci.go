@@ -1,0 +1,103 @@
+package scanner
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/owenrumney/go-sarif/v2/sarif"
+	"github.com/sethvargo/go-githubactions"
+)
+
+// writeSARIF writes findings as SARIF 2.1.0 for code scanning: a rule per
+// rule id, a result per finding at its region, and the finding's content
+// fingerprint as partialFingerprints, so GitHub deduplicates a finding
+// across pushes even when lines shift.
+func writeSARIF(w io.Writer, findings []Finding) error {
+	rep, err := sarif.New(sarif.Version210)
+	if err != nil {
+		return fmt.Errorf("sarif report: %w", err)
+	}
+	run := sarif.NewRunWithInformationURI("passman scan", "https://github.com/passman-dev/passman")
+	for _, f := range findings {
+		rule := run.AddRule(f.RuleID)
+		if rule.ShortDescription == nil {
+			rule.WithDescription(f.Description)
+		}
+		loc := sarif.NewArtifactLocation().WithUri(sarifURI(f.File)).WithUriBaseId("%SRCROOT%")
+		region := sarif.NewRegion().WithStartLine(f.StartLine).WithStartColumn(f.StartColumn).
+			WithEndLine(f.EndLine).WithEndColumn(f.EndColumn)
+		phys := sarif.NewPhysicalLocation().WithArtifactLocation(loc).WithRegion(region)
+		res := run.CreateResultForRule(f.RuleID).
+			WithLevel("error").
+			WithMessage(sarif.NewTextMessage(message(f))).
+			WithPartialFingerPrints(map[string]any{"passman/content/v1": f.Fingerprint})
+		res.AddLocation(sarif.NewLocationWithPhysicalLocation(phys))
+		if m := f.Managed; m != nil {
+			res.Properties = sarif.Properties{"managed_path": m.Path, "managed_version": m.Version}
+		}
+	}
+	rep.AddRun(run)
+	if err := rep.PrettyWrite(w); err != nil {
+		return fmt.Errorf("sarif report: %w", err)
+	}
+	_, err = io.WriteString(w, "\n")
+	return err
+}
+
+// sarifURI percent-encodes each segment of a relative file name, so that a
+// name such as "a:b" cannot read as a URI with a scheme.
+func sarifURI(file string) string {
+	segs := strings.Split(filepath.ToSlash(file), "/")
+	for i, s := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
+	}
+	return strings.Join(segs, "/")
+}
+
+// writeGitHub writes a workflow error annotation per finding (GitHub shows
+// at most ten per step, so a summary line follows with the total).
+func writeGitHub(w io.Writer, findings []Finding, stats Stats) error {
+	ew := &errWriter{w: w}
+	gh := githubactions.New(githubactions.WithWriter(ew))
+	for _, f := range findings {
+		gh.WithFieldsMap(map[string]string{
+			"file":      filepath.ToSlash(f.File),
+			"line":      strconv.Itoa(f.StartLine),
+			"col":       strconv.Itoa(f.StartColumn),
+			"endLine":   strconv.Itoa(f.EndLine),
+			"endColumn": strconv.Itoa(f.EndColumn),
+			"title":     f.RuleID,
+		}).Errorf("%s", message(f))
+	}
+	if ew.err == nil {
+		_, ew.err = fmt.Fprintf(ew.w, "%d %s in %d %s\n", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"))
+	}
+	return ew.err
+}
+
+// message describes a finding without its secret.
+func message(f Finding) string {
+	if m := f.Managed; m != nil {
+		return fmt.Sprintf("%s: passman-managed secret %s v%d leaked", f.Description, m.Path, m.Version)
+	}
+	return f.Description
+}
+
+// errWriter keeps the first write error of a writer that does not return it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	var n int
+	n, e.err = e.w.Write(p)
+	return n, e.err
+}
