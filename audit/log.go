@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
+	"github.com/passman-dev/passman/internal/fsx"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -142,29 +142,11 @@ func prepare(f *os.File, created bool, mode SyncMode) (Head, error) {
 	if created && mode == SyncFsync {
 		// The new directory entry must be durable too, or a power loss could
 		// lose the whole file along with entries acknowledged as synced.
-		if err := syncDir(filepath.Dir(f.Name())); err != nil {
+		if err := fsx.SyncDir(filepath.Dir(f.Name())); err != nil {
 			return Head{}, err
 		}
 	}
 	return recoverHead(f, fi.Size())
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
 }
 
 // recoverHead finds the last complete line of f, truncating a torn partial

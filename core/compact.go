@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/internal/fsx"
 	"github.com/passman-dev/passman/policy"
 )
 
@@ -58,7 +59,7 @@ func Compact(ctx context.Context, opts Options) (CompactReport, error) {
 	}
 	if err == nil {
 		if err = os.Rename(tmp, dbPath); err == nil {
-			err = syncDir(opts.Dir)
+			err = fsx.SyncDir(opts.Dir)
 		}
 	}
 	// The outcome goes into the log of the store as it now is.
@@ -72,16 +73,4 @@ func Compact(ctx context.Context, opts Options) (CompactReport, error) {
 	details := map[string]string{"before_bytes": strconv.FormatInt(rep.Before, 10), "after_bytes": strconv.FormatInt(rep.After, 10)}
 	err = l2.read(ctx, audit.Entry{Action: ActionCompact, Details: details, Decision: dec}, err)
 	return rep, errors.Join(err, l2.Close())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/passman-dev/passman/internal/fsx"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -149,17 +150,5 @@ func (r *Keyring) SaveFile(path string) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("install key file: %w", err)
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync key directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync key directory: %w", err)
-	}
-	return nil
+	return fsx.SyncDir(dir)
 }

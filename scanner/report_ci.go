@@ -3,13 +3,13 @@ package scanner
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/passman-dev/passman/internal/report"
 )
 
 // writeSARIF writes findings as SARIF 2.1.0 for code scanning: a rule per
@@ -27,7 +27,11 @@ func writeSARIF(w io.Writer, findings []Finding) error {
 		if rule.ShortDescription == nil {
 			rule.WithDescription(f.Description)
 		}
-		loc := sarif.NewArtifactLocation().WithUri(sarifURI(f.File)).WithUriBaseId("%SRCROOT%")
+		uri, base := report.SARIFURI(f.File)
+		loc := sarif.NewArtifactLocation().WithUri(uri)
+		if base != "" {
+			loc.WithUriBaseId(base)
+		}
 		region := sarif.NewRegion().WithStartLine(f.StartLine).WithStartColumn(f.StartColumn).
 			WithEndLine(f.EndLine).WithEndColumn(f.EndColumn)
 		phys := sarif.NewPhysicalLocation().WithArtifactLocation(loc).WithRegion(region)
@@ -48,20 +52,10 @@ func writeSARIF(w io.Writer, findings []Finding) error {
 	return err
 }
 
-// sarifURI percent-encodes each segment of a relative file name, so that a
-// name such as "a:b" cannot read as a URI with a scheme.
-func sarifURI(file string) string {
-	segs := strings.Split(filepath.ToSlash(file), "/")
-	for i, s := range segs {
-		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
-	}
-	return strings.Join(segs, "/")
-}
-
 // writeGitHub writes a workflow error annotation per finding (GitHub shows
 // at most ten per step, so a summary line follows with the total).
 func writeGitHub(w io.Writer, findings []Finding, stats Stats) error {
-	ew := &errWriter{w: w}
+	ew := &report.ErrWriter{W: w}
 	gh := githubactions.New(githubactions.WithWriter(ew))
 	for _, f := range findings {
 		gh.WithFieldsMap(map[string]string{
@@ -73,10 +67,10 @@ func writeGitHub(w io.Writer, findings []Finding, stats Stats) error {
 			"title":     f.RuleID,
 		}).Errorf("%s", message(f))
 	}
-	if ew.err == nil {
-		_, ew.err = fmt.Fprintf(ew.w, "%d %s in %d %s\n", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"))
+	if ew.Err == nil {
+		_, ew.Err = fmt.Fprintf(ew.W, "%d %s in %d %s\n", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"))
 	}
-	return ew.err
+	return ew.Err
 }
 
 // message describes a finding without its secret.
@@ -85,19 +79,4 @@ func message(f Finding) string {
 		return fmt.Sprintf("%s: passman-managed secret %s v%d leaked", f.Description, m.Path, m.Version)
 	}
 	return f.Description
-}
-
-// errWriter keeps the first write error of a writer that does not return it.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	var n int
-	n, e.err = e.w.Write(p)
-	return n, e.err
 }

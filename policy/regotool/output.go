@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/passman-dev/passman/internal/report"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -120,37 +121,13 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// errWriter keeps the first write error, so a report is written without a
-// check on every line.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-// Write makes errWriter an io.Writer that keeps the first error, for
-// writers (go-githubactions) that do not return theirs.
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	var n int
-	n, e.err = e.w.Write(p)
-	return n, e.err
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, args...)
-	}
-}
-
 func writeLintText(w io.Writer, r LintReport) error {
-	ew := &errWriter{w: w}
+	ew := &report.ErrWriter{W: w}
 	for _, v := range r.Violations {
-		ew.printf("%s: %s: %s (%s)\n", printable(position(v)), v.Severity, indent(printable(v.Message)), v.Rule)
+		ew.Printf("%s: %s: %s (%s)\n", printable(position(v)), v.Severity, indent(printable(v.Message)), v.Rule)
 	}
-	ew.printf("%s\n", lintSummary(r))
-	return ew.err
+	ew.Printf("%s\n", lintSummary(r))
+	return ew.Err
 }
 
 // position is "file:line:col", "file:line" or "file".
@@ -192,25 +169,25 @@ func outcome(t TestResult) string {
 }
 
 func writeTestText(w io.Writer, r TestReport) error {
-	ew := &errWriter{w: w}
+	ew := &report.ErrWriter{W: w}
 	for _, t := range r.Results {
-		ew.printf("%-5s %s.%s (%s:%d", strings.ToUpper(outcome(t)), t.Package, t.Name, t.File, t.Line)
+		ew.Printf("%-5s %s.%s (%s:%d", strings.ToUpper(outcome(t)), t.Package, t.Name, t.File, t.Line)
 		if !t.Skip {
-			ew.printf(", %s", t.Duration.Round(time.Microsecond))
+			ew.Printf(", %s", t.Duration.Round(time.Microsecond))
 		}
-		ew.printf(")\n")
+		ew.Printf(")\n")
 		if t.Message != "" {
-			ew.printf("      %s\n", indent(printable(t.Message)))
+			ew.Printf("      %s\n", indent(printable(t.Message)))
 		}
 	}
 	total := len(r.Results)
-	ew.printf("%s\n", strings.Repeat("-", 72))
-	ew.printf("PASS: %d/%d, FAIL: %d/%d, ERROR: %d/%d", r.Passed, total, r.Failed, total, r.Errored, total)
+	ew.Printf("%s\n", strings.Repeat("-", 72))
+	ew.Printf("PASS: %d/%d, FAIL: %d/%d, ERROR: %d/%d", r.Passed, total, r.Failed, total, r.Errored, total)
 	if r.Skipped > 0 {
-		ew.printf(", SKIP: %d/%d", r.Skipped, total)
+		ew.Printf(", SKIP: %d/%d", r.Skipped, total)
 	}
-	ew.printf("\ncoverage of policy lines: %.1f%%\n", r.Coverage)
-	return ew.err
+	ew.Printf("\ncoverage of policy lines: %.1f%%\n", r.Coverage)
+	return ew.Err
 }
 
 // printable replaces control characters other than newline and tab, which a

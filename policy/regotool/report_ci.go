@@ -3,13 +3,13 @@ package regotool
 import (
 	"fmt"
 	"io"
-	"net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/passman-dev/passman/internal/report"
 )
 
 // sarifInformationURI is the tool's home in SARIF output.
@@ -67,7 +67,7 @@ func writeLintSARIF(w io.Writer, r LintReport) error {
 			pb.Add("source", v.Source)
 			rule.WithProperties(pb.Properties)
 		}
-		uri, base := sarifURI(v.File)
+		uri, base := report.SARIFURI(v.File)
 		loc := sarif.NewArtifactLocation().WithUri(uri)
 		if base != "" {
 			loc.WithUriBaseId(base)
@@ -93,29 +93,11 @@ func writeLintSARIF(w io.Writer, r LintReport) error {
 	return err
 }
 
-// sarifURI returns the artifact URI for a file name and its base id. Each
-// path segment is percent-encoded, ':' too, so that a relative name such as
-// "a:b.rego" cannot read as a URI with scheme "a".
-func sarifURI(file string) (uri, base string) {
-	segs := strings.Split(filepath.ToSlash(file), "/")
-	for i, s := range segs {
-		segs[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
-	}
-	slash := strings.Join(segs, "/")
-	if filepath.IsAbs(file) {
-		if !strings.HasPrefix(slash, "/") {
-			slash = "/" + slash // a Windows drive path
-		}
-		return "file://" + slash, ""
-	}
-	return strings.TrimPrefix(slash, "./"), "%SRCROOT%"
-}
-
 // writeLintGitHub writes a workflow command per violation, then the summary
 // as a plain line. go-githubactions does the commands' escaping, as GitHub's
 // toolkit does it.
 func writeLintGitHub(w io.Writer, r LintReport) error {
-	ew := &errWriter{w: w}
+	ew := &report.ErrWriter{W: w}
 	gh := githubactions.New(githubactions.WithWriter(ew))
 	for _, v := range r.Violations {
 		fields := map[string]string{"file": filepath.ToSlash(v.File), "title": v.Rule}
@@ -136,6 +118,6 @@ func writeLintGitHub(w io.Writer, r LintReport) error {
 			a.Warningf("%s", msg)
 		}
 	}
-	ew.printf("%s\n", lintSummary(r))
-	return ew.err
+	ew.Printf("%s\n", lintSummary(r))
+	return ew.Err
 }
