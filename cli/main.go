@@ -31,6 +31,9 @@ type Env struct {
 	// StdinIsTerminal reports whether Stdin is an interactive terminal, in
 	// which case secret put refuses to wait for a value; nil means never.
 	StdinIsTerminal func() bool
+	// StderrIsTerminal reports whether Stderr is a terminal, where long
+	// scans draw progress; nil means never.
+	StderrIsTerminal func() bool
 	// Now is the clock for relative times such as --since 1h; nil means
 	// time.Now.
 	Now func() time.Time
@@ -39,11 +42,12 @@ type Env struct {
 // OSEnv returns the environment of the running process.
 func OSEnv() Env {
 	return Env{
-		Stdin:           os.Stdin,
-		Stdout:          os.Stdout,
-		Stderr:          os.Stderr,
-		Getenv:          os.Getenv,
-		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
+		Stdin:            os.Stdin,
+		Stdout:           os.Stdout,
+		Stderr:           os.Stderr,
+		Getenv:           os.Getenv,
+		StdinIsTerminal:  func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
+		StderrIsTerminal: func() bool { return term.IsTerminal(int(os.Stderr.Fd())) },
 	}
 }
 

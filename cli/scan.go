@@ -3,10 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,10 +23,15 @@ import (
 const exitScanError = 2
 
 type scanFlags struct {
-	config  string
-	index   string
-	managed bool
-	format  string
+	config   string
+	index    string
+	managed  bool
+	format   string
+	baseline string
+	ignore   string
+	// root is where a .gitleaksignore is looked for when --gitleaks-ignore
+	// is not given: the scanned directory or repository.
+	root string
 }
 
 func (f *scanFlags) register(cmd *cobra.Command) {
@@ -30,6 +39,8 @@ func (f *scanFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets")
 	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using this store's index")
 	cmd.Flags().StringVar(&f.format, "format", "", "report format: "+strings.Join(scanner.Formats, ", ")+" (default: the -o format)")
+	cmd.Flags().StringVar(&f.baseline, "baseline", "", "a JSON report (passman's or gitleaks') of known findings: only new ones are reported")
+	cmd.Flags().StringVar(&f.ignore, "gitleaks-ignore", "", "a .gitleaksignore file of fingerprints to ignore (default: .gitleaksignore in the scanned directory, if any)")
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -44,8 +55,93 @@ Exit codes, as gitleaks: 0 nothing found, 1 leaks found, 2 error.`,
 		Args: groupArgs,
 		RunE: groupRun,
 	}
-	cmd.AddCommand(newScanFileCmd(a), newScanDirCmd(a))
+	cmd.AddCommand(newScanFileCmd(a), newScanDirCmd(a), newScanGitCmd(a), newScanStagedCmd(a))
 	return cmd
+}
+
+func newScanGitCmd(a *app) *cobra.Command {
+	var f scanFlags
+	var rng, cacheFile string
+	var noCache bool
+	cmd := &cobra.Command{
+		Use:   "git [PATH]",
+		Short: "Scan a repository's history: every commit of every ref, or a range",
+		Long: `Scan what each commit of a git repository adds, merge commits included
+(lines a merge adds that neither parent has). Each secret is reported once,
+at the commit that first added it to its file.
+
+With --range BASE..HEAD only that range's commits are scanned (a pull
+request) and only secrets the range adds are reported: one already in the
+file at the merge base is not new.
+
+Results are cached per commit (by the rules in force), so a second scan of
+the same history reads only new commits; --no-cache turns that off.`,
+		Args: rangeArgs(0, 1, "[PATH]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.root = "."
+			if len(args) == 1 {
+				f.root = args[0]
+			}
+			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
+				opts := scanner.GitOptions{Range: rng, Progress: a.progress("commits")}
+				if !noCache {
+					c, err := openScanCache(cacheFile)
+					if err != nil {
+						return nil, scanner.Stats{}, err
+					}
+					if c != nil {
+						defer c.Close()
+						opts.Cache = c
+					}
+				}
+				return s.ScanGit(cmd.Context(), f.root, opts)
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&rng, "range", "", "scan only BASE..HEAD (a pull request's commits)")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "scan every commit, ignoring and not updating the scan cache")
+	cmd.Flags().StringVar(&cacheFile, "cache-file", "", "scan cache file (default: passman/scan-cache.db in the user cache directory)")
+	return cmd
+}
+
+func newScanStagedCmd(a *app) *cobra.Command {
+	var f scanFlags
+	cmd := &cobra.Command{
+		Use:   "staged [PATH]",
+		Short: "Scan what the index adds to HEAD (for a pre-commit hook)",
+		Long: `Scan the staged changes of a repository: what would be committed. A secret
+already in a file at HEAD is not reported. Exit 1 stops the commit.`,
+		Args: rangeArgs(0, 1, "[PATH]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.root = "."
+			if len(args) == 1 {
+				f.root = args[0]
+			}
+			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
+				return s.ScanStaged(cmd.Context(), f.root)
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// openScanCache opens the scan cache; a cache another scan holds is
+// skipped (nil) rather than waited for.
+func openScanCache(path string) (*scanner.Cache, error) {
+	if path == "" {
+		p, err := scanner.DefaultCachePath()
+		if err != nil {
+			return nil, nil // no cache directory: scan without
+		}
+		path = p
+	}
+	c, err := scanner.OpenCache(path)
+	if errors.Is(err, scanner.ErrCacheBusy) {
+		return nil, nil
+	}
+	return c, err
 }
 
 func newScanFileCmd(a *app) *cobra.Command {
@@ -79,6 +175,7 @@ func newScanDirCmd(a *app) *cobra.Command {
 		Short: "Scan a directory tree (binary files are skipped and counted)",
 		Args:  exactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.root = args[0]
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
 				return s.ScanDir(cmd.Context(), args[0])
 			})
@@ -114,10 +211,16 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 	if err != nil {
 		return fail(err)
 	}
+	baseline, ignore, err := f.filters()
+	if err != nil {
+		return fail(err)
+	}
 	findings, stats, err := scan(s)
 	if err != nil {
 		return fail(fmt.Errorf("scan: %w", err))
 	}
+	findings, _ = baseline.Filter(findings)
+	findings, _ = ignore.Filter(findings)
 	if err := scanner.Write(a.out.w, format, findings, stats); err != nil {
 		return fail(err)
 	}
@@ -125,6 +228,67 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 		return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d leaks found", len(findings))}
 	}
 	return nil
+}
+
+// filters loads the baseline and the .gitleaksignore the flags name (or
+// the scanned root holds).
+func (f *scanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
+	var b *scanner.Baseline
+	if f.baseline != "" {
+		file, err := os.Open(f.baseline)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--baseline: %w", err)
+		}
+		defer file.Close()
+		if b, err = scanner.LoadBaseline(file); err != nil {
+			return nil, nil, fmt.Errorf("--baseline %s: %w", f.baseline, err)
+		}
+	}
+	path, explicit := f.ignore, f.ignore != ""
+	if !explicit && f.root != "" {
+		path = filepath.Join(f.root, ".gitleaksignore")
+	}
+	if path == "" {
+		return b, nil, nil
+	}
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return b, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--gitleaks-ignore: %w", err)
+	}
+	defer file.Close()
+	ig, err := scanner.LoadIgnore(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, ig, nil
+}
+
+// progress returns a progress reporter drawing on a terminal's standard
+// error, or nil when standard error is not a terminal.
+func (a *app) progress(unit string) func(done, total int) {
+	if a.env.StderrIsTerminal == nil || !a.env.StderrIsTerminal() {
+		return nil
+	}
+	var last time.Time
+	return func(done, total int) {
+		if now := time.Now(); done < total && now.Sub(last) < 200*time.Millisecond {
+			return
+		} else {
+			last = now
+		}
+		const width = 30
+		filled := 0
+		if total > 0 {
+			filled = done * width / total
+		}
+		fmt.Fprintf(a.env.Stderr, "\r[%s%s] %d/%d %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, unit)
+		if done == total {
+			fmt.Fprintln(a.env.Stderr)
+		}
+	}
 }
 
 // scanIndex loads the fingerprint index the flags name, if any.

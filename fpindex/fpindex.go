@@ -16,6 +16,7 @@ package fpindex
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,7 @@ type Index struct {
 	lengths map[int]bool
 	storeID string
 	size    int
+	digest  [32]byte
 }
 
 // Read decodes and validates an exported index. Malformed input is an error
@@ -97,7 +99,7 @@ func Read(r io.Reader) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint index: %w", err)
 	}
-	ix := &Index{key: key, entries: make(map[[32]byte][]secret.FingerprintMatch, len(f.Entries)), lengths: map[int]bool{}, storeID: f.StoreID}
+	ix := &Index{key: key, entries: make(map[[32]byte][]secret.FingerprintMatch, len(f.Entries)), lengths: map[int]bool{}, storeID: f.StoreID, digest: sha256.Sum256(b)}
 	for i, e := range f.Entries {
 		var fp [32]byte
 		if n, err := hex.Decode(fp[:], []byte(e.Fingerprint)); err != nil || n != 32 || len(e.Fingerprint) != 64 {
@@ -153,6 +155,10 @@ func (ix *Index) Lengths() []int {
 
 // Len is the number of indexed versions.
 func (ix *Index) Len() int { return ix.size }
+
+// Digest identifies the index's content: results computed with one index
+// (a scanner's cache) are valid for another with the same digest.
+func (ix *Index) Digest() string { return hex.EncodeToString(ix.digest[:]) }
 
 // StoreID names the store the index was exported from.
 func (ix *Index) StoreID() string { return ix.storeID }

@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/passman-dev/passman/secret"
 )
 
 // Formats lists the output formats Write accepts, for flag validation and
 // help text.
-var Formats = []string{"text", "json", "sarif", "github"}
+var Formats = []string{"text", "json", "sarif", "github", "junit"}
 
 // Write renders findings in format:
 //
@@ -22,9 +24,13 @@ var Formats = []string{"text", "json", "sarif", "github"}
 //     names as documented on Finding; stats are not included.
 //   - sarif: SARIF 2.1.0 for code scanning, with each finding's content
 //     fingerprint as its partialFingerprints.
-//   - github: GitHub workflow error annotations and a summary line.
+//   - github: GitHub workflow error annotations and a summary line; in a
+//     GitHub Actions step ($GITHUB_STEP_SUMMARY set) the WriteSummary
+//     Markdown is also appended to the step summary.
+//   - junit: JUnit XML, a failing test case per finding (a single passing
+//     one when there are none), for CI systems' test views.
 //
-// Neither format can hold secret text: Finding has none.
+// No format can hold secret text: Finding has none.
 func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
 	switch format {
 	case "text":
@@ -43,6 +49,8 @@ func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
 		return writeSARIF(w, findings)
 	case "github":
 		return writeGitHub(w, findings, stats)
+	case "junit":
+		return writeJUnit(w, findings)
 	default:
 		return fmt.Errorf("%w: unknown format %q (want %s)", secret.ErrInvalidArgument, format, strings.Join(Formats, ", "))
 	}
@@ -51,7 +59,7 @@ func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
 func writeText(w io.Writer, findings []Finding, stats Stats) error {
 	var b strings.Builder
 	for _, f := range findings {
-		fmt.Fprintf(&b, "%s:%d:%d %s %s", f.File, f.StartLine, f.StartColumn, f.RuleID, f.Description)
+		fmt.Fprintf(&b, "%s:%d:%d %s %s", printable(f.File), f.StartLine, f.StartColumn, f.RuleID, f.Description)
 		if m := f.Managed; m != nil {
 			fmt.Fprintf(&b, " [managed: %s v%d", m.Path, m.Version)
 			if len(m.Stages) > 0 {
@@ -63,13 +71,25 @@ func writeText(w io.Writer, findings []Finding, stats Stats) error {
 			}
 			b.WriteString("]")
 		}
+		if f.Commit != "" {
+			fmt.Fprintf(&b, " (commit %s, %s, %s)", shortSHA(f.Commit), printable(f.Author), f.Date)
+		}
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "%d %s in %d %s (%d bytes)", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"), stats.Bytes)
+	if stats.Commits > 0 {
+		fmt.Fprintf(&b, " from %d %s", stats.Commits, plural(stats.Commits, "commit"))
+		if stats.CachedCommits > 0 {
+			fmt.Fprintf(&b, " (%d cached)", stats.CachedCommits)
+		}
+	}
 	if stats.SkippedBinary > 0 || stats.SkippedLarge > 0 {
 		fmt.Fprintf(&b, "; skipped %d binary, %d too large", stats.SkippedBinary, stats.SkippedLarge)
 	}
 	b.WriteString("\n")
+	if stats.Shallow {
+		b.WriteString("warning: shallow clone: commits before the shallow boundary were not scanned\n")
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write findings: %w", err)
 	}
@@ -81,4 +101,14 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// printable quotes control characters in text from a repository (paths,
+// author names) so it cannot drive the terminal that shows the report.
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
 	"github.com/sethvargo/go-githubactions"
@@ -52,11 +53,14 @@ func writeSARIF(w io.Writer, findings []Finding) error {
 	return err
 }
 
-// writeGitHub writes a workflow error annotation per finding (GitHub shows
-// at most ten per step, so a summary line follows with the total).
-func writeGitHub(w io.Writer, findings []Finding, stats Stats) error {
+// writeGitHub writes a workflow error annotation per finding and a summary
+// line. GitHub shows at most ten annotations per level per step, so inside
+// a step (GITHUB_STEP_SUMMARY set, read through opts' getenv) the full
+// WriteSummary table is also appended to the step summary; outside one it
+// is skipped.
+func writeGitHub(w io.Writer, findings []Finding, stats Stats, opts ...githubactions.Option) error {
 	ew := &report.ErrWriter{W: w}
-	gh := githubactions.New(githubactions.WithWriter(ew))
+	gh := githubactions.New(append([]githubactions.Option{githubactions.WithWriter(ew)}, opts...)...)
 	for _, f := range findings {
 		gh.WithFieldsMap(map[string]string{
 			"file":      filepath.ToSlash(f.File),
@@ -70,7 +74,35 @@ func writeGitHub(w io.Writer, findings []Finding, stats Stats) error {
 	if ew.Err == nil {
 		_, ew.Err = fmt.Fprintf(ew.W, "%d %s in %d %s\n", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"))
 	}
-	return ew.Err
+	if ew.Err != nil {
+		return ew.Err
+	}
+	return addStepSummary(gh, findings, stats)
+}
+
+// addStepSummary appends the Markdown summary to $GITHUB_STEP_SUMMARY.
+// go-githubactions panics when the file cannot be written, and would try to
+// open "" when the variable is unset, so the variable is checked first and
+// the library's panic (an error value) is turned back into an error.
+func addStepSummary(gh *githubactions.Action, findings []Finding, stats Stats) (err error) {
+	if gh.Getenv("GITHUB_STEP_SUMMARY") == "" {
+		return nil
+	}
+	var md strings.Builder
+	if err := WriteSummary(&md, findings, stats); err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			perr, ok := r.(error)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("github step summary: %w", perr)
+		}
+	}()
+	gh.AddStepSummary(md.String())
+	return nil
 }
 
 // message describes a finding without its secret.

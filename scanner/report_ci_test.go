@@ -3,8 +3,12 @@ package scanner
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sethvargo/go-githubactions"
 
 	"github.com/passman-dev/passman/secret"
 )
@@ -61,10 +65,14 @@ func TestWriteSARIF(t *testing.T) {
 	}
 }
 
+// noEnv is a getenv outside GitHub Actions, so that tests never append to
+// the step summary of the CI job running them.
+func noEnv(string) string { return "" }
+
 func TestWriteGitHub(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := Write(&buf, "github", ciFindings, Stats{Files: 2}); err != nil {
+	if err := writeGitHub(&buf, ciFindings, Stats{Files: 2}, githubactions.WithGetenv(noEnv)); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -76,5 +84,56 @@ func TestWriteGitHub(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("github output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestWriteGitHubStepSummary(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "step_summary.md")
+	// The runner creates the file; an earlier step may have written to it.
+	if err := os.WriteFile(path, []byte("earlier step\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) string {
+		if k == "GITHUB_STEP_SUMMARY" {
+			return path
+		}
+		return ""
+	}
+	var buf bytes.Buffer
+	if err := writeGitHub(&buf, ciFindings, Stats{Files: 2}, githubactions.WithGetenv(env)); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), "::error "); n != 2 {
+		t.Errorf("%d annotations on stdout, want 2:\n%s", n, buf.String())
+	}
+	if strings.Contains(buf.String(), "| Rule |") {
+		t.Errorf("summary table went to stdout:\n%s", buf.String())
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	if err := WriteSummary(&want, ciFindings, Stats{Files: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "earlier step\n"+want.String()+"\n" {
+		t.Errorf("step summary file:\n%s\nwant the earlier content, then:\n%s", got, want.String())
+	}
+}
+
+func TestWriteGitHubStepSummaryUnwritable(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "missing", "summary.md")
+	env := func(k string) string {
+		if k == "GITHUB_STEP_SUMMARY" {
+			return dir
+		}
+		return ""
+	}
+	err := writeGitHub(&bytes.Buffer{}, ciFindings, Stats{}, githubactions.WithGetenv(env))
+	if err == nil || !strings.Contains(err.Error(), "github step summary") {
+		t.Fatalf("error = %v, want a github step summary error (not a panic)", err)
 	}
 }

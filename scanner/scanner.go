@@ -28,6 +28,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/logging"
+	gitleaksregexp "github.com/zricethezav/gitleaks/v8/regexp"
 )
 
 // DefaultMaxFileSize is the file size limit when Options.MaxFileSize is 0.
@@ -39,6 +40,13 @@ const ManagedRuleID = "passman-managed"
 // binarySniffLen is how much of a file is searched for a NUL byte to decide
 // that it is binary, as git and grep do.
 const binarySniffLen = 8 << 10
+
+// maxDecodeDepth is gitleaks' CLI default for --max-decode-depth.
+const maxDecodeDepth = 5
+
+// engineVersion changes whenever the scanner would find something
+// different in the same input, invalidating cached results.
+const engineVersion = "passman-scan/1"
 
 // Options configure a Scanner.
 type Options struct {
@@ -59,6 +67,12 @@ type Scanner struct {
 	cfg     config.Config
 	matcher *managed.Matcher // nil without an index
 	maxSize int64
+	// rulesHash identifies everything that decides a scan's findings (the
+	// engine, the rules, the managed index), keying the commit cache.
+	rulesHash string
+	// commitAllowlists: some allowlist names commits, so the same content
+	// can have different findings in different commits.
+	commitAllowlists bool
 }
 
 // Finding is one leaked secret. Its JSON field names are gitleaks' report
@@ -86,14 +100,45 @@ type Finding struct {
 	// Managed is the passman version whose value this is (RuleID
 	// ManagedRuleID only).
 	Managed *secret.FingerprintMatch `json:"Managed,omitempty"`
+	// Tags are the rule's tags from the gitleaks config.
+	Tags []string `json:"Tags,omitempty"`
+
+	// Commit, Author, Email and Date (RFC 3339, UTC) name the commit that
+	// first introduced the secret in File; empty outside git scans.
+	Commit string `json:"Commit,omitempty"`
+	Author string `json:"Author,omitempty"`
+	Email  string `json:"Email,omitempty"`
+	Date   string `json:"Date,omitempty"`
+}
+
+// GitleaksFingerprint is the finding's identity in gitleaks' own terms,
+// "commit:file:rule:line" ("file:rule:line" outside git), as written in a
+// .gitleaksignore file.
+func (f Finding) GitleaksFingerprint() string {
+	id := fmt.Sprintf("%s:%s:%d", f.File, f.RuleID, f.StartLine)
+	if f.Commit != "" {
+		id = f.Commit + ":" + id
+	}
+	return id
 }
 
 // Stats count what a scan read and skipped.
 type Stats struct {
-	Files         int64 // files scanned
-	Bytes         int64 // bytes scanned
-	SkippedBinary int   // files with a NUL byte in their first 8 KiB
-	SkippedLarge  int   // files larger than MaxFileSize
+	Files         int64 `json:"files"`          // files (in git: runs of added lines) scanned
+	Bytes         int64 `json:"bytes"`          // bytes scanned
+	SkippedBinary int   `json:"skipped_binary"` // binary files (a NUL byte in the first 8 KiB; in git, git's own test)
+	SkippedLarge  int   `json:"skipped_large"`  // files larger than MaxFileSize
+
+	Commits       int  `json:"commits,omitempty"`        // commits in a git scan
+	CachedCommits int  `json:"cached_commits,omitempty"` // of which found in the cache
+	Shallow       bool `json:"shallow,omitempty"`        // the repository is a shallow clone: history is incomplete
+}
+
+func (s *Stats) add(o Stats) {
+	s.Files += o.Files
+	s.Bytes += o.Bytes
+	s.SkippedBinary += o.SkippedBinary
+	s.SkippedLarge += o.SkippedLarge
 }
 
 // silenceOnce silences gitleaks' package-level logger, which would write
@@ -118,7 +163,54 @@ func New(opts Options) (*Scanner, error) {
 	if opts.Managed != nil {
 		s.matcher = managed.New(opts.Managed)
 	}
+	s.rulesHash, err = rulesHash(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.commitAllowlists = hasCommitAllowlists(cfg)
 	return s, nil
+}
+
+// rulesHash digests what decides a scan's findings, or returns "" when
+// that cannot be known (a managed index without a digest): then nothing is
+// cached.
+func rulesHash(opts Options) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", engineVersion, gitleaksregexp.Version, maxDecodeDepth, opts.MaxFileSize)
+	h.Write([]byte(config.DefaultConfig))
+	h.Write([]byte{0})
+	if opts.ConfigPath != "" {
+		b, err := os.ReadFile(opts.ConfigPath)
+		if err != nil {
+			return "", fmt.Errorf("%w: read gitleaks config: %v", secret.ErrInvalidArgument, err)
+		}
+		h.Write(b)
+	}
+	h.Write([]byte{0})
+	if opts.Managed != nil {
+		d, ok := opts.Managed.(interface{ Digest() string })
+		if !ok {
+			return "", nil
+		}
+		h.Write([]byte(d.Digest()))
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hasCommitAllowlists(cfg config.Config) bool {
+	for _, a := range cfg.Allowlists {
+		if len(a.Commits) > 0 {
+			return true
+		}
+	}
+	for _, r := range cfg.Rules {
+		for _, a := range r.Allowlists {
+			if len(a.Commits) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ScanReader scans one file or stream (stdin) reported as name. Content
@@ -209,6 +301,10 @@ func (s *Scanner) detector(ctx context.Context) *detect.Detector {
 	// once; they are never added to the Detector, printed or logged.
 	d.Redact = 0
 	d.Verbose = false
+	// gitleaks' CLI decodes base64, hex, percent and unicode escapes up
+	// to 5 levels deep by default (--max-decode-depth); the library's
+	// zero value would not decode at all.
+	d.MaxDecodeDepth = maxDecodeDepth
 	return d
 }
 
@@ -220,6 +316,13 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 	}
 	st.Files++
 	st.Bytes += int64(len(b))
+	return s.scanFragment(ctx, det, name, b, 1, "")
+}
+
+// scanFragment scans text from one file whose first line is line
+// startLine: a whole file, or a run of lines a commit added (commit names
+// it, for gitleaks' commit allowlists).
+func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name string, b []byte, startLine int, commit string) []Finding {
 	var out []Finding
 	if s.matcher != nil {
 		starts := lineStarts(b)
@@ -230,9 +333,9 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 				RuleID:      ManagedRuleID,
 				Description: "passman-managed secret",
 				File:        name,
-				StartLine:   m.Line,
+				StartLine:   startLine + m.Line - 1,
 				StartColumn: m.Column,
-				EndLine:     m.Line,
+				EndLine:     startLine + m.Line - 1,
 				EndColumn:   m.Column + m.Length - 1,
 				Secret:      "REDACTED",
 				Fingerprint: fingerprint(ManagedRuleID, name, b[off:off+m.Length]),
@@ -242,7 +345,7 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 	}
 	managedHits := len(out)
 	//lint:ignore SA1019 DetectContext takes detect.Fragment in v8.
-	frag := detect.Fragment{Raw: string(b), FilePath: name, StartLine: 1}
+	frag := detect.Fragment{Raw: string(b), FilePath: name, StartLine: startLine, CommitSHA: commit}
 	for _, g := range det.DetectContext(ctx, frag) {
 		f := Finding{
 			RuleID:      g.RuleID,
@@ -255,13 +358,15 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 			Entropy:     g.Entropy,
 			Secret:      "REDACTED",
 			Fingerprint: fingerprint(g.RuleID, name, []byte(g.Secret)),
+			Tags:        ruleTags(g.Tags),
 		}
 		// gitleaks counts the preceding newline as a line's first column
-		// on every line but the first; shift so columns are 1-based bytes.
-		if f.StartLine > 1 {
+		// on every line but the fragment's first; shift so columns are
+		// 1-based bytes.
+		if f.StartLine > startLine {
 			f.StartColumn--
 		}
-		if f.EndLine > 1 {
+		if f.EndLine > startLine {
 			f.EndColumn--
 		}
 		if !coversManaged(f, out[:managedHits]) {
@@ -269,6 +374,15 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 		}
 	}
 	return out
+}
+
+// ruleTags copies gitleaks' tags: a finding's slice may share the rule's
+// backing array.
+func ruleTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	return slices.Clone(tags)
 }
 
 // coversManaged reports whether f's span contains a managed finding's: the

@@ -1,0 +1,523 @@
+package scanner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/zricethezav/gitleaks/v8/detect"
+
+	"github.com/passman-dev/passman/secret"
+)
+
+// GitOptions select the history ScanGit reads.
+type GitOptions struct {
+	// Range is "BASE..HEAD", a pull request's commits: every commit
+	// reachable from HEAD and not from BASE, merges included. Only what the
+	// range adds is reported: a secret that was already in a file at the
+	// merge base is not new, even where the range rewrites its line.
+	// "" scans the whole history of every ref.
+	Range string
+	// Cache remembers each commit's findings between scans; nil scans
+	// everything. See OpenCache.
+	Cache *Cache
+	// Progress, when set, is called as commits finish (from one goroutine).
+	Progress func(done, total int)
+}
+
+// ScanGit scans the additions of every commit of the repository at repo
+// (the whole history, or GitOptions.Range). Each leaked secret is one
+// finding, attributed to the commit that first added it to its file;
+// commits are scanned in parallel, and a run of lines already scanned in
+// the same file (a cherry-pick, a revert, a re-vendored file) is not
+// scanned again.
+func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]Finding, Stats, error) {
+	var st Stats
+	g, err := openRepo(ctx, repo)
+	if err != nil {
+		return nil, st, err
+	}
+	st.Shallow = g.shallow
+	revs := []string{"--all"}
+	var base []string
+	if opts.Range != "" {
+		from, to, err := g.parseRange(ctx, opts.Range)
+		if err != nil {
+			return nil, st, err
+		}
+		revs = []string{to, "^" + from}
+		if base, err = g.mergeBases(ctx, from, to); err != nil {
+			return nil, st, err
+		}
+	}
+	order, err := g.revList(ctx, revs)
+	if err != nil {
+		return nil, st, err
+	}
+	seq := make(map[string]int, len(order))
+	for i, c := range order {
+		seq[c] = i
+	}
+	results := make(map[string]*commitResult, len(order))
+	var todo []string
+	if opts.Cache != nil {
+		cached, err := opts.Cache.load(s.rulesHash, order)
+		if err != nil {
+			return nil, st, err
+		}
+		for sha, r := range cached {
+			results[sha] = r
+		}
+	}
+	for _, c := range order {
+		if _, ok := results[c]; !ok {
+			todo = append(todo, c)
+		}
+	}
+	st.CachedCommits = len(order) - len(todo)
+	done := st.CachedCommits
+	if opts.Progress != nil {
+		opts.Progress(done, len(order))
+	}
+	if len(todo) > 0 {
+		args := append(logArgs(), "--no-walk=unsorted", "--stdin")
+		err := s.scanLog(ctx, g, args, strings.Join(todo, "\n")+"\n", func(r *commitResult) error {
+			if _, ok := seq[r.SHA]; !ok {
+				return fmt.Errorf("git log: unexpected commit %s", r.SHA)
+			}
+			results[r.SHA] = r
+			done++
+			if opts.Progress != nil {
+				opts.Progress(done, len(order))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, st, err
+		}
+		if opts.Cache != nil {
+			fresh := make(map[string]*commitResult, len(todo))
+			for _, c := range todo {
+				if r, ok := results[c]; ok {
+					fresh[c] = r
+				}
+			}
+			if err := opts.Cache.store(s.rulesHash, fresh); err != nil {
+				return nil, st, err
+			}
+		}
+	}
+	var all []Finding
+	for _, c := range order {
+		r, ok := results[c]
+		if !ok {
+			return nil, st, fmt.Errorf("git log: commit %s was not scanned", c)
+		}
+		st.add(r.Stats)
+		all = append(all, r.Findings...)
+	}
+	st.Commits = len(order)
+	out := firstIntroduced(all, seq)
+	if opts.Range != "" {
+		if out, err = s.dropPresentIn(ctx, g, base, out); err != nil {
+			return nil, st, err
+		}
+	}
+	return out, st, nil
+}
+
+// ScanStaged scans what the index adds to HEAD (a pre-commit hook's view).
+// A secret already in the file at HEAD is not reported.
+func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats, error) {
+	var st Stats
+	g, err := openRepo(ctx, repo)
+	if err != nil {
+		return nil, st, err
+	}
+	args := append([]string{"diff", "--cached"}, diffArgs()...)
+	var res *commitResult
+	err = s.scanLog(ctx, g, args, "", func(r *commitResult) error {
+		res = r
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	if res == nil {
+		return nil, st, nil
+	}
+	st.add(res.Stats)
+	out := finish(res.Findings)
+	var base []string
+	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
+		base = []string{"HEAD"}
+	}
+	out, err = s.dropPresentIn(ctx, g, base, out)
+	return out, st, err
+}
+
+// commitResult is one commit's findings (before attribution across
+// commits), as cached.
+type commitResult struct {
+	SHA      string    `json:"sha"`
+	Findings []Finding `json:"findings"`
+	Stats    Stats     `json:"stats"`
+}
+
+// scanLog runs git with args (stdin as its input), parses the diff and
+// scans every commit's additions on all cores, calling emit for each
+// commit from one goroutine.
+func (s *Scanner) scanLog(ctx context.Context, g *gitRepo, args []string, stdin string, emit func(*commitResult) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := g.command(ctx, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stderr boundedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("git: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run git: %w", err)
+	}
+
+	workers := runtime.GOMAXPROCS(0)
+	commits := make(chan *commitDiff, workers)
+	results := make(chan *commitResult, workers)
+	cache := newContentCache(s.commitAllowlists)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			det := s.detector(ctx)
+			for c := range commits {
+				r := s.scanCommit(ctx, det, cache, c)
+				select {
+				case results <- r:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	parseErr := make(chan error, 1)
+	go func() {
+		defer close(commits)
+		err := newLogParser(out, int(s.maxSize)).parse(func(c *commitDiff) error {
+			select {
+			case commits <- c:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			cancel()
+		}
+		_, _ = io.Copy(io.Discard, out)
+		parseErr <- err
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var emitErr error
+	for r := range results {
+		if emitErr == nil {
+			if emitErr = emit(r); emitErr != nil {
+				cancel()
+			}
+		}
+	}
+	perr := <-parseErr
+	werr := cmd.Wait()
+	switch {
+	case emitErr != nil:
+		return emitErr
+	case ctx.Err() != nil && perr == nil && werr != nil:
+		return ctx.Err()
+	case perr != nil && !errors.Is(perr, context.Canceled):
+		return perr
+	case werr != nil:
+		return fmt.Errorf("git %s: %w: %s", args[0], werr, stderr.String())
+	}
+	return ctx.Err()
+}
+
+// scanCommit scans one commit's additions.
+func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *contentCache, c *commitDiff) *commitResult {
+	r := &commitResult{SHA: c.SHA}
+	r.Stats.SkippedBinary = c.Binary
+	r.Stats.SkippedLarge = c.Large
+	for _, a := range c.Adds {
+		r.Stats.Files++
+		r.Stats.Bytes += int64(len(a.Raw))
+		key, usable := cache.key(a.Path, a.Raw)
+		rel, ok := cache.get(key)
+		if !ok || !usable {
+			rel = s.scanFragment(ctx, det, a.Path, a.Raw, 1, c.SHA)
+			if usable && ctx.Err() == nil {
+				cache.put(key, rel)
+			}
+		}
+		for _, f := range rel {
+			f.StartLine += a.StartLine - 1
+			f.EndLine += a.StartLine - 1
+			f.Commit, f.Author, f.Email, f.Date = c.SHA, c.Author, c.Email, c.Date
+			r.Findings = append(r.Findings, f)
+		}
+	}
+	return r
+}
+
+// contentCache remembers the findings of runs of added lines by file path
+// and content, within one scan: the same lines added to the same file again
+// yield the same findings, attributed to the earlier commit anyway. Commit
+// allowlists make a result depend on the commit, so with any the cache is
+// off.
+type contentCache struct {
+	mu  sync.Mutex
+	m   map[[32]byte][]Finding
+	off bool
+}
+
+func newContentCache(off bool) *contentCache {
+	return &contentCache{m: map[[32]byte][]Finding{}, off: off}
+}
+
+func (c *contentCache) key(path string, raw []byte) ([32]byte, bool) {
+	if c.off {
+		return [32]byte{}, false
+	}
+	h := sha256.New()
+	h.Write([]byte(path))
+	h.Write([]byte{0})
+	h.Write(raw)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k, true
+}
+
+func (c *contentCache) get(k [32]byte) ([]Finding, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[k]
+	return f, ok
+}
+
+func (c *contentCache) put(k [32]byte, f []Finding) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = f
+}
+
+// firstIntroduced keeps, of the findings of one secret in one file (same
+// content fingerprint), the one from the earliest commit in seq (topological
+// order, parents first), and sorts the result.
+func firstIntroduced(all []Finding, seq map[string]int) []Finding {
+	slices.SortStableFunc(all, func(a, b Finding) int {
+		if c := strings.Compare(a.Fingerprint, b.Fingerprint); c != 0 {
+			return c
+		}
+		if c := seq[a.Commit] - seq[b.Commit]; c != 0 {
+			return c
+		}
+		return compareKey(a, b)
+	})
+	all = slices.CompactFunc(all, func(a, b Finding) bool { return a.Fingerprint == b.Fingerprint })
+	slices.SortFunc(all, func(a, b Finding) int {
+		if c := seq[a.Commit] - seq[b.Commit]; c != 0 {
+			return c
+		}
+		return compareKey(a, b)
+	})
+	return all
+}
+
+// dropPresentIn removes findings whose secret was already in the same file
+// at any of the base commits: a range or the index did not add it.
+func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string, fs []Finding) ([]Finding, error) {
+	if len(bases) == 0 || len(fs) == 0 {
+		return fs, nil
+	}
+	present := map[string]bool{}
+	seen := map[string]bool{}
+	det := s.detector(ctx)
+	for _, f := range fs {
+		if seen[f.File] {
+			continue
+		}
+		seen[f.File] = true
+		for _, b := range bases {
+			content, err := g.run(ctx, nil, "cat-file", "blob", b+":"+f.File)
+			if err != nil {
+				continue // the file is new in the range
+			}
+			if int64(len(content)) > s.maxSize || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
+				continue
+			}
+			for _, old := range s.scanFragment(ctx, det, f.File, content, 1, "") {
+				present[old.Fingerprint] = true
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(fs, func(f Finding) bool { return present[f.Fingerprint] }), nil
+}
+
+// gitRepo runs git in one repository, isolated from settings that would
+// change the diff it prints.
+type gitRepo struct {
+	dir     string
+	shallow bool
+}
+
+func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, fmt.Errorf("scan git: git is not installed: %w", err)
+	}
+	g := &gitRepo{dir: dir}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("scan git: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
+	}
+	if _, err := g.run(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+		return nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
+	}
+	out, err := g.run(ctx, nil, "rev-parse", "--is-shallow-repository")
+	if err != nil {
+		return nil, err
+	}
+	g.shallow = strings.TrimSpace(string(out)) == "true"
+	return g, nil
+}
+
+// configArgs pin the settings a user's git config could use to change the
+// output parseLog reads.
+var configArgs = []string{
+	"-c", "core.quotePath=true",
+	"-c", "diff.noprefix=false",
+	"-c", "diff.mnemonicPrefix=false",
+	"-c", "diff.relative=false",
+	"-c", "log.showRoot=true",
+	"-c", "log.showSignature=false",
+	"-c", "color.ui=never",
+}
+
+// diffArgs are the options every diff command takes; logArgs add git log's.
+func diffArgs() []string {
+	return []string{"-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"}
+}
+
+func logArgs() []string {
+	return append([]string{"log", "-p", "--cc", logFormat}, diffArgs()...)
+}
+
+func (g *gitRepo) command(ctx context.Context, args ...string) *exec.Cmd {
+	full := append(append([]string{"-C", g.dir}, configArgs...), args...)
+	cmd := exec.CommandContext(ctx, "git", full...)
+	cmd.Env = append(os.Environ(), "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	return cmd
+}
+
+// run runs a short git command and returns its standard output.
+func (g *gitRepo) run(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	cmd := g.command(ctx, args...)
+	cmd.Stdin = stdin
+	var stderr boundedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, stderr.String())
+	}
+	return out, nil
+}
+
+// parseRange splits "BASE..HEAD" and resolves both to commits.
+func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, err error) {
+	if strings.Contains(r, "...") {
+		return "", "", fmt.Errorf("%w: range %q: use BASE..HEAD (three-dot ranges are not supported)", secret.ErrInvalidArgument, r)
+	}
+	a, b, ok := strings.Cut(r, "..")
+	if !ok || a == "" || b == "" {
+		return "", "", fmt.Errorf("%w: range %q: want BASE..HEAD", secret.ErrInvalidArgument, r)
+	}
+	resolve := func(rev string) (string, error) {
+		if strings.HasPrefix(rev, "-") || strings.ContainsAny(rev, "\x00\n") {
+			return "", fmt.Errorf("%w: range %q: bad revision %q", secret.ErrInvalidArgument, r, rev)
+		}
+		out, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			hint := ""
+			if g.shallow {
+				hint = " (shallow clone: fetch the base, e.g. with fetch-depth: 0)"
+			}
+			return "", fmt.Errorf("%w: range %q: unknown revision %q%s", secret.ErrInvalidArgument, r, rev, hint)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	if from, err = resolve(a); err != nil {
+		return "", "", err
+	}
+	if to, err = resolve(b); err != nil {
+		return "", "", err
+	}
+	return from, to, nil
+}
+
+func (g *gitRepo) mergeBases(ctx context.Context, a, b string) ([]string, error) {
+	out, err := g.run(ctx, nil, "merge-base", "--all", a, b)
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 1 {
+			return nil, nil // unrelated histories: nothing was there before
+		}
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// revList returns the commits of revs, parents before children.
+func (g *gitRepo) revList(ctx context.Context, revs []string) ([]string, error) {
+	args := append([]string{"rev-list", "--topo-order", "--reverse"}, revs...)
+	out, err := g.run(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// boundedBuffer keeps the first 4 KiB written to it: git's error output,
+// quoted in errors.
+type boundedBuffer struct{ b bytes.Buffer }
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := 4096 - w.b.Len(); room > 0 {
+		w.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (w *boundedBuffer) String() string { return strings.TrimSpace(w.b.String()) }

@@ -1,0 +1,328 @@
+// Command benchscan runs `passman scan git` and `gitleaks git` side by side
+// on the deterministic benchmark repository (internal/benchrepo) and prints
+// wall time, CPU time, MB/s and peak memory of each, their ratio, and a
+// parity check: every secret gitleaks reports must be reported by passman
+// (same rule, file and secret). It is what `make bench-scan` runs.
+//
+//	go run ./scripts/benchscan -passman bin/passman -gitleaks .tools/gitleaks
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/internal/benchrepo"
+	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/secret"
+)
+
+func main() {
+	var o opts
+	flag.StringVar(&o.passman, "passman", "bin/passman", "passman binary")
+	flag.StringVar(&o.gitleaks, "gitleaks", ".tools/gitleaks", "gitleaks binary (v8.30.1)")
+	flag.StringVar(&o.work, "work", filepath.Join(os.TempDir(), "passman-bench-scan"), "work directory (the repository is kept and reused)")
+	flag.IntVar(&o.commits, "commits", 10000, "commits on the benchmark repository's main line")
+	flag.Uint64Var(&o.seed, "seed", 1, "benchmark repository seed")
+	flag.IntVar(&o.indexSize, "index-size", 100000, "managed fingerprints in the index for the managed run")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "benchscan:", err)
+		os.Exit(1)
+	}
+}
+
+type opts struct {
+	passman, gitleaks, work string
+	commits, indexSize      int
+	seed                    uint64
+}
+
+// measurement is one run of one command.
+type measurement struct {
+	name      string
+	wall, cpu time.Duration
+	maxRSS    int64 // KiB
+}
+
+func run(ctx context.Context, o opts) error {
+	for _, bin := range []string{o.passman, o.gitleaks} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("binary: %w", err)
+		}
+	}
+	if err := os.MkdirAll(o.work, 0o755); err != nil {
+		return err
+	}
+	repo := filepath.Join(o.work, fmt.Sprintf("repo-%d-%d", o.commits, o.seed))
+	m, extras, err := buildRepo(ctx, o, repo)
+	if err != nil {
+		return err
+	}
+	index := filepath.Join(o.work, "fingerprints.json")
+	if err := writeIndex(index, extras, o.indexSize); err != nil {
+		return err
+	}
+	mb := float64(m.AddedBytes) / 1e6
+	fmt.Printf("repository: %d commits (%d on main), %.1f MB of added lines, %d planted secrets\n\n",
+		m.Commits, o.commits, mb, len(m.Planted))
+
+	glReport := filepath.Join(o.work, "gitleaks.json")
+	pmReport := filepath.Join(o.work, "passman.json")
+	cache := filepath.Join(o.work, "scan-cache.db")
+	_ = os.Remove(cache)
+	var ms []measurement
+	step := func(name string, stdout string, args ...string) error {
+		r, err := measure(ctx, name, stdout, args...)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, r)
+		return nil
+	}
+	if err := step("gitleaks git", "", o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0",
+		"--report-format", "json", "--report-path", glReport, repo); err != nil {
+		return err
+	}
+	if err := step("passman scan git", pmReport, o.passman, "scan", "git", "--no-cache", "-o", "json", repo); err != nil {
+		return err
+	}
+	if err := step("passman scan git --index (managed)", filepath.Join(o.work, "passman-managed.json"),
+		o.passman, "scan", "git", "--no-cache", "--index", index, "-o", "json", repo); err != nil {
+		return err
+	}
+	if err := step("passman, filling the cache", "", o.passman, "scan", "git", "--cache-file", cache, "-o", "json", repo); err != nil {
+		return err
+	}
+	if err := step("passman, second scan (cached)", "", o.passman, "scan", "git", "--cache-file", cache, "-o", "json", repo); err != nil {
+		return err
+	}
+	if err := step("passman --range HEAD~50..HEAD", "", o.passman, "scan", "git", "--no-cache", "--range", "HEAD~50..HEAD", "-o", "json", repo); err != nil {
+		return err
+	}
+
+	fmt.Printf("%-38s %9s %9s %9s %10s\n", "run", "wall", "cpu", "MB/s", "peak RSS")
+	for _, r := range ms {
+		fmt.Printf("%-38s %8.2fs %8.2fs %9.1f %7d MB\n", r.name, r.wall.Seconds(), r.cpu.Seconds(), mb/r.wall.Seconds(), r.maxRSS/1024)
+	}
+	gl, pm, managed, cached := ms[0], ms[1], ms[2], ms[4]
+	fmt.Printf("\nspeed-up over gitleaks (wall): %.2fx   cpu: %.2fx\n", gl.wall.Seconds()/pm.wall.Seconds(), gl.cpu.Seconds()/pm.cpu.Seconds())
+	fmt.Printf("managed matching with %d fingerprints adds: %+.1f%% wall\n", o.indexSize, 100*(managed.wall.Seconds()/pm.wall.Seconds()-1))
+	fmt.Printf("second scan with the cache: %.1f%% of the first\n", 100*cached.wall.Seconds()/pm.wall.Seconds())
+	fmt.Printf("50-commit range on %d commits: %.2fs\n\n", m.Commits, ms[5].wall.Seconds())
+	return parity(glReport, pmReport, filepath.Join(o.work, "passman-managed.json"), m)
+}
+
+// buildRepo builds the benchmark repository, or reuses one built before
+// with the same options (it is deterministic), and returns its manifest and
+// the managed values planted in it.
+func buildRepo(ctx context.Context, o opts, dir string) (benchrepo.Manifest, [][]byte, error) {
+	extras := managedValues(o.seed)
+	manifestFile := dir + ".json"
+	if b, err := os.ReadFile(manifestFile); err == nil {
+		var m benchrepo.Manifest
+		if json.Unmarshal(b, &m) == nil && m.Head != "" {
+			fmt.Printf("reusing %s\n", dir)
+			return m, extras, nil
+		}
+	}
+	_ = os.RemoveAll(dir)
+	sources, err := benchrepo.SourceDirs(ctx, ".")
+	if err != nil {
+		return benchrepo.Manifest{}, nil, err
+	}
+	start := time.Now()
+	m, err := benchrepo.Build(ctx, dir, benchrepo.Options{Commits: o.commits, Seed: o.seed, Sources: sources, Extra: extras})
+	if err != nil {
+		return benchrepo.Manifest{}, nil, err
+	}
+	fmt.Printf("built %s in %s\n", dir, time.Since(start).Round(time.Second))
+	b, err := json.Marshal(m)
+	if err != nil {
+		return benchrepo.Manifest{}, nil, err
+	}
+	return m, extras, os.WriteFile(manifestFile, b, 0o644)
+}
+
+// managedValues are the "managed secrets" planted in the repository:
+// random passwords no gitleaks rule matches, derived from the seed so the
+// repository is reproducible.
+func managedValues(seed uint64) [][]byte {
+	var out [][]byte
+	for i := range 5 {
+		h := sha256.Sum256(fmt.Appendf(nil, "passman-bench-managed-%d-%d", seed, i))
+		out = append(out, []byte(hex.EncodeToString(h[:])[:12]+"Xq"+hex.EncodeToString(h[20:])[:10]))
+	}
+	return out
+}
+
+// writeIndex writes a fingerprint index of size entries: the planted
+// values and random others, under a fresh detection key.
+func writeIndex(path string, planted [][]byte, size int) error {
+	seed := make([]byte, keyring.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return err
+	}
+	key, err := keyring.NewDetectionKey(seed)
+	if err != nil {
+		return err
+	}
+	f := fpindex.File{StoreID: "bench", CreatedAt: time.Now().UTC(), DetectionKey: key.Bytes()}
+	add := func(i int, v []byte) {
+		f.Entries = append(f.Entries, fpindex.Entry{
+			Fingerprint: key.Fingerprint(v), Path: fmt.Sprintf("bench/secret-%06d", i), Version: 1,
+			Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Length: len(v),
+		})
+	}
+	for i, v := range planted {
+		add(i, v)
+	}
+	for i := len(planted); i < size; i++ {
+		n, err := rand.Int(rand.Reader, big.NewInt(40))
+		if err != nil {
+			return err
+		}
+		v := make([]byte, 16+n.Int64())
+		if _, err := rand.Read(v); err != nil {
+			return err
+		}
+		add(i, []byte(hex.EncodeToString(v)[:len(v)]))
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fpindex.Write(out, f); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// measure runs a command, its standard output to stdout ("" discards it),
+// and returns its wall time, CPU time and peak RSS. Exit status 1 (leaks
+// found) is success here.
+func measure(ctx context.Context, name, stdout string, args ...string) (measurement, error) {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	if stdout != "" {
+		f, err := os.Create(stdout)
+		if err != nil {
+			return measurement{}, err
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
+	fmt.Fprintf(os.Stderr, "running: %s\n", name)
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return measurement{}, fmt.Errorf("%s: %w: %s", name, err, errBuf.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measurement{
+		name:   name,
+		wall:   wall,
+		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		maxRSS: ru.Maxrss,
+	}, nil
+}
+
+// parity checks that passman reports every secret gitleaks reports, and
+// every planted secret at the commit that planted it.
+func parity(glReport, pmReport, managedReport string, m benchrepo.Manifest) error {
+	var gl []struct{ RuleID, File, Secret, Commit string }
+	var pm, pmManaged []struct{ RuleID, File, Fingerprint, Commit string }
+	for _, x := range []struct {
+		file string
+		v    any
+	}{{glReport, &gl}, {pmReport, &pm}, {managedReport, &pmManaged}} {
+		b, err := os.ReadFile(x.file)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, x.v); err != nil {
+			return fmt.Errorf("%s: %w", x.file, err)
+		}
+	}
+	ours := map[string]bool{}
+	for _, f := range pm {
+		ours[f.Fingerprint] = true
+	}
+	type key struct{ rule, file string }
+	missing := map[key]int{}
+	glKeys := map[string]bool{}
+	for _, f := range gl {
+		fp := contentFingerprint(f.RuleID, f.File, f.Secret)
+		glKeys[fp] = true
+		if !ours[fp] {
+			missing[key{f.RuleID, f.File}]++
+		}
+	}
+	extra := 0
+	for fp := range ours {
+		if !glKeys[fp] {
+			extra++
+		}
+	}
+	fmt.Printf("parity: gitleaks %d findings (%d distinct secrets per file), passman %d; missed by passman: %d; passman only: %d\n",
+		len(gl), len(glKeys), len(pm), len(missing), extra)
+	keys := make([]key, 0, len(missing))
+	for k := range missing {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(a.rule+a.file, b.rule+b.file) })
+	for _, k := range keys {
+		fmt.Printf("  missed: %s in %s (%d)\n", k.rule, k.file, missing[k])
+	}
+	planted := 0
+	for _, p := range m.Planted {
+		list := pm
+		if p.Rule == benchrepo.RuleManaged {
+			list = pmManaged
+		}
+		found := slices.ContainsFunc(list, func(f struct{ RuleID, File, Fingerprint, Commit string }) bool {
+			return f.RuleID == p.Rule && f.File == p.File && f.Commit == p.Commit
+		})
+		if found {
+			planted++
+		} else {
+			fmt.Printf("  planted secret not reported: %s %s in %s at %s\n", p.Kind, p.Rule, p.File, p.Commit)
+		}
+	}
+	fmt.Printf("planted secrets reported at their commit: %d of %d\n", planted, len(m.Planted))
+	if len(missing) > 0 || planted != len(m.Planted) {
+		return errors.New("parity check failed")
+	}
+	return nil
+}
+
+// contentFingerprint is scanner.Finding's content fingerprint, computed
+// from gitleaks' raw secret.
+func contentFingerprint(rule, file, secret string) string {
+	v := sha256.Sum256([]byte(secret))
+	h := sha256.New()
+	h.Write([]byte(rule + "\x00" + file + "\x00"))
+	h.Write(v[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
