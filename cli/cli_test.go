@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"sort"
@@ -48,6 +49,7 @@ func TestScripts(t *testing.T) {
 			"mode":      cmdMode,
 			"tamper":    cmdTamper,
 			"jsonshape": cmdJSONShape,
+			"plant":     cmdPlant,
 		},
 	})
 }
@@ -183,4 +185,39 @@ func shape(lines *[]string, path string, v any) {
 	case nil:
 		*lines = append(*lines, path+" null")
 	}
+}
+
+// cmdPlant appends a line holding a secret that gitleaks' rules detect to a
+// file and sets $PLANTED to the secret, so scripts can check it is never
+// shown: plant FILE aws|github. The secret is made here, at run time, so
+// this repository's own files hold none.
+func cmdPlant(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: plant FILE aws|github")
+	}
+	rng := rand.New(rand.NewPCG(uint64(len(args[0])), 7))
+	pick := func(n int, alphabet string) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	var secretValue, line string
+	switch args[1] {
+	case "aws":
+		secretValue = "AKIA" + pick(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+		line = fmt.Sprintf("aws_access_key_id = %q\n", secretValue)
+	case "github":
+		secretValue = "ghp_" + pick(36, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+		line = fmt.Sprintf("GITHUB_TOKEN=%s\n", secretValue)
+	default:
+		ts.Fatalf("plant: unknown kind %q", args[1])
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	ts.Check(err)
+	_, err = f.WriteString(line)
+	ts.Check(err)
+	ts.Check(f.Close())
+	ts.Setenv("PLANTED", secretValue)
 }

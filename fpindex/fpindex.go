@@ -17,6 +17,7 @@ package fpindex
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,27 @@ type Index struct {
 	storeID string
 	size    int
 	digest  [32]byte
+	// filter is a bitmap of fingerprints' leading bits, small enough to stay
+	// in cache: most candidates a scanner hashes are not managed, and the
+	// bitmap turns them away without a probe of the large entries map (a
+	// cache miss each).
+	filter     []uint64
+	filterBits uint
+}
+
+// filterFor sizes the bitmap at about 32 bits per entry (a false positive
+// rate near 3 %), between 4 Ki and 64 Mi bits.
+func filterBitsFor(n int) uint {
+	bits := uint(12)
+	for bits < 26 && 1<<bits < 32*n {
+		bits++
+	}
+	return bits
+}
+
+func (ix *Index) filterSlot(fp *[32]byte) (word int, mask uint64) {
+	v := binary.BigEndian.Uint64(fp[:8]) >> (64 - ix.filterBits)
+	return int(v / 64), 1 << (v % 64)
 }
 
 // Read decodes and validates an exported index. Malformed input is an error
@@ -100,6 +122,8 @@ func Read(r io.Reader) (*Index, error) {
 		return nil, fmt.Errorf("fingerprint index: %w", err)
 	}
 	ix := &Index{key: key, entries: make(map[[32]byte][]secret.FingerprintMatch, len(f.Entries)), lengths: map[int]bool{}, storeID: f.StoreID, digest: sha256.Sum256(b)}
+	ix.filterBits = filterBitsFor(len(f.Entries))
+	ix.filter = make([]uint64, (1<<ix.filterBits)/64)
 	for i, e := range f.Entries {
 		var fp [32]byte
 		if n, err := hex.Decode(fp[:], []byte(e.Fingerprint)); err != nil || n != 32 || len(e.Fingerprint) != 64 {
@@ -111,6 +135,8 @@ func Read(r io.Reader) (*Index, error) {
 		if e.Version < 1 || e.Length < 1 || e.Length > secret.MaxValueSize {
 			return nil, fmt.Errorf("%w: fingerprint index entry %d: version or length out of range", secret.ErrInvalidArgument, i+1)
 		}
+		w, m := ix.filterSlot(&fp)
+		ix.filter[w] |= m
 		ix.entries[fp] = append(ix.entries[fp], secret.FingerprintMatch{Path: e.Path, Version: e.Version, Stages: e.Stages, State: e.State})
 		ix.lengths[e.Length] = true
 		ix.size++
@@ -137,6 +163,9 @@ func (ix *Index) Lookup(value []byte) []secret.FingerprintMatch {
 	}
 	var fp [32]byte
 	copy(fp[:], ix.key.Sum(value))
+	if w, m := ix.filterSlot(&fp); ix.filter[w]&m == 0 {
+		return nil
+	}
 	return ix.entries[fp]
 }
 
