@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,32 +128,26 @@ var textExts = map[string]bool{
 	".rego": true,
 }
 
-// SourceDirs returns the directories of the modules the module in moduleDir
-// depends on (the main module and modules not in the module cache left
-// out), sorted, so that the corpus is fixed by go.sum.
+// SourceDirs returns the directories of the modules whose packages the
+// module in moduleDir builds with (its own left out), sorted, so that the
+// corpus is fixed by go.sum. Packages are listed for the default build
+// (GOFLAGS cleared), so build tags in force do not change the corpus; only
+// modules the build needs are read, so nothing is downloaded and go.sum is
+// left alone.
 func SourceDirs(ctx context.Context, moduleDir string) ([]string, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", "all")
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-test", "-f", "{{with .Module}}{{if not .Main}}{{.Dir}}{{end}}{{end}}", "./...")
 	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list -m all in %s: %w: %s", moduleDir, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("go list -deps in %s: %w: %s", moduleDir, err, strings.TrimSpace(stderr.String()))
 	}
 	var dirs []string
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for {
-		var m struct {
-			Main bool
-			Dir  string
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("go list -m all in %s: decode: %w", moduleDir, err)
-		}
-		if !m.Main && m.Dir != "" {
-			dirs = append(dirs, m.Dir)
+	for _, d := range strings.Split(string(out), "\n") {
+		if d != "" {
+			dirs = append(dirs, d)
 		}
 	}
 	slices.Sort(dirs)
