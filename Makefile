@@ -73,6 +73,9 @@ fuzz:
 	$(GO) test ./policy/regotool -run '^$$' -fuzz FuzzLintSource -fuzztime $(FUZZTIME)
 	$(GO) test ./fpindex -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./scanner/managed -run '^$$' -fuzz FuzzFind -fuzztime $(FUZZTIME)
+	$(GO) test ./scanner -run '^$$' -fuzz FuzzLogParser -fuzztime $(FUZZTIME)
+	$(GO) test ./scanner -run '^$$' -fuzz FuzzLoadBaseline -fuzztime $(FUZZTIME)
+	$(GO) test ./scanner -run '^$$' -fuzz FuzzLoadIgnore -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the store, audit log and backend; prints figures.
 bench:

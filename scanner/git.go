@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -75,7 +76,9 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			return nil, st, err
 		}
 		for sha, r := range cached {
-			results[sha] = r
+			if !g.boundary[sha] {
+				results[sha] = r
+			}
 		}
 	}
 	for _, c := range order {
@@ -107,7 +110,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 		if opts.Cache != nil {
 			fresh := make(map[string]*commitResult, len(todo))
 			for _, c := range todo {
-				if r, ok := results[c]; ok {
+				if r, ok := results[c]; ok && !g.boundary[c] {
 					fresh[c] = r
 				}
 			}
@@ -176,8 +179,8 @@ type commitResult struct {
 // scanLog runs git with args (stdin as its input), parses the diff and
 // scans every commit's additions on all cores, calling emit for each
 // commit from one goroutine.
-func (s *Scanner) scanLog(ctx context.Context, g *gitRepo, args []string, stdin string, emit func(*commitResult) error) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, stdin string, emit func(*commitResult) error) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	cmd := g.command(ctx, args...)
 	if stdin != "" {
@@ -245,16 +248,16 @@ func (s *Scanner) scanLog(ctx context.Context, g *gitRepo, args []string, stdin 
 	perr := <-parseErr
 	werr := cmd.Wait()
 	switch {
+	case parent.Err() != nil:
+		return parent.Err()
 	case emitErr != nil:
 		return emitErr
-	case ctx.Err() != nil && perr == nil && werr != nil:
-		return ctx.Err()
-	case perr != nil && !errors.Is(perr, context.Canceled):
+	case perr != nil:
 		return perr
 	case werr != nil:
 		return fmt.Errorf("git %s: %w: %s", args[0], werr, stderr.String())
 	}
-	return ctx.Err()
+	return nil
 }
 
 // scanCommit scans one commit's additions.
@@ -274,8 +277,10 @@ func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *c
 			}
 		}
 		for _, f := range rel {
-			f.StartLine += a.StartLine - 1
-			f.EndLine += a.StartLine - 1
+			if f.StartLine > 0 { // path-only findings have no position
+				f.StartLine += a.StartLine - 1
+				f.EndLine += a.StartLine - 1
+			}
 			f.Commit, f.Author, f.Email, f.Date = c.SHA, c.Author, c.Email, c.Date
 			r.Findings = append(r.Findings, f)
 		}
@@ -385,6 +390,10 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 type gitRepo struct {
 	dir     string
 	shallow bool
+	// boundary holds a shallow clone's boundary commits: there they have
+	// no parents, so their diff is their whole tree, unlike the same
+	// commit's in a full clone; they are never cached.
+	boundary map[string]bool
 }
 
 func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
@@ -398,6 +407,9 @@ func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
 		return nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
 	}
 	if _, err := g.run(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
 	}
 	out, err := g.run(ctx, nil, "rev-parse", "--is-shallow-repository")
@@ -405,6 +417,24 @@ func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
 		return nil, err
 	}
 	g.shallow = strings.TrimSpace(string(out)) == "true"
+	if g.shallow {
+		out, err := g.run(ctx, nil, "rev-parse", "--git-path", "shallow")
+		if err != nil {
+			return nil, err
+		}
+		p := strings.TrimSpace(string(out))
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("scan git: shallow clone: %w", err)
+		}
+		g.boundary = map[string]bool{}
+		for _, sha := range strings.Fields(string(b)) {
+			g.boundary[sha] = true
+		}
+	}
 	return g, nil
 }
 
@@ -418,11 +448,16 @@ var configArgs = []string{
 	"-c", "log.showRoot=true",
 	"-c", "log.showSignature=false",
 	"-c", "color.ui=never",
+	"-c", "diff.suppressBlankEmpty=false",
+	"-c", "diff.interHunkContext=0",
 }
 
 // diffArgs are the options every diff command takes; logArgs add git log's.
 func diffArgs() []string {
-	return []string{"-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"}
+	// --text: git's own binary test honours .gitattributes, and a pull
+	// request that marks *.env "-diff" must not hide a secret; binary
+	// content is recognised by the parser instead (a NUL byte).
+	return []string{"-U0", "-M", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"}
 }
 
 func logArgs() []string {

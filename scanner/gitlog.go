@@ -42,6 +42,7 @@ type logParser struct {
 	line    []byte // current line without its '\n'
 	eol     bool   // line ended with '\n'
 	long    []byte // buffer for lines longer than the reader's buffer
+	prefix  [8]byte
 	maxLine int
 	eof     bool
 }
@@ -61,6 +62,7 @@ func (p *logParser) next() error {
 	b, err := p.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		p.long = append(p.long[:0], b...)
+		copy(p.prefix[:], b)
 		tooLong := false
 		for err == bufio.ErrBufferFull {
 			b, err = p.r.ReadSlice('\n')
@@ -76,7 +78,8 @@ func (p *logParser) next() error {
 			return fmt.Errorf("read git output: %w", err)
 		}
 		if tooLong {
-			p.line, p.eol = nil, true
+			// The prefix tells the parser which kind of line it was.
+			p.line, p.eol = p.prefix[:], true
 			return errLineTooLong
 		}
 		b = p.long
@@ -112,13 +115,14 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 		return emit(c)
 	}
 	var (
-		path     string // new path of the current file; "" when deleted or unknown
-		inHunk   bool
-		parents  int // columns of markers: 1, or a merge's parent count
-		lineNo   int // next result line number in the hunk
-		run      *addition
-		runSize  int
-		skipFile bool
+		path      string // new path of the current file; "" when deleted or unknown
+		inHunk    bool
+		parents   int // columns of markers: 1, or a merge's parent count
+		lineNo    int // next result line number in the hunk
+		run       *addition
+		runSize   int
+		skipFile  bool
+		fileStart int // index in cur.Adds of the current file's first run
 	)
 	endRun := func() {
 		if run != nil && len(run.Raw) > 0 {
@@ -132,11 +136,23 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 			break
 		}
 		if errors.Is(err, errLineTooLong) {
-			if cur != nil && !skipFile {
-				cur.Large++
+			// Only an added line over the limit skips its file; a removed
+			// or carried-over one is not scanned anyway.
+			if inHunk && cur != nil {
+				marks := p.line[:min(parents, len(p.line))]
+				switch {
+				case bytes.IndexByte(marks, '-') >= 0:
+				case bytes.Count(marks, []byte{'+'}) == parents:
+					if !skipFile && path != "" {
+						cur.Large++
+					}
+					run, skipFile = nil, true
+					lineNo++
+				default:
+					endRun()
+					lineNo++
+				}
 			}
-			run, skipFile = nil, true
-			lineNo++
 			continue
 		}
 		if err != nil {
@@ -167,6 +183,13 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 				case bytes.IndexByte(marks, '-') >= 0:
 					// removed from a parent: not in the result
 				case bytes.Count(marks, []byte{'+'}) == parents:
+					if !skipFile && path != "" && bytes.IndexByte(line, 0) >= 0 {
+						// binary content (git's own test is told off with
+						// --text): drop what this file added, count it
+						run, skipFile = nil, true
+						cur.Adds = cur.Adds[:fileStart]
+						cur.Binary++
+					}
 					if !skipFile && path != "" {
 						if run == nil {
 							run = &addition{Path: path, StartLine: lineNo}
@@ -200,6 +223,7 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 		case bytes.HasPrefix(line, []byte("diff ")):
 			endRun()
 			inHunk, path, skipFile = false, "", false
+			fileStart = len(cur.Adds)
 			parents = 1
 			if bytes.HasPrefix(line, []byte("diff --cc ")) || bytes.HasPrefix(line, []byte("diff --combined ")) {
 				parents = max(cur.Parents, 2)
@@ -246,21 +270,30 @@ func parseHeader(b []byte) (*commitDiff, error) {
 	return c, nil
 }
 
+// maxLineNumber bounds line numbers read from hunk headers, so that
+// adding to one cannot overflow.
+const maxLineNumber = 1 << 40
+
 // hunkStart returns the first new line of a hunk header such as
-// "@@ -1,2 +3,4 @@" or, in a combined diff, "@@@ -1 -2 +3,4 @@@".
+// "@@ -1,2 +3,4 @@" or, in a combined diff, "@@@ -1 -2 +3,4 @@@". Errors
+// never quote the header: after its closing @@ git prints the function
+// context, a line of the file.
 func hunkStart(line []byte) (int, error) {
 	s := string(line)
+	if i := strings.Index(s[min(3, len(s)):], "@@"); i >= 0 {
+		s = s[:i+min(3, len(s))]
+	}
 	i := strings.Index(s, " +")
 	if i < 0 {
-		return 0, fmt.Errorf("git log: malformed hunk header %q", trimForError(s))
+		return 0, errors.New("git log: malformed hunk header")
 	}
 	rest := s[i+2:]
 	if j := strings.IndexAny(rest, ", "); j >= 0 {
 		rest = rest[:j]
 	}
 	n, err := strconv.Atoi(rest)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("git log: malformed hunk header %q", trimForError(s))
+	if err != nil || n < 0 || n > maxLineNumber {
+		return 0, errors.New("git log: malformed hunk header")
 	}
 	if n == 0 { // an empty result range starts "after line 0"
 		n = 1
@@ -271,6 +304,8 @@ func hunkStart(line []byte) (int, error) {
 // diffPath decodes the path of a "+++ " line: "b/<path>", a C-quoted
 // "\"b/<path>\"" for unusual names, or /dev/null for a deleted file ("").
 func diffPath(s string) string {
+	// git ends a name holding a space with a tab (for patch(1)).
+	s = strings.TrimSuffix(s, "\t")
 	if s == "/dev/null" {
 		return ""
 	}
@@ -281,18 +316,8 @@ func diffPath(s string) string {
 		}
 		s = u
 	}
-	s = strings.TrimSuffix(s, "\t")
 	if !strings.HasPrefix(s, "b/") {
 		return ""
 	}
 	return s[2:]
-}
-
-// trimForError bounds text from git's output quoted in an error; a hunk
-// header holds no file content.
-func trimForError(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

@@ -1,0 +1,163 @@
+package scanner_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/passman-dev/passman/internal/benchrepo"
+	"github.com/passman-dev/passman/scanner"
+)
+
+// TestParityWithGitleaks runs the real gitleaks CLI (v8.30.1, installed by
+// `make test` into .tools and named by $PASSMAN_GITLEAKS) and ScanGit on
+// the same repository, and checks that every secret gitleaks reports is
+// reported too: same rule, same file, same secret (compared by content
+// fingerprint, as findings carry no secret text).
+//
+// Findings only passman reports must be explained: a secret a merge commit
+// adds in neither parent, which `gitleaks git` never reads (its git log -p
+// shows no diff for merges: gitleaks issue #1028).
+func TestParityWithGitleaks(t *testing.T) {
+	gitleaks := os.Getenv("PASSMAN_GITLEAKS")
+	if gitleaks == "" {
+		t.Skip("PASSMAN_GITLEAKS is not set: run through `make test`, which installs gitleaks v8.30.1")
+	}
+	if _, err := os.Stat(gitleaks); err != nil {
+		t.Fatalf("PASSMAN_GITLEAKS: %v", err)
+	}
+	ctx := context.Background()
+	sources, err := benchrepo.SourceDirs(ctx, "..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	m, err := benchrepo.Build(ctx, repo, benchrepo.Options{Commits: 300, Seed: 3, Sources: sources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEncodedSecrets(t, repo)
+
+	report := filepath.Join(t.TempDir(), "gitleaks.json")
+	cmd := exec.Command(gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0",
+		"--report-format", "json", "--report-path", report, repo)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gitleaks: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var theirs []struct{ RuleID, File, Secret, Commit string }
+	if err := json.Unmarshal(b, &theirs); err != nil {
+		t.Fatal(err)
+	}
+	if len(theirs) < 10 {
+		t.Fatalf("gitleaks found %d secrets; the repository should hold more", len(theirs))
+	}
+
+	s, err := scanner.New(scanner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, _, err := s.ScanGit(ctx, repo, scanner.GitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFingerprint := map[string]scanner.Finding{}
+	for _, f := range ours {
+		byFingerprint[f.Fingerprint] = f
+	}
+	want := map[string]bool{}
+	decoded := 0
+	for _, g := range theirs {
+		fp := contentFingerprint(g.RuleID, g.File, g.Secret)
+		want[fp] = true
+		if _, ok := byFingerprint[fp]; !ok {
+			t.Errorf("gitleaks reports %s in %s (commit %.7s); passman does not", g.RuleID, g.File, g.Commit)
+		}
+	}
+	for _, f := range ours {
+		if slices.ContainsFunc(f.Tags, func(tag string) bool { return strings.HasPrefix(tag, "decoded:") }) {
+			decoded++
+		}
+		if want[f.Fingerprint] {
+			continue
+		}
+		parents, err := exec.Command("git", "-C", repo, "rev-list", "--parents", "-n", "1", f.Commit).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.Fields(string(parents))) > 2 {
+			continue // added by a merge: gitleaks reads no merge diffs
+		}
+		t.Errorf("passman alone reports %s in %s:%d (commit %.7s), unexplained", f.RuleID, f.File, f.StartLine, f.Commit)
+	}
+	if decoded == 0 {
+		t.Error("no finding in base64-encoded text: gitleaks' decoding is not in effect")
+	}
+	mergeOnly := 0
+	for _, p := range m.Planted {
+		if p.Kind == benchrepo.KindMergeOnly {
+			mergeOnly++
+			if !hasFinding(ours, p.Rule, p.File, p.Commit) {
+				t.Errorf("the secret only a merge adds (%s in %s) is not reported at the merge", p.Rule, p.File)
+			}
+		}
+	}
+	if mergeOnly == 0 {
+		t.Error("the repository has no merge-only secret")
+	}
+	t.Logf("gitleaks: %d findings; passman: %d (%d from decoded text)", len(theirs), len(ours), decoded)
+}
+
+// addEncodedSecrets commits a base64-encoded AWS key (found by gitleaks'
+// decoding pass) and one marked gitleaks:allow (reported by neither).
+func addEncodedSecrets(t *testing.T, repo string) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	key := func() string {
+		b := make([]byte, 16)
+		for i := range b {
+			b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rng.IntN(32)]
+		}
+		return "AKIA" + string(b)
+	}
+	encoded := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("aws_access_key_id=%s", key())))
+	content := fmt.Sprintf("blob: %s\nallowed = %q # gitleaks:allow\n", encoded, key())
+	if err := os.WriteFile(filepath.Join(repo, "encoded.txt"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"add", "encoded.txt"}, {"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "encoded"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func hasFinding(fs []scanner.Finding, rule, file, commit string) bool {
+	for _, f := range fs {
+		if f.RuleID == rule && f.File == file && f.Commit == commit {
+			return true
+		}
+	}
+	return false
+}
+
+// contentFingerprint is Finding.Fingerprint computed from a raw secret.
+func contentFingerprint(rule, file, secret string) string {
+	v := sha256.Sum256([]byte(secret))
+	h := sha256.New()
+	h.Write([]byte(rule + "\x00" + file + "\x00"))
+	h.Write(v[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
