@@ -303,8 +303,13 @@ func newContentCache(off bool) *contentCache {
 	return &contentCache{m: map[[32]byte][]Finding{}, off: off}
 }
 
+// minCachedRun is the smallest run of added lines worth remembering: the
+// repeats that matter (cherry-picks, reverts, re-vendored files) are large,
+// and a map entry per one-line edit costs more memory than rescanning it.
+const minCachedRun = 1024
+
 func (c *contentCache) key(path string, raw []byte) ([32]byte, bool) {
-	if c.off {
+	if c.off || len(raw) < minCachedRun {
 		return [32]byte{}, false
 	}
 	h := sha256.New()
