@@ -53,11 +53,15 @@ type Metadata struct {
 	RotationPeriod Duration          `json:"rotation_period,omitempty"`
 	// MaxVersions bounds how many versions are kept; 0 means DefaultMaxVersions.
 	// Staged versions are never pruned, so a secret may briefly hold more.
-	MaxVersions int       `json:"max_versions,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	UpdatedBy   string    `json:"updated_by"`
+	MaxVersions int `json:"max_versions,omitempty"`
+	// Rotation is how the secret is rotated; nil when it is not.
+	Rotation *Rotation `json:"rotation,omitempty"`
+	// RotationStatus is the last or running rotation, kept by the engine.
+	RotationStatus *RotationStatus `json:"rotation_status,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	CreatedBy      string          `json:"created_by"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	UpdatedBy      string          `json:"updated_by"`
 }
 
 // VersionState is the lifecycle state of one version.
@@ -142,6 +146,11 @@ type MetadataUpdate struct {
 	Custom         map[string]string `json:"custom,omitempty"`
 	RotationPeriod *Duration         `json:"rotation_period,omitempty"`
 	MaxVersions    *int              `json:"max_versions,omitempty"`
+	// Rotation sets the rotation spec; one with an empty Connector
+	// removes it.
+	Rotation *Rotation `json:"rotation,omitempty"`
+	// RotationStatus replaces the rotation status (the engine's record).
+	RotationStatus *RotationStatus `json:"rotation_status,omitempty"`
 	// ReplaceTags / ReplaceCustom replace the maps instead of merging;
 	// merging deletes keys whose new value is "".
 	ReplaceTags   bool `json:"replace_tags,omitempty"`

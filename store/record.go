@@ -3,7 +3,9 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 	"unicode"
 
@@ -147,6 +149,26 @@ func applyMetadata(m *secret.Metadata, u secret.MetadataUpdate) error {
 			return fmt.Errorf("%w: rotation period must not be negative", secret.ErrInvalidArgument)
 		}
 		next.RotationPeriod = *u.RotationPeriod
+	}
+	if u.Rotation != nil {
+		if u.Rotation.Connector == "" {
+			next.Rotation = nil
+		} else {
+			if err := u.Rotation.Validate(); err != nil {
+				return err
+			}
+			r := *u.Rotation
+			r.Config = maps.Clone(r.Config)
+			r.Classes = slices.Clone(r.Classes)
+			next.Rotation = &r
+		}
+	}
+	if u.RotationStatus != nil {
+		st := *u.RotationStatus
+		if len(st.Error) > secret.MaxDescriptionLen {
+			st.Error = strings.ToValidUTF8(st.Error[:secret.MaxDescriptionLen], "")
+		}
+		next.RotationStatus = &st
 	}
 	if u.MaxVersions != nil {
 		if *u.MaxVersions < 0 || *u.MaxVersions > secret.MaxVersionsLimit {
