@@ -27,6 +27,8 @@ type op struct {
 	secret bool
 	// request is the change a write asks for, shown to the policy.
 	request *policy.Request
+	// details are added to the audit entry's Details.
+	details map[string]string
 }
 
 type subjectKey struct{}

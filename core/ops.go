@@ -113,6 +113,12 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 	call := store.Call{Actor: actor, Commit: func(tx store.Tx, ev store.Event) error {
 		e := eventEntry(o.action, reqID, ev)
 		e.Decision = dec
+		if len(o.details) > 0 {
+			if e.Details == nil {
+				e.Details = map[string]string{}
+			}
+			maps.Copy(e.Details, o.details)
+		}
 		pc, ok := tx.(preCommitter)
 		if !ok {
 			return l.appendChange(ctx, tx, e, false)
@@ -127,7 +133,7 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 	}}
 	err = run(call)
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
-		if aerr := l.record(ctx, audit.Entry{Action: o.action, Path: auditPath(o.path), RequestID: reqID, Decision: dec}, err); aerr != nil {
+		if aerr := l.record(ctx, audit.Entry{Action: o.action, Path: auditPath(o.path), RequestID: reqID, Decision: dec, Details: o.details}, err); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 	}

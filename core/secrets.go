@@ -108,7 +108,7 @@ func (l *Local) Purge(ctx context.Context, path string) error {
 // UpdateMetadata implements passman.Service.
 func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
 	var m secret.Metadata
-	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}}
+	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}, details: rotationDetails(u.RotationStatus)}
 	err := l.mutate(ctx, o, func(c store.Call) error {
 		var err error
 		m, err = l.st.UpdateMetadata(ctx, c, path, u)
@@ -175,4 +175,26 @@ func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]au
 		return nil, err
 	}
 	return out, nil
+}
+
+// rotationDetails puts a rotation's step on the audit log, so the log
+// reads as the rotation's history: what triggered it (a leak names the
+// finding and the policy's decision), each step, and how it ended.
+func rotationDetails(st *secret.RotationStatus) map[string]string {
+	if st == nil {
+		return nil
+	}
+	d := map[string]string{"rotation_state": string(st.State)}
+	add := func(k, v string) {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	add("rotation_step", string(st.Step))
+	add("rotation_trigger", st.Trigger)
+	add("rotation_error", st.Error)
+	if st.Pending > 0 {
+		d["rotation_pending"] = strconv.Itoa(st.Pending)
+	}
+	return d
 }
