@@ -168,7 +168,7 @@ func TestApplyPartialFailure(t *testing.T) {
 	}
 	want := manifest.ApplyResult{
 		Created: []string{},
-		Updated: []string{"prod/api/key", "prod/api/secret", "prod/db/password"},
+		Updated: []string{"prod/api/key", "prod/api/secret", "prod/app/token", "prod/db/password"},
 		Skipped: []manifest.Change{
 			{Kind: manifest.KindDrift, Path: "legacy/old-token"},
 			{Kind: manifest.KindMissingStatic, Path: "prod/tls/key", Line: 29},

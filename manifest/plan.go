@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,6 +35,7 @@ const (
 	FieldDescription    = "description"
 	FieldTags           = "tags"
 	FieldRotationPeriod = "rotation_period"
+	FieldRotation       = "rotation"
 )
 
 // FieldChange is one metadata field's old and new rendering. Tags render
@@ -154,7 +156,67 @@ func fieldChanges(md *secret.Metadata, s *Secret) []FieldChange {
 	add(FieldDescription, md.Description, s.Description)
 	add(FieldTags, renderTags(md.Tags), renderTags(s.Tags))
 	add(FieldRotationPeriod, md.RotationPeriod.String(), s.period().String())
+	add(FieldRotation, renderRotation(md.Rotation), renderRotation(s.rotationSpec()))
 	return out
+}
+
+// rotationSpec is the rotation spec the store keeps for s: connector,
+// config (scalars as strings), the generator's length and classes; nil
+// without a connector.
+func (s *Secret) rotationSpec() *secret.Rotation {
+	if s.Rotation == nil || s.Rotation.Connector == "" {
+		return nil
+	}
+	r := &secret.Rotation{Connector: s.Rotation.Connector}
+	for k, v := range s.Rotation.Config {
+		if r.Config == nil {
+			r.Config = map[string]string{}
+		}
+		r.Config[k] = configString(v)
+	}
+	if g := s.Generate; g != nil {
+		r.Length = g.Length
+		for _, c := range g.Classes {
+			r.Classes = append(r.Classes, string(c))
+		}
+	}
+	return r
+}
+
+// configString stores a config value as a string: strings as they are,
+// numbers, booleans, lists and maps as JSON (a connector parses them).
+func configString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// renderRotation renders a spec for plans: connector, sorted config,
+// generator; "" for none.
+func renderRotation(r *secret.Rotation) string {
+	if r == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(r.Connector)
+	for _, k := range slices.Sorted(maps.Keys(r.Config)) {
+		fmt.Fprintf(&b, " %s=%s", k, r.Config[k])
+	}
+	if r.Length > 0 {
+		fmt.Fprintf(&b, " length=%d", r.Length)
+	}
+	if len(r.Classes) > 0 {
+		fmt.Fprintf(&b, " classes=%s", strings.Join(r.Classes, ","))
+	}
+	if r.GracePeriod > 0 {
+		fmt.Fprintf(&b, " grace=%s", r.GracePeriod)
+	}
+	return b.String()
 }
 
 func (s *Secret) period() secret.Duration {
@@ -187,5 +249,9 @@ func (s *Secret) update() *secret.MetadataUpdate {
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	return &secret.MetadataUpdate{Owner: &owner, Description: &desc, Tags: tags, ReplaceTags: true, RotationPeriod: &period}
+	rot := s.rotationSpec()
+	if rot == nil {
+		rot = &secret.Rotation{} // no connector: clears the stored spec
+	}
+	return &secret.MetadataUpdate{Owner: &owner, Description: &desc, Tags: tags, ReplaceTags: true, RotationPeriod: &period, Rotation: rot}
 }
