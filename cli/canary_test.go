@@ -150,6 +150,16 @@ func TestCanary(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		r.must(ExitFailure, "", "scan", "dir", leakDir, "--managed", "-o", format)
 		r.must(ExitFailure, "", "scan", "file", filepath.Join(leakDir, ".env"), "--managed", "-o", format)
+		r.must(ExitFailure, "", "scan", "dir", leakDir, "--managed", "--respond", "-o", format)
+	}
+
+	// Rotation: the canary is a rotated secret's first value; rotating,
+	// listing status and rotating what is due print neither value.
+	r.must(ExitOK, canary, "secret", "put", "app/rot", "--rotation-connector", "generated", "--rotation-period", "1d", "--rotation-grace", "1h")
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitOK, "", "rotate", "app/rot", "-o", format)
+		r.must(ExitOK, "", "status", "-o", format)
+		r.must(ExitOK, "", "rotate", "--due", "-o", format)
 	}
 
 	// Secrets as code: a manifest that carries the value in plaintext is

@@ -173,6 +173,8 @@ Environment:
 		newStoreCmd(a),
 		newFingerprintsCmd(a),
 		newScanCmd(a),
+		newRotateCmd(a),
+		newStatusCmd(a),
 		newPolicyCmd(a),
 		newLintCmd(a),
 		newPlanCmd(a),

@@ -29,6 +29,7 @@ type scanFlags struct {
 	format   string
 	baseline string
 	ignore   string
+	respond  bool
 	// root is where a .gitleaksignore is looked for when --gitleaks-ignore
 	// is not given: the scanned directory or repository.
 	root string
@@ -40,6 +41,7 @@ func (f *scanFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using this store's index")
 	cmd.Flags().StringVar(&f.format, "format", "", "report format: "+strings.Join(scanner.Formats, ", ")+" (default: the -o format)")
 	cmd.Flags().StringVar(&f.baseline, "baseline", "", "a JSON report (passman's or gitleaks') of known findings: only new ones are reported")
+	cmd.Flags().BoolVar(&f.respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version)")
 	cmd.Flags().StringVar(&f.ignore, "gitleaks-ignore", "", "a .gitleaksignore file of fingerprints to ignore (default: .gitleaksignore in the scanned directory, if any)")
 }
 
@@ -199,6 +201,9 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 	if f.index != "" && f.managed {
 		return fail(usageErrorf("--index and --managed are mutually exclusive"))
 	}
+	if f.respond && !f.managed {
+		return fail(usageErrorf("--respond needs --managed: responding rotates secrets in this store"))
+	}
 	opts := scanner.Options{ConfigPath: f.config}
 	ix, err := a.scanIndex(ctx, f)
 	if err != nil {
@@ -221,8 +226,15 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 	}
 	findings, _ = baseline.Filter(findings)
 	findings, _ = ignore.Filter(findings)
+	var respondErr error
+	if f.respond {
+		respondErr = a.respond(ctx, findings)
+	}
 	if err := scanner.Write(a.out.w, format, findings, stats); err != nil {
 		return fail(err)
+	}
+	if respondErr != nil {
+		return fail(respondErr)
 	}
 	if len(findings) > 0 {
 		return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d leaks found", len(findings))}

@@ -80,6 +80,10 @@ type metaFlags struct {
 	untags, uncustom             []string
 	maxVersions                  int
 	update                       bool // register the removal flags too
+	// rotation spec: connector, its config, generator, grace period
+	rotConnector, rotGrace string
+	rotConfig, rotClasses  []string
+	rotLength              int
 }
 
 func (m *metaFlags) register(fs *pflag.FlagSet) {
@@ -88,6 +92,11 @@ func (m *metaFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&m.tags, "tag", nil, "set tag `key=value` (repeatable)")
 	fs.StringVar(&m.rotation, "rotation-period", "", "how often to rotate: Go duration or days, such as 720h or 30d (0 clears)")
 	fs.IntVar(&m.maxVersions, "max-versions", 0, "versions to keep (0: the default, 10)")
+	fs.StringVar(&m.rotConnector, "rotation-connector", "", "rotate with this connector (generated, postgres, github, webhook, exec); \"\" removes the rotation spec")
+	fs.StringArrayVar(&m.rotConfig, "rotation-config", nil, "connector config `key=value` (repeatable; credentials as env:NAME or secret:PATH references)")
+	fs.IntVar(&m.rotLength, "rotation-length", 0, "length of generated values (default 32)")
+	fs.StringSliceVar(&m.rotClasses, "rotation-classes", nil, "character classes of generated values: upper,lower,digits,symbols")
+	fs.StringVar(&m.rotGrace, "rotation-grace", "", "how long the previous value stays valid before it is revoked, such as 1h (0: never revoked)")
 	if m.update {
 		fs.StringArrayVar(&m.untags, "untag", nil, "remove tag `key` (repeatable)")
 		fs.StringArrayVar(&m.custom, "custom", nil, "set custom field `key=value` (repeatable)")
@@ -114,6 +123,33 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 	}
 	if fs.Changed("max-versions") {
 		u.MaxVersions, changed = &m.maxVersions, true
+	}
+	rot := fs.Changed("rotation-connector")
+	for _, f := range []string{"rotation-config", "rotation-length", "rotation-classes", "rotation-grace"} {
+		if fs.Changed(f) && !rot {
+			return nil, usageErrorf("--%s needs --rotation-connector: the rotation spec is set as a whole", f)
+		}
+	}
+	if rot {
+		r := &secret.Rotation{Connector: m.rotConnector, Length: m.rotLength, Classes: m.rotClasses}
+		if len(m.rotConfig) > 0 {
+			r.Config = map[string]string{}
+			for _, kv := range m.rotConfig {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return nil, usageErrorf("--rotation-config wants key=value")
+				}
+				r.Config[k] = v
+			}
+		}
+		if m.rotGrace != "" {
+			d, err := secret.ParseDuration(m.rotGrace)
+			if err != nil {
+				return nil, &usageError{err: err}
+			}
+			r.GracePeriod = d
+		}
+		u.Rotation, changed = r, true
 	}
 	var err error
 	if u.Tags, err = labelUpdate("tag", m.tags, "untag", m.untags); err != nil {

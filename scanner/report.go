@@ -75,6 +75,9 @@ func writeText(w io.Writer, findings []Finding, stats Stats) error {
 			fmt.Fprintf(&b, " (commit %s, %s, %s)", shortSHA(f.Commit), printable(f.Author), f.Date)
 		}
 		b.WriteString("\n")
+		for _, r := range f.Response {
+			fmt.Fprintf(&b, "  -> %s\n", r)
+		}
 	}
 	fmt.Fprintf(&b, "%d %s in %d %s (%d bytes)", len(findings), plural(len(findings), "finding"), stats.Files, plural(int(stats.Files), "file"), stats.Bytes)
 	if stats.Commits > 0 {

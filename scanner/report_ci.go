@@ -107,8 +107,15 @@ func addStepSummary(gh *githubactions.Action, findings []Finding, stats Stats) (
 
 // message describes a finding without its secret.
 func message(f Finding) string {
+	msg := f.Description
 	if m := f.Managed; m != nil {
-		return fmt.Sprintf("%s: passman-managed secret %s v%d leaked", f.Description, m.Path, m.Version)
+		msg = fmt.Sprintf("%s: passman-managed secret %s v%d leaked", f.Description, m.Path, m.Version)
+		if f.Commit != "" {
+			msg += " in commit " + shortSHA(f.Commit)
+		}
 	}
-	return f.Description
+	if len(f.Response) > 0 {
+		msg += "; " + strings.Join(f.Response, "; ")
+	}
+	return msg
 }

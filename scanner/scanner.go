@@ -100,6 +100,9 @@ type Finding struct {
 	// Managed is the passman version whose value this is (RuleID
 	// ManagedRuleID only).
 	Managed *secret.FingerprintMatch `json:"Managed,omitempty"`
+	// Response says what was done about a managed secret's leak (scan
+	// --respond), such as "rotated to v4".
+	Response []string `json:"Response,omitempty"`
 	// Tags are the rule's tags from the gitleaks config.
 	Tags []string `json:"Tags,omitempty"`
 

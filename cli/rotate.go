@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scanner"
+	"github.com/passman-dev/passman/secret"
+)
+
+// engine builds the rotation engine over a store; connector credentials
+// referenced as env:NAME come from this process's environment.
+func (a *app) engine(l *core.Local) *rotation.Engine {
+	return &rotation.Engine{
+		Store:      l,
+		Connectors: rotation.Connectors(),
+		Resolver:   rotation.StoreResolver{Store: l, Getenv: a.env.Getenv},
+		Now:        a.env.Now,
+	}
+}
+
+func newRotateCmd(a *app) *cobra.Command {
+	var due bool
+	var opts rotation.DueOptions
+	cmd := &cobra.Command{
+		Use:   "rotate [PATH] | --due",
+		Short: "Rotate a secret through its connector: create, set, test, finish",
+		Long: `Rotate a secret with the staged protocol: a new pending version from the
+secret's generator, set on the target system by its connector, tested
+there, then promoted to current (the old current becomes previous). A
+failure in set or test restores the target and discards the pending
+version. A rotation a crash interrupted is resumed.
+
+With --due, rotate every secret whose rotation period has passed: a canary
+batch first, then the rest, stopping when failures pass the threshold; and
+revoke previous versions whose grace period is over. For cron or a
+scheduled workflow.
+
+Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
+		Args: rangeArgs(0, 1, "[PATH]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if due == (len(args) == 1) {
+				return usageErrorf("give a PATH or --due")
+			}
+			return a.withLocal(ctx, func(l *core.Local, _ config) error {
+				e := a.engine(l)
+				if due {
+					rep, err := e.RotateDue(ctx, opts)
+					if err != nil {
+						return err
+					}
+					if err := a.out.emit(rep, func(w io.Writer) error { return dueText(w, rep) }); err != nil {
+						return err
+					}
+					if len(rep.Failed) > 0 {
+						return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d of %d rotations failed", len(rep.Failed), rep.Due)}
+					}
+					return nil
+				}
+				res, err := e.Rotate(ctx, args[0], "manual")
+				if res.State == secret.RotationRolledBack || res.State == secret.RotationFailed {
+					if werr := a.out.emit(res, func(w io.Writer) error { return resultText(w, res) }); werr != nil {
+						return werr
+					}
+					return &reportedError{code: ExitFailure, msg: err.Error()}
+				}
+				if err != nil {
+					return err
+				}
+				return a.out.emit(res, func(w io.Writer) error { return resultText(w, res) })
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&due, "due", false, "rotate every secret whose rotation period has passed")
+	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "with --due: only secrets under this prefix")
+	cmd.Flags().IntVar(&opts.Canary, "canary", 0, "with --due: size of the first batch (default 5% of the due secrets, 1 to 10)")
+	cmd.Flags().IntVar(&opts.MaxFailures, "max-failures", 0, "with --due: stop once more rotations than this fail (default 10%, at least 1)")
+	cmd.Flags().IntVar(&opts.Workers, "workers", 0, "with --due: concurrent rotations after the canary (default 4)")
+	return cmd
+}
+
+func resultText(w io.Writer, r rotation.Result) error {
+	var b strings.Builder
+	switch r.State {
+	case secret.RotationSucceeded:
+		fmt.Fprintf(&b, "%s: rotated v%d -> v%d", r.Path, r.From, r.To)
+		if r.Resumed {
+			b.WriteString(" (resumed an interrupted rotation)")
+		}
+		b.WriteString("\n")
+	default:
+		fmt.Fprintf(&b, "%s: %s: %s\n", r.Path, r.State, r.Error)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func dueText(w io.Writer, rep rotation.DueReport) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d due, %d rotated, %d failed", rep.Due, len(rep.Rotated), len(rep.Failed))
+	if rep.Due > 0 {
+		fmt.Fprintf(&b, " (canary batch of %d)", rep.CanarySize)
+	}
+	b.WriteString("\n")
+	for _, r := range rep.Failed {
+		fmt.Fprintf(&b, "failed: %s: %s\n", r.Path, r.Error)
+	}
+	for _, p := range rep.Revoked {
+		fmt.Fprintf(&b, "revoked the previous version of %s\n", p)
+	}
+	if rep.Stopped != "" {
+		fmt.Fprintf(&b, "stopped: %s; %d not attempted\n", rep.Stopped, len(rep.Skipped))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [PREFIX]",
+		Short: "Rotation status: stale secrets, rotations in progress, last results",
+		Args:  rangeArgs(0, 1, "[PREFIX]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prefix := ""
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			return a.withLocal(cmd.Context(), func(l *core.Local, _ config) error {
+				entries, err := a.engine(l).Entries(cmd.Context(), prefix)
+				if err != nil {
+					return err
+				}
+				if entries == nil {
+					entries = []rotation.Entry{}
+				}
+				return a.out.emit(entries, func(w io.Writer) error { return statusText(w, entries) })
+			})
+		},
+	}
+}
+
+func statusText(w io.Writer, entries []rotation.Entry) error {
+	t := newTable(w, "PATH", "CONNECTOR", "PERIOD", "DUE", "LAST ROTATION", "RESULT")
+	for _, e := range entries {
+		due := "no"
+		if e.Due {
+			due = "yes"
+		} else if !e.DueAt.IsZero() {
+			due = e.DueAt.UTC().Format(time.DateOnly)
+		}
+		period, last, result := "", "never", ""
+		if e.Period > 0 {
+			period = e.Period.String()
+		}
+		if st := e.Status; st != nil {
+			if !st.LastSuccess.IsZero() {
+				last = timeText(st.LastSuccess)
+			}
+			result = string(st.State)
+			if st.Step != "" {
+				result += " at " + string(st.Step)
+			}
+			if st.Error != "" {
+				result += ": " + st.Error
+			}
+		}
+		if e.RevokeDue {
+			result += " (previous due for revocation)"
+		}
+		t.row(e.Path, e.Connector, period, due, last, result)
+	}
+	return t.flush()
+}
+
+// respond runs the leak response for the managed findings of a scan, once
+// per leaked version, and notes on each finding what was done. A failed
+// response does not stop the others; the first error is returned after.
+func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
+	eng, err := policy.New(ctx, policy.Options{Dir: a.policyDir()})
+	if err != nil {
+		return fmt.Errorf("--respond: load policies: %w", err)
+	}
+	return a.withLocal(ctx, func(l *core.Local, _ config) error {
+		e := a.engine(l)
+		done := map[string][]string{}
+		var first error
+		for i := range findings {
+			f := &findings[i]
+			m := f.Managed
+			if m == nil {
+				continue
+			}
+			key := fmt.Sprintf("%s\x00%d", m.Path, m.Version)
+			if r, ok := done[key]; ok {
+				f.Response = r
+				continue
+			}
+			where := fmt.Sprintf("%s:%d", f.File, f.StartLine)
+			if f.Commit != "" {
+				where += " in commit " + f.Commit[:min(len(f.Commit), 12)]
+			}
+			leak := rotation.Leak{Path: m.Path, Version: m.Version, Where: where, Finding: map[string]any{
+				"rule": f.RuleID, "file": f.File, "line": f.StartLine, "commit": f.Commit, "author": f.Author, "date": f.Date,
+			}}
+			res, err := e.Respond(ctx, leak, eng.Respond)
+			if err != nil && first == nil {
+				first = err
+			}
+			done[key] = res.Done
+			f.Response = res.Done
+		}
+		return first
+	})
+}
