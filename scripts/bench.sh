@@ -36,9 +36,6 @@ run ./manifest '.' 3x
 # Managed-secret matching: 4 MB of source against 100,000 fingerprints.
 run ./scanner/managed '.' 20x
 
-echo >&2
-echo "== benchstat $out" >&2
-go tool benchstat "$out"
 # Rotation: one rotation (generated connector), rotate --due over 1,000
 # secrets, a leak through scan and respond to a finished rotation, and one
 # PostgreSQL rotation against a real server (skipped without PostgreSQL).
@@ -46,3 +43,7 @@ run ./rotation 'BenchmarkRotateOne|BenchmarkRotateDue|BenchmarkLeakToRotated|Ben
 # The scanner on a 1,000-commit benchmark repository (make bench-scan
 # compares with gitleaks on 10,000).
 run ./scanner 'BenchmarkScanGit' 2x
+
+echo >&2
+echo "== benchstat $out" >&2
+go tool benchstat "$out"
