@@ -24,6 +24,9 @@ TOOLS            := $(CURDIR)/.tools
 GITLEAKS         := $(TOOLS)/gitleaks
 GITLEAKS_VERSION := v8.30.1
 export PASSMAN_GITLEAKS := $(GITLEAKS)
+# The rotation tests run a real PostgreSQL server (scripts/deps.sh installs
+# it); under make they fail rather than skip without one.
+export PASSMAN_REQUIRE_POSTGRES := 1
 
 .PHONY: all build demo test go-test lint fuzz bench bench-scan deps clean
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/internal/pgtest"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
@@ -153,4 +154,29 @@ func BenchmarkLeakToRotated(b *testing.B) {
 			b.Fatalf("response %+v: %v", res, err)
 		}
 	}
+}
+
+// BenchmarkPostgresRotation is one single-user PostgreSQL rotation end to
+// end (create, ALTER ROLE, log in with the new password, promote) against
+// a real server on loopback, with the audited store's fsyncs.
+func BenchmarkPostgresRotation(b *testing.B) {
+	srv := pgtest.Start(b)
+	role := pgtest.Name("bench")
+	srv.Exec(b, "CREATE ROLE "+role+" LOGIN PASSWORD 'initial-password-1'")
+	l := openSyncedStore(b)
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG_ADMIN", "role": role}}}
+	if _, err := l.Put(context.Background(), "prod/db/password", secret.NewValue([]byte("initial-password-1")), secret.PutOptions{Metadata: md}); err != nil {
+		b.Fatal(err)
+	}
+	env := map[string]string{"PG_ADMIN": srv.AdminDSN()}
+	e := &rotation.Engine{Store: l, Connectors: rotation.Connectors(), Resolver: rotation.StoreResolver{Store: l, Getenv: func(k string) string { return env[k] }}}
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := e.Rotate(context.Background(), "prod/db/password", "bench"); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
 }

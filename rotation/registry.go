@@ -4,5 +4,6 @@ package rotation
 func Connectors() Registry {
 	return Registry{
 		"generated": Generated,
+		"postgres":  Postgres,
 	}
 }
