@@ -2,8 +2,12 @@ package rotation
 
 // Connectors returns the built-in connectors by name.
 func Connectors() Registry {
-	return Registry{
+	reg := Registry{
 		"generated": Generated,
 		"postgres":  Postgres,
+		"github":    GitHub,
+		"webhook":   Webhook,
 	}
+	addPlatformConnectors(reg)
+	return reg
 }
