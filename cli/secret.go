@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -148,6 +149,13 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 				return nil, &usageError{err: err}
 			}
 			r.GracePeriod = d
+		}
+		if r.Connector != "" {
+			// Validate the connector and its config now, not at the first
+			// rotation weeks later.
+			if _, err := rotation.Connectors().New(r, nil); err != nil {
+				return nil, &usageError{err: err}
+			}
 		}
 		u.Rotation, changed = r, true
 	}
