@@ -15,6 +15,9 @@ var (
 	ErrDestroyed        = errors.New("version is destroyed")
 	ErrPrecondition     = errors.New("failed precondition")
 	ErrPermissionDenied = errors.New("permission denied")
+	// ErrUnauthenticated means the caller could not be identified: no
+	// credentials, or a token that is unknown, expired or revoked.
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrKey covers a missing, wrong or unusable master key.
 	ErrKey = errors.New("master key error")
 	// ErrCorrupt means stored data failed an integrity check.
@@ -38,6 +41,7 @@ var classes = []struct {
 	{ErrTampered, "tampered"},
 	{ErrCorrupt, "corrupt"},
 	{ErrKey, "key"},
+	{ErrUnauthenticated, "unauthenticated"},
 	{ErrPermissionDenied, "permission_denied"},
 	{ErrInvalidPath, "invalid_path"},
 	{ErrInvalidArgument, "invalid_argument"},
