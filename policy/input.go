@@ -74,6 +74,18 @@ func metadataValue(m *secret.Metadata) ast.Object {
 	if m.MaxVersions != 0 {
 		o.Insert(key("max_versions"), ast.IntNumberTerm(m.MaxVersions))
 	}
+	// The rotation spec and record are rare and nested: converted
+	// through their JSON encoding, as MarshalJSON would write them.
+	if m.Rotation != nil {
+		if v, err := ast.InterfaceToValue(m.Rotation); err == nil {
+			o.Insert(key("rotation"), ast.NewTerm(v))
+		}
+	}
+	if m.RotationStatus != nil {
+		if v, err := ast.InterfaceToValue(m.RotationStatus); err == nil {
+			o.Insert(key("rotation_status"), ast.NewTerm(v))
+		}
+	}
 	o.Insert(key("created_at"), timeTerm(m.CreatedAt))
 	o.Insert(key("created_by"), ast.StringTerm(m.CreatedBy))
 	o.Insert(key("updated_at"), timeTerm(m.UpdatedAt))
@@ -86,7 +98,7 @@ func metadataValue(m *secret.Metadata) ast.Object {
 // never modifies input terms.
 var inputKeys = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
-	for _, k := range []string{"action", "claims", "created_at", "created_by", "custom", "description", "id", "kind", "max_versions", "owner", "path", "request", "rotation_period", "secret", "store", "subject", "tags", "time", "updated_at", "updated_by"} {
+	for _, k := range []string{"action", "claims", "created_at", "created_by", "custom", "description", "id", "kind", "max_versions", "owner", "path", "request", "rotation", "rotation_period", "rotation_status", "secret", "store", "subject", "tags", "time", "updated_at", "updated_by"} {
 		m[k] = ast.StringTerm(k)
 	}
 	return m

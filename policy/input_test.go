@@ -62,7 +62,7 @@ func TestAuthzValueFields(t *testing.T) {
 		reflect.TypeFor[AuthzInput]():      7,
 		reflect.TypeFor[Subject]():         3,
 		reflect.TypeFor[StoreInfo]():       1,
-		reflect.TypeFor[secret.Metadata](): 10,
+		reflect.TypeFor[secret.Metadata](): 12,
 	} {
 		if typ.NumField() != n {
 			t.Errorf("%v has %d fields, authzValue knows %d: update input.go and this test", typ, typ.NumField(), n)
