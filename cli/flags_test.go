@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,5 +185,29 @@ func TestLabelUpdate(t *testing.T) {
 				t.Errorf("labelUpdate (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestScanProgress: a long scan draws progress on a terminal's stderr, and
+// nothing when stderr is not a terminal (CI logs).
+func TestScanProgress(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	repo := t.TempDir()
+	for _, args := range [][]string{{"init", "-q"}, {"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, tty := range []bool{true, false} {
+		var out, errb bytes.Buffer
+		env := Env{Stdout: &out, Stderr: &errb, StderrIsTerminal: func() bool { return tty }}
+		if code := Main(context.Background(), []string{"scan", "git", "--no-cache", repo}, env); code != ExitOK {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if got := strings.Contains(errb.String(), "] 1/1 commits"); got != tty {
+			t.Errorf("terminal %v: progress drawn %v: %q", tty, got, errb.String())
+		}
 	}
 }
