@@ -144,6 +144,10 @@ Environment:
                       takes precedence over the key file
   PASSMAN_AUDIT_SYNC  when an audit entry counts as written (--audit-sync)
   PASSMAN_POLICIES    directory of Rego policies added to the bundled ones
+  PASSMAN_ADDR        passman server URL (--addr): secret, audit and token
+                      commands go to the server instead of the local store
+  PASSMAN_TOKEN       bearer token for the server
+  PASSMAN_CACERT      CA certificate the server's must chain to (--cacert)
 
 ` + exitCodeHelp(),
 		SilenceErrors: true,
@@ -180,6 +184,8 @@ Environment:
 		newPlanCmd(a),
 		newApplyCmd(a),
 		newVersionCmd(a),
+		newServerCmd(a),
+		newTokenCmd(a),
 	)
 	return root
 }

@@ -23,6 +23,11 @@ const (
 	envKeyFile   = "PASSMAN_KEY_FILE"
 	envAuditSync = "PASSMAN_AUDIT_SYNC"
 	envPolicies  = "PASSMAN_POLICIES"
+	// A server address sends secret commands to a passman server (see
+	// remote.go) instead of a local store.
+	envAddr   = "PASSMAN_ADDR"
+	envToken  = "PASSMAN_TOKEN"
+	envCACert = "PASSMAN_CACERT"
 )
 
 // globalFlags are the flags every command accepts.
@@ -32,6 +37,8 @@ type globalFlags struct {
 	auditSync string
 	policies  string
 	output    string
+	addr      string
+	caCert    string
 }
 
 func (g *globalFlags) register(root *cobra.Command) {
@@ -41,6 +48,8 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVar(&g.auditSync, "audit-sync", "", "when an audit entry counts as written: fsync or write (env "+envAuditSync+"; default fsync)")
 	pf.StringVar(&g.policies, "policies", "", "directory of Rego policies added to the bundled ones (env "+envPolicies+")")
 	pf.StringVarP(&g.output, "output", "o", string(formatText), "output format: "+formatNames())
+	pf.StringVar(&g.addr, "addr", "", "passman server URL (env "+envAddr+"): secret commands go to the server, authenticated by "+envToken)
+	pf.StringVar(&g.caCert, "cacert", "", "CA certificate file the server's certificate must chain to (env "+envCACert+")")
 }
 
 // config is where the store is and how to open it, resolved from flags,
@@ -61,8 +70,17 @@ type config struct {
 // config resolves the store configuration. Errors are configuration
 // errors: they wrap ErrInvalidArgument or ErrKey, or are usage errors.
 func (a *app) config() (config, error) {
+	if err := a.requireLocal(); err != nil {
+		return config{}, err
+	}
+	return a.localConfig()
+}
+
+// localConfig is config for a command that always works on a local store
+// (the server), whatever --addr says.
+func (a *app) localConfig() (config, error) {
 	var c config
-	dir, err := a.storeDir()
+	dir, err := a.localStoreDir()
 	if err != nil {
 		return c, err
 	}
@@ -88,6 +106,13 @@ func (a *app) config() (config, error) {
 }
 
 func (a *app) storeDir() (string, error) {
+	if err := a.requireLocal(); err != nil {
+		return "", err
+	}
+	return a.localStoreDir()
+}
+
+func (a *app) localStoreDir() (string, error) {
 	dir := firstSet(a.flags.store, a.env.getenv(envStore))
 	if dir == "" {
 		if xdg := a.env.getenv("XDG_DATA_HOME"); xdg != "" {
@@ -174,5 +199,12 @@ func (a *app) withLocal(ctx context.Context, fn func(*core.Local, config) error)
 // withService runs fn with the Service for secret operations. It is the
 // only way secret commands reach the store, so they stay thin.
 func (a *app) withService(ctx context.Context, fn func(passman.Service) error) error {
+	if a.remoteAddr() != "" {
+		c, err := a.remoteClient()
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	}
 	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
 }

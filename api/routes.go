@@ -1,0 +1,126 @@
+// Package api is passman's HTTP API as data: the route table, the JSON
+// request and response bodies, the query parameters and the mapping
+// between error classes (secret.Class) and HTTP status codes. The server
+// (package server) and the client (package client) both build on it, so
+// the two cannot disagree about the wire.
+//
+// Every route lives under /v1. A route that names a secret takes the
+// secret's path after its fixed part, unescaped: PUT /v1/secrets/prod/db/password.
+// Paths are validated with secret.ValidatePath, so "..", "." and empty
+// segments are refused with 400, never cleaned or redirected.
+//
+// Requests authenticate with "Authorization: Bearer <token>". Errors are
+// {"error": {"class": ..., "message": ...}} with the status Status gives
+// the class.
+package api
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Prefix is the API version prefix of every route.
+const Prefix = "/v1"
+
+// Tail says what follows a route's fixed path.
+type Tail int
+
+// Tails.
+const (
+	// TailNone: the URL path is exactly Route.Path.
+	TailNone Tail = iota
+	// TailPath: a secret path follows Route.Path.
+	TailPath
+	// TailFingerprint: a value fingerprint (hex) follows Route.Path.
+	TailFingerprint
+)
+
+// Route is one endpoint.
+type Route struct {
+	// Name identifies the route in logs; for a Service call it is the
+	// audit action.
+	Name   string
+	Method string
+	// Path is the fixed part of the URL path; it ends in "/" when a Tail
+	// follows.
+	Path string
+	Tail Tail
+	// Public routes need no token (health and readiness probes).
+	Public bool
+	// ReadsSecret marks a read of one secret. Denied, it answers exactly
+	// like a missing secret, so a caller cannot learn which paths exist.
+	ReadsSecret bool
+	// Idempotent routes change nothing more when repeated, so a client may
+	// retry one whose outcome it does not know. (A repeat may answer
+	// differently: a second purge finds nothing to purge.)
+	Idempotent bool
+}
+
+// URL returns the route's URL path for tail (a secret path or
+// fingerprint), unescaped, as url.URL.Path holds it (its String escapes
+// it). Valid secret paths and fingerprints need no escaping anyway.
+func (r Route) URL(tail string) string {
+	if r.Tail == TailNone {
+		return r.Path
+	}
+	return r.Path + tail
+}
+
+// The routes. Secret operations map one to one onto passman.Service.
+var (
+	RoutePut      = Route{Name: "secret.put", Method: http.MethodPut, Path: Prefix + "/secrets/", Tail: TailPath}
+	RouteGet      = Route{Name: "secret.get", Method: http.MethodGet, Path: Prefix + "/secrets/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
+	RoutePurge    = Route{Name: "secret.purge", Method: http.MethodDelete, Path: Prefix + "/secrets/", Tail: TailPath, Idempotent: true}
+	RouteDescribe = Route{Name: "secret.describe", Method: http.MethodGet, Path: Prefix + "/describe/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
+	RouteList     = Route{Name: "secret.list", Method: http.MethodGet, Path: Prefix + "/list", Idempotent: true}
+	// Rollback writes a new version each time: not idempotent.
+	RouteRollback    = Route{Name: "secret.rollback", Method: http.MethodPost, Path: Prefix + "/rollback/", Tail: TailPath}
+	RouteDelete      = Route{Name: "secret.delete", Method: http.MethodPost, Path: Prefix + "/delete/", Tail: TailPath, Idempotent: true}
+	RouteUndelete    = Route{Name: "secret.undelete", Method: http.MethodPost, Path: Prefix + "/undelete/", Tail: TailPath, Idempotent: true}
+	RouteDestroy     = Route{Name: "secret.destroy", Method: http.MethodPost, Path: Prefix + "/destroy/", Tail: TailPath, Idempotent: true}
+	RouteMetadata    = Route{Name: "secret.meta", Method: http.MethodPatch, Path: Prefix + "/metadata/", Tail: TailPath, Idempotent: true}
+	RouteStage       = Route{Name: "secret.stage", Method: http.MethodPut, Path: Prefix + "/stage/", Tail: TailPath, Idempotent: true}
+	RouteFingerprint = Route{Name: "fingerprint.lookup", Method: http.MethodGet, Path: Prefix + "/fingerprints/", Tail: TailFingerprint, Idempotent: true}
+	RouteAuditVerify = Route{Name: "audit.verify", Method: http.MethodGet, Path: Prefix + "/audit/verify", Idempotent: true}
+	RouteAuditQuery  = Route{Name: "audit.query", Method: http.MethodGet, Path: Prefix + "/audit/entries", Idempotent: true}
+
+	RouteTokenCreate     = Route{Name: "token.create", Method: http.MethodPost, Path: Prefix + "/auth/token/create"}
+	RouteTokenRevoke     = Route{Name: "token.revoke", Method: http.MethodPost, Path: Prefix + "/auth/token/revoke", Idempotent: true}
+	RouteTokenLookupSelf = Route{Name: "token.lookup-self", Method: http.MethodGet, Path: Prefix + "/auth/token/lookup-self", Idempotent: true}
+	RouteTokenList       = Route{Name: "token.list", Method: http.MethodGet, Path: Prefix + "/auth/tokens", Idempotent: true}
+
+	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/sys/health", Public: true, Idempotent: true}
+	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/sys/ready", Public: true, Idempotent: true}
+)
+
+// Routes is the route table: every endpoint the server serves.
+var Routes = []Route{
+	RoutePut, RouteGet, RoutePurge, RouteDescribe, RouteList, RouteRollback,
+	RouteDelete, RouteUndelete, RouteDestroy, RouteMetadata, RouteStage,
+	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
+	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
+	RouteHealth, RouteReady,
+}
+
+// Match finds the route for method and URL path (unescaped), and the tail
+// after its fixed part. When the path matches routes of other methods
+// only, route is nil and allowed lists their methods (405); when it
+// matches none, both are empty (404).
+func Match(method, path string) (route *Route, tail string, allowed []string) {
+	for i := range Routes {
+		r := &Routes[i]
+		var t string
+		switch {
+		case r.Tail == TailNone && path == r.Path:
+		case r.Tail != TailNone && strings.HasPrefix(path, r.Path):
+			t = path[len(r.Path):]
+		default:
+			continue
+		}
+		if r.Method == method {
+			return r, t, nil
+		}
+		allowed = append(allowed, r.Method)
+	}
+	return nil, "", allowed
+}

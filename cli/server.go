@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman/server"
+)
+
+// serverFlags are passman server's own flags; a config file fills what
+// they leave unset.
+type serverFlags struct {
+	config    string
+	listen    string
+	tlsCert   string
+	tlsKey    string
+	dev       bool
+	logFormat string
+	logLevel  string
+}
+
+func newServerCmd(a *app) *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the store over HTTPS",
+		Long: `Serve the local store to passman clients over HTTPS (the API under /v1).
+Every request needs a bearer token ('passman token create'), acts as the
+token's identity and is authorized by the store's policies and audited like
+a local command.
+
+The store is the one --store names, opened with the same key and policy
+settings as any command. The server holds it open, so stop the server before
+running local commands on it (token create included).
+
+--dev starts a throwaway server instead: a new store in a temporary
+directory (deleted on exit), a self-signed certificate and a root token (a
+token with claim role=root, which the dev policy makes admin), printed as
+lines to export in another shell. It listens on 127.0.0.1 only and is not
+for real secrets.
+
+Settings come from flags, then the --config file (YAML), then defaults.
+The server stops gracefully on Ctrl-C or SIGTERM: in-flight requests
+finish, then the store is closed.`,
+		Example: `  passman server --dev
+  passman server --addr :8200 --tls-cert cert.pem --tls-key key.pem
+  passman server --config /etc/passman/server.yaml`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runServer(cmd, f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.config, "config", "", "server configuration `FILE` (YAML)")
+	// Here --addr is where to listen; it shadows the global --addr (a
+	// server's URL), which a server has no use for.
+	fs.StringVar(&f.listen, "addr", "", "listen `ADDRESS` (default "+server.DefaultAddr+"; "+server.DefaultDevAddr+" with --dev)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain `FILE` (PEM)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM)")
+	fs.BoolVar(&f.dev, "dev", false, "run a throwaway dev server with a temporary store and a root token")
+	fs.StringVar(&f.logFormat, "log-format", "", "request log format: text or json (default text)")
+	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn or error (default info)")
+	return cmd
+}
+
+func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
+	var fc server.FileConfig
+	if f.config != "" {
+		var err error
+		if fc, err = server.LoadFile(f.config); err != nil {
+			return err
+		}
+	}
+	logger, err := newLogger(a.env.Stderr, firstSet(f.logFormat, fc.Log.Format), firstSet(f.logLevel, fc.Log.Level))
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{
+		Options:           server.Options{Logger: logger, MaxBodyBytes: fc.MaxBodyBytes},
+		Addr:              firstSet(f.listen, fc.Addr),
+		TLSCertFile:       firstSet(f.tlsCert, fc.TLSCert),
+		TLSKeyFile:        firstSet(f.tlsKey, fc.TLSKey),
+		Dev:               f.dev,
+		Out:               a.env.Stdout,
+		ReadHeaderTimeout: time.Duration(fc.Timeouts.ReadHeader),
+		ReadTimeout:       time.Duration(fc.Timeouts.Read),
+		WriteTimeout:      time.Duration(fc.Timeouts.Write),
+		IdleTimeout:       time.Duration(fc.Timeouts.Idle),
+		ShutdownTimeout:   time.Duration(fc.Timeouts.Shutdown),
+	}
+	if f.dev {
+		// The dev server makes its own store and policies; only the
+		// actor (the store's creator) carries over.
+		cfg.Store.Actor = a.actor()
+	} else {
+		// The file's store settings apply unless a flag or the
+		// environment says otherwise.
+		if a.flags.store == "" && a.env.getenv(envStore) == "" {
+			a.flags.store = fc.Store
+		}
+		if a.flags.keyFile == "" && a.env.getenv(envKeyFile) == "" {
+			a.flags.keyFile = fc.KeyFile
+		}
+		if a.flags.policies == "" && a.env.getenv(envPolicies) == "" {
+			a.flags.policies = fc.Policies
+		}
+		if a.flags.auditSync == "" && a.env.getenv(envAuditSync) == "" {
+			a.flags.auditSync = fc.AuditSync
+		}
+		c, err := a.localConfig()
+		if err != nil {
+			return err
+		}
+		cfg.Store = c.coreOptions()
+	}
+	return server.Run(cmd.Context(), cfg)
+}
+
+// newLogger builds the server's log/slog logger on w.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, usageErrorf("log level %q: want debug, info, warn or error", level)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("log format %q: want text or json", format)
+}

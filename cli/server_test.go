@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passman-dev/passman/server/servertest"
+)
+
+// These tests are not parallel, for the reason TestCanary gives.
+
+// TestRemoteCommands runs secret, audit and token commands against a real
+// server through PASSMAN_ADDR, and checks that the local-only commands
+// refuse to run while it is set.
+func TestRemoteCommands(t *testing.T) {
+	e := servertest.New(t, servertest.Options{})
+	r := newRunner(t)
+	r.env[envAddr] = e.URL
+	r.env[envToken] = e.Tokens[servertest.Root]
+	r.env[envCACert] = e.CAFile
+
+	r.must(ExitOK, "remote value", "secret", "put", "app/remote", "--owner", "team")
+	if got := r.must(ExitOK, "", "secret", "get", "app/remote").stdout; got != "remote value" {
+		t.Fatalf("secret get printed %q", got)
+	}
+	if out := r.must(ExitOK, "", "secret", "list").stdout; !strings.Contains(out, "app/remote") {
+		t.Errorf("secret list:\n%s", out)
+	}
+	r.must(ExitNotFound, "", "secret", "get", "app/missing")
+	if out := r.must(ExitOK, "", "audit", "tail").stdout; !strings.Contains(out, "root-user") {
+		t.Errorf("audit tail:\n%s", out)
+	}
+
+	created := r.must(ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h")
+	token := strings.TrimSpace(created.stdout)
+	if !regexp.MustCompile(`^pmt_[A-Za-z0-9_-]{43}$`).MatchString(token) || !strings.Contains(created.stderr, "shown only this once") {
+		t.Fatalf("token create: %q / %q", created.stdout, created.stderr)
+	}
+	acc := regexp.MustCompile(`accessor ([0-9a-f]{16})`).FindStringSubmatch(created.stderr)
+	if acc == nil {
+		t.Fatalf("token create names no accessor: %q", created.stderr)
+	}
+	lookup := r.run("", map[string]string{envToken: token}, "token", "lookup")
+	if lookup.code != ExitOK || !strings.Contains(lookup.stdout, "identity:  ci") || !strings.Contains(lookup.stdout, "role=reader") {
+		t.Errorf("token lookup: %+v", lookup)
+	}
+	if out := r.must(ExitOK, "", "token", "list").stdout; !strings.Contains(out, acc[1]) || strings.Contains(out, token) {
+		t.Errorf("token list:\n%s", out)
+	}
+	r.must(ExitOK, "", "token", "revoke", acc[1])
+	if inv := r.run("", map[string]string{envToken: token}, "secret", "list"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "revoked") {
+		t.Errorf("revoked token: %+v", inv)
+	}
+	if inv := r.run("", map[string]string{envToken: ""}, "secret", "list"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "unauthenticated") {
+		t.Errorf("no token: %+v", inv)
+	}
+
+	for _, args := range [][]string{
+		{"init"},
+		{"keys", "list"},
+		{"keys", "rotate"},
+		{"audit", "verify"},
+		{"store", "compact"},
+		{"fingerprints", "export", "--file", t.TempDir() + "/fp"},
+	} {
+		inv := r.run("", nil, args...)
+		if inv.code != ExitUsage || !strings.Contains(inv.stderr, "local store only") {
+			t.Errorf("passman %s with %s set: exit %d, %q", strings.Join(args, " "), envAddr, inv.code, inv.stderr)
+		}
+	}
+	// No output anywhere held a token other than the one created.
+	for _, inv := range r.log {
+		for _, tok := range e.Tokens {
+			if strings.Contains(inv.stdout+inv.stderr, tok) {
+				t.Errorf("passman %s printed a token", strings.Join(inv.args, " "))
+			}
+		}
+	}
+}
+
+// TestLocalTokens administers tokens on a local store.
+func TestLocalTokens(t *testing.T) {
+	r := newRunner(t)
+	r.must(ExitOK, "", "init")
+	token := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ops", "--ttl", "0").stdout)
+	inv := r.run("", map[string]string{envToken: token}, "token", "lookup", "-o", "json")
+	if inv.code != ExitOK || !strings.Contains(inv.stdout, `"identity": "ops"`) || strings.Contains(inv.stdout, "expires_at") {
+		t.Fatalf("token lookup: %+v", inv)
+	}
+	r.must(ExitUsage, "", "token", "create", "--identity", "x", "--claim", "novalue")
+	r.must(ExitUsage, "", "token", "create", "--identity", "x", "--ttl", "soon")
+	r.must(ExitUsage, "", "token", "create")
+	r.must(ExitUsage, "", "token", "revoke", "not-an-accessor")
+	r.must(ExitNotFound, "", "token", "revoke", "0123456789abcdef")
+}
+
+// syncBuffer is a bytes.Buffer safe to read while Main writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServerDev runs 'passman server --dev', uses it with the exports it
+// prints, and stops it as Ctrl-C would.
+func TestServerDev(t *testing.T) {
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		if k == "HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"server", "--dev", "--addr", "127.0.0.1:0", "--log-format", "json"}, env)
+	}()
+	exports := map[string]string{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(exports) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no exports printed; stdout %q, stderr %q", out.String(), errb.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("server exited %d: %s", code, errb.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, m := range regexp.MustCompile(`(?m)^export (PASSMAN_\w+)=(\S+)$`).FindAllStringSubmatch(out.String(), -1) {
+			exports[m[1]] = m[2]
+		}
+	}
+	r := newRunner(t)
+	for k, v := range exports {
+		r.env[k] = v
+	}
+	r.must(ExitOK, "dev value", "secret", "put", "dev/x")
+	if got := r.must(ExitOK, "", "secret", "get", "dev/x").stdout; got != "dev value" {
+		t.Fatalf("get: %q", got)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("server exited %d: %s", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	logs := errb.String()
+	if !strings.Contains(logs, `"route":"secret.put"`) || strings.Contains(logs, exports[envToken]) || strings.Contains(logs, "dev value") {
+		t.Errorf("server log:\n%s", logs)
+	}
+}

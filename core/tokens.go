@@ -1,0 +1,398 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+)
+
+// Audit actions of token administration.
+const (
+	ActionTokenCreate = "token.create"
+	ActionTokenRevoke = "token.revoke"
+	ActionTokenList   = "token.list"
+)
+
+// TokenPrefix starts every bearer token passman issues, so a scanner (or a
+// human) recognises one in a log or a commit.
+const TokenPrefix = "pmt_"
+
+// Token limits. They keep a token record, and so the policy input and the
+// audit entry of its creation, small.
+const (
+	MaxTokenIdentityLen   = 256
+	MaxTokenClaims        = 32
+	MaxTokenClaimKeyLen   = 64
+	MaxTokenClaimValueLen = 1024
+	// tokenBytes is the token's entropy: 256 bits.
+	tokenBytes = 32
+	// accessorLen is the accessor's length in hex digits (64 bits).
+	accessorLen = 16
+)
+
+// Token records live in the store's caller-owned metadata keyspace, in the
+// same bbolt file as the secrets, so they are as durable as the secrets and
+// backed up with them. Only the SHA-256 of a token is stored: a stolen
+// database yields no usable token.
+const (
+	tokenMetaPrefix = "token/"      // token/<accessor> -> tokenRecord (JSON)
+	tokenIndexMeta  = "token-index" // JSON array of accessors, sorted
+)
+
+// TokenRequest asks for a new bearer token.
+type TokenRequest struct {
+	// Identity becomes the subject's id (policy input.subject.id, the audit
+	// entry's actor) for every request made with the token.
+	Identity string
+	// Claims become input.subject.claims, e.g. {"role": "ci"}.
+	Claims map[string]string
+	// TTL bounds the token's life; 0 means it never expires.
+	TTL time.Duration
+}
+
+// TokenInfo describes a token, never the token itself.
+type TokenInfo struct {
+	// Accessor names the token in listings, audit entries and logs, and is
+	// what revocation takes. It is the first 16 hex digits of the token's
+	// SHA-256, which is useless for recovering the token.
+	Accessor  string            `json:"accessor"`
+	Identity  string            `json:"identity"`
+	Claims    map[string]string `json:"claims,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	CreatedBy string            `json:"created_by"`
+	// ExpiresAt is zero for a token that never expires.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// RevokedAt is zero for a token that was not revoked.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	RevokedBy string    `json:"revoked_by,omitempty"`
+}
+
+// Expired reports whether the token has expired at now.
+func (t TokenInfo) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// tokenRecord is what the store keeps: the info and the token's hash.
+type tokenRecord struct {
+	TokenInfo
+	// Hash is the hex SHA-256 of the whole token text.
+	Hash string `json:"hash"`
+}
+
+// hashToken returns the hex SHA-256 of a token's text.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateToken issues a bearer token for req.Identity with req.Claims. The
+// token is returned once and never stored: only its hash is, under its
+// accessor. Creating a token is an admin action; it is authorized and
+// audited like a change to a secret (the entry names the accessor, never
+// the token) and commits only if its audit entry was written.
+func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, TokenInfo, error) {
+	o := op{action: ActionTokenCreate, perm: policy.ActionAdmin}
+	if err := validateTokenRequest(req); err != nil {
+		return "", TokenInfo{}, l.deny(ctx, o, nil, err)
+	}
+	now := l.opts.now().UTC()
+	info := TokenInfo{
+		Identity:  req.Identity,
+		Claims:    maps.Clone(req.Claims),
+		CreatedAt: now,
+		CreatedBy: l.subject(ctx).ID,
+	}
+	if req.TTL > 0 {
+		info.ExpiresAt = now.Add(req.TTL)
+	}
+	var token string
+	o.details = map[string]string{"identity": req.Identity}
+	if !info.ExpiresAt.IsZero() {
+		o.details["expires_at"] = info.ExpiresAt.Format(time.RFC3339)
+	}
+	if len(req.Claims) > 0 {
+		// Claims are not secret (they are policy input); record them so
+		// the log says what the token may do.
+		b, err := json.Marshal(req.Claims)
+		if err != nil {
+			return "", TokenInfo{}, fmt.Errorf("encode claims: %w", err)
+		}
+		o.details["claims"] = string(b)
+	}
+	err := l.changeTokens(ctx, o, func(tx store.Tx) error {
+		// A fresh token each attempt: an accessor that collides (one in
+		// 2^64) is simply drawn again rather than overwriting a record.
+		for range 3 {
+			var b [tokenBytes]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return fmt.Errorf("generate token: %w", err)
+			}
+			token = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+			hash := hashToken(token)
+			info.Accessor = hash[:accessorLen]
+			old, err := store.MetaTx(tx, tokenMetaPrefix+info.Accessor)
+			if err != nil {
+				return fmt.Errorf("read token record: %w", err)
+			}
+			if old != nil {
+				continue
+			}
+			if err := putTokenRecord(tx, tokenRecord{TokenInfo: info, Hash: hash}); err != nil {
+				return err
+			}
+			o.details["accessor"] = info.Accessor
+			return updateTokenIndex(tx, func(idx []string) []string {
+				i, _ := slices.BinarySearch(idx, info.Accessor)
+				return slices.Insert(idx, i, info.Accessor)
+			})
+		}
+		return fmt.Errorf("generate token: accessor collided three times")
+	})
+	if err != nil {
+		return "", TokenInfo{}, err
+	}
+	return token, info, nil
+}
+
+// RevokeToken revokes the token with the given accessor: it stops
+// authenticating at once. The record is kept (marked revoked) so listings
+// and the audit trail still explain the accessor. Revoking a revoked token
+// succeeds and changes nothing; an unknown accessor is ErrNotFound.
+func (l *Local) RevokeToken(ctx context.Context, accessor string) error {
+	o := op{action: ActionTokenRevoke, perm: policy.ActionAdmin}
+	if !validAccessor(accessor) {
+		return l.deny(ctx, o, nil, fmt.Errorf("%w: a token accessor is %d lowercase hex digits", secret.ErrInvalidArgument, accessorLen))
+	}
+	o.details = map[string]string{"accessor": accessor}
+	by := l.subject(ctx).ID
+	return l.changeTokens(ctx, o, func(tx store.Tx) error {
+		rec, err := getTokenRecord(tx, accessor)
+		if err != nil {
+			return err
+		}
+		if !rec.RevokedAt.IsZero() {
+			return nil
+		}
+		rec.RevokedAt, rec.RevokedBy = l.opts.now().UTC(), by
+		return putTokenRecord(tx, rec)
+	})
+}
+
+// ListTokens describes every token, revoked and expired ones included,
+// sorted by accessor. It is an admin action, authorized and audited.
+func (l *Local) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	dec, err := l.authorize(ctx, op{action: ActionTokenList, perm: policy.ActionAdmin})
+	if err != nil {
+		return nil, err
+	}
+	var out []TokenInfo
+	err = l.db.View(ctx, func(tx store.Tx) error {
+		idx, err := readTokenIndex(tx)
+		if err != nil {
+			return err
+		}
+		out = make([]TokenInfo, 0, len(idx))
+		for _, acc := range idx {
+			rec, err := getTokenRecord(tx, acc)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec.TokenInfo)
+		}
+		return nil
+	})
+	e := audit.Entry{Action: ActionTokenList, Details: map[string]string{"count": fmt.Sprint(len(out))}, Decision: dec}
+	if err := l.read(ctx, e, err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LookupToken authenticates a bearer token: it returns the token's info if
+// the token is one passman issued and it is neither expired nor revoked,
+// and otherwise an error wrapping secret.ErrUnauthenticated. It is not
+// authorized (it is how a caller gets an identity to authorize) and not
+// audited (the request it authenticates is); callers log failures.
+//
+// The presented token's hash is compared with the stored one in constant
+// time, so response timing tells nothing about how much of a guess matched.
+func (l *Local) LookupToken(ctx context.Context, token string) (TokenInfo, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) != len(TokenPrefix)+base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return TokenInfo{}, fmt.Errorf("%w: not a passman token", secret.ErrUnauthenticated)
+	}
+	hash := hashToken(token)
+	var rec tokenRecord
+	err := l.db.View(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = getTokenRecord(tx, hash[:accessorLen])
+		return err
+	})
+	switch {
+	case errors.Is(err, secret.ErrNotFound):
+		return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
+	case err != nil:
+		return TokenInfo{}, fmt.Errorf("look up token: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(rec.Hash)) != 1 {
+		return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
+	}
+	if !rec.RevokedAt.IsZero() {
+		return TokenInfo{}, fmt.Errorf("%w: token %s was revoked", secret.ErrUnauthenticated, rec.Accessor)
+	}
+	if rec.Expired(l.opts.now()) {
+		return TokenInfo{}, fmt.Errorf("%w: token %s expired at %s", secret.ErrUnauthenticated, rec.Accessor, rec.ExpiresAt.Format(time.RFC3339))
+	}
+	return rec.TokenInfo, nil
+}
+
+// changeTokens authorizes o, then runs fn in a database transaction whose
+// audit entry is appended, and the chain head recorded, just before it
+// commits, as mutate does for secrets: a token exists only if its creation
+// was audited. A failure after authorization is audited under the same
+// request id.
+func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) error) error {
+	dec, err := l.authorize(ctx, o)
+	if err != nil {
+		return err
+	}
+	reqID := newRequestID()
+	entry := func() audit.Entry {
+		// o.details is read when the entry is written: fn may add to it
+		// (the accessor of a new token).
+		return audit.Entry{Action: o.action, RequestID: reqID, Decision: dec, Details: maps.Clone(o.details)}
+	}
+	err = l.db.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		pc, ok := tx.(preCommitter)
+		if !ok {
+			return l.appendChange(ctx, tx, entry(), false)
+		}
+		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, entry(), true) })
+		pc.BeforeCommit("audit-sync", l.log.Sync)
+		return nil
+	})
+	if err != nil && !errors.Is(err, secret.ErrAudit) {
+		if aerr := l.record(ctx, entry(), err); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+	}
+	return err
+}
+
+func validateTokenRequest(req TokenRequest) error {
+	if err := validLabel("identity", req.Identity, MaxTokenIdentityLen); err != nil {
+		return err
+	}
+	if req.TTL < 0 {
+		return fmt.Errorf("%w: token TTL must not be negative", secret.ErrInvalidArgument)
+	}
+	if len(req.Claims) > MaxTokenClaims {
+		return fmt.Errorf("%w: a token has at most %d claims, got %d", secret.ErrInvalidArgument, MaxTokenClaims, len(req.Claims))
+	}
+	for k, v := range req.Claims {
+		if err := validLabel("claim name", k, MaxTokenClaimKeyLen); err != nil {
+			return err
+		}
+		if len(v) > MaxTokenClaimValueLen || !utf8.ValidString(v) || strings.ContainsFunc(v, isControl) {
+			return fmt.Errorf("%w: claim %s: value must be at most %d bytes of printable UTF-8", secret.ErrInvalidArgument, k, MaxTokenClaimValueLen)
+		}
+	}
+	return nil
+}
+
+// validLabel checks an identity or claim name: printable UTF-8 without
+// spaces, so it reads unambiguously in audit entries and log lines. The
+// error does not quote s, which may be anything a caller typed.
+func validLabel(what, s string, max int) error {
+	if s == "" || len(s) > max || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return isControl(r) || r == ' ' }) {
+		return fmt.Errorf("%w: token %s must be 1 to %d bytes of printable UTF-8 without spaces", secret.ErrInvalidArgument, what, max)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+func validAccessor(s string) bool {
+	if len(s) != accessorLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func getTokenRecord(tx store.Tx, accessor string) (tokenRecord, error) {
+	var rec tokenRecord
+	b, err := store.MetaTx(tx, tokenMetaPrefix+accessor)
+	if err != nil {
+		return rec, fmt.Errorf("read token record: %w", err)
+	}
+	if b == nil {
+		return rec, fmt.Errorf("%w: no token with accessor %s", secret.ErrNotFound, accessor)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("%w: token record %s: %v", secret.ErrCorrupt, accessor, err)
+	}
+	return rec, nil
+}
+
+func putTokenRecord(tx store.Tx, rec tokenRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode token record: %w", err)
+	}
+	if err := store.PutMeta(tx, tokenMetaPrefix+rec.Accessor, b); err != nil {
+		return fmt.Errorf("write token record: %w", err)
+	}
+	return nil
+}
+
+// readTokenIndex returns the accessors of every token. The index exists
+// because the store exposes named metadata records, not a scan of them.
+func readTokenIndex(tx store.Tx) ([]string, error) {
+	b, err := store.MetaTx(tx, tokenIndexMeta)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var idx []string
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("%w: token index: %v", secret.ErrCorrupt, err)
+	}
+	return idx, nil
+}
+
+func updateTokenIndex(tx store.Tx, fn func([]string) []string) error {
+	idx, err := readTokenIndex(tx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(fn(idx))
+	if err != nil {
+		return fmt.Errorf("encode token index: %w", err)
+	}
+	if err := store.PutMeta(tx, tokenIndexMeta, b); err != nil {
+		return fmt.Errorf("write token index: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/secret"
+)
+
+// Default listen addresses: every interface for a real server; loopback
+// only for a dev server, whose root token is printed on the terminal.
+const (
+	DefaultAddr    = ":8200"
+	DefaultDevAddr = "127.0.0.1:8200"
+)
+
+// Default timeouts. Reads and writes are bounded so a slow client cannot
+// hold a connection (and a goroutine) for ever; the write timeout leaves
+// room for an audit verify of a large log.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 120 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+)
+
+// Config configures Run.
+type Config struct {
+	// Options configure the handler.
+	Options
+	// Addr is the listen address; "" means DefaultAddr, or DefaultDevAddr
+	// in dev mode. Port 0 picks a free port (see Started).
+	Addr string
+	// TLSCertFile and TLSKeyFile are the server's certificate chain and
+	// key (PEM). Required unless Dev: passman serves only HTTPS, since
+	// every request carries a bearer token.
+	TLSCertFile string
+	TLSKeyFile  string
+	// Store opens the store to serve. In dev mode only Actor, AuditSync
+	// and Now are used.
+	Store core.Options
+	// Dev runs a throwaway server: a new store in DevDir, a self-signed
+	// certificate, a root token, all printed to Out as shell exports.
+	Dev bool
+	// DevDir holds a dev server's store and certificate; "" means a new
+	// temporary directory, removed when Run returns.
+	DevDir string
+	// Out receives the dev server's export lines; nil means os.Stdout.
+	Out io.Writer
+	// Started, when set, is called once the server listens (tests use it
+	// to learn a port-0 address and the dev credentials).
+	Started func(Started)
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds how long shutdown waits for in-flight
+	// requests before it cuts them off.
+	ShutdownTimeout time.Duration
+}
+
+// Started describes a server that is listening.
+type Started struct {
+	// URL is the server's address for clients (PASSMAN_ADDR).
+	URL string
+	// CACertFile is the dev server's certificate (PASSMAN_CACERT); "" for a
+	// server with its own certificate.
+	CACertFile string
+	// RootToken is the dev server's root token (PASSMAN_TOKEN); "" otherwise.
+	RootToken string
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Run serves the store over HTTPS until ctx is cancelled, then shuts down
+// gracefully: it stops accepting connections, fails readiness, lets
+// in-flight requests finish (up to ShutdownTimeout) and closes the store.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	var dev *devSetup
+	if cfg.Dev {
+		if dev, err = setupDev(ctx, &cfg); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, dev.cleanup()) }()
+	} else if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+		return fmt.Errorf("%w: a TLS certificate and key are required (--tls-cert, --tls-key); for a local throwaway server use --dev", secret.ErrInvalidArgument)
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("%w: load TLS certificate: %v", secret.ErrInvalidArgument, err)
+	}
+
+	local, err := core.Open(ctx, cfg.Store)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if cerr := local.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+	}()
+	started := Started{}
+	if dev != nil {
+		// The root token acts as "root" with claim role=root, which the
+		// dev policy (RootPolicy) makes admin. It is created as the local
+		// actor, the store's creator, before the server answers anyone.
+		token, _, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}})
+		if err != nil {
+			return fmt.Errorf("create root token: %w", err)
+		}
+		started.RootToken, started.CACertFile = token, cfg.TLSCertFile
+	}
+
+	addr := cfg.Addr
+	if addr == "" {
+		addr = DefaultAddr
+		if cfg.Dev {
+			addr = DefaultDevAddr
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	started.URL = "https://" + clientAddr(ln.Addr())
+
+	h := newHandler(local, local, cfg.Options)
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		// Request contexts do not derive from ctx: cancelling ctx starts a
+		// graceful shutdown, which lets in-flight requests finish.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+
+	cfg.Logger.Info("passman server listening", slog.String("url", started.URL), slog.Bool("dev", cfg.Dev))
+	if dev != nil {
+		dev.announce(cfg.Out, started)
+	}
+	if cfg.Started != nil {
+		cfg.Started(started)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	cfg.Logger.Info("passman server shutting down")
+	h.draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(cfg.ShutdownTimeout, DefaultShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// In-flight requests outlived the timeout: cut them off. Their
+		// changes either committed with their audit entries or did not.
+		return errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// clientAddr is the host:port a client on this machine dials: a wildcard
+// listen address becomes loopback.
+func clientAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+		if tcp.IP != nil && tcp.IP.To4() == nil {
+			ip = net.IPv6loopback
+		}
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
+}
+
+// devSetup is a dev server's scratch directory.
+type devSetup struct {
+	dir     string
+	removed bool // whether cleanup removes dir
+}
+
+// RootPolicy is the authorization rule a dev server installs: a token
+// with claim role=root may do everything. A production store that wants a
+// root token adds the same rule to its policy directory; only an admin can
+// create a token, so the rule grants nothing an admin could not.
+const RootPolicy = `# A token with claim role=root may do everything.
+package passman.authz
+
+allow if root_token
+
+reasons contains "a token with claim role=root may do everything" if root_token
+
+root_token if {
+	input.subject.kind == "token"
+	input.subject.claims.role == "root"
+}
+`
+
+// setupDev creates the dev server's store, policy and certificate, and
+// points cfg at them.
+func setupDev(ctx context.Context, cfg *Config) (*devSetup, error) {
+	if cfg.Store.PolicyDir != "" || cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		return nil, fmt.Errorf("%w: --dev makes its own store, policies and certificate; drop --policies and the TLS flags", secret.ErrInvalidArgument)
+	}
+	d := &devSetup{dir: cfg.DevDir}
+	if d.dir == "" {
+		dir, err := os.MkdirTemp("", "passman-dev-")
+		if err != nil {
+			return nil, fmt.Errorf("dev server: %w", err)
+		}
+		d.dir, d.removed = dir, true
+	}
+	fail := func(err error) (*devSetup, error) {
+		return nil, errors.Join(fmt.Errorf("dev server: %w", err), d.cleanup())
+	}
+	polDir := filepath.Join(d.dir, "policies")
+	if err := os.MkdirAll(polDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "root.rego"), []byte(RootPolicy), 0o600); err != nil {
+		return fail(err)
+	}
+	opts := core.Options{
+		Dir:       filepath.Join(d.dir, "store"),
+		Actor:     cfg.Store.Actor,
+		AuditSync: cfg.Store.AuditSync,
+		Now:       cfg.Store.Now,
+		PolicyDir: polDir,
+	}
+	if opts.Actor == "" {
+		opts.Actor = "passman-dev"
+	}
+	if _, err := core.Init(ctx, opts); err != nil {
+		return fail(err)
+	}
+	cfg.Store = opts
+	cfg.TLSCertFile = filepath.Join(d.dir, "tls", "cert.pem")
+	cfg.TLSKeyFile = filepath.Join(d.dir, "tls", "key.pem")
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host != "" {
+		hosts = append(hosts, host)
+	}
+	if err := WriteSelfSigned(cfg.TLSCertFile, cfg.TLSKeyFile, hosts, 30*24*time.Hour); err != nil {
+		return fail(err)
+	}
+	return d, nil
+}
+
+func (d *devSetup) announce(w io.Writer, s Started) {
+	fmt.Fprintf(w, `passman dev server: a throwaway store in %s, NOT for real secrets.
+Export these to use it:
+
+export PASSMAN_ADDR=%s
+export PASSMAN_TOKEN=%s
+export PASSMAN_CACERT=%s
+
+`, d.dir, s.URL, s.RootToken, s.CACertFile)
+}
+
+func (d *devSetup) cleanup() error {
+	if !d.removed {
+		return nil
+	}
+	if err := os.RemoveAll(d.dir); err != nil {
+		return fmt.Errorf("remove dev directory: %w", err)
+	}
+	return nil
+}

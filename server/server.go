@@ -1,0 +1,406 @@
+// Package server serves passman.Service over HTTPS (the routes of package
+// api). It authenticates every request with a bearer token, acts as the
+// token's identity (core.WithSubject) so the policy and the audit log see
+// who asked, and leaves every decision to the Service: the server holds no
+// authorization logic of its own.
+//
+// What it adds is what a network needs: request size and time limits, an
+// error body that never quotes the request or the token, a denied read that
+// is indistinguishable from a missing secret, structured request logs
+// without values or tokens, and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/secret"
+)
+
+// TokenAuthenticator turns a bearer token into the identity it was issued
+// to; core.Local implements it. An unknown, expired or revoked token is an
+// error wrapping secret.ErrUnauthenticated; any other error is the
+// authenticator's own failure (answered 5xx, not 401).
+type TokenAuthenticator interface {
+	LookupToken(ctx context.Context, token string) (core.TokenInfo, error)
+}
+
+// TokenAdmin manages tokens; core.Local implements it. When the
+// authenticator given to New does too, the token create, revoke and list
+// routes are served (authorized by the Service's policy as admin actions).
+type TokenAdmin interface {
+	CreateToken(ctx context.Context, req core.TokenRequest) (string, core.TokenInfo, error)
+	RevokeToken(ctx context.Context, accessor string) error
+	ListTokens(ctx context.Context) ([]core.TokenInfo, error)
+}
+
+// readier is a Service that can say whether it can serve (core.Local).
+type readier interface {
+	Ready(ctx context.Context) error
+}
+
+// DefaultMaxBodyBytes bounds a request body: a maximal value in base64,
+// plus room for maximal metadata.
+var DefaultMaxBodyBytes = int64(base64.StdEncoding.EncodedLen(secret.MaxValueSize) + 512<<10)
+
+// Options configure the handler New returns.
+type Options struct {
+	// Logger receives one line per request; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body (413 beyond); 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// New returns the API handler: svc serves the secret routes, tokens
+// authenticates callers. Every route except the health and readiness
+// probes needs a valid token, so svc is never called without a subject
+// (core.Local would otherwise act as its own OS user).
+func New(svc passman.Service, tokens TokenAuthenticator, opts Options) http.Handler {
+	return newHandler(svc, tokens, opts)
+}
+
+type handler struct {
+	svc    passman.Service
+	tokens TokenAuthenticator
+	admin  TokenAdmin // nil when tokens cannot administer
+	log    *slog.Logger
+	max    int64
+	// draining is set when shutdown begins: readiness then fails, so a
+	// load balancer stops sending new requests while in-flight ones end.
+	draining atomic.Bool
+}
+
+func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *handler {
+	h := &handler{svc: svc, tokens: tokens, log: opts.Logger, max: opts.MaxBodyBytes}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.max <= 0 {
+		h.max = DefaultMaxBodyBytes
+	}
+	h.admin, _ = tokens.(TokenAdmin)
+	return h
+}
+
+// call is one request as a route handler sees it.
+type call struct {
+	r     *http.Request
+	route *api.Route
+	// tail is the validated secret path or fingerprint.
+	tail string
+	// token is the caller's token info (never the token).
+	token core.TokenInfo
+	// after runs once the response is written: wiping a value.
+	after func()
+}
+
+// routeFunc serves one route: a nil result with a nil error is 204.
+type routeFunc func(h *handler, ctx context.Context, c *call) (any, error)
+
+// reqLog is what the request's log line says.
+type reqLog struct {
+	route, path, identity, accessor, class string
+	// err is logged for server errors only: a client error's message may
+	// quote what the client sent.
+	err error
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	reqID := newRequestID()
+	hdr := w.Header()
+	hdr.Set("X-Request-Id", reqID)
+	// Responses carry secrets and tokens: no cache may keep one.
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	var rl reqLog
+	defer func() {
+		if p := recover(); p != nil {
+			rl.err = fmt.Errorf("panic: %v", p)
+			rl.class = api.ClassInternal
+			if sw.status == 0 {
+				h.writeError(sw, reqID, nil, fmt.Errorf("handler panicked"))
+			}
+		}
+		h.logRequest(r, sw.status, time.Since(start), reqID, rl)
+	}()
+	rl.err = h.serve(sw, r, reqID, &rl)
+}
+
+func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqLog) error {
+	route, tail, allowed := api.Match(r.Method, r.URL.Path)
+	if route == nil {
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			rl.class = api.ClassMethodNotAllowed
+			h.writeBody(w, http.StatusMethodNotAllowed, api.ErrorResponse{Error: api.ErrorBody{Class: api.ClassMethodNotAllowed, Message: "method not allowed; allowed: " + strings.Join(allowed, ", ")}})
+			return nil
+		}
+		rl.class = "not_found"
+		h.writeBody(w, http.StatusNotFound, api.ErrorResponse{Error: api.ErrorBody{Class: "not_found", Message: "no such API route"}})
+		return nil
+	}
+	rl.route = route.Name
+	c := &call{r: r, route: route}
+	ctx := r.Context()
+	if !route.Public {
+		info, err := h.authenticate(ctx, r)
+		if err != nil {
+			rl.class = classOf(err)
+			if rl.class == "unauthenticated" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
+			}
+			return h.writeError(w, reqID, route, err)
+		}
+		c.token = info
+		rl.identity, rl.accessor = info.Identity, info.Accessor
+		ctx = core.WithSubject(ctx, subjectOf(info))
+	}
+	var err error
+	if c.tail, err = validateTail(route, tail); err != nil {
+		rl.class = classOf(err)
+		return h.writeError(w, reqID, route, err)
+	}
+	if route.Tail == api.TailPath {
+		rl.path = c.tail
+	}
+	if r.ContentLength > h.max {
+		err := fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, r.ContentLength, h.max)
+		rl.class = classOf(err)
+		return h.writeError(w, reqID, route, err)
+	}
+	// The underlying writer, so that an overlong body also closes the
+	// connection rather than leaving the rest of it to be drained.
+	r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, h.max)
+
+	res, err := routeFuncs[route.Name](h, ctx, c)
+	if c.after != nil {
+		defer c.after()
+	}
+	if err != nil {
+		rl.class = classOf(err)
+		return h.writeError(w, reqID, route, err)
+	}
+	if res == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	h.writeBody(w, http.StatusOK, res)
+	return nil
+}
+
+// authenticate checks the request's bearer token.
+func (h *handler) authenticate(ctx context.Context, r *http.Request) (core.TokenInfo, error) {
+	vals := r.Header.Values("Authorization")
+	switch {
+	case len(vals) == 0:
+		return core.TokenInfo{}, fmt.Errorf("%w: missing bearer token (Authorization: Bearer <token>)", secret.ErrUnauthenticated)
+	case len(vals) > 1:
+		return core.TokenInfo{}, fmt.Errorf("%w: more than one Authorization header", secret.ErrUnauthenticated)
+	}
+	scheme, token, ok := strings.Cut(vals[0], " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return core.TokenInfo{}, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", secret.ErrUnauthenticated)
+	}
+	info, err := h.tokens.LookupToken(ctx, token)
+	if err != nil {
+		if errors.Is(err, secret.ErrUnauthenticated) {
+			return core.TokenInfo{}, err
+		}
+		return core.TokenInfo{}, fmt.Errorf("authenticate: %w", err)
+	}
+	return info, nil
+}
+
+// subjectOf is the policy subject a token acts as.
+func subjectOf(info core.TokenInfo) policy.Subject {
+	claims := make(map[string]any, len(info.Claims))
+	for k, v := range info.Claims {
+		claims[k] = v
+	}
+	return policy.Subject{ID: info.Identity, Kind: policy.KindToken, Claims: claims}
+}
+
+// validateTail checks the part of the URL path after the route's fixed
+// part. The server never cleans a path: a "..", "." or empty segment is
+// refused, so no spelling of a URL reaches another secret.
+func validateTail(route *api.Route, tail string) (string, error) {
+	switch route.Tail {
+	case api.TailPath:
+		if err := secret.ValidatePath(tail); err != nil {
+			return "", err
+		}
+	case api.TailFingerprint:
+		if tail == "" || len(tail) > 128 || strings.Trim(tail, "0123456789abcdef") != "" {
+			return "", fmt.Errorf("%w: a fingerprint is lowercase hex", secret.ErrInvalidArgument)
+		}
+	}
+	return tail, nil
+}
+
+// notFoundMessage answers every not-found or denied read of a secret, so
+// the two cannot be told apart.
+const notFoundMessage = "not found: no such secret or version, or no permission to read it"
+
+// writeError answers with err's class and status. It returns err when
+// the server failed (5xx), for the log.
+func (h *handler) writeError(w http.ResponseWriter, reqID string, route *api.Route, err error) error {
+	class := classOf(err)
+	body := api.ErrorBody{Class: class, Message: err.Error()}
+	if route != nil && route.ReadsSecret && (class == "not_found" || class == "permission_denied") {
+		body = api.ErrorBody{Class: "not_found", Message: notFoundMessage}
+	}
+	status := api.Status(body.Class)
+	switch {
+	case class == api.ClassUnavailable:
+		body.Message = "service unavailable; try again later"
+	case status >= 500:
+		// The details (file names, a store's state) are for the operator,
+		// who finds them in the log under the request id.
+		body.Message = fmt.Sprintf("%s error; see the server log, request id %s", body.Class, reqID)
+	}
+	h.writeBody(w, status, api.ErrorResponse{Error: body})
+	if status >= 500 {
+		return err
+	}
+	return nil
+}
+
+func (h *handler) writeBody(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"class":"internal","message":"encode response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	clear(b) // it may hold a value
+}
+
+func (h *handler) logRequest(r *http.Request, status int, d time.Duration, reqID string, rl reqLog) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("route", rl.route),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("request_id", reqID),
+		slog.String("remote", r.RemoteAddr),
+	}
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	// Only a validated path is logged: whatever else was typed there might
+	// be a value pasted in the wrong place.
+	add("path", rl.path)
+	add("identity", rl.identity)
+	add("token_accessor", rl.accessor)
+	add("class", rl.class)
+	if rl.err != nil {
+		attrs = append(attrs, slog.String("error", rl.err.Error()))
+	}
+	h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
+}
+
+// decode reads a JSON body into v. An empty body leaves v as it is when
+// emptyOK. Errors never quote the body.
+func decode(c *call, v any, emptyOK bool) error {
+	dec := json.NewDecoder(c.r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) && emptyOK {
+		return nil
+	}
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("trailing data")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	var ute *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return fmt.Errorf("%w: request body exceeds %d bytes", secret.ErrTooLarge, mbe.Limit)
+	case errors.As(err, &ute) && ute.Field != "":
+		return fmt.Errorf("%w: request body: field %s has the wrong type", secret.ErrInvalidArgument, ute.Field)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: request body is empty", secret.ErrInvalidArgument)
+	default:
+		return fmt.Errorf("%w: request body is not valid JSON for %s %s, or has unknown fields or invalid values", secret.ErrInvalidArgument, c.route.Method, c.route.Path)
+	}
+}
+
+// unavailable marks a failure that is the server's state, not the
+// request's: 503, and worth retrying later.
+type unavailable struct{ err error }
+
+func (u unavailable) Error() string { return "unavailable: " + u.err.Error() }
+func (u unavailable) Unwrap() error { return u.err }
+
+// classOf is secret.Class, plus the server's own unavailable class.
+func classOf(err error) string {
+	var u unavailable
+	if errors.As(err, &u) {
+		return api.ClassUnavailable
+	}
+	return secret.Class(err)
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
