@@ -80,10 +80,7 @@ Results are cached per commit (by the rules in force), so a second scan of
 the same history reads only new commits; --no-cache turns that off.`,
 		Args: rangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.root = "."
-			if len(args) == 1 {
-				f.root = args[0]
-			}
+			f.root = repoArg(args)
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
 				opts := scanner.GitOptions{Range: rng, Progress: a.progress("commits")}
 				if !noCache {
@@ -116,10 +113,7 @@ func newScanStagedCmd(a *app) *cobra.Command {
 already in a file at HEAD is not reported. Exit 1 stops the commit.`,
 		Args: rangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.root = "."
-			if len(args) == 1 {
-				f.root = args[0]
-			}
+			f.root = repoArg(args)
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
 				return s.ScanStaged(cmd.Context(), f.root)
 			})
@@ -127,6 +121,15 @@ already in a file at HEAD is not reported. Exit 1 stops the commit.`,
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// repoArg is the repository a git scan reads: PATH, or the current
+// directory.
+func repoArg(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return "."
 }
 
 // openScanCache opens the scan cache; a cache another scan holds is

@@ -1,22 +1,18 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/internal/pgtest"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
-	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -94,9 +90,6 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // fingerprint index, scan a small repository's history in which a managed
 // secret was committed, ask the respond policy, rotate the secret.
 func BenchmarkLeakToRotated(b *testing.B) {
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
-	}
 	pe, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -109,14 +102,7 @@ func BenchmarkLeakToRotated(b *testing.B) {
 		if _, err := l.Put(context.Background(), "prod/db/password", secret.NewValue([]byte(leaked)), secret.PutOptions{Metadata: md}); err != nil {
 			b.Fatal(err)
 		}
-		repo := b.TempDir()
-		git := func(args ...string) {
-			cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=b", "-c", "user.email=b@b"}, args...)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("git %v: %v\n%s", args, err, out)
-			}
-		}
-		git("init", "-q")
+		repo, git := newRepo(b)
 		for i := range 20 {
 			if err := os.WriteFile(filepath.Join(repo, fmt.Sprintf("f%d.go", i)), []byte(fmt.Sprintf("package p\n\nconst n%d = %d\n", i, i)), 0o644); err != nil {
 				b.Fatal(err)
@@ -131,21 +117,9 @@ func BenchmarkLeakToRotated(b *testing.B) {
 		git("commit", "-q", "-m", "leak")
 		b.StartTimer()
 
-		var buf bytes.Buffer
-		if _, err := l.ExportFingerprints(context.Background(), &buf); err != nil {
-			b.Fatal(err)
-		}
-		ix, err := fpindex.Read(&buf)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := scanner.New(scanner.Options{Managed: ix})
-		if err != nil {
-			b.Fatal(err)
-		}
-		findings, _, err := s.ScanGit(context.Background(), repo, scanner.GitOptions{})
-		if err != nil || len(findings) != 1 || findings[0].Managed == nil {
-			b.Fatalf("findings %d: %v", len(findings), err)
+		findings := scanManaged(b, l, repo)
+		if len(findings) != 1 || findings[0].Managed == nil {
+			b.Fatalf("findings %d", len(findings))
 		}
 		f := findings[0]
 		e := &rotation.Engine{Store: l, Connectors: rotation.Connectors()}

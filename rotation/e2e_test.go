@@ -1,12 +1,10 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/internal/pgtest"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -68,43 +65,18 @@ func pgCanLogin(t *testing.T, srv *pgtest.Server, role, pw string) bool {
 // changes on the real server, the leaked one stops working, and the audit
 // log shows the finding, the decision and every step.
 func TestLeakRotatesPostgresPassword(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
 	l := openStore(t, nil)
 	const leaked = "Pg7leakedPassw0rdXq"
 	srv, role, e := pgSetup(t, l, "prod/db/password", leaked)
 
-	repo := t.TempDir()
-	git := func(args ...string) {
-		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=dev", "-c", "user.email=dev@example.com"}, args...)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q")
+	repo, git := newRepo(t)
 	if err := os.WriteFile(filepath.Join(repo, "settings.env"), []byte("DATABASE_URL=postgres://"+role+":"+leaked+"@db:5432/app\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	git("add", ".")
 	git("commit", "-q", "-m", "settings")
 
-	var buf bytes.Buffer
-	if _, err := l.ExportFingerprints(context.Background(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := fpindex.Read(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := scanner.New(scanner.Options{Managed: ix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	findings, _, err := s.ScanGit(context.Background(), repo, scanner.GitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	findings := scanManaged(t, l, repo)
 	var f *scanner.Finding
 	for i := range findings {
 		if findings[i].Managed != nil {

@@ -115,14 +115,19 @@ func (b *Baseline) add(m json.RawMessage) error {
 // Filter returns the findings not in the baseline, in order, and how many
 // it suppressed. A nil Baseline suppresses nothing.
 func (b *Baseline) Filter(fs []Finding) (kept []Finding, suppressed int) {
+	return without(fs, b.has)
+}
+
+// without returns the findings drop does not match, in order, and how
+// many it dropped.
+func without(fs []Finding, drop func(Finding) bool) ([]Finding, int) {
+	var kept []Finding
 	for _, f := range fs {
-		if b.has(f) {
-			suppressed++
-			continue
+		if !drop(f) {
+			kept = append(kept, f)
 		}
-		kept = append(kept, f)
 	}
-	return kept, suppressed
+	return kept, len(fs) - len(kept)
 }
 
 func (b *Baseline) has(f Finding) bool {

@@ -114,16 +114,7 @@ func normalizeIgnoreEntry(entry string) (string, bool) {
 // by content fingerprint (gitleaks cannot ignore it at all). A nil Ignore
 // drops nothing.
 func (ig *Ignore) Filter(fs []Finding) ([]Finding, int) {
-	var kept []Finding
-	dropped := 0
-	for _, f := range fs {
-		if ig.has(f) {
-			dropped++
-			continue
-		}
-		kept = append(kept, f)
-	}
-	return kept, dropped
+	return without(fs, ig.has)
 }
 
 func (ig *Ignore) has(f Finding) bool {

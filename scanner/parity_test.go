@@ -2,9 +2,7 @@ package scanner_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -81,7 +79,7 @@ func TestParityWithGitleaks(t *testing.T) {
 	want := map[string]bool{}
 	decoded := 0
 	for _, g := range theirs {
-		fp := contentFingerprint(g.RuleID, g.File, g.Secret)
+		fp := scanner.ContentFingerprint(g.RuleID, g.File, []byte(g.Secret))
 		want[fp] = true
 		if _, ok := byFingerprint[fp]; !ok {
 			t.Errorf("gitleaks reports %s in %s (commit %.7s); passman does not", g.RuleID, g.File, g.Commit)
@@ -151,13 +149,4 @@ func hasFinding(fs []scanner.Finding, rule, file, commit string) bool {
 		}
 	}
 	return false
-}
-
-// contentFingerprint is Finding.Fingerprint computed from a raw secret.
-func contentFingerprint(rule, file, secret string) string {
-	v := sha256.Sum256([]byte(secret))
-	h := sha256.New()
-	h.Write([]byte(rule + "\x00" + file + "\x00"))
-	h.Write(v[:])
-	return hex.EncodeToString(h.Sum(nil))
 }

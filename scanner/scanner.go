@@ -341,7 +341,7 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 				EndLine:     startLine + m.Line - 1,
 				EndColumn:   m.Column + m.Length - 1,
 				Secret:      "REDACTED",
-				Fingerprint: fingerprint(ManagedRuleID, name, b[off:off+m.Length]),
+				Fingerprint: ContentFingerprint(ManagedRuleID, name, b[off:off+m.Length]),
 				Managed:     &fm,
 			})
 		}
@@ -360,7 +360,7 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 			EndColumn:   g.EndColumn,
 			Entropy:     g.Entropy,
 			Secret:      "REDACTED",
-			Fingerprint: fingerprint(g.RuleID, name, []byte(g.Secret)),
+			Fingerprint: ContentFingerprint(g.RuleID, name, []byte(g.Secret)),
 			Tags:        ruleTags(g.Tags),
 		}
 		// gitleaks counts the preceding newline as a line's first column
@@ -432,8 +432,10 @@ func compareKey(a, b Finding) int {
 	return strings.Compare(a.RuleID, b.RuleID)
 }
 
-// fingerprint is the content fingerprint documented on Finding.Fingerprint.
-func fingerprint(rule, file string, value []byte) string {
+// ContentFingerprint is the content fingerprint documented on
+// Finding.Fingerprint, for tools that hold a raw secret (such as a gitleaks
+// report) and need to match it against passman's findings.
+func ContentFingerprint(rule, file string, value []byte) string {
 	v := sha256.Sum256(value)
 	h := sha256.New()
 	h.Write([]byte(rule + "\x00" + file + "\x00"))

@@ -29,6 +29,7 @@ import (
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/internal/benchrepo"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -273,7 +274,7 @@ func parity(glReport, pmReport, managedReport string, m benchrepo.Manifest) erro
 	missing := map[key]int{}
 	glKeys := map[string]bool{}
 	for _, f := range gl {
-		fp := contentFingerprint(f.RuleID, f.File, f.Secret)
+		fp := scanner.ContentFingerprint(f.RuleID, f.File, []byte(f.Secret))
 		glKeys[fp] = true
 		if !ours[fp] {
 			missing[key{f.RuleID, f.File}]++
@@ -315,14 +316,4 @@ func parity(glReport, pmReport, managedReport string, m benchrepo.Manifest) erro
 		return errors.New("parity check failed")
 	}
 	return nil
-}
-
-// contentFingerprint is scanner.Finding's content fingerprint, computed
-// from gitleaks' raw secret.
-func contentFingerprint(rule, file, secret string) string {
-	v := sha256.Sum256([]byte(secret))
-	h := sha256.New()
-	h.Write([]byte(rule + "\x00" + file + "\x00"))
-	h.Write(v[:])
-	return hex.EncodeToString(h.Sum(nil))
 }
