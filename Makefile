@@ -28,7 +28,7 @@ export PASSMAN_GITLEAKS := $(GITLEAKS)
 # it); under make they fail rather than skip without one.
 export PASSMAN_REQUIRE_POSTGRES := 1
 
-.PHONY: all build demo test go-test lint fuzz bench bench-scan deps clean
+.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean
 
 all: build
 
@@ -88,6 +88,12 @@ bench:
 ## benchmark repository, side by side; prints time, MB/s and memory.
 bench-scan: build $(GITLEAKS)
 	./scripts/bench-scan.sh $(BIN) $(GITLEAKS)
+
+## bench-server: a real TLS server on loopback with a durable, audited
+## store; 16 clients read, then write, for 10 s each; prints throughput and
+## p50/p95/p99 latency.
+bench-server: build
+	./scripts/bench-server.sh $(BIN)
 
 clean:
 	rm -rf bin $(BENCH_OUT) $(TOOLS)
