@@ -95,6 +95,7 @@ type Local struct {
 	authz   Authorizer
 	// createdBy is the store's creator, whom the bundled policy makes admin.
 	createdBy string
+	tokens    tokenCache
 }
 
 var _ passman.Service = (*Local)(nil)

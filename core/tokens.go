@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -163,7 +164,7 @@ func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, Toke
 			})
 		}
 		return fmt.Errorf("generate token: accessor collided three times")
-	})
+	}, nil)
 	if err != nil {
 		return "", TokenInfo{}, err
 	}
@@ -191,7 +192,50 @@ func (l *Local) RevokeToken(ctx context.Context, accessor string) error {
 		}
 		rec.RevokedAt, rec.RevokedBy = l.opts.now().UTC(), by
 		return putTokenRecord(tx, rec)
-	})
+	}, func() { l.tokens.drop(accessor) })
+}
+
+// tokenCache keeps token records read by LookupToken, which every server
+// request calls: a bbolt read and a JSON decode per request otherwise.
+// It stays exact because only this process can open the store (bbolt
+// locks the file) and every revocation goes through RevokeToken, which
+// drops the entry once its transaction has committed.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]tokenRecord // by accessor
+	// gen counts drops: a record read before a drop (a lookup racing a
+	// revocation) must not be cached after it.
+	gen uint64
+}
+
+// maxCachedTokens bounds the cache; past it the cache starts over.
+const maxCachedTokens = 10000
+
+func (c *tokenCache) get(accessor string) (tokenRecord, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[accessor]
+	return r, c.gen, ok
+}
+
+// put caches r, read at generation gen, unless a drop came since.
+func (c *tokenCache) put(r tokenRecord, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedTokens {
+		c.m = map[string]tokenRecord{}
+	}
+	c.m[r.Accessor] = r
+}
+
+func (c *tokenCache) drop(accessor string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, accessor)
+	c.gen++
 }
 
 // ListTokens describes every token, revoked and expired ones included,
@@ -237,17 +281,20 @@ func (l *Local) LookupToken(ctx context.Context, token string) (TokenInfo, error
 		return TokenInfo{}, fmt.Errorf("%w: not a passman token", secret.ErrUnauthenticated)
 	}
 	hash := hashToken(token)
-	var rec tokenRecord
-	err := l.db.View(ctx, func(tx store.Tx) error {
-		var err error
-		rec, err = getTokenRecord(tx, hash[:accessorLen])
-		return err
-	})
-	switch {
-	case errors.Is(err, secret.ErrNotFound):
-		return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
-	case err != nil:
-		return TokenInfo{}, fmt.Errorf("look up token: %w", err)
+	rec, gen, ok := l.tokens.get(hash[:accessorLen])
+	if !ok {
+		err := l.db.View(ctx, func(tx store.Tx) error {
+			var err error
+			rec, err = getTokenRecord(tx, hash[:accessorLen])
+			return err
+		})
+		switch {
+		case errors.Is(err, secret.ErrNotFound):
+			return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
+		case err != nil:
+			return TokenInfo{}, fmt.Errorf("look up token: %w", err)
+		}
+		l.tokens.put(rec, gen)
 	}
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(rec.Hash)) != 1 {
 		return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
@@ -266,7 +313,7 @@ func (l *Local) LookupToken(ctx context.Context, token string) (TokenInfo, error
 // commits, as mutate does for secrets: a token exists only if its creation
 // was audited. A failure after authorization is audited under the same
 // request id.
-func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) error) error {
+func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) error, committed func()) error {
 	dec, err := l.authorize(ctx, o)
 	if err != nil {
 		return err
@@ -289,6 +336,9 @@ func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) err
 		pc.BeforeCommit("audit-sync", l.log.Sync)
 		return nil
 	})
+	if err == nil && committed != nil {
+		committed()
+	}
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
 		if aerr := l.record(ctx, entry(), err); aerr != nil {
 			return errors.Join(err, aerr)
