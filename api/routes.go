@@ -88,6 +88,10 @@ var (
 	RouteTokenRevoke     = Route{Name: "token.revoke", Method: http.MethodPost, Path: Prefix + "/auth/token/revoke", Idempotent: true}
 	RouteTokenLookupSelf = Route{Name: "token.lookup-self", Method: http.MethodGet, Path: Prefix + "/auth/token/lookup-self", Idempotent: true}
 	RouteTokenList       = Route{Name: "token.list", Method: http.MethodGet, Path: Prefix + "/auth/tokens", Idempotent: true}
+	// RouteOIDCLogin exchanges a GitHub Actions OIDC ID token for a passman
+	// token. It is public: the ID token is the credential. Not idempotent:
+	// each call issues a new token.
+	RouteOIDCLogin = Route{Name: "auth.oidc", Method: http.MethodPost, Path: Prefix + "/auth/oidc", Public: true}
 
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/sys/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/sys/ready", Public: true, Idempotent: true}
@@ -99,6 +103,7 @@ var Routes = []Route{
 	RouteDelete, RouteUndelete, RouteDestroy, RouteMetadata, RouteStage,
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
+	RouteOIDCLogin,
 	RouteHealth, RouteReady,
 }
 

@@ -159,6 +159,13 @@ type TokenCreateResponse struct {
 	Info  TokenInfo `json:"info"`
 }
 
+// OIDCLoginRequest is the body of POST /v1/auth/oidc: a GitHub Actions
+// OIDC ID token (a JWT) to exchange for a short-lived passman token. The
+// answer is a TokenCreateResponse.
+type OIDCLoginRequest struct {
+	Token string `json:"token"`
+}
+
 // TokenRevokeRequest is the body of POST /v1/auth/token/revoke.
 type TokenRevokeRequest struct {
 	Accessor string `json:"accessor"`

@@ -37,10 +37,11 @@ const (
 	KindUser       = "user"        // a local OS user
 	KindToken      = "token"       // a bearer token issued by passman
 	KindGitHubOIDC = "github-oidc" // a GitHub Actions OIDC identity token
+	KindMTLS       = "mtls"        // a verified TLS client certificate
 )
 
 // SubjectKinds lists every subject kind.
-var SubjectKinds = []string{KindUser, KindToken, KindGitHubOIDC}
+var SubjectKinds = []string{KindUser, KindToken, KindGitHubOIDC, KindMTLS}
 
 // Subject is who asks: an identity and, for federated identities, the
 // verified claims of its token.

@@ -21,6 +21,12 @@ import (
 //	addr: ":8200"
 //	tls_cert: /etc/passman/tls/cert.pem
 //	tls_key: /etc/passman/tls/key.pem
+//	client_ca: /etc/passman/tls/client-ca.pem   # optional: mTLS clients
+//	oidc:                                      # optional: GitHub Actions login
+//	  audience: https://passman.example.com    # required with oidc
+//	  issuer: https://token.actions.githubusercontent.com
+//	  token_ttl: 15m
+//	  allowed_owners: [acme]
 //	store: /var/lib/passman
 //	key_file: /etc/passman/master.key
 //	policies: /etc/passman/policies
@@ -32,6 +38,8 @@ type FileConfig struct {
 	Addr         string    `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
 	TLSKey       string    `yaml:"tls_key"`
+	ClientCA     string    `yaml:"client_ca"`
+	OIDC         *OIDCFile `yaml:"oidc"`
 	Store        string    `yaml:"store"`
 	KeyFile      string    `yaml:"key_file"`
 	Policies     string    `yaml:"policies"`
@@ -39,6 +47,22 @@ type FileConfig struct {
 	MaxBodyBytes int64     `yaml:"max_body_bytes"`
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
+}
+
+// OIDCFile is the oidc section: GitHub Actions OIDC login.
+type OIDCFile struct {
+	Issuer        string   `yaml:"issuer"`
+	Audience      string   `yaml:"audience"`
+	TokenTTL      Duration `yaml:"token_ttl"`
+	AllowedOwners []string `yaml:"allowed_owners"`
+}
+
+// Config is the OIDCConfig the section describes; nil for no section.
+func (f *OIDCFile) Config() *OIDCConfig {
+	if f == nil {
+		return nil
+	}
+	return &OIDCConfig{Issuer: f.Issuer, Audience: f.Audience, TokenTTL: time.Duration(f.TokenTTL), AllowedOwners: f.AllowedOwners}
 }
 
 // Timeouts are the server's time limits, as durations ("30s").

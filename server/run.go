@@ -47,6 +47,14 @@ type Config struct {
 	// every request carries a bearer token.
 	TLSCertFile string
 	TLSKeyFile  string
+	// ClientCAFile, when set, is a PEM bundle of CAs for client
+	// certificates: TLS then asks for one (verified if given) and a
+	// request with a verified certificate and no Authorization header is
+	// authenticated by it (subject kind "mtls").
+	ClientCAFile string
+	// GitHubOIDC, when set, enables POST /v1/auth/oidc (see OIDCConfig);
+	// Run refuses to start if it is invalid (no audience, say).
+	GitHubOIDC *OIDCConfig
 	// Store opens the store to serve. In dev mode only Actor, AuditSync
 	// and Now are used.
 	Store core.Options
@@ -113,6 +121,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("%w: load TLS certificate: %v", secret.ErrInvalidArgument, err)
 	}
 
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if cfg.ClientCAFile != "" {
+		pool, err := loadClientCAs(cfg.ClientCAFile)
+		if err != nil {
+			return err
+		}
+		withClientCAs(tlsConfig, pool)
+		cfg.ClientCerts = true
+	}
+	if cfg.GitHubOIDC != nil {
+		if cfg.OIDC, err = NewOIDC(*cfg.GitHubOIDC); err != nil {
+			return err
+		}
+	}
+
 	local, err := core.Open(ctx, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -150,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	h := newHandler(local, local, cfg.Options)
 	srv := &http.Server{
 		Handler:           h,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),

@@ -65,6 +65,13 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (413 beyond); 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// OIDC, when set, serves POST /v1/auth/oidc: GitHub Actions ID tokens
+	// are exchanged for short-lived passman tokens (see NewOIDC).
+	OIDC *OIDC
+	// ClientCerts authenticates a request without an Authorization header
+	// by its verified TLS client certificate (see clientCertInfo). The
+	// TLS config must verify client certificates (Config.ClientCAFile).
+	ClientCerts bool
 }
 
 // New returns the API handler: svc serves the secret routes, tokens
@@ -79,8 +86,13 @@ type handler struct {
 	svc    passman.Service
 	tokens TokenAuthenticator
 	admin  TokenAdmin // nil when tokens cannot administer
-	log    *slog.Logger
-	max    int64
+	// issuer is admin without the reserved-claims guard: the OIDC
+	// exchange, the one caller allowed to set ClaimKind.
+	issuer      TokenAdmin
+	oidc        *OIDC
+	clientCerts bool
+	log         *slog.Logger
+	max         int64
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -95,6 +107,10 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 		h.max = DefaultMaxBodyBytes
 	}
 	h.admin, _ = tokens.(TokenAdmin)
+	if h.admin != nil {
+		h.issuer, h.admin = h.admin, reservedClaimsGuard{h.admin}
+	}
+	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
 	return h
 }
 
@@ -206,10 +222,14 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	return nil
 }
 
-// authenticate checks the request's bearer token.
+// authenticate checks the request's bearer token or, with none and client
+// certificates enabled, its verified client certificate. A bearer token
+// wins over a certificate: it is the more specific credential.
 func (h *handler) authenticate(ctx context.Context, r *http.Request) (core.TokenInfo, error) {
 	vals := r.Header.Values("Authorization")
 	switch {
+	case len(vals) == 0 && h.clientCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0:
+		return clientCertInfo(r.TLS.VerifiedChains[0][0], time.Now())
 	case len(vals) == 0:
 		return core.TokenInfo{}, fmt.Errorf("%w: missing bearer token (Authorization: Bearer <token>)", secret.ErrUnauthenticated)
 	case len(vals) > 1:
@@ -236,7 +256,8 @@ func subjectOf(info core.TokenInfo) policy.Subject {
 	for k, v := range info.Claims {
 		claims[k] = v
 	}
-	return policy.Subject{ID: info.Identity, Kind: policy.KindToken, Claims: claims}
+	delete(claims, ClaimKind)
+	return policy.Subject{ID: info.Identity, Kind: subjectKind(info.Claims), Claims: claims}
 }
 
 // validateTail checks the part of the URL path after the route's fixed

@@ -119,6 +119,7 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteTokenRevoke.Name:     {"/v1/auth/token/revoke", `{"accessor":"` + spare.Accessor + `"}`, 204},
 		api.RouteTokenLookupSelf.Name: {"/v1/auth/token/lookup-self", "", 200},
 		api.RouteTokenList.Name:       {"/v1/auth/tokens", "", 200},
+		api.RouteOIDCLogin.Name:       {"/v1/auth/oidc", `{"token":"x.y.z"}`, 412},
 		api.RouteHealth.Name:          {"/v1/sys/health", "", 200},
 		api.RouteReady.Name:           {"/v1/sys/ready", "", 200},
 	}
@@ -149,6 +150,9 @@ func TestRouteMatrix(t *testing.T) {
 			res := send(t, e, r.Method, c.target, k.token, body)
 			want, wantClass := c.want, ""
 			switch {
+			case r.Name == api.RouteOIDCLogin.Name:
+				// Public, and this server has no OIDC configured.
+				wantClass = "failed_precondition"
 			case r.Public || k.name == "allowed":
 			case k.name == "denied" && r.Name == api.RouteTokenLookupSelf.Name:
 				// Anyone may describe their own token.

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/metrics"
+)
+
+// OtherRoute is the route label of a request that matches no API route
+// (404 and 405 answers, scanners probing random URLs): folding them into
+// one value keeps arbitrary request paths out of the metrics.
+const OtherRoute = "other"
+
+// RoutePattern names the API route r asks for: its fixed path followed by
+// a placeholder for the tail, e.g. "/v1/secrets/{path}", never the secret
+// path itself. It matches like the server does (api.Match: method plus
+// fixed path or prefix); ok is false when no route of r's method matches.
+func RoutePattern(r *http.Request) (pattern string, ok bool) {
+	route, _, _ := api.Match(r.Method, r.URL.Path)
+	if route == nil {
+		return "", false
+	}
+	return patternOf(*route), true
+}
+
+func patternOf(r api.Route) string {
+	switch r.Tail {
+	case api.TailPath:
+		return r.Path + "{path}"
+	case api.TailFingerprint:
+		return r.Path + "{fingerprint}"
+	default:
+		return r.Path
+	}
+}
+
+// Instrument records each request's duration and status code in m under
+// the pattern route returns (OtherRoute when it returns false). With a nil
+// m it returns next unchanged.
+func Instrument(next http.Handler, m *metrics.Metrics, route func(*http.Request) (pattern string, ok bool)) http.Handler {
+	if m == nil {
+		return next
+	}
+	if route == nil {
+		route = RoutePattern
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Resolve before serving: the handler may rewrite r.URL.
+		pattern, ok := route(r)
+		if !ok {
+			pattern = OtherRoute
+		}
+		method := r.Method
+		cw := &codeWriter{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			code := cw.code
+			if p := recover(); p != nil {
+				// A panic that escapes next still costs a request; record
+				// it as the 500 net/http's recovery amounts to, then let it
+				// propagate.
+				if code == 0 {
+					code = http.StatusInternalServerError
+				}
+				m.ObserveHTTP(pattern, method, code, time.Since(start))
+				panic(p)
+			}
+			if code == 0 {
+				code = http.StatusOK // nothing written: net/http sends 200
+			}
+			m.ObserveHTTP(pattern, method, code, time.Since(start))
+		}()
+		next.ServeHTTP(cw, r)
+	})
+}
+
+// codeWriter remembers the first status code written. (server.go has its
+// own statusWriter for the request log; this one wraps from outside.)
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	// 1xx informational headers are not the final status.
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush, deadlines and the
+// connection through the wrapper.
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
