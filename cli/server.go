@@ -91,6 +91,9 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		WriteTimeout:      time.Duration(fc.Timeouts.Write),
 		IdleTimeout:       time.Duration(fc.Timeouts.Idle),
 		ShutdownTimeout:   time.Duration(fc.Timeouts.Shutdown),
+		ClientCAFile:      fc.ClientCA,
+		GitHubOIDC:        fc.OIDC.Config(),
+		RateLimit:         fc.RateLimit,
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

@@ -47,6 +47,14 @@ type FileConfig struct {
 	MaxBodyBytes int64     `yaml:"max_body_bytes"`
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
+	RateLimit    RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is the rate_limit section: a token bucket per caller (token,
+// or client address before authentication). Off when RPS is 0.
+type RateLimit struct {
+	RPS   float64 `yaml:"rps"`
+	Burst int     `yaml:"burst"`
 }
 
 // OIDCFile is the oidc section: GitHub Actions OIDC login.

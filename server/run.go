@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/passman-dev/passman/metrics"
 	"io"
 	"log/slog"
 	"net"
@@ -70,6 +71,9 @@ type Config struct {
 	// to learn a port-0 address and the dev credentials).
 	Started func(Started)
 
+	// RateLimit limits each caller (off when RPS is 0).
+	RateLimit RateLimit
+
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -88,6 +92,24 @@ type Started struct {
 	CACertFile string
 	// RootToken is the dev server's root token (PASSMAN_TOKEN); "" otherwise.
 	RootToken string
+}
+
+// withMetricsAndLimits puts the rate limiter in front of the API (a caller
+// over its budget gets 429 before any work is done), the instrumentation
+// around both (so 429s are counted), and /metrics beside them. /metrics
+// needs no token: its labels are route patterns and outcomes, never paths.
+func withMetricsAndLimits(h http.Handler, cfg Config) http.Handler {
+	if cfg.RateLimit.RPS > 0 {
+		burst := cfg.RateLimit.Burst
+		if burst <= 0 {
+			burst = max(1, int(cfg.RateLimit.RPS))
+		}
+		h = NewRateLimiter(cfg.RateLimit.RPS, burst, 100_000).Middleware(h, TokenOrAddr)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	mux.Handle("/", Instrument(h, cfg.Metrics, RoutePattern))
+	return mux
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -170,9 +192,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	started.URL = "https://" + clientAddr(ln.Addr())
 
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
 	h := newHandler(local, local, cfg.Options)
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           withMetricsAndLimits(h, cfg),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),

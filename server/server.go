@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/passman-dev/passman/metrics"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,9 @@ var DefaultMaxBodyBytes = int64(base64.StdEncoding.EncodedLen(secret.MaxValueSiz
 type Options struct {
 	// Logger receives one line per request; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the API's outcomes (fetches, denials,
+	// authentication and audit failures); nil records nothing.
+	Metrics *metrics.Metrics
 	// MaxBodyBytes bounds a request body (413 beyond); 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -83,9 +87,10 @@ func New(svc passman.Service, tokens TokenAuthenticator, opts Options) http.Hand
 }
 
 type handler struct {
-	svc    passman.Service
-	tokens TokenAuthenticator
-	admin  TokenAdmin // nil when tokens cannot administer
+	metrics *metrics.Metrics
+	svc     passman.Service
+	tokens  TokenAuthenticator
+	admin   TokenAdmin // nil when tokens cannot administer
 	// issuer is admin without the reserved-claims guard: the OIDC
 	// exchange, the one caller allowed to set ClaimKind.
 	issuer      TokenAdmin
@@ -99,7 +104,7 @@ type handler struct {
 }
 
 func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *handler {
-	h := &handler{svc: svc, tokens: tokens, log: opts.Logger, max: opts.MaxBodyBytes}
+	h := &handler{svc: svc, tokens: tokens, log: opts.Logger, max: opts.MaxBodyBytes, metrics: opts.Metrics}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -132,6 +137,10 @@ type routeFunc func(h *handler, ctx context.Context, c *call) (any, error)
 // reqLog is what the request's log line says.
 type reqLog struct {
 	route, path, identity, accessor, class string
+	readsSecret                            bool
+	// mtls: the request carried no Authorization header but a client
+	// certificate, so an authentication failure is mTLS's.
+	mtls bool
 	// err is logged for server errors only: a client error's message may
 	// quote what the client sent.
 	err error
@@ -156,6 +165,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		h.logRequest(r, sw.status, time.Since(start), reqID, rl)
+		h.observe(rl)
 	}()
 	rl.err = h.serve(sw, r, reqID, &rl)
 }
@@ -173,10 +183,11 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 		h.writeBody(w, http.StatusNotFound, api.ErrorResponse{Error: api.ErrorBody{Class: "not_found", Message: "no such API route"}})
 		return nil
 	}
-	rl.route = route.Name
+	rl.route, rl.readsSecret = route.Name, route.ReadsSecret
 	c := &call{r: r, route: route}
 	ctx := r.Context()
 	if !route.Public {
+		rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 		info, err := h.authenticate(ctx, r)
 		if err != nil {
 			rl.class = classOf(err)
@@ -220,6 +231,33 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	}
 	h.writeBody(w, http.StatusOK, res)
 	return nil
+}
+
+// observe records a request's outcome in the metrics, by the internal
+// error class: a denied read answers 404 on the wire but counts as denied.
+func (h *handler) observe(rl reqLog) {
+	m := h.metrics
+	if m == nil || rl.route == "" {
+		return
+	}
+	if rl.readsSecret {
+		m.ObserveSecretFetch(metrics.FetchOutcome(rl.class))
+	}
+	switch rl.class {
+	case "permission_denied":
+		m.ObserveAuthzDenial(rl.route)
+	case "unauthenticated":
+		method := metrics.AuthnToken
+		switch {
+		case rl.route == "auth.oidc":
+			method = metrics.AuthnOIDC
+		case rl.mtls:
+			method = metrics.AuthnMTLS
+		}
+		m.ObserveAuthnFailure(method, "rejected")
+	case "audit":
+		m.ObserveAuditWriteFailure()
+	}
 }
 
 // authenticate checks the request's bearer token or, with none and client

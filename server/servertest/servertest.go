@@ -17,6 +17,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/server"
 )
 
@@ -74,6 +75,8 @@ type Env struct {
 type Options struct {
 	// MaxBodyBytes is passed to server.Options.
 	MaxBodyBytes int64
+	// Metrics is passed to server.Options.
+	Metrics *metrics.Metrics
 }
 
 // New starts a server; it stops when the test ends.
@@ -113,7 +116,7 @@ func New(t testing.TB, o Options) *Env {
 	e.Clock.Advance(2 * time.Minute)
 
 	logger := slog.New(slog.NewJSONHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes})
+	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics})
 	e.Server = httptest.NewUnstartedServer(h)
 	e.Server.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	e.Server.StartTLS()
