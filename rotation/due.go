@@ -116,6 +116,7 @@ func (e *Engine) RotateDue(ctx context.Context, opts DueOptions) (DueReport, err
 		}
 	}
 	rep.Due = len(due)
+	e.Metrics.SetStaleSecrets(len(due))
 	if len(due) == 0 {
 		return rep, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/generator"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -33,6 +34,8 @@ type Engine struct {
 	Resolver   Resolver
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts rotation attempts and outcomes; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Result is the outcome of one rotation.
@@ -54,30 +57,41 @@ type Result struct {
 // failure in set or test rolls the target back to the current value and
 // destroys the pending version; the error returned says so.
 func (e *Engine) Rotate(ctx context.Context, path, trigger string) (Result, error) {
+	res, connector, err := e.rotate(ctx, path, trigger)
+	if connector != "" && res.State != "" {
+		e.Metrics.ObserveRotation(connector, string(res.State))
+	}
+	return res, err
+}
+
+// rotate is Rotate; it also names the connector, once known, for metrics.
+func (e *Engine) rotate(ctx context.Context, path, trigger string) (Result, string, error) {
 	s, err := e.Store.Describe(ctx, path)
 	if err != nil {
-		return Result{Path: path}, fmt.Errorf("rotate %s: %w", path, err)
+		return Result{Path: path}, "", fmt.Errorf("rotate %s: %w", path, err)
 	}
 	spec := s.Metadata.Rotation
 	if spec == nil {
-		return Result{Path: path}, fmt.Errorf("%w: rotate %s: no rotation configured (set a connector with 'passman secret meta --rotation-connector')", secret.ErrInvalidArgument, path)
+		return Result{Path: path}, "", fmt.Errorf("%w: rotate %s: no rotation configured (set a connector with 'passman secret meta --rotation-connector')", secret.ErrInvalidArgument, path)
 	}
 	conn, err := e.Connectors.New(spec, e.Resolver)
 	if err != nil {
-		return Result{Path: path}, fmt.Errorf("rotate %s: %w", path, err)
+		return Result{Path: path}, spec.Connector, fmt.Errorf("rotate %s: %w", path, err)
 	}
 	if st := s.Metadata.RotationStatus; st != nil && st.State == secret.RotationInProgress {
-		return e.resume(ctx, s, conn, *st)
+		res, err := e.resume(ctx, s, conn, *st)
+		return res, spec.Connector, err
 	}
 	if p := versionWithStage(s, secret.StagePending); p != 0 {
 		// A pending version without a rotation in progress is a leftover
 		// (a crash before the status was written): it was never set on
 		// the target, so it can go.
 		if err := e.discard(ctx, path, p); err != nil {
-			return Result{Path: path}, fmt.Errorf("rotate %s: discard leftover pending v%d: %w", path, p, err)
+			return Result{Path: path}, spec.Connector, fmt.Errorf("rotate %s: discard leftover pending v%d: %w", path, p, err)
 		}
 	}
-	return e.start(ctx, s, spec, conn, trigger)
+	res, err := e.start(ctx, s, spec, conn, trigger)
+	return res, spec.Connector, err
 }
 
 func (e *Engine) now() time.Time {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
@@ -441,5 +442,46 @@ func assertNoValueLeaks(t *testing.T, l *core.Local, value string, texts ...stri
 	}
 	if s := fmt.Sprintf("%+v", entries); strings.Contains(s, value) {
 		t.Fatal("value leaked into the audit log")
+	}
+}
+
+// TestRotationMetrics: each finished rotation counts one attempt and its
+// outcome, by connector.
+func TestRotationMetrics(t *testing.T) {
+	l := openStore(t, nil)
+	m := metrics.New()
+	tgt := &target{accepts: "initial-value-1"}
+	e := engine(l, tgt, nil)
+	e.Metrics = m
+	seed(t, l, "app/key", "initial-value-1", "fake", 0)
+	if _, err := e.Rotate(context.Background(), "app/key", "manual"); err != nil {
+		t.Fatal(err)
+	}
+	tgt.failTest = true
+	if _, err := e.Rotate(context.Background(), "app/key", "manual"); err == nil {
+		t.Fatal("a failing test step did not fail the rotation")
+	}
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range mt.GetLabel() {
+				key += "," + lp.GetName() + "=" + lp.GetValue()
+			}
+			got[key] = mt.GetCounter().GetValue()
+		}
+	}
+	for k, want := range map[string]float64{
+		"passman_rotation_attempts_total,connector=fake":                     2,
+		"passman_rotation_outcomes_total,connector=fake,outcome=succeeded":   1,
+		"passman_rotation_outcomes_total,connector=fake,outcome=rolled_back": 1,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
 	}
 }
