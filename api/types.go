@@ -155,8 +155,8 @@ type TokenCreateRequest struct {
 
 // TokenCreateResponse carries a new token: the only time it is shown.
 type TokenCreateResponse struct {
-	Token string    `json:"token"`
-	Info  TokenInfo `json:"info"`
+	Token string           `json:"token"`
+	Info  secret.TokenInfo `json:"info"`
 }
 
 // OIDCLoginRequest is the body of POST /v1/auth/oidc: a GitHub Actions
@@ -171,21 +171,9 @@ type TokenRevokeRequest struct {
 	Accessor string `json:"accessor"`
 }
 
-// TokenInfo describes a token without the token.
-type TokenInfo struct {
-	Accessor  string            `json:"accessor"`
-	Identity  string            `json:"identity"`
-	Claims    map[string]string `json:"claims,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	CreatedBy string            `json:"created_by"`
-	ExpiresAt time.Time         `json:"expires_at,omitzero"`
-	RevokedAt time.Time         `json:"revoked_at,omitzero"`
-	RevokedBy string            `json:"revoked_by,omitempty"`
-}
-
 // TokenListResponse is the body of GET /v1/auth/tokens.
 type TokenListResponse struct {
-	Tokens []TokenInfo `json:"tokens"`
+	Tokens []secret.TokenInfo `json:"tokens"`
 }
 
 // HealthResponse is the body of the health and readiness probes.

@@ -14,7 +14,6 @@ import (
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/secret"
-	"github.com/passman-dev/passman/server"
 )
 
 // tokenAdmin is what the token commands need; *client.Client has it, and
@@ -22,8 +21,8 @@ import (
 type tokenAdmin interface {
 	CreateToken(ctx context.Context, req api.TokenCreateRequest) (api.TokenCreateResponse, error)
 	RevokeToken(ctx context.Context, accessor string) error
-	ListTokens(ctx context.Context) ([]api.TokenInfo, error)
-	LookupSelf(ctx context.Context) (api.TokenInfo, error)
+	ListTokens(ctx context.Context) ([]secret.TokenInfo, error)
+	LookupSelf(ctx context.Context) (secret.TokenInfo, error)
 }
 
 // localTokens administers the tokens of a local store, as its OS user.
@@ -35,28 +34,23 @@ type localTokens struct {
 
 func (t localTokens) CreateToken(ctx context.Context, req api.TokenCreateRequest) (api.TokenCreateResponse, error) {
 	tok, info, err := t.l.CreateToken(ctx, core.TokenRequest{Identity: req.Identity, Claims: req.Claims, TTL: time.Duration(req.TTL)})
-	return api.TokenCreateResponse{Token: tok, Info: server.TokenInfoToAPI(info)}, err
+	return api.TokenCreateResponse{Token: tok, Info: info}, err
 }
 
 func (t localTokens) RevokeToken(ctx context.Context, accessor string) error {
 	return t.l.RevokeToken(ctx, accessor)
 }
 
-func (t localTokens) ListTokens(ctx context.Context) ([]api.TokenInfo, error) {
-	infos, err := t.l.ListTokens(ctx)
-	out := make([]api.TokenInfo, len(infos))
-	for i, info := range infos {
-		out[i] = server.TokenInfoToAPI(info)
-	}
-	return out, err
+func (t localTokens) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
+	return t.l.ListTokens(ctx)
 }
 
-func (t localTokens) LookupSelf(ctx context.Context) (api.TokenInfo, error) {
+func (t localTokens) LookupSelf(ctx context.Context) (secret.TokenInfo, error) {
 	if t.token == "" {
-		return api.TokenInfo{}, usageErrorf("%s is not set: token lookup describes the token in it", envToken)
+		return secret.TokenInfo{}, usageErrorf("%s is not set: token lookup describes the token in it", envToken)
 	}
 	info, err := t.l.LookupToken(ctx, t.token)
-	return server.TokenInfoToAPI(info), err
+	return info, err
 }
 
 // withTokens runs fn with the server's token administration when a server
@@ -174,7 +168,7 @@ func newTokenLookupCmd(a *app) *cobra.Command {
 		Short: "Describe the token in " + envToken,
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var info api.TokenInfo
+			var info secret.TokenInfo
 			err := a.withTokens(cmd.Context(), func(t tokenAdmin) error {
 				var err error
 				info, err = t.LookupSelf(cmd.Context())
@@ -203,7 +197,7 @@ func newTokenListCmd(a *app) *cobra.Command {
 		Short: "List every token (accessors, never tokens)",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var infos []api.TokenInfo
+			var infos []secret.TokenInfo
 			err := a.withTokens(cmd.Context(), func(t tokenAdmin) error {
 				var err error
 				infos, err = t.ListTokens(cmd.Context())
@@ -213,7 +207,7 @@ func newTokenListCmd(a *app) *cobra.Command {
 				return fmt.Errorf("list tokens: %w", err)
 			}
 			if infos == nil {
-				infos = []api.TokenInfo{}
+				infos = []secret.TokenInfo{}
 			}
 			return a.out.emit(infos, func(w io.Writer) error {
 				t := newTable(w, "ACCESSOR", "IDENTITY", "CREATED", "EXPIRES", "REVOKED")
@@ -230,7 +224,7 @@ func newTokenListCmd(a *app) *cobra.Command {
 	}
 }
 
-func expiryText(i api.TokenInfo) string {
+func expiryText(i secret.TokenInfo) string {
 	if i.ExpiresAt.IsZero() {
 		return "never expires"
 	}

@@ -504,15 +504,15 @@ func (c *Client) RevokeToken(ctx context.Context, accessor string) error {
 }
 
 // ListTokens describes every token (an admin action).
-func (c *Client) ListTokens(ctx context.Context) ([]api.TokenInfo, error) {
+func (c *Client) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
 	var out api.TokenListResponse
 	err := c.do(ctx, request{route: api.RouteTokenList, out: &out, retry: true})
 	return out.Tokens, err
 }
 
 // LookupSelf describes the client's own token.
-func (c *Client) LookupSelf(ctx context.Context) (api.TokenInfo, error) {
-	var out api.TokenInfo
+func (c *Client) LookupSelf(ctx context.Context) (secret.TokenInfo, error) {
+	var out secret.TokenInfo
 	err := c.do(ctx, request{route: api.RouteTokenLookupSelf, out: &out, retry: true})
 	return out, err
 }

@@ -67,31 +67,9 @@ type TokenRequest struct {
 	TTL time.Duration
 }
 
-// TokenInfo describes a token, never the token itself.
-type TokenInfo struct {
-	// Accessor names the token in listings, audit entries and logs, and is
-	// what revocation takes. It is the first 16 hex digits of the token's
-	// SHA-256, which is useless for recovering the token.
-	Accessor  string            `json:"accessor"`
-	Identity  string            `json:"identity"`
-	Claims    map[string]string `json:"claims,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	CreatedBy string            `json:"created_by"`
-	// ExpiresAt is zero for a token that never expires.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// RevokedAt is zero for a token that was not revoked.
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-	RevokedBy string    `json:"revoked_by,omitempty"`
-}
-
-// Expired reports whether the token has expired at now.
-func (t TokenInfo) Expired(now time.Time) bool {
-	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
-}
-
 // tokenRecord is what the store keeps: the info and the token's hash.
 type tokenRecord struct {
-	TokenInfo
+	secret.TokenInfo
 	// Hash is the hex SHA-256 of the whole token text.
 	Hash string `json:"hash"`
 }
@@ -107,13 +85,13 @@ func hashToken(token string) string {
 // accessor. Creating a token is an admin action; it is authorized and
 // audited like a change to a secret (the entry names the accessor, never
 // the token) and commits only if its audit entry was written.
-func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, TokenInfo, error) {
+func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, secret.TokenInfo, error) {
 	o := op{action: ActionTokenCreate, perm: policy.ActionAdmin}
 	if err := validateTokenRequest(req); err != nil {
-		return "", TokenInfo{}, l.deny(ctx, o, nil, err)
+		return "", secret.TokenInfo{}, l.deny(ctx, o, nil, err)
 	}
 	now := l.opts.now().UTC()
-	info := TokenInfo{
+	info := secret.TokenInfo{
 		Identity:  req.Identity,
 		Claims:    maps.Clone(req.Claims),
 		CreatedAt: now,
@@ -132,7 +110,7 @@ func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, Toke
 		// the log says what the token may do.
 		b, err := json.Marshal(req.Claims)
 		if err != nil {
-			return "", TokenInfo{}, fmt.Errorf("encode claims: %w", err)
+			return "", secret.TokenInfo{}, fmt.Errorf("encode claims: %w", err)
 		}
 		o.details["claims"] = string(b)
 	}
@@ -166,7 +144,7 @@ func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, Toke
 		return fmt.Errorf("generate token: accessor collided three times")
 	}, nil)
 	if err != nil {
-		return "", TokenInfo{}, err
+		return "", secret.TokenInfo{}, err
 	}
 	return token, info, nil
 }
@@ -240,18 +218,18 @@ func (c *tokenCache) drop(accessor string) {
 
 // ListTokens describes every token, revoked and expired ones included,
 // sorted by accessor. It is an admin action, authorized and audited.
-func (l *Local) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+func (l *Local) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
 	dec, err := l.authorize(ctx, op{action: ActionTokenList, perm: policy.ActionAdmin})
 	if err != nil {
 		return nil, err
 	}
-	var out []TokenInfo
+	var out []secret.TokenInfo
 	err = l.db.View(ctx, func(tx store.Tx) error {
 		idx, err := readTokenIndex(tx)
 		if err != nil {
 			return err
 		}
-		out = make([]TokenInfo, 0, len(idx))
+		out = make([]secret.TokenInfo, 0, len(idx))
 		for _, acc := range idx {
 			rec, err := getTokenRecord(tx, acc)
 			if err != nil {
@@ -276,9 +254,9 @@ func (l *Local) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 //
 // The presented token's hash is compared with the stored one in constant
 // time, so response timing tells nothing about how much of a guess matched.
-func (l *Local) LookupToken(ctx context.Context, token string) (TokenInfo, error) {
+func (l *Local) LookupToken(ctx context.Context, token string) (secret.TokenInfo, error) {
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) != len(TokenPrefix)+base64.RawURLEncoding.EncodedLen(tokenBytes) {
-		return TokenInfo{}, fmt.Errorf("%w: not a passman token", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: not a passman token", secret.ErrUnauthenticated)
 	}
 	hash := hashToken(token)
 	rec, gen, ok := l.tokens.get(hash[:accessorLen])
@@ -290,20 +268,20 @@ func (l *Local) LookupToken(ctx context.Context, token string) (TokenInfo, error
 		})
 		switch {
 		case errors.Is(err, secret.ErrNotFound):
-			return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
+			return secret.TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
 		case err != nil:
-			return TokenInfo{}, fmt.Errorf("look up token: %w", err)
+			return secret.TokenInfo{}, fmt.Errorf("look up token: %w", err)
 		}
 		l.tokens.put(rec, gen)
 	}
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(rec.Hash)) != 1 {
-		return TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)
 	}
 	if !rec.RevokedAt.IsZero() {
-		return TokenInfo{}, fmt.Errorf("%w: token %s was revoked", secret.ErrUnauthenticated, rec.Accessor)
+		return secret.TokenInfo{}, fmt.Errorf("%w: token %s was revoked", secret.ErrUnauthenticated, rec.Accessor)
 	}
 	if rec.Expired(l.opts.now()) {
-		return TokenInfo{}, fmt.Errorf("%w: token %s expired at %s", secret.ErrUnauthenticated, rec.Accessor, rec.ExpiresAt.Format(time.RFC3339))
+		return secret.TokenInfo{}, fmt.Errorf("%w: token %s expired at %s", secret.ErrUnauthenticated, rec.Accessor, rec.ExpiresAt.Format(time.RFC3339))
 	}
 	return rec.TokenInfo, nil
 }

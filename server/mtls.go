@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
@@ -48,11 +47,11 @@ func withClientCAs(tc *tls.Config, pool *x509.CertPool) {
 // CN is not used as the identity: it is free text any CA may fill in, and
 // SANs are what certificates name identities by. A certificate with
 // neither is refused.
-func clientCertInfo(cert *x509.Certificate, now time.Time) (core.TokenInfo, error) {
+func clientCertInfo(cert *x509.Certificate, now time.Time) (secret.TokenInfo, error) {
 	// The handshake checked validity, but a keep-alive connection may
 	// outlive the certificate.
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-		return core.TokenInfo{}, fmt.Errorf("%w: client certificate is not valid now", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: client certificate is not valid now", secret.ErrUnauthenticated)
 	}
 	claims := map[string]string{
 		ClaimKind:   policy.KindMTLS,
@@ -71,7 +70,7 @@ func clientCertInfo(cert *x509.Certificate, now time.Time) (core.TokenInfo, erro
 		claims[ClaimSANURI] = id
 	}
 	if id == "" {
-		return core.TokenInfo{}, fmt.Errorf("%w: client certificate has no URI or DNS subject alternative name", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: client certificate has no URI or DNS subject alternative name", secret.ErrUnauthenticated)
 	}
-	return core.TokenInfo{Identity: id, Claims: claims}, nil
+	return secret.TokenInfo{Identity: id, Claims: claims}, nil
 }

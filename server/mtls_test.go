@@ -117,7 +117,7 @@ func TestMTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info api.TokenInfo
+	var info secret.TokenInfo
 	if err := json.Unmarshal(res.body, &info); err != nil || res.status != 200 {
 		t.Fatalf("lookup-self: %d %s", res.status, res.body)
 	}

@@ -302,7 +302,7 @@ func serveOIDCLogin(h *handler, ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issue token for OIDC identity: %w", err)
 	}
-	return api.TokenCreateResponse{Token: token, Info: TokenInfoToAPI(info)}, nil
+	return api.TokenCreateResponse{Token: token, Info: info}, nil
 }
 
 // scrub removes the token, and any long piece of it, from a log message:
@@ -321,10 +321,10 @@ func scrub(msg, token string) string {
 // refuses claims under "passman.", which only the server sets.
 type reservedClaimsGuard struct{ TokenAdmin }
 
-func (g reservedClaimsGuard) CreateToken(ctx context.Context, req core.TokenRequest) (string, core.TokenInfo, error) {
+func (g reservedClaimsGuard) CreateToken(ctx context.Context, req core.TokenRequest) (string, secret.TokenInfo, error) {
 	for k := range req.Claims {
 		if strings.HasPrefix(k, reservedClaimPrefix) {
-			return "", core.TokenInfo{}, fmt.Errorf("%w: claims starting with %q are reserved for the server", secret.ErrInvalidArgument, reservedClaimPrefix)
+			return "", secret.TokenInfo{}, fmt.Errorf("%w: claims starting with %q are reserved for the server", secret.ErrInvalidArgument, reservedClaimPrefix)
 		}
 	}
 	// Unwrapped: the route's error messages stay what they were.

@@ -191,7 +191,7 @@ func serveTokenCreate(h *handler, ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.TokenCreateResponse{Token: token, Info: TokenInfoToAPI(info)}, nil
+	return api.TokenCreateResponse{Token: token, Info: info}, nil
 }
 
 func serveTokenRevoke(h *handler, ctx context.Context, c *call) (any, error) {
@@ -208,7 +208,7 @@ func serveTokenRevoke(h *handler, ctx context.Context, c *call) (any, error) {
 // serveTokenLookupSelf describes the caller's own token: anyone holding a
 // token may see what it is, so no policy is asked.
 func serveTokenLookupSelf(_ *handler, _ context.Context, c *call) (any, error) {
-	return TokenInfoToAPI(c.token), nil
+	return c.token, nil
 }
 
 func serveTokenList(h *handler, ctx context.Context, _ *call) (any, error) {
@@ -219,11 +219,10 @@ func serveTokenList(h *handler, ctx context.Context, _ *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := api.TokenListResponse{Tokens: make([]api.TokenInfo, len(infos))}
-	for i, t := range infos {
-		out.Tokens[i] = TokenInfoToAPI(t)
+	if infos == nil {
+		infos = []secret.TokenInfo{}
 	}
-	return out, nil
+	return api.TokenListResponse{Tokens: infos}, nil
 }
 
 // serveHealth is the liveness probe: the process answers.
@@ -247,13 +246,4 @@ func serveReady(h *handler, ctx context.Context, _ *call) (any, error) {
 		}
 	}
 	return api.HealthResponse{Status: "ready"}, nil
-}
-
-// TokenInfoToAPI is a token's description on the wire.
-func TokenInfoToAPI(t core.TokenInfo) api.TokenInfo {
-	return api.TokenInfo{
-		Accessor: t.Accessor, Identity: t.Identity, Claims: t.Claims,
-		CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
-		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, RevokedBy: t.RevokedBy,
-	}
 }

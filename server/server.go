@@ -38,16 +38,16 @@ import (
 // error wrapping secret.ErrUnauthenticated; any other error is the
 // authenticator's own failure (answered 5xx, not 401).
 type TokenAuthenticator interface {
-	LookupToken(ctx context.Context, token string) (core.TokenInfo, error)
+	LookupToken(ctx context.Context, token string) (secret.TokenInfo, error)
 }
 
 // TokenAdmin manages tokens; core.Local implements it. When the
 // authenticator given to New does too, the token create, revoke and list
 // routes are served (authorized by the Service's policy as admin actions).
 type TokenAdmin interface {
-	CreateToken(ctx context.Context, req core.TokenRequest) (string, core.TokenInfo, error)
+	CreateToken(ctx context.Context, req core.TokenRequest) (string, secret.TokenInfo, error)
 	RevokeToken(ctx context.Context, accessor string) error
-	ListTokens(ctx context.Context) ([]core.TokenInfo, error)
+	ListTokens(ctx context.Context) ([]secret.TokenInfo, error)
 }
 
 // readier is a Service that can say whether it can serve (core.Local).
@@ -126,7 +126,7 @@ type call struct {
 	// tail is the validated secret path or fingerprint.
 	tail string
 	// token is the caller's token info (never the token).
-	token core.TokenInfo
+	token secret.TokenInfo
 	// after runs once the response is written: wiping a value.
 	after func()
 }
@@ -263,33 +263,33 @@ func (h *handler) observe(rl reqLog) {
 // authenticate checks the request's bearer token or, with none and client
 // certificates enabled, its verified client certificate. A bearer token
 // wins over a certificate: it is the more specific credential.
-func (h *handler) authenticate(ctx context.Context, r *http.Request) (core.TokenInfo, error) {
+func (h *handler) authenticate(ctx context.Context, r *http.Request) (secret.TokenInfo, error) {
 	vals := r.Header.Values("Authorization")
 	switch {
 	case len(vals) == 0 && h.clientCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0:
 		return clientCertInfo(r.TLS.VerifiedChains[0][0], time.Now())
 	case len(vals) == 0:
-		return core.TokenInfo{}, fmt.Errorf("%w: missing bearer token (Authorization: Bearer <token>)", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: missing bearer token (Authorization: Bearer <token>)", secret.ErrUnauthenticated)
 	case len(vals) > 1:
-		return core.TokenInfo{}, fmt.Errorf("%w: more than one Authorization header", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: more than one Authorization header", secret.ErrUnauthenticated)
 	}
 	scheme, token, ok := strings.Cut(vals[0], " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return core.TokenInfo{}, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", secret.ErrUnauthenticated)
 	}
 	info, err := h.tokens.LookupToken(ctx, token)
 	if err != nil {
 		if errors.Is(err, secret.ErrUnauthenticated) {
-			return core.TokenInfo{}, err
+			return secret.TokenInfo{}, err
 		}
-		return core.TokenInfo{}, fmt.Errorf("authenticate: %w", err)
+		return secret.TokenInfo{}, fmt.Errorf("authenticate: %w", err)
 	}
 	return info, nil
 }
 
 // subjectOf is the policy subject a token acts as.
-func subjectOf(info core.TokenInfo) policy.Subject {
+func subjectOf(info secret.TokenInfo) policy.Subject {
 	claims := make(map[string]any, len(info.Claims))
 	for k, v := range info.Claims {
 		claims[k] = v
