@@ -106,10 +106,18 @@ func withMetricsAndLimits(h http.Handler, cfg Config) http.Handler {
 		}
 		h = NewRateLimiter(cfg.RateLimit.RPS, burst, 100_000).Middleware(h, TokenOrAddr)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", cfg.Metrics.Handler())
-	mux.Handle("/", Instrument(h, cfg.Metrics, RoutePattern))
-	return mux
+	// No http.ServeMux: it would answer a path with "..", "." or "//" with
+	// a redirect to the cleaned path (another secret, even another route)
+	// instead of letting the API refuse it with 400.
+	metricsH := cfg.Metrics.Handler()
+	apiH := Instrument(h, cfg.Metrics, RoutePattern)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metricsH.ServeHTTP(w, r)
+			return
+		}
+		apiH.ServeHTTP(w, r)
+	})
 }
 
 func orDefault(d, def time.Duration) time.Duration {
