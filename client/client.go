@@ -47,6 +47,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -89,6 +90,23 @@ type Options struct {
 	// Transport, when set, replaces the HTTP transport (tests); CACertFile
 	// is then ignored.
 	Transport http.RoundTripper
+
+	// CacheTTL, when positive, turns on an in-memory cache of Get answers
+	// by (path, selector) that serves them for CacheTTL without asking
+	// the server. 0 (the default) means no cache. A cached value may be
+	// one the server has since rotated or no longer lets this token read:
+	// read "Client read cache" in docs/server.md before turning it on.
+	CacheTTL time.Duration
+	// CacheStaleFor is how long past CacheTTL an entry may still be
+	// served when the server cannot answer (a network error, a timeout, a
+	// 5xx; never a 4xx such as 404 or 403). 0 means never serve stale.
+	// WithCacheResult tells a caller that it got a stale value.
+	CacheStaleFor time.Duration
+	// CacheMaxEntries bounds the cache (least recently used entries go
+	// first); 0 means DefaultCacheMaxEntries.
+	CacheMaxEntries int
+	// Metrics, when set, counts cache lookups (hit, miss, stale).
+	Metrics *metrics.Metrics
 }
 
 // Client is passman.Service over the HTTP API. It is safe for concurrent
@@ -101,6 +119,8 @@ type Client struct {
 	ua      string
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// cache is the read cache; nil when Options.CacheTTL is 0.
+	cache *cache
 }
 
 var _ passman.Service = (*Client)(nil)
@@ -135,6 +155,7 @@ func New(opts Options) (*Client, error) {
 		retries: opts.Retries,
 		ua:      opts.UserAgent,
 		sleep:   sleepCtx,
+		cache:   newCache(opts),
 	}
 	if c.retries == 0 {
 		c.retries = DefaultRetries
@@ -393,14 +414,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // Put implements passman.Service.
 func (c *Client) Put(ctx context.Context, path string, value secret.Value, opts secret.PutOptions) (secret.VersionInfo, error) {
+	defer c.cache.invalidate(path)
 	var out secret.VersionInfo
 	in := api.PutRequest{Value: value.Reveal(), CAS: opts.CAS, Stage: opts.Stage, Metadata: opts.Metadata}
 	err := c.do(ctx, request{route: api.RoutePut, tail: path, in: in, out: &out, retry: opts.CAS != nil})
 	return out, err
 }
 
-// Get implements passman.Service.
+// Get implements passman.Service. With a cache (Options.CacheTTL) it may
+// answer from the cache; see WithCacheResult.
 func (c *Client) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
+	if c.cache != nil {
+		return c.cache.get(ctx, path, sel, c.get)
+	}
+	return c.get(ctx, path, sel)
+}
+
+// get is Get from the server.
+func (c *Client) get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
 	var out api.GetResponse
 	err := c.do(ctx, request{route: api.RouteGet, tail: path, query: api.EncodeSelector(sel), out: &out, retry: true})
 	if err != nil {
@@ -425,6 +456,7 @@ func (c *Client) List(ctx context.Context, opts secret.ListOptions) (secret.List
 
 // Rollback implements passman.Service.
 func (c *Client) Rollback(ctx context.Context, path string, version int) (secret.VersionInfo, error) {
+	defer c.cache.invalidate(path)
 	var out secret.VersionInfo
 	err := c.do(ctx, request{route: api.RouteRollback, tail: path, in: api.RollbackRequest{Version: version}, out: &out})
 	return out, err
@@ -432,26 +464,31 @@ func (c *Client) Rollback(ctx context.Context, path string, version int) (secret
 
 // Delete implements passman.Service.
 func (c *Client) Delete(ctx context.Context, path string, versions []int) error {
+	defer c.cache.invalidate(path)
 	return c.do(ctx, request{route: api.RouteDelete, tail: path, in: api.VersionsRequest{Versions: versions}, retry: true})
 }
 
 // Undelete implements passman.Service.
 func (c *Client) Undelete(ctx context.Context, path string, versions []int) error {
+	defer c.cache.invalidate(path)
 	return c.do(ctx, request{route: api.RouteUndelete, tail: path, in: api.VersionsRequest{Versions: versions}, retry: true})
 }
 
 // Destroy implements passman.Service.
 func (c *Client) Destroy(ctx context.Context, path string, versions []int) error {
+	defer c.cache.invalidate(path)
 	return c.do(ctx, request{route: api.RouteDestroy, tail: path, in: api.VersionsRequest{Versions: versions}, retry: true})
 }
 
 // Purge implements passman.Service.
 func (c *Client) Purge(ctx context.Context, path string) error {
+	defer c.cache.invalidate(path)
 	return c.do(ctx, request{route: api.RoutePurge, tail: path, retry: true})
 }
 
 // UpdateMetadata implements passman.Service.
 func (c *Client) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
+	defer c.cache.invalidate(path)
 	var out secret.Metadata
 	err := c.do(ctx, request{route: api.RouteMetadata, tail: path, in: u, out: &out, retry: true})
 	return out, err
@@ -459,6 +496,7 @@ func (c *Client) UpdateMetadata(ctx context.Context, path string, u secret.Metad
 
 // SetStage implements passman.Service.
 func (c *Client) SetStage(ctx context.Context, path string, stage secret.Stage, version int) error {
+	defer c.cache.invalidate(path)
 	return c.do(ctx, request{route: api.RouteStage, tail: path, in: api.StageRequest{Stage: stage, Version: version}, retry: true})
 }
 
