@@ -93,6 +93,23 @@ var (
 	// each call issues a new token.
 	RouteOIDCLogin = Route{Name: "auth.oidc", Method: http.MethodPost, Path: Prefix + "/auth/oidc", Public: true}
 
+	// RouteRotate rotates one secret through its connector (create, set,
+	// test, finish); each step is a Service call authorized and audited
+	// as the caller, so it needs what a local rotation needs (read,
+	// write, stage). Not idempotent: each call writes a new version.
+	RouteRotate = Route{Name: "rotation.rotate", Method: http.MethodPost, Path: Prefix + "/rotate/", Tail: TailPath}
+	// RouteRotateDue rotates every due secret under a prefix and revokes
+	// previous versions whose grace period is over.
+	RouteRotateDue = Route{Name: "rotation.due", Method: http.MethodPost, Path: Prefix + "/rotate-due"}
+	// RouteRotationStatus lists the rotated secrets under a prefix and
+	// whether each is due (a list, authorized as one).
+	RouteRotationStatus = Route{Name: "rotation.status", Method: http.MethodGet, Path: Prefix + "/rotation-status", Idempotent: true}
+	// RouteFingerprintExport answers the fingerprint index file (package
+	// fpindex), detection key included: an admin action, audited as
+	// fingerprints.export. It precedes RouteFingerprint in Routes, whose
+	// prefix it shares.
+	RouteFingerprintExport = Route{Name: "fingerprints.export", Method: http.MethodGet, Path: Prefix + "/fingerprints/export", Idempotent: true}
+
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/sys/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/sys/ready", Public: true, Idempotent: true}
 )
@@ -101,7 +118,11 @@ var (
 var Routes = []Route{
 	RoutePut, RouteGet, RoutePurge, RouteDescribe, RouteList, RouteRollback,
 	RouteDelete, RouteUndelete, RouteDestroy, RouteMetadata, RouteStage,
+	// Before RouteFingerprint: "export" would otherwise be taken for a
+	// fingerprint.
+	RouteFingerprintExport,
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
+	RouteRotate, RouteRotateDue, RouteRotationStatus,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
 	RouteHealth, RouteReady,

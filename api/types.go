@@ -361,3 +361,23 @@ func timeParam(q url.Values, name string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// RotateRequest is the optional body of POST /v1/rotate/{path}.
+type RotateRequest struct {
+	// Trigger is recorded in the rotation status: "manual" (the default)
+	// or "due".
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// RotateDueRequest is the body of POST /v1/rotate-due (rotation.DueOptions
+// on the wire); an empty body takes every default. The answer is a
+// rotation.DueReport.
+type RotateDueRequest struct {
+	Prefix      string `json:"prefix,omitempty"`
+	Canary      int    `json:"canary,omitempty"`
+	MaxFailures int    `json:"max_failures,omitempty"`
+	Workers     int    `json:"workers,omitempty"`
+}
+
+// MaxRotateWorkers bounds RotateDueRequest.Workers on the server.
+const MaxRotateWorkers = 16

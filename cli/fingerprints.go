@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 )
 
@@ -22,6 +24,31 @@ func newFingerprintsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// fingerprintExporter writes the fingerprint index: core.Local, or a
+// passman server (client.Client), where it is an admin action audited as
+// the token's identity.
+type fingerprintExporter interface {
+	ExportFingerprints(ctx context.Context, w io.Writer) (int, error)
+}
+
+var (
+	_ fingerprintExporter = (*core.Local)(nil)
+	_ fingerprintExporter = (*client.Client)(nil)
+)
+
+// withFingerprintExporter runs fn with the server at remoteAddr when one
+// is set, else with the local store.
+func (a *app) withFingerprintExporter(ctx context.Context, fn func(fingerprintExporter) error) error {
+	if a.remoteAddr() != "" {
+		c, err := a.remoteClient()
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	}
+	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
+}
+
 func newFingerprintsExportCmd(a *app) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
@@ -34,13 +61,14 @@ a scanner without the store can recognise managed secrets.
 Holding the file lets one test guesses against the fingerprints: a
 low-entropy secret can be brute-forced offline. Treat it like a CI secret
 (see package fpindex). The file is written with mode 0600; "-" writes to
-standard output.`,
+standard output. With a server address set, the server's index is
+exported (an admin action on the server).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usageErrorf("--file is required (\"-\" for standard output)")
 			}
-			return a.withLocal(cmd.Context(), func(l *core.Local, _ config) error {
+			return a.withFingerprintExporter(cmd.Context(), func(l fingerprintExporter) error {
 				if file == "-" {
 					_, err := l.ExportFingerprints(cmd.Context(), a.out.w)
 					return err

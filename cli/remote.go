@@ -13,7 +13,7 @@ func (a *app) remoteAddr() string {
 }
 
 // requireLocal refuses a command that needs the store's files (init, key
-// administration, audit verify, compaction, fingerprint export) when a
+// administration, audit verify, compaction) when a
 // server address is set: silently working on a local store instead would
 // be a surprise, and the server cannot do these for a client.
 func (a *app) requireLocal() error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -25,6 +26,35 @@ func (a *app) engine(l *core.Local) *rotation.Engine {
 		Resolver:   rotation.StoreResolver{Store: l, Getenv: a.env.Getenv},
 		Now:        a.env.Now,
 	}
+}
+
+// rotator runs rotations and reports their standing: the local engine
+// (rotation.Engine over core.Local) or a passman server (client.Client), so
+// rotate and status work the same either way.
+type rotator interface {
+	Rotate(ctx context.Context, path, trigger string) (rotation.Result, error)
+	RotateDue(ctx context.Context, opts rotation.DueOptions) (rotation.DueReport, error)
+	Entries(ctx context.Context, prefix string) ([]rotation.Entry, error)
+}
+
+var (
+	_ rotator = (*rotation.Engine)(nil)
+	_ rotator = (*client.Client)(nil)
+)
+
+// withRotator runs fn with the server at remoteAddr when one is set (the
+// server runs the rotation as the token's identity, with connector
+// credentials from its own environment), else with an engine over the
+// local store.
+func (a *app) withRotator(ctx context.Context, fn func(rotator) error) error {
+	if a.remoteAddr() != "" {
+		c, err := a.remoteClient()
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	}
+	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(a.engine(l)) })
 }
 
 func newRotateCmd(a *app) *cobra.Command {
@@ -44,6 +74,10 @@ batch first, then the rest, stopping when failures pass the threshold; and
 revoke previous versions whose grace period is over. For cron or a
 scheduled workflow.
 
+With a server address set (--addr or PASSMAN_ADDR), the server rotates, as
+the token's identity: each step is authorized and audited there, and
+connector credentials named env:NAME come from the server's environment.
+
 Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 		Args: rangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,8 +85,7 @@ Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 			if due == (len(args) == 1) {
 				return usageErrorf("give a PATH or --due")
 			}
-			return a.withLocal(ctx, func(l *core.Local, _ config) error {
-				e := a.engine(l)
+			return a.withRotator(ctx, func(e rotator) error {
 				if due {
 					rep, err := e.RotateDue(ctx, opts)
 					if err != nil {
@@ -134,8 +167,8 @@ func newStatusCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				prefix = args[0]
 			}
-			return a.withLocal(cmd.Context(), func(l *core.Local, _ config) error {
-				entries, err := a.engine(l).Entries(cmd.Context(), prefix)
+			return a.withRotator(cmd.Context(), func(e rotator) error {
+				entries, err := e.Entries(cmd.Context(), prefix)
 				if err != nil {
 					return err
 				}

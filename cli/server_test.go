@@ -66,7 +66,6 @@ func TestRemoteCommands(t *testing.T) {
 		{"keys", "rotate"},
 		{"audit", "verify"},
 		{"store", "compact"},
-		{"fingerprints", "export", "--file", t.TempDir() + "/fp"},
 	} {
 		inv := r.run("", nil, args...)
 		if inv.code != ExitUsage || !strings.Contains(inv.stderr, "local store only") {

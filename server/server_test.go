@@ -95,33 +95,43 @@ func TestRouteMatrix(t *testing.T) {
 	if err := e.Local.Delete(ctx, "app/undelete", []int{1}); err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range []string{"app/rotate", "app/due/x"} {
+		seed(t, e, p, 1)
+		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, spare, err := e.Local.CreateToken(ctx, core.TokenRequest{Identity: "spare"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	value := base64.StdEncoding.EncodeToString([]byte("matrix value"))
 	cases := map[string]matrixCase{
-		api.RoutePut.Name:             {"/v1/secrets/app/put", `{"value":"` + value + `"}`, 200},
-		api.RouteGet.Name:             {"/v1/secrets/app/get", "", 200},
-		api.RoutePurge.Name:           {"/v1/secrets/app/purge", "", 204},
-		api.RouteDescribe.Name:        {"/v1/describe/app/describe", "", 200},
-		api.RouteList.Name:            {"/v1/list?prefix=app/&limit=5", "", 200},
-		api.RouteRollback.Name:        {"/v1/rollback/app/rollback", `{"version":1}`, 200},
-		api.RouteDelete.Name:          {"/v1/delete/app/delete", `{"versions":[1]}`, 204},
-		api.RouteUndelete.Name:        {"/v1/undelete/app/undelete", `{"versions":[1]}`, 204},
-		api.RouteDestroy.Name:         {"/v1/destroy/app/destroy", `{"versions":[1]}`, 204},
-		api.RouteMetadata.Name:        {"/v1/metadata/app/meta", `{"description":"d"}`, 200},
-		api.RouteStage.Name:           {"/v1/stage/app/stage", `{"stage":"pending","version":1}`, 204},
-		api.RouteFingerprint.Name:     {"/v1/fingerprints/" + get.Fingerprint, "", 200},
-		api.RouteAuditVerify.Name:     {"/v1/audit/verify", "", 200},
-		api.RouteAuditQuery.Name:      {"/v1/audit/entries?limit=3&outcome=success", "", 200},
-		api.RouteTokenCreate.Name:     {"/v1/auth/token/create", `{"identity":"new","ttl":"1h"}`, 200},
-		api.RouteTokenRevoke.Name:     {"/v1/auth/token/revoke", `{"accessor":"` + spare.Accessor + `"}`, 204},
-		api.RouteTokenLookupSelf.Name: {"/v1/auth/token/lookup-self", "", 200},
-		api.RouteTokenList.Name:       {"/v1/auth/tokens", "", 200},
-		api.RouteOIDCLogin.Name:       {"/v1/auth/oidc", `{"token":"x.y.z"}`, 412},
-		api.RouteHealth.Name:          {"/v1/sys/health", "", 200},
-		api.RouteReady.Name:           {"/v1/sys/ready", "", 200},
+		api.RoutePut.Name:               {"/v1/secrets/app/put", `{"value":"` + value + `"}`, 200},
+		api.RouteGet.Name:               {"/v1/secrets/app/get", "", 200},
+		api.RoutePurge.Name:             {"/v1/secrets/app/purge", "", 204},
+		api.RouteDescribe.Name:          {"/v1/describe/app/describe", "", 200},
+		api.RouteList.Name:              {"/v1/list?prefix=app/&limit=5", "", 200},
+		api.RouteRollback.Name:          {"/v1/rollback/app/rollback", `{"version":1}`, 200},
+		api.RouteDelete.Name:            {"/v1/delete/app/delete", `{"versions":[1]}`, 204},
+		api.RouteUndelete.Name:          {"/v1/undelete/app/undelete", `{"versions":[1]}`, 204},
+		api.RouteDestroy.Name:           {"/v1/destroy/app/destroy", `{"versions":[1]}`, 204},
+		api.RouteMetadata.Name:          {"/v1/metadata/app/meta", `{"description":"d"}`, 200},
+		api.RouteStage.Name:             {"/v1/stage/app/stage", `{"stage":"pending","version":1}`, 204},
+		api.RouteFingerprint.Name:       {"/v1/fingerprints/" + get.Fingerprint, "", 200},
+		api.RouteFingerprintExport.Name: {"/v1/fingerprints/export", "", 200},
+		api.RouteRotate.Name:            {"/v1/rotate/app/rotate", "", 200},
+		api.RouteRotateDue.Name:         {"/v1/rotate-due", `{"prefix":"app/due/"}`, 200},
+		api.RouteRotationStatus.Name:    {"/v1/rotation-status?prefix=app/", "", 200},
+		api.RouteAuditVerify.Name:       {"/v1/audit/verify", "", 200},
+		api.RouteAuditQuery.Name:        {"/v1/audit/entries?limit=3&outcome=success", "", 200},
+		api.RouteTokenCreate.Name:       {"/v1/auth/token/create", `{"identity":"new","ttl":"1h"}`, 200},
+		api.RouteTokenRevoke.Name:       {"/v1/auth/token/revoke", `{"accessor":"` + spare.Accessor + `"}`, 204},
+		api.RouteTokenLookupSelf.Name:   {"/v1/auth/token/lookup-self", "", 200},
+		api.RouteTokenList.Name:         {"/v1/auth/tokens", "", 200},
+		api.RouteOIDCLogin.Name:         {"/v1/auth/oidc", `{"token":"x.y.z"}`, 412},
+		api.RouteHealth.Name:            {"/v1/sys/health", "", 200},
+		api.RouteReady.Name:             {"/v1/sys/ready", "", 200},
 	}
 	creatorEntries := countActor(t, e, "admin")
 

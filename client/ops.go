@@ -1,0 +1,72 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/secret"
+)
+
+// Rotate asks the server to rotate path through its connector, as the
+// token's identity (see rotation.Engine.Rotate; trigger is "manual" or
+// "due"). A rotation that failed returns its Result, whose State says
+// whether it was rolled back, and an error, as the engine does. It is
+// never retried once it may have reached the server: a repeat would start
+// another rotation.
+func (c *Client) Rotate(ctx context.Context, path, trigger string) (rotation.Result, error) {
+	var out rotation.Result
+	if err := c.do(ctx, request{route: api.RouteRotate, tail: path, in: api.RotateRequest{Trigger: trigger}, out: &out}); err != nil {
+		return rotation.Result{Path: path}, err
+	}
+	if out.State == secret.RotationRolledBack || out.State == secret.RotationFailed {
+		return out, fmt.Errorf("rotate %s: %s", out.Path, out.Error)
+	}
+	return out, nil
+}
+
+// RotateDue asks the server to rotate every due secret (see
+// rotation.Engine.RotateDue). Not retried once it may have reached the
+// server.
+func (c *Client) RotateDue(ctx context.Context, opts rotation.DueOptions) (rotation.DueReport, error) {
+	var out rotation.DueReport
+	in := api.RotateDueRequest{Prefix: opts.Prefix, Canary: opts.Canary, MaxFailures: opts.MaxFailures, Workers: opts.Workers}
+	err := c.do(ctx, request{route: api.RouteRotateDue, in: in, out: &out})
+	return out, err
+}
+
+// Entries lists the rotated secrets under prefix and whether each is due
+// (see rotation.Engine.Entries); it is RotationStatus under the engine's
+// name, so a Client and an Engine serve the same commands.
+func (c *Client) Entries(ctx context.Context, prefix string) ([]rotation.Entry, error) {
+	return c.RotationStatus(ctx, prefix)
+}
+
+// RotationStatus lists the rotated secrets under prefix and whether each
+// is due.
+func (c *Client) RotationStatus(ctx context.Context, prefix string) ([]rotation.Entry, error) {
+	var out []rotation.Entry
+	var q url.Values
+	if prefix != "" {
+		q = url.Values{api.QueryPrefix: {prefix}}
+	}
+	err := c.do(ctx, request{route: api.RouteRotationStatus, query: q, out: &out, retry: true})
+	return out, err
+}
+
+// ExportFingerprints writes the server's fingerprint index (detection key
+// included; an admin action the server audits) to w in the format of
+// package fpindex, and returns how many entries it holds, as
+// core.Local.ExportFingerprints does.
+func (c *Client) ExportFingerprints(ctx context.Context, w io.Writer) (int, error) {
+	var f fpindex.File
+	defer func() { clear(f.DetectionKey) }()
+	if err := c.do(ctx, request{route: api.RouteFingerprintExport, out: &f, retry: true}); err != nil {
+		return 0, err
+	}
+	return len(f.Entries), fpindex.Write(w, f)
+}

@@ -1,0 +1,59 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/server/servertest"
+)
+
+// TestRotationRoundTrip rotates, reports and exports over real TLS.
+func TestRotationRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, servertest.Options{})
+	ctx := context.Background()
+	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte("first value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, e, e.Tokens[servertest.Root])
+
+	res := must[rotation.Result](t, "rotate")(c.Rotate(ctx, "app/db", "manual"))
+	if res.State != secret.RotationSucceeded || res.From != 1 || res.To != 2 {
+		t.Fatalf("rotate: %+v", res)
+	}
+	if _, err := c.Rotate(ctx, "app/missing", "manual"); err == nil {
+		t.Error("rotating a missing secret succeeded")
+	} else {
+		wantErr(t, "rotate missing", err, secret.ErrNotFound)
+	}
+	_, err := newClient(t, e, e.Tokens[servertest.Reader]).Rotate(ctx, "app/db", "manual")
+	wantErr(t, "rotate as reader", err, secret.ErrPermissionDenied)
+
+	entries := must[[]rotation.Entry](t, "status")(c.RotationStatus(ctx, "app/"))
+	if len(entries) != 1 || entries[0].Path != "app/db" || entries[0].Status == nil || entries[0].Status.State != secret.RotationSucceeded {
+		t.Errorf("status: %+v", entries)
+	}
+	rep := must[rotation.DueReport](t, "rotate due")(c.RotateDue(ctx, rotation.DueOptions{Prefix: "app/", Workers: 2}))
+	if rep.Due != 0 || len(rep.Failed) != 0 {
+		t.Errorf("rotate due: %+v", rep)
+	}
+
+	var buf bytes.Buffer
+	n := must[int](t, "export")(c.ExportFingerprints(ctx, &buf))
+	ix, err := fpindex.Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || ix.Len() != 2 || ix.StoreID() == "" {
+		t.Errorf("export: %d entries, index of %d", n, ix.Len())
+	}
+	_, err = newClient(t, e, e.Tokens[servertest.Reader]).ExportFingerprints(ctx, &buf)
+	wantErr(t, "export as reader", err, secret.ErrPermissionDenied)
+}
