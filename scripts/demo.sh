@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default store: init, write and generate
-# secrets, read one back, show history, roll back, verify the audit log.
+# secrets, read one back, show history, roll back, verify the audit log,
+# policies and the manifest, then rotation and a leak found and answered.
 # Runs in a fresh temporary store; nothing outside it is touched.
 set -euo pipefail
 passman=$(realpath "${1:-bin/passman}")
@@ -42,3 +43,18 @@ step "plan -f examples/passman.yaml"
 "$passman" plan -f "$examples/passman.yaml" || [ $? -eq 2 ]
 run apply -f "$examples/passman.yaml"
 run plan -f "$examples/passman.yaml"
+
+# Rotation and leak response: prod/app/token rotates through the staged
+# protocol (generated connector); then its current value is committed to a
+# throw-away git repository, the scan recognises it by fingerprint (no rule
+# would: it is random), and --respond rotates it as the respond policy says.
+run rotate prod/app/token
+run status
+repo=$(dirname "$PASSMAN_STORE")/repo
+git init -q "$repo"
+printf 'PAYMENTS_TOKEN=%s\n' "$("$passman" secret get prod/app/token)" > "$repo/app.env"
+git -C "$repo" add app.env
+git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -q -m "add settings"
+step "scan git $repo --managed --respond"
+"$passman" scan git "$repo" --managed --respond --no-cache || [ $? -eq 1 ]
+run secret history prod/app/token
