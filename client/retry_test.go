@@ -192,7 +192,7 @@ func TestContextCancelsBackoff(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.Describe(ctx, "a/b")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
 		t.Fatalf("err %v after %v", err, time.Since(start))
 	}
 }
