@@ -39,14 +39,8 @@ var (
 // withFingerprintExporter runs fn with the server at remoteAddr when one
 // is set, else with the local store.
 func (a *app) withFingerprintExporter(ctx context.Context, fn func(fingerprintExporter) error) error {
-	if a.remoteAddr() != "" {
-		c, err := a.remoteClient()
-		if err != nil {
-			return err
-		}
-		return fn(c)
-	}
-	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
+	return withBackend(ctx, a, func(c *client.Client) fingerprintExporter { return c },
+		func(l *core.Local) fingerprintExporter { return l }, fn)
 }
 
 func newFingerprintsExportCmd(a *app) *cobra.Command {

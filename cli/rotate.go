@@ -47,14 +47,8 @@ var (
 // credentials from its own environment), else with an engine over the
 // local store.
 func (a *app) withRotator(ctx context.Context, fn func(rotator) error) error {
-	if a.remoteAddr() != "" {
-		c, err := a.remoteClient()
-		if err != nil {
-			return err
-		}
-		return fn(c)
-	}
-	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(a.engine(l)) })
+	return withBackend(ctx, a, func(c *client.Client) rotator { return c },
+		func(l *core.Local) rotator { return a.engine(l) }, fn)
 }
 
 func newRotateCmd(a *app) *cobra.Command {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
 )
@@ -199,12 +200,20 @@ func (a *app) withLocal(ctx context.Context, fn func(*core.Local, config) error)
 // withService runs fn with the Service for secret operations. It is the
 // only way secret commands reach the store, so they stay thin.
 func (a *app) withService(ctx context.Context, fn func(passman.Service) error) error {
+	return withBackend(ctx, a, func(c *client.Client) passman.Service { return c },
+		func(l *core.Local) passman.Service { return l }, fn)
+}
+
+// withBackend runs fn with what a command works on: the server's client
+// when an address is set, else the local store (opened for fn's duration).
+// Commands that work either way call it with their own interface.
+func withBackend[T any](ctx context.Context, a *app, remote func(*client.Client) T, local func(*core.Local) T, fn func(T) error) error {
 	if a.remoteAddr() != "" {
 		c, err := a.remoteClient()
 		if err != nil {
 			return err
 		}
-		return fn(c)
+		return fn(remote(c))
 	}
-	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(l) })
+	return a.withLocal(ctx, func(l *core.Local, _ config) error { return fn(local(l)) })
 }

@@ -53,10 +53,10 @@ func Instrument(next http.Handler, m *metrics.Metrics, route func(*http.Request)
 			pattern = OtherRoute
 		}
 		method := r.Method
-		cw := &codeWriter{ResponseWriter: w}
+		cw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		defer func() {
-			code := cw.code
+			code := cw.status
 			if p := recover(); p != nil {
 				// A panic that escapes next still costs a request; record
 				// it as the 500 net/http's recovery amounts to, then let it
@@ -75,29 +75,3 @@ func Instrument(next http.Handler, m *metrics.Metrics, route func(*http.Request)
 		next.ServeHTTP(cw, r)
 	})
 }
-
-// codeWriter remembers the first status code written. (server.go has its
-// own statusWriter for the request log; this one wraps from outside.)
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	// 1xx informational headers are not the final status.
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush, deadlines and the
-// connection through the wrapper.
-func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
