@@ -73,8 +73,8 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 		Request: o.request,
 	}
 	if o.secret {
-		if s, err := l.st.Describe(ctx, o.path); err == nil {
-			in.Secret = &s.Metadata
+		if md, err := l.st.Metadata(ctx, o.path); err == nil {
+			in.Secret = &md
 		} else if !errors.Is(err, secret.ErrNotFound) {
 			return nil, l.deny(ctx, o, nil, fmt.Errorf("authorize %s: %w", o.action, err))
 		}

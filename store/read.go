@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -116,6 +117,34 @@ func (s *Store) Describe(ctx context.Context, path string) (secret.Secret, error
 			return err
 		}
 		out = r.secret(path)
+		return nil
+	})
+	return out, err
+}
+
+// Metadata returns a secret's metadata alone: what authorization reads
+// before every operation on a secret, so it skips building the version
+// history Describe returns.
+func (s *Store) Metadata(ctx context.Context, path string) (secret.Metadata, error) {
+	if err := secret.ValidatePath(path); err != nil {
+		return secret.Metadata{}, err
+	}
+	var out secret.Metadata
+	err := s.b.View(ctx, func(tx Tx) error {
+		b, err := tx.Get(secretKey(path))
+		if errors.Is(err, ErrKeyNotFound) {
+			return fmt.Errorf("%w: secret %s does not exist", secret.ErrNotFound, path)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		var r struct {
+			Meta secret.Metadata `json:"meta"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%w: record of %s: %v", secret.ErrCorrupt, path, err)
+		}
+		out = r.Meta
 		return nil
 	})
 	return out, err
