@@ -20,12 +20,9 @@ import (
 // engine builds the rotation engine over a store; connector credentials
 // referenced as env:NAME come from this process's environment.
 func (a *app) engine(l *core.Local) *rotation.Engine {
-	return &rotation.Engine{
-		Store:      l,
-		Connectors: rotation.Connectors(),
-		Resolver:   rotation.StoreResolver{Store: l, Getenv: a.env.Getenv},
-		Now:        a.env.Now,
-	}
+	e := rotation.NewEngine(l, a.env.Getenv)
+	e.Now = a.env.Now
+	return e
 }
 
 // rotator runs rotations and reports their standing: the local engine
@@ -208,43 +205,14 @@ func statusText(w io.Writer, entries []rotation.Entry) error {
 	return t.flush()
 }
 
-// respond runs the leak response for the managed findings of a scan, once
-// per leaked version, and notes on each finding what was done. A failed
-// response does not stop the others; the first error is returned after.
+// respond runs the leak response for a scan's managed findings against
+// the local store, with the policies in force.
 func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
 	eng, err := policy.New(ctx, policy.Options{Dir: a.policyDir()})
 	if err != nil {
 		return fmt.Errorf("--respond: load policies: %w", err)
 	}
 	return a.withLocal(ctx, func(l *core.Local, _ config) error {
-		e := a.engine(l)
-		done := map[string][]string{}
-		var first error
-		for i := range findings {
-			f := &findings[i]
-			m := f.Managed
-			if m == nil {
-				continue
-			}
-			key := fmt.Sprintf("%s\x00%d", m.Path, m.Version)
-			if r, ok := done[key]; ok {
-				f.Response = r
-				continue
-			}
-			where := fmt.Sprintf("%s:%d", f.File, f.StartLine)
-			if f.Commit != "" {
-				where += " in commit " + f.Commit[:min(len(f.Commit), 12)]
-			}
-			leak := rotation.Leak{Path: m.Path, Version: m.Version, Where: where, Finding: map[string]any{
-				"rule": f.RuleID, "file": f.File, "line": f.StartLine, "commit": f.Commit, "author": f.Author, "date": f.Date,
-			}}
-			res, err := e.Respond(ctx, leak, eng.Respond)
-			if err != nil && first == nil {
-				first = err
-			}
-			done[key] = res.Done
-			f.Response = res.Done
-		}
-		return first
+		return a.engine(l).RespondToFindings(ctx, findings, eng.Respond)
 	})
 }

@@ -289,11 +289,11 @@ func (a *app) progress(unit string) func(done, total int) {
 	}
 	var last time.Time
 	return func(done, total int) {
-		if now := time.Now(); done < total && now.Sub(last) < 200*time.Millisecond {
+		now := time.Now()
+		if done < total && now.Sub(last) < 200*time.Millisecond {
 			return
-		} else {
-			last = now
 		}
+		last = now
 		const width = 30
 		filled := 0
 		if total > 0 {

@@ -38,6 +38,13 @@ type Engine struct {
 	Metrics *metrics.Metrics
 }
 
+// NewEngine is the engine with the built-in connectors over st, whose
+// connector references resolve against st (secret:PATH) and getenv
+// (env:NAME): what every front end runs.
+func NewEngine(st Store, getenv func(string) string) *Engine {
+	return &Engine{Store: st, Connectors: Connectors(), Resolver: StoreResolver{Store: st, Getenv: getenv}}
+}
+
 // Result is the outcome of one rotation.
 type Result struct {
 	Path string `json:"path"`

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -106,6 +107,45 @@ func (e *Engine) Respond(ctx context.Context, leak Leak, decide Decider) (LeakRe
 		}
 	}
 	return res, nil
+}
+
+// RespondToFindings runs Respond for the managed findings of a scan, once
+// per leaked version, and notes on each finding what was done (its
+// Response). A failed response does not stop the others; the first error
+// is returned after them all.
+func (e *Engine) RespondToFindings(ctx context.Context, findings []scanner.Finding, decide Decider) error {
+	type version struct {
+		path string
+		n    int
+	}
+	done := map[version][]string{}
+	var first error
+	for i := range findings {
+		f := &findings[i]
+		m := f.Managed
+		if m == nil {
+			continue
+		}
+		key := version{m.Path, m.Version}
+		if r, ok := done[key]; ok {
+			f.Response = r
+			continue
+		}
+		where := fmt.Sprintf("%s:%d", f.File, f.StartLine)
+		if f.Commit != "" {
+			where += " in commit " + f.Commit[:min(len(f.Commit), 12)]
+		}
+		leak := Leak{Path: m.Path, Version: m.Version, Where: where, Finding: map[string]any{
+			"rule": f.RuleID, "file": f.File, "line": f.StartLine, "commit": f.Commit, "author": f.Author, "date": f.Date,
+		}}
+		res, err := e.Respond(ctx, leak, decide)
+		if err != nil && first == nil {
+			first = err
+		}
+		done[key] = res.Done
+		f.Response = res.Done
+	}
+	return first
 }
 
 // revokeVersion revokes one version at once (a leaked value does not wait

@@ -23,12 +23,9 @@ import (
 // environment (not the client's): the server's operator provides them.
 // Those named secret:PATH are reads of the store, authorized as the caller.
 func (h *handler) engine() *rotation.Engine {
-	return &rotation.Engine{
-		Store:      h.svc,
-		Connectors: rotation.Connectors(),
-		Resolver:   rotation.StoreResolver{Store: h.svc, Getenv: os.Getenv},
-		Metrics:    h.metrics,
-	}
+	e := rotation.NewEngine(h.svc, os.Getenv)
+	e.Metrics = h.metrics
+	return e
 }
 
 // serveRotate rotates one secret. A rotation that failed and was rolled
