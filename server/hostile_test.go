@@ -382,35 +382,7 @@ func TestSlowloris(t *testing.T) {
 	// trickle sends msg a byte per interval and reports how long the
 	// server let it go on.
 	trickle := func(msg string, interval time.Duration) (time.Duration, error) {
-		conn, err := tls.Dial("tcp", u.Host, h.tls)
-		if err != nil {
-			return 0, err
-		}
-		defer conn.Close()
-		start := time.Now()
-		closed := make(chan struct{})
-		go func() {
-			// The server answers (408 or nothing) and closes.
-			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, _ = io.Copy(io.Discard, conn)
-			close(closed)
-		}()
-		for i := 0; i < len(msg); i++ {
-			if _, err := conn.Write([]byte{msg[i]}); err != nil {
-				break
-			}
-			select {
-			case <-closed:
-				return time.Since(start), nil
-			case <-time.After(interval):
-			}
-		}
-		select {
-		case <-closed:
-			return time.Since(start), nil
-		case <-time.After(20 * time.Second):
-			return time.Since(start), errors.New("the server never closed the connection")
-		}
+		return trickleAfter(u.Host, h.tls, "", msg, interval)
 	}
 
 	var wg sync.WaitGroup
