@@ -328,8 +328,11 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name string, b []byte, startLine int, commit string) []Finding {
 	var out []Finding
 	if s.matcher != nil {
-		starts := lineStarts(b)
+		var starts []int // only when something matched: most fragments hold no managed secret
 		for _, m := range s.matcher.Find(b) {
+			if starts == nil {
+				starts = lineStarts(b)
+			}
 			off := starts[m.Line-1] + m.Column - 1
 			fm := m.Secret
 			out = append(out, Finding{
