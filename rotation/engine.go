@@ -1,12 +1,10 @@
 package rotation
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/passman-dev/passman/generator"
@@ -321,19 +319,4 @@ func hasStage(s secret.Secret, version int, stage secret.Stage) bool {
 
 func stepIndex(s secret.RotationStep) int {
 	return slices.Index([]secret.RotationStep{secret.StepCreate, secret.StepSet, secret.StepTest, secret.StepFinish}, s)
-}
-
-// scrub replaces any of values in a connector's error text with
-// [redacted] and bounds its length: connectors must not put values in
-// errors, and this makes sure a careless one cannot put them in the store.
-func scrub(msg string, values ...secret.Value) string {
-	for _, v := range values {
-		if b := v.Reveal(); len(b) >= 4 && bytes.Contains([]byte(msg), b) {
-			msg = strings.ReplaceAll(msg, string(b), "[redacted]")
-		}
-	}
-	if len(msg) > 1000 {
-		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
-	}
-	return msg
 }

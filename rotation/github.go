@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -510,49 +509,6 @@ func resolveCredential(ctx context.Context, r Resolver, key, ref string) (secret
 		return secret.Value{}, fmt.Errorf("%w: %s (%s) resolves to an empty value", secret.ErrInvalidArgument, key, ref)
 	}
 	return v, nil
-}
-
-const redactedText = "[redacted]"
-
-// redactString replaces every occurrence of the secrets in s, longest
-// first so that a secret containing another is replaced whole.
-func redactString(s string, secrets ...[]byte) string {
-	sorted := make([][]byte, 0, len(secrets))
-	for _, b := range secrets {
-		if len(b) > 0 {
-			sorted = append(sorted, b)
-		}
-	}
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
-	for _, b := range sorted {
-		s = strings.ReplaceAll(s, string(b), redactedText)
-	}
-	return s
-}
-
-// redactedError is an error whose text had secrets removed. It does not
-// unwrap to the original (whose text holds them), but errors.Is still
-// sees the original's sentinels.
-type redactedError struct {
-	msg   string
-	cause error
-}
-
-func (e *redactedError) Error() string        { return e.msg }
-func (e *redactedError) Is(target error) bool { return errors.Is(e.cause, target) }
-
-// redactError returns err unchanged unless its text holds one of the
-// secrets (which a remote server echoing a request could cause); then it
-// returns a redacted copy.
-func redactError(err error, secrets ...[]byte) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if red := redactString(msg, secrets...); red != msg {
-		return &redactedError{msg: red, cause: err}
-	}
-	return err
 }
 
 // parseDurationKey reads an optional duration config key.
