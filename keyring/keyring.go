@@ -6,6 +6,7 @@
 package keyring
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -36,7 +37,17 @@ type Key struct {
 	// Active is set on the key that wraps new data keys (in Keys' output).
 	Active   bool
 	material [KeySize]byte
+
+	// kek is the AES-GCM of material, built with the key: every Open
+	// unwraps a data key with it, and a key schedule per read was a large
+	// share of a read's allocations. crypto/cipher's AES-GCM keeps no
+	// per-call state, so goroutines share it.
+	kek    cipher.AEAD
+	kekErr error
 }
+
+// aead returns the key's AES-GCM.
+func (k *Key) aead() (cipher.AEAD, error) { return k.kek, k.kekErr }
 
 // String never shows key material.
 func (k *Key) String() string { return "key " + k.ID }
@@ -71,7 +82,9 @@ func generateKey(now time.Time) (*Key, error) {
 func newKey(m [KeySize]byte, created time.Time) *Key {
 	mac := hmac.New(sha256.New, m[:])
 	mac.Write([]byte("passman key id v1"))
-	return &Key{ID: "k" + hex.EncodeToString(mac.Sum(nil)[:8]), Created: created.UTC(), material: m}
+	k := &Key{ID: "k" + hex.EncodeToString(mac.Sum(nil)[:8]), Created: created.UTC(), material: m}
+	k.kek, k.kekErr = newGCM(m[:])
+	return k
 }
 
 // Active returns the ID of the key that wraps new data keys.

@@ -105,7 +105,7 @@ func (r *Keyring) unwrap(s Sealed) ([]byte, error) {
 	if len(s.WrappedKey) != wrappedSize {
 		return nil, fmt.Errorf("%w: wrapped data key is %d bytes, want %d", secret.ErrCorrupt, len(s.WrappedKey), wrappedSize)
 	}
-	gcm, err := newGCM(k.material[:])
+	gcm, err := k.aead()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (r *Keyring) unwrap(s Sealed) ([]byte, error) {
 }
 
 func wrap(k *Key, dek []byte) ([]byte, error) {
-	gcm, err := newGCM(k.material[:])
+	gcm, err := k.aead()
 	if err != nil {
 		return nil, err
 	}
