@@ -52,18 +52,41 @@ func (l *Local) subject(ctx context.Context) policy.Subject {
 // as an error wrapping secret.ErrPermissionDenied. If the policy cannot
 // decide, the operation is refused: authorization fails closed too.
 func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
-	// A malformed path is the caller's mistake, not the policy's business:
-	// fail it as such (and never hand it, possibly a pasted value, to policy).
-	var perr error
+	if err := validateOp(o); err != nil {
+		return nil, l.deny(ctx, o, nil, err)
+	}
+	var md *secret.Metadata
+	if o.secret {
+		if m, err := l.st.Metadata(ctx, o.path); err == nil {
+			md = &m
+		} else if !errors.Is(err, secret.ErrNotFound) {
+			return nil, l.deny(ctx, o, nil, fmt.Errorf("authorize %s: %w", o.action, err))
+		}
+	}
+	dec, err := l.decide(ctx, o, md)
+	if err != nil {
+		return dec, l.deny(ctx, o, dec, err)
+	}
+	return dec, nil
+}
+
+// validateOp checks o's path before anything else: a malformed path is the
+// caller's mistake, not the policy's business, and is never handed to
+// policy (it may be a pasted value).
+func validateOp(o op) error {
 	switch {
 	case o.secret:
-		perr = secret.ValidatePath(o.path)
+		return secret.ValidatePath(o.path)
 	case o.perm == policy.ActionList:
-		perr = secret.ValidatePrefix(o.path)
+		return secret.ValidatePrefix(o.path)
 	}
-	if perr != nil {
-		return nil, l.deny(ctx, o, nil, perr)
-	}
+	return nil
+}
+
+// decide asks the policy about o, with md (nil for a secret that does not
+// exist) as input.secret. It audits nothing: an error is a denial, or a
+// policy that could not decide, for the caller to pass to deny.
+func (l *Local) decide(ctx context.Context, o op, md *secret.Metadata) (*audit.Decision, error) {
 	in := policy.AuthzInput{
 		Subject: l.subject(ctx),
 		Action:  o.perm,
@@ -71,21 +94,15 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 		Store:   policy.StoreInfo{CreatedBy: l.createdBy},
 		Time:    l.opts.now().UTC(),
 		Request: o.request,
-	}
-	if o.secret {
-		if md, err := l.st.Metadata(ctx, o.path); err == nil {
-			in.Secret = &md
-		} else if !errors.Is(err, secret.ErrNotFound) {
-			return nil, l.deny(ctx, o, nil, fmt.Errorf("authorize %s: %w", o.action, err))
-		}
+		Secret:  md,
 	}
 	d, err := l.authz.Authorize(ctx, in)
 	dec := &audit.Decision{Allow: d.Allow && err == nil, Reasons: d.Reasons, Revision: d.Revision}
 	if err != nil {
-		return nil, l.deny(ctx, o, dec, fmt.Errorf("%w: policy could not decide: %v", secret.ErrPermissionDenied, err))
+		return dec, fmt.Errorf("%w: policy could not decide: %v", secret.ErrPermissionDenied, err)
 	}
 	if !d.Allow {
-		return dec, l.deny(ctx, o, dec, fmt.Errorf("%w: %s", secret.ErrPermissionDenied, strings.Join(d.Reasons, "; ")))
+		return dec, fmt.Errorf("%w: %s", secret.ErrPermissionDenied, strings.Join(d.Reasons, "; "))
 	}
 	return dec, nil
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/passman-dev/passman/audit"
@@ -28,11 +29,26 @@ func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts s
 
 // Get implements passman.Service.
 func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
-	dec, err := l.authorize(ctx, op{action: ActionGet, perm: policy.ActionRead, path: path, secret: true})
-	if err != nil {
-		return secret.Versioned{Path: path}, err
+	o := op{action: ActionGet, perm: policy.ActionRead, path: path, secret: true}
+	if err := validateOp(o); err != nil {
+		return secret.Versioned{Path: path}, l.deny(ctx, o, nil, err)
 	}
-	v, err := l.st.Get(ctx, path, sel)
+	// The policy decides inside the read, on the record the read uses: one
+	// transaction, one decode, and no value is decrypted for a caller the
+	// policy refuses.
+	var dec *audit.Decision
+	var refused error
+	v, err := l.st.GetIf(ctx, path, sel, func(md *secret.Metadata) error {
+		dec, refused = l.decide(ctx, o, md)
+		return refused
+	})
+	switch {
+	case refused != nil:
+		return secret.Versioned{Path: path}, l.deny(ctx, o, dec, refused)
+	case dec == nil:
+		// The record could not be read for the policy to see it.
+		return secret.Versioned{Path: path}, l.deny(ctx, o, nil, fmt.Errorf("authorize %s: %w", o.action, err))
+	}
 	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint, Decision: dec}
 	if sel.Stage != "" {
 		e.Details = map[string]string{"stage": string(sel.Stage)}

@@ -635,3 +635,43 @@ func TestTrailingNewlineIsIndexedBothWays(t *testing.T) {
 		}
 	}
 }
+
+// TestGetIf checks the check between record and value: it sees the
+// metadata the read uses (nil for a missing secret), its error ends the
+// read before any value is opened, and with no error the read goes on.
+func TestGetIf(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "app/db", "v1-value", secret.PutOptions{Metadata: &secret.MetadataUpdate{Owner: ptr("team-db")}})
+	// A damaged value: opening it would fail with ErrCorrupt.
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
+		return tx.Put([]byte("s/app/db\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("garbage"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	var seen []string
+	check := func(md *secret.Metadata) error {
+		if md == nil {
+			seen = append(seen, "<missing>")
+			return nil
+		}
+		seen = append(seen, md.Owner)
+		return refused
+	}
+	if _, err := e.st.GetIf(ctx, "app/db", secret.Selector{}, check); !errors.Is(err, refused) {
+		t.Errorf("refused read: err = %v, want the check's error (and no attempt to open the damaged value)", err)
+	}
+	if _, err := e.st.GetIf(ctx, "app/none", secret.Selector{}, check); !errors.Is(err, secret.ErrNotFound) {
+		t.Errorf("missing secret: err = %v, want ErrNotFound after the check", err)
+	}
+	if want := []string{"team-db", "<missing>"}; !cmp.Equal(seen, want) {
+		t.Errorf("check saw %q, want %q", seen, want)
+	}
+	if _, err := e.st.GetIf(ctx, "app/db", secret.Selector{}, func(*secret.Metadata) error { return nil }); !errors.Is(err, secret.ErrCorrupt) {
+		t.Errorf("allowed read of a damaged value: err = %v, want ErrCorrupt", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -63,6 +63,16 @@ func (s *Store) openValue(tx Tx, path string, n int) ([]byte, error) {
 
 // Get returns the selected version of path with its decrypted value.
 func (s *Store) Get(ctx context.Context, path string, sel secret.Selector) (secret.Versioned, error) {
+	return s.GetIf(ctx, path, sel, nil)
+}
+
+// GetIf is Get with a check between reading the secret's record and
+// opening a value, in the same read transaction: allow sees the metadata
+// (nil when the secret does not exist), and an error from it ends the read
+// with that error before anything is decrypted. An authorized read needs
+// the metadata for the policy and then the value; this way it reads and
+// decodes the record once.
+func (s *Store) GetIf(ctx context.Context, path string, sel secret.Selector, allow func(*secret.Metadata) error) (secret.Versioned, error) {
 	out := secret.Versioned{Path: path}
 	if err := secret.ValidatePath(path); err != nil {
 		return out, err
@@ -77,6 +87,18 @@ func (s *Store) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	}
 	err := s.b.View(ctx, func(tx Tx) error {
 		r, err := s.loadRecord(tx, path)
+		if r == nil {
+			return err
+		}
+		if allow != nil {
+			var md *secret.Metadata
+			if err == nil {
+				md = &r.Meta
+			}
+			if aerr := allow(md); aerr != nil {
+				return aerr
+			}
+		}
 		if err != nil {
 			return err
 		}
