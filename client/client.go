@@ -66,6 +66,9 @@ const (
 	maxBackoff  = 2 * time.Second
 	// maxRetryAfter caps how long a server's Retry-After makes us wait.
 	maxRetryAfter = 10 * time.Second
+	// maxIdleConns is how many idle connections to the server a Client
+	// keeps.
+	maxIdleConns = 64
 )
 
 // Options configure a Client.
@@ -147,6 +150,16 @@ func New(opts Options) (*Client, error) {
 		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = tlsCfg
+		// HTTP/1.1 with keep-alive: a passman call is one small request
+		// and answer, where HTTP/2's multiplexing buys nothing and its
+		// costs show: every secret path is a new HPACK table entry that
+		// evicts another, and frames go through extra goroutines. Reads
+		// through it cost both ends ~15 % more CPU (docs/benchmarks.md).
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
+		// A Client shared by many goroutines holds a connection per
+		// concurrent request; keep them rather than handshake again.
+		t.MaxIdleConnsPerHost = maxIdleConns
 		rt = t
 	}
 	c := &Client{

@@ -25,6 +25,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ type config struct {
 	duration, warmup, timeout   time.Duration
 	modes                       []string
 	distinct, shared, json      bool
+	cpuprofile                  string
 }
 
 // Result is one mode's figures; -json prints it as one JSON line.
@@ -88,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.distinct, "distinct", false, "write mode: a new secret per Put instead of round-robin over -secrets paths")
 	fs.BoolVar(&c.shared, "shared", false, "all clients share one client.Client (one connection pool)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per mode")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write the load generator's own CPU profile to `FILE` (the client side's cost, setup included)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -139,6 +142,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	if err := clients[0].Ready(ctx); err != nil {
 		return fmt.Errorf("server not ready: %w", err)
+	}
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runID := time.Now().UTC().Format("20060102T150405")
 	for _, mode := range cfg.modes {
