@@ -15,6 +15,16 @@ import (
 // record together with an error wrapping secret.ErrNotFound, so a writer can
 // create the secret from it.
 func (s *Store) loadRecord(tx Tx, path string) (*record, error) {
+	return s.readRecord(tx, path, decodeRecord)
+}
+
+// loadShared is loadRecord for a read that only looks: the record may
+// come from the record cache and is shared, so it must not be modified.
+func (s *Store) loadShared(tx Tx, path string) (*record, error) {
+	return s.readRecord(tx, path, s.records.decode)
+}
+
+func (s *Store) readRecord(tx Tx, path string, decode func(string, []byte) (*record, error)) (*record, error) {
 	b, err := tx.Get(secretKey(path))
 	if errors.Is(err, ErrKeyNotFound) {
 		return &record{}, fmt.Errorf("%w: secret %s does not exist", secret.ErrNotFound, path)
@@ -22,7 +32,7 @@ func (s *Store) loadRecord(tx Tx, path string) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return decodeRecord(path, b)
+	return decode(path, b)
 }
 
 func (s *Store) saveRecord(tx Tx, path string, r *record) error {
@@ -86,7 +96,7 @@ func (s *Store) GetIf(ctx context.Context, path string, sel secret.Selector, all
 		}
 	}
 	err := s.b.View(ctx, func(tx Tx) error {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadShared(tx, path)
 		if r == nil {
 			return err
 		}

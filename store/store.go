@@ -51,6 +51,9 @@ type Store struct {
 	// mistyped or unsaved key cannot leave values only it can open.
 	keysMu sync.RWMutex
 	keys   map[string]bool
+
+	// records caches decoded records for reads (GetIf).
+	records *recordCache
 }
 
 // Options configure Open and Init.
@@ -154,7 +157,7 @@ func Open(ctx context.Context, b Backend, kr *keyring.Keyring, opts Options) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{b: b, kr: kr, det: det, now: clock(opts), keys: map[string]bool{}}
+	s := &Store{b: b, kr: kr, det: det, now: clock(opts), keys: map[string]bool{}, records: newRecordCache()}
 	for _, id := range info.Keys {
 		s.keys[id] = true
 	}
