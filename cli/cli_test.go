@@ -28,20 +28,42 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// TestScripts runs the user stories in testdata/script.
+// TestScripts runs the user stories in testdata/script against a local
+// store; TestScriptsRemote runs them again against a server.
 func TestScripts(t *testing.T) {
 	t.Parallel()
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		UpdateScripts:       *update,
+	testscript.Run(t, scriptParams(false, nil))
+}
+
+// scriptParams are the parameters of both runs of the scripts. remote is
+// the [remote] condition, with which a script guards what only holds for
+// a local store; setup, if not nil, prepares the backend.
+func scriptParams(remote bool, setup func(*testscript.Env) error) testscript.Params {
+	return testscript.Params{
+		Dir: "testdata/script",
+		// Golden sections are the local run's; the remote run checks the
+		// same ones but must not rewrite them concurrently.
+		UpdateScripts:       *update && !remote,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(e *testscript.Env) error {
 			// Fsync is passman's default; the scripts test behaviour, not
 			// durability, and run faster without it.
 			e.Setenv(envAuditSync, "write")
+			// In the remote run nothing creates this store (init refuses
+			// while a server address is set), so a command that used the
+			// local store instead of the server fails.
 			e.Setenv(envStore, e.WorkDir+"/store")
+			if setup != nil {
+				return setup(e)
+			}
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "remote" {
+				return remote, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":     cmdExits,
@@ -51,7 +73,7 @@ func TestScripts(t *testing.T) {
 			"jsonshape": cmdJSONShape,
 			"plant":     cmdPlant,
 		},
-	})
+	}
 }
 
 // cmdExits runs a command and checks its exit code: exits CODE PROG ARGS...
