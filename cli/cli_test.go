@@ -242,4 +242,11 @@ func cmdPlant(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Check(f.Close())
 	ts.Setenv("PLANTED", secretValue)
+	if p, ok := ts.Value(plantedKey{}).(*[]string); ok {
+		*p = append(*p, secretValue)
+	}
 }
+
+// plantedKey is the testscript.Env.Values key under which a run that
+// checks where planted secrets end up keeps a *[]string of them.
+type plantedKey struct{}
