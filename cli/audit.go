@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,16 +35,13 @@ func newAuditVerifyCmd(a *app) *cobra.Command {
 		Long: `Check every entry of the audit log: its hash, its link to the previous entry,
 and that the log reaches the head the store recorded (so cut-off entries are
 caught too). It needs no master key and writes nothing, so a damaged or
-tampered store can still be examined.
+tampered store can still be examined. With a server address set (--addr or
+PASSMAN_ADDR), the server verifies its own log: an admin action there.
 
 Exits 1 and names the first bad entry if the log does not verify.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := a.storeDir()
-			if err != nil {
-				return err
-			}
-			rep, err := core.VerifyDir(cmd.Context(), dir)
+			rep, err := a.verifyAudit(cmd.Context())
 			if err != nil && rep.Broken == nil {
 				return fmt.Errorf("verify audit log: %w", err)
 			}
@@ -59,6 +57,24 @@ Exits 1 and names the first bad entry if the log does not verify.`,
 			return nil
 		},
 	}
+}
+
+// verifyAudit verifies the server's audit log when an address is set,
+// else the local store's, from its files and without a master key: a
+// store whose key is lost, or that will not open, can still be checked.
+func (a *app) verifyAudit(ctx context.Context) (audit.Report, error) {
+	if a.remoteAddr() != "" {
+		c, err := a.remoteClient()
+		if err != nil {
+			return audit.Report{}, err
+		}
+		return c.VerifyAudit(ctx)
+	}
+	dir, err := a.storeDir()
+	if err != nil {
+		return audit.Report{}, err
+	}
+	return core.VerifyDir(ctx, dir)
 }
 
 func verifyText(rep audit.Report) string {

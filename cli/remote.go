@@ -13,9 +13,9 @@ func (a *app) remoteAddr() string {
 }
 
 // requireLocal refuses a command that needs the store's files (init, key
-// administration, audit verify, compaction) when a
-// server address is set: silently working on a local store instead would
-// be a surprise, and the server cannot do these for a client.
+// administration, compaction) when a server address is set: silently
+// working on a local store instead would be a surprise, and the server
+// cannot do these for a client.
 func (a *app) requireLocal() error {
 	if addr := a.remoteAddr(); addr != "" {
 		return usageErrorf("this command works on a local store only, but a server address is set (--addr or %s=%s); unset it, or run the command on the server's host", envAddr, addr)

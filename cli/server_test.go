@@ -3,12 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/server/servertest"
 )
 
@@ -60,11 +65,14 @@ func TestRemoteCommands(t *testing.T) {
 		t.Errorf("no token: %+v", inv)
 	}
 
+	// The server verifies its own log.
+	if out := r.must(ExitOK, "", "audit", "verify").stdout; !strings.Contains(out, "audit log OK") {
+		t.Errorf("audit verify:\n%s", out)
+	}
 	for _, args := range [][]string{
 		{"init"},
 		{"keys", "list"},
 		{"keys", "rotate"},
-		{"audit", "verify"},
 		{"store", "compact"},
 	} {
 		inv := r.run("", nil, args...)
@@ -79,6 +87,50 @@ func TestRemoteCommands(t *testing.T) {
 				t.Errorf("passman %s printed a token", strings.Join(inv.args, " "))
 			}
 		}
+	}
+}
+
+// TestRemoteAuditVerify: with a server address set, audit verify reports
+// the server's log, and a tampered one exits 1 naming the first bad entry,
+// as locally.
+func TestRemoteAuditVerify(t *testing.T) {
+	e := servertest.New(t, servertest.Options{})
+	r := newRunner(t)
+	r.env[envAddr] = e.URL
+	r.env[envToken] = e.Tokens[servertest.Root]
+	r.env[envCACert] = e.CAFile
+
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "audit", "verify", "-o", "json").stdout), &rep); err != nil || !rep.OK || rep.Entries == 0 {
+		t.Fatalf("audit verify: %+v, %v", rep, err)
+	}
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "audit", "verify"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
+		t.Errorf("audit verify as reader: %+v", inv)
+	}
+
+	// Entry 2 (the first token's creation) now names someone else; the
+	// edit keeps the line's length, so the server's appends go on.
+	logFile := filepath.Join(e.Store.Dir, core.AuditFile)
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if !strings.Contains(lines[1], `"actor":"admin"`) {
+		t.Fatalf("entry 2 is not the creator's: %s", lines[1])
+	}
+	lines[1] = strings.Replace(lines[1], `"actor":"admin"`, `"actor":"admiN"`, 1)
+	if err := os.WriteFile(logFile, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv := r.run("", nil, "audit", "verify")
+	if inv.code != ExitFailure || !strings.HasPrefix(inv.stdout, "audit log BROKEN at entry 2 (line 2): ") {
+		t.Errorf("audit verify of a tampered log: %+v", inv)
+	}
+	inv = r.run("", nil, "audit", "verify", "-o", "json")
+	rep = audit.Report{}
+	if err := json.Unmarshal([]byte(inv.stdout), &rep); err != nil || inv.code != ExitFailure || rep.OK || rep.Broken == nil || rep.Broken.Seq != 2 {
+		t.Errorf("audit verify -o json of a tampered log: %+v, %v", inv, err)
 	}
 }
 
