@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -22,6 +23,32 @@ func BenchmarkAppend(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+// BenchmarkAppendParallel is a server's load: 16 appenders at once, whose
+// lines share write calls and fsyncs.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, mode := range []SyncMode{SyncFsync, SyncWrite} {
+		b.Run("sync="+string(mode), func(b *testing.B) {
+			ctx := context.Background()
+			l, err := Open(ctx, filepath.Join(b.TempDir(), "audit.log"), Options{Sync: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			e := sample(3)
+			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := l.Append(ctx, e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}

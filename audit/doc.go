@@ -28,8 +28,10 @@
 //
 // # Durability
 //
-// Append writes each entry with a single write(2) call. An entry counts as
-// written when Append returns nil, which happens:
+// Append writes entries whole with write(2): the lines of concurrent
+// appenders go out together in one call, and with SyncFsync one fsync covers
+// them all (group commit). An entry counts as written when Append returns
+// nil, which happens:
 //   - with SyncWrite, after write(2) returns: the entry is in the OS page
 //     cache and survives a crash of the process, but not of the OS or a
 //     power loss;

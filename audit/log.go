@@ -57,19 +57,22 @@ type Log struct {
 
 	mu sync.Mutex
 	f  *os.File // nil once closed
-	// head is the chain's tip: the last entry written to the file.
-	head Head
-	// durable is the last entry that counts as written (see SyncMode):
-	// head itself in SyncWrite mode, the last fsynced entry in SyncFsync.
+	// head is the chain's tip: the last entry sealed. Its line and those
+	// before it not yet written wait in pending.
+	head    Head
+	pending []byte
+	spare   []byte // the buffer pending had before the last flush, reused
+	// written is the last entry written to the file; durable the last that
+	// counts as written (see SyncMode): written itself in SyncWrite mode,
+	// the last fsynced entry in SyncFsync.
+	written Head
 	durable Head
 	failed  error // first write or sync error; sticky, see Append
 
-	// syncMu serialises fsyncs. Appenders write under mu, then wait here:
-	// while one fsync runs, the lines of others pile up behind it and the
-	// next fsync makes them all durable at once (group commit), so
-	// concurrent readers of a server share fsyncs instead of queueing one
-	// each behind mu.
-	syncMu sync.Mutex
+	// flushMu serialises flushes (write and fsync), so that the lines in
+	// the file stay in Seq order and one flush covers every line sealed
+	// before it started.
+	flushMu sync.Mutex
 }
 
 // Open opens the log at path for appending, creating it with mode 0600 if it
@@ -107,7 +110,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open audit log %s: %w: %w", path, secret.ErrAudit, err)
 	}
-	return &Log{path: path, mode: mode, now: now, f: f, head: head, durable: head}, nil
+	return &Log{path: path, mode: mode, now: now, f: f, head: head, written: head, durable: head}, nil
 }
 
 // openFile opens path for reading and appending, reporting whether it created
@@ -233,26 +236,56 @@ func (l *Log) Sync() error {
 	l.mu.Lock()
 	seq := l.head.Seq
 	l.mu.Unlock()
-	return l.syncTo(seq)
+	return l.flush(seq, true)
 }
 
-// syncTo returns once entry seq is durable, fsyncing unless a concurrent
-// fsync already covered it.
-func (l *Log) syncTo(seq uint64) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+// flush returns once entry seq is written and, with fsync in SyncFsync
+// mode, durable. It writes every line sealed so far in one write(2) and
+// fsyncs once unless an earlier flush already covered seq: while one flush
+// runs, the lines of concurrent appenders pile up in pending and the next
+// flush takes them all (group commit). A server's concurrent reads thus
+// share write calls and fsyncs instead of queueing one of each.
+func (l *Log) flush(seq uint64, fsync bool) error {
+	fsync = fsync && l.mode == SyncFsync
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.mu.Lock()
-	f, target, done, failed := l.f, l.head, l.durable.Seq >= seq, l.failed
+	f, failed := l.f, l.failed
+	written, durable := l.written.Seq >= seq, l.durable.Seq >= seq
+	batch, target := l.pending, l.head
+	if !written {
+		l.pending = l.spare[:0]
+	}
 	l.mu.Unlock()
 	switch {
 	case f == nil:
-		return fmt.Errorf("sync audit log: %w: log is closed", secret.ErrAudit)
+		return fmt.Errorf("write audit log: %w: log is closed", secret.ErrAudit)
 	case failed != nil:
-		return fmt.Errorf("sync audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, failed)
-	case done || l.mode != SyncFsync:
+		return fmt.Errorf("write audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, failed)
+	case durable || written && !fsync:
 		return nil
 	}
-	// target may include lines written after seq: this fsync covers them.
+	if !written {
+		// One write call for the batch: a crash tears at most its last
+		// line, which Open removes.
+		_, err := f.Write(batch)
+		l.mu.Lock()
+		l.spare = batch
+		if err != nil {
+			l.failed = err
+			l.mu.Unlock()
+			return fmt.Errorf("write audit log: %w: %w", secret.ErrAudit, err)
+		}
+		l.written = target
+		if l.mode != SyncFsync {
+			l.durable = target
+		}
+		l.mu.Unlock()
+	}
+	if !fsync {
+		return nil
+	}
+	// target may include lines sealed after seq: this fsync covers them.
 	err := f.Sync()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -260,8 +293,8 @@ func (l *Log) syncTo(seq uint64) error {
 		l.failed = err
 		return fmt.Errorf("sync audit log: %w: %w", secret.ErrAudit, err)
 	}
-	if target.Seq > l.durable.Seq {
-		l.durable = target
+	if l.written.Seq > l.durable.Seq {
+		l.durable = l.written
 	}
 	return nil
 }
@@ -276,21 +309,19 @@ func (l *Log) append(ctx context.Context, e Entry, sync bool) (Entry, error) {
 	if err := sanitize(&e); err != nil {
 		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
 	}
-
-	e, err := l.write(e)
+	e, err := l.seal(e)
 	if err != nil {
 		return Entry{}, err
 	}
-	if sync && l.mode == SyncFsync {
-		if err := l.syncTo(e.Seq); err != nil {
-			return Entry{}, fmt.Errorf("append audit entry: %w", err)
-		}
+	if err := l.flush(e.Seq, sync); err != nil {
+		return Entry{}, fmt.Errorf("append audit entry: %w", err)
 	}
 	return e, nil
 }
 
-// write chains e onto the head and writes its line, under mu.
-func (l *Log) write(e Entry) (Entry, error) {
+// seal chains e onto the head and queues its line for the next flush,
+// under mu.
+func (l *Log) seal(e Entry) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
@@ -317,16 +348,8 @@ func (l *Log) write(e Entry) (Entry, error) {
 	if n := len(line) - 1; n > MaxEntrySize {
 		return Entry{}, fmt.Errorf("append audit entry: %w: entry is %d bytes encoded, limit %d", secret.ErrAudit, n, MaxEntrySize)
 	}
-	// One write call, so that a crash leaves at most one partial line, at the
-	// end, for Open to remove.
-	if _, err := l.f.Write(line); err != nil {
-		l.failed = err
-		return Entry{}, fmt.Errorf("append audit entry: %w: %w", secret.ErrAudit, err)
-	}
+	l.pending = append(l.pending, line...)
 	l.head = Head{Seq: e.Seq, Hash: e.Hash}
-	if l.mode != SyncFsync {
-		l.durable = l.head
-	}
 	return e, nil
 }
 
