@@ -109,6 +109,10 @@ var (
 	// fingerprints.export. It precedes RouteFingerprint in Routes, whose
 	// prefix it shares.
 	RouteFingerprintExport = Route{Name: "fingerprints.export", Method: http.MethodGet, Path: Prefix + "/fingerprints/export", Idempotent: true}
+	// RoutePolicyEval evaluates one decision of the server's policies on
+	// an input, as `passman policy eval` does locally: an admin action,
+	// audited as policy.eval. It changes nothing.
+	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true}
 
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/sys/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/sys/ready", Public: true, Idempotent: true}
@@ -123,6 +127,7 @@ var Routes = []Route{
 	RouteFingerprintExport,
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
 	RouteRotate, RouteRotateDue, RouteRotationStatus,
+	RoutePolicyEval,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
 	RouteHealth, RouteReady,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -381,3 +382,17 @@ type RotateDueRequest struct {
 
 // MaxRotateWorkers bounds RotateDueRequest.Workers on the server.
 const MaxRotateWorkers = 16
+
+// PolicyEvalRequest is the body of POST /v1/policy/eval. Input is the
+// decision's input document, at most MaxPolicyInput bytes. The answer is
+// a policy.EvalResult.
+type PolicyEvalRequest struct {
+	// Decision is authz, lint or respond.
+	Decision string          `json:"decision"`
+	Input    json.RawMessage `json:"input"`
+	Explain  bool            `json:"explain,omitempty"`
+}
+
+// MaxPolicyInput bounds a policy eval input document, on the server and
+// in the CLI alike.
+const MaxPolicyInput = 4 << 20

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/policy/regotool"
 )
@@ -161,8 +163,8 @@ place, --check exits 1 if any would change.`,
 	return cmd
 }
 
-// maxInputSize bounds a policy eval input file.
-const maxInputSize = 4 << 20
+// maxInputSize bounds a policy eval input file: what a server accepts.
+const maxInputSize = api.MaxPolicyInput
 
 func newPolicyEvalCmd(a *app) *cobra.Command {
 	var decision, inputFile string
@@ -172,24 +174,27 @@ func newPolicyEvalCmd(a *app) *cobra.Command {
 		Short: "Evaluate a decision on an input and show why",
 		Long: `Evaluate one decision point over the bundled policies and those in
 --policies, on the JSON input in FILE ("-" for standard input), and print
-the result; --explain adds the evaluation trace.`,
+the result; --explain adds the evaluation trace.
+
+With a server address set (--addr or PASSMAN_ADDR), the server's policies
+decide instead, as they do for the server's requests: an admin action on
+the server, audited there (the decision's name, never the input).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains([]string{"authz", "lint", "respond"}, decision) {
+			if !slices.Contains(policy.Decisions, decision) {
 				return usageErrorf("--decision %q: want authz, lint or respond", decision)
 			}
 			if inputFile == "" {
 				return usageErrorf("--input is required")
 			}
+			if a.remoteAddr() != "" && a.flags.policies != "" {
+				return usageErrorf("--policies names local policies, but a server address is set (--addr or %s): the server's policies decide", envAddr)
+			}
 			input, err := a.readJSONInput(inputFile)
 			if err != nil {
 				return err
 			}
-			eng, err := policy.New(cmd.Context(), policy.Options{Dir: a.policyDir()})
-			if err != nil {
-				return fmt.Errorf("load policies: %w", err)
-			}
-			res, err := eng.Eval(cmd.Context(), decision, input, explain)
+			res, err := a.evalPolicy(cmd.Context(), decision, input, explain)
 			if err != nil {
 				return fmt.Errorf("policy eval: %w", err)
 			}
@@ -216,8 +221,28 @@ the result; --explain adds the evaluation trace.`,
 	return cmd
 }
 
-// readJSONInput reads a bounded JSON document from a file or stdin.
-func (a *app) readJSONInput(name string) (any, error) {
+// evalPolicy evaluates decision on input with the server's policies when
+// an address is set, else with the bundled ones and those in --policies
+// (no store needed).
+func (a *app) evalPolicy(ctx context.Context, decision string, input json.RawMessage, explain bool) (policy.EvalResult, error) {
+	if a.remoteAddr() != "" {
+		c, err := a.remoteClient()
+		if err != nil {
+			return policy.EvalResult{}, err
+		}
+		return c.EvalPolicy(ctx, decision, input, explain)
+	}
+	eng, err := policy.New(ctx, policy.Options{Dir: a.policyDir()})
+	if err != nil {
+		return policy.EvalResult{}, fmt.Errorf("load policies: %w", err)
+	}
+	return eng.Eval(ctx, decision, input, explain)
+}
+
+// readJSONInput reads a bounded JSON document from a file or stdin and
+// checks it, without decoding it: the engine, local or the server's, gets
+// the document as written, numbers exactly.
+func (a *app) readJSONInput(name string) (json.RawMessage, error) {
 	var r io.Reader = a.env.Stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -234,7 +259,7 @@ func (a *app) readJSONInput(name string) (any, error) {
 	if len(b) > maxInputSize {
 		return nil, usageErrorf("--input is larger than %d bytes", maxInputSize)
 	}
-	var v any
+	var v json.RawMessage
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, usageErrorf("--input is not valid JSON: %v", err)
 	}

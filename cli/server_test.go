@@ -134,6 +134,85 @@ func TestRemoteAuditVerify(t *testing.T) {
 	}
 }
 
+// policyEvalInput asks whether a token with claim role=root may read
+// app/x: the test server's policy allows it, the bundled policy alone
+// does not. The claim's team value is a canary: no log may hold it.
+const policyEvalInput = `{"subject": {"id": "ci", "kind": "token", "claims": {"role": "root", "team": "canary-3f9a1c7e"}},
+ "action": "read", "path": "app/x", "store": {"created_by": "admin"}}`
+
+// TestRemotePolicyEval: with a server address set, policy eval asks the
+// server's policies (an admin action, audited by decision name only).
+func TestRemotePolicyEval(t *testing.T) {
+	e := servertest.New(t, servertest.Options{})
+	r := newRunner(t)
+	r.env[envAddr] = e.URL
+	r.env[envToken] = e.Tokens[servertest.Root]
+	r.env[envCACert] = e.CAFile
+	input := filepath.Join(t.TempDir(), "input.json")
+	if err := os.WriteFile(input, []byte(policyEvalInput), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if out := r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input).stdout; !strings.Contains(out, `"allow": true`) {
+		t.Errorf("remote eval:\n%s", out)
+	}
+	// Locally only the bundled policy decides: denied.
+	if inv := r.run("", map[string]string{envAddr: ""}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != ExitOK || !strings.Contains(inv.stdout, `"allow": false`) {
+		t.Errorf("local eval: %+v", inv)
+	}
+	explained := r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain").stdout
+	if !strings.Contains(explained, `"allow": true`) || !strings.Contains(explained, "| Enter data.passman.authz.allow") {
+		t.Errorf("--explain added no trace:\n%s", explained)
+	}
+	var res struct {
+		Result struct {
+			Allow    bool   `json:"allow"`
+			Revision string `json:"revision"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", "json").stdout), &res); err != nil || !res.Result.Allow || res.Result.Revision == "" {
+		t.Errorf("remote eval -o json: %+v, %v", res, err)
+	}
+
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
+		t.Errorf("eval as reader: %+v", inv)
+	}
+	r.must(ExitUsage, "", "policy", "eval", "--decision", "authz", "--input", input, "--policies", t.TempDir())
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"subject": {"id": "x", "kind": "token"}, "bogus": 1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.must(ExitUsage, "", "policy", "eval", "--decision", "lint", "--input", bad)
+
+	// Audited as the caller, by decision, with nothing of the input.
+	var decisions []string
+	err := audit.Read(context.Background(), filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Action: core.ActionPolicyEval}, func(en audit.Entry) error {
+		decisions = append(decisions, en.Actor+":"+string(en.Outcome)+":"+en.Details["decision"])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "root-user:success:authz root-user:success:authz root-user:success:authz reader-user:denied: root-user:failure:lint"
+	if got := strings.Join(decisions, " "); got != want {
+		t.Errorf("policy.eval entries: %s, want %s", got, want)
+	}
+	auditLog, err := os.ReadFile(filepath.Join(e.Store.Dir, core.AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for where, b := range map[string][]byte{"audit log": auditLog, "server log": e.Log.Bytes()} {
+		if bytes.Contains(b, []byte("canary-3f9a1c7e")) {
+			t.Errorf("the %s holds the input", where)
+		}
+		for _, tok := range e.Tokens {
+			if bytes.Contains(b, []byte(tok)) {
+				t.Errorf("the %s holds a token", where)
+			}
+		}
+	}
+}
+
 // TestLocalTokens administers tokens on a local store.
 func TestLocalTokens(t *testing.T) {
 	r := newRunner(t)

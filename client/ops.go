@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
@@ -69,4 +71,21 @@ func (c *Client) ExportFingerprints(ctx context.Context, w io.Writer) (int, erro
 		return 0, err
 	}
 	return len(f.Entries), fpindex.Write(w, f)
+}
+
+// EvalPolicy evaluates one decision of the server's policies on input (a
+// JSON document of the decision's input schema), as
+// core.Local.EvalPolicy does: an admin action the server audits. The
+// result's Result is the server's JSON as it came (a json.RawMessage), so
+// it encodes exactly as the server's engine produced it.
+func (c *Client) EvalPolicy(ctx context.Context, decision string, input json.RawMessage, explain bool) (policy.EvalResult, error) {
+	var out struct {
+		Result      json.RawMessage `json:"result"`
+		Explanation []string        `json:"explanation"`
+	}
+	in := api.PolicyEvalRequest{Decision: decision, Input: input, Explain: explain}
+	if err := c.do(ctx, request{route: api.RoutePolicyEval, in: in, out: &out, retry: true}); err != nil {
+		return policy.EvalResult{}, err
+	}
+	return policy.EvalResult{Result: out.Result, Explanation: out.Explanation}, nil
 }

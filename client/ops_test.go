@@ -3,9 +3,11 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server/servertest"
@@ -56,4 +58,23 @@ func TestRotationRoundTrip(t *testing.T) {
 	}
 	_, err = newClient(t, e, e.Tokens[servertest.Reader]).ExportFingerprints(ctx, &buf)
 	wantErr(t, "export as reader", err, secret.ErrPermissionDenied)
+}
+
+// TestEvalPolicy evaluates the server's policies: the result is the
+// server's JSON, as its engine produced it.
+func TestEvalPolicy(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, servertest.Options{})
+	ctx := context.Background()
+	input := json.RawMessage(`{"subject":{"id":"ci","kind":"token","claims":{"role":"root"}},"action":"read","path":"app/x","store":{"created_by":"admin"}}`)
+	res := must[policy.EvalResult](t, "eval")(newClient(t, e, e.Tokens[servertest.Root]).EvalPolicy(ctx, policy.DecisionAuthz, input, true))
+	raw, ok := res.Result.(json.RawMessage)
+	var d policy.Decision
+	if !ok || json.Unmarshal(raw, &d) != nil || !d.Allow || len(res.Explanation) == 0 {
+		t.Errorf("eval: %s, %d lines of explanation", raw, len(res.Explanation))
+	}
+	_, err := newClient(t, e, e.Tokens[servertest.Reader]).EvalPolicy(ctx, policy.DecisionAuthz, input, false)
+	wantErr(t, "eval as reader", err, secret.ErrPermissionDenied)
+	_, err = newClient(t, e, e.Tokens[servertest.Root]).EvalPolicy(ctx, "nope", input, false)
+	wantErr(t, "eval of an unknown decision", err, secret.ErrInvalidArgument)
 }

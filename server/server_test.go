@@ -123,6 +123,7 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteRotate.Name:            {"/v1/rotate/app/rotate", "", 200},
 		api.RouteRotateDue.Name:         {"/v1/rotate-due", `{"prefix":"app/due/"}`, 200},
 		api.RouteRotationStatus.Name:    {"/v1/rotation-status?prefix=app/", "", 200},
+		api.RoutePolicyEval.Name:        {"/v1/policy/eval", `{"decision":"authz","input":{"subject":{"id":"x","kind":"user"},"action":"read","path":"app/get","store":{"created_by":"admin"}}}`, 200},
 		api.RouteAuditVerify.Name:       {"/v1/audit/verify", "", 200},
 		api.RouteAuditQuery.Name:        {"/v1/audit/entries?limit=3&outcome=success", "", 200},
 		api.RouteTokenCreate.Name:       {"/v1/auth/token/create", `{"identity":"new","ttl":"1h"}`, 200},
