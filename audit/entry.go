@@ -116,25 +116,29 @@ func hashHex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// seal sets e.Hash and returns the line to write, newline included. The line
-// is the hashed bytes with the hash spliced into the empty hash field, so the
-// hash provably covers every other byte of the line.
-func seal(e *Entry) ([]byte, error) {
+// seal sets e.Hash and appends the line to write, newline included, to
+// dst. The line is the hashed bytes with the hash spliced into the empty
+// hash field, so the hash provably covers every other byte of the line.
+func seal(dst []byte, e *Entry) ([]byte, error) {
 	b, err := encodeUnsealed(e)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	e.Hash = hashHex(b)
-	return sealLine(b, e.Hash), nil
+	return appendLine(dst, b, e.Hash), nil
 }
 
 func sealLine(unsealed []byte, hash string) []byte {
+	return appendLine(make([]byte, 0, len(unsealed)+len(hash)+1), unsealed, hash)
+}
+
+// appendLine appends the sealed line of unsealed and hash to dst.
+func appendLine(dst, unsealed []byte, hash string) []byte {
 	cut := len(unsealed) - len(`"}`)
-	line := make([]byte, 0, len(unsealed)+len(hash)+1)
-	line = append(line, unsealed[:cut]...)
-	line = append(line, hash...)
-	line = append(line, `"}`...)
-	return append(line, '\n')
+	dst = append(dst, unsealed[:cut]...)
+	dst = append(dst, hash...)
+	dst = append(dst, `"}`...)
+	return append(dst, '\n')
 }
 
 // decodeLine parses one line (without its newline) strictly. A non-empty

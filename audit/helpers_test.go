@@ -143,7 +143,7 @@ func decode(t testing.TB, line []byte) Entry {
 // the format would write. The result has no newline.
 func reseal(t testing.TB, e Entry) []byte {
 	t.Helper()
-	line, err := seal(&e)
+	line, err := seal(nil, &e)
 	if err != nil {
 		t.Fatal(err)
 	}

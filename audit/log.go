@@ -341,14 +341,17 @@ func (l *Log) seal(e Entry) (Entry, error) {
 		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC()
-	line, err := seal(&e)
+	// Straight into the batch: the line is not built on its own.
+	n0 := len(l.pending)
+	batch, err := seal(l.pending, &e)
 	if err != nil {
 		return Entry{}, fmt.Errorf("append audit entry: %w: encode: %w", secret.ErrAudit, err)
 	}
-	if n := len(line) - 1; n > MaxEntrySize {
+	if n := len(batch) - n0 - 1; n > MaxEntrySize {
+		l.pending = batch[:n0]
 		return Entry{}, fmt.Errorf("append audit entry: %w: entry is %d bytes encoded, limit %d", secret.ErrAudit, n, MaxEntrySize)
 	}
-	l.pending = append(l.pending, line...)
+	l.pending = batch
 	l.head = Head{Seq: e.Seq, Hash: e.Hash}
 	return e, nil
 }

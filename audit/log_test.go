@@ -191,7 +191,7 @@ func TestAppendSizeLimit(t *testing.T) {
 	// Measure the overhead of an entry as Append will encode it.
 	probe := padded(0)
 	probe.Seq, probe.PrevHash, probe.Time = 1, genesisHash, testBase
-	line, err := seal(&probe)
+	line, err := seal(nil, &probe)
 	if err != nil {
 		t.Fatal(err)
 	}
