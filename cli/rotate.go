@@ -11,7 +11,6 @@ import (
 
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
@@ -206,13 +205,19 @@ func statusText(w io.Writer, entries []rotation.Entry) error {
 }
 
 // respond runs the leak response for a scan's managed findings against
-// the local store, with the policies in force.
+// the local store, with its policies, once per leaked version, and notes
+// on each finding what was done (its Response).
 func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
-	eng, err := policy.New(ctx, policy.Options{Dir: a.policyDir()})
-	if err != nil {
-		return fmt.Errorf("--respond: load policies: %w", err)
+	leaks := rotation.LeakFindings(findings)
+	if len(leaks) == 0 {
+		return nil
 	}
 	return a.withLocal(ctx, func(l *core.Local, _ config) error {
-		return a.engine(l).RespondToFindings(ctx, findings, eng.Respond)
+		results, err := a.engine(l).RespondToLeaks(ctx, leaks, l.DecideLeakResponse)
+		rotation.AnnotateFindings(findings, results)
+		if err != nil {
+			return fmt.Errorf("--respond: %w", err)
+		}
+		return nil
 	})
 }

@@ -19,6 +19,7 @@ const ActionPolicyEval = "policy.eval"
 // names another.
 type policyEngine interface {
 	Eval(ctx context.Context, decision string, input any, explain bool) (policy.EvalResult, error)
+	Respond(ctx context.Context, in policy.RespondInput) (policy.Response, error)
 }
 
 // errNoPolicyEngine answers for a store whose authorizer evaluates nothing
@@ -53,4 +54,17 @@ func (l *Local) EvalPolicy(ctx context.Context, decision string, input json.RawM
 		return policy.EvalResult{}, err
 	}
 	return res, nil
+}
+
+// DecideLeakResponse asks this store's respond policy what to do about a
+// leaked version (a rotation.Decider). It is neither authorized nor
+// audited itself: a response acts only through Service calls (describe,
+// read, rotate, revoke), which are, as the caller, and a rotation's
+// trigger records the policy's reason.
+func (l *Local) DecideLeakResponse(ctx context.Context, in policy.RespondInput) (policy.Response, error) {
+	eng, ok := l.authz.(policyEngine)
+	if !ok {
+		return policy.Response{}, errNoPolicyEngine
+	}
+	return eng.Respond(ctx, in)
 }

@@ -91,6 +91,9 @@ func TestPolicyDecisionsNeedAnEngine(t *testing.T) {
 	if _, err := l.EvalPolicy(ctx, policy.DecisionAuthz, json.RawMessage(evalInput), false); !errors.Is(err, secret.ErrPrecondition) {
 		t.Errorf("eval: %v", err)
 	}
+	if _, err := l.DecideLeakResponse(ctx, policy.RespondInput{Secret: policy.RespondSecret{Path: "app/x", Version: 1, State: "active"}}); !errors.Is(err, secret.ErrPrecondition) {
+		t.Errorf("respond decision: %v", err)
+	}
 
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -100,5 +103,27 @@ func TestPolicyDecisionsNeedAnEngine(t *testing.T) {
 	defer denied.Close()
 	if _, err := denied.EvalPolicy(ctx, policy.DecisionAuthz, json.RawMessage(evalInput), false); !errors.Is(err, secret.ErrPermissionDenied) {
 		t.Errorf("eval under a policy that refuses everything: %v", err)
+	}
+}
+
+// TestDecideLeakResponse asks the store's respond policy, as a server's
+// response to a leak does.
+func TestDecideLeakResponse(t *testing.T) {
+	t.Parallel()
+	l := open(t, initStore(t, audit.SyncWrite))
+	defer l.Close()
+	r, err := l.DecideLeakResponse(context.Background(), policy.RespondInput{
+		Finding: map[string]any{"rule": "passman-managed", "file": "app.env", "line": 1},
+		Secret:  policy.RespondSecret{Path: "app/x", Version: 2, Stages: []string{"current"}, State: "active"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range r.Actions {
+		actions = append(actions, a.Action)
+	}
+	if got := strings.Join(actions, ","); got != "rotate,revoke_previous,notify" || r.Revision == "" {
+		t.Errorf("response: %+v", r)
 	}
 }

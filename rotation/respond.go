@@ -3,7 +3,10 @@ package rotation
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/scanner"
@@ -109,43 +112,159 @@ func (e *Engine) Respond(ctx context.Context, leak Leak, decide Decider) (LeakRe
 	return res, nil
 }
 
-// RespondToFindings runs Respond for the managed findings of a scan, once
-// per leaked version, and notes on each finding what was done (its
-// Response). A failed response does not stop the others; the first error
-// is returned after them all.
-func (e *Engine) RespondToFindings(ctx context.Context, findings []scanner.Finding, decide Decider) error {
-	type version struct {
-		path string
-		n    int
+// LeakFinding is a leak of a managed secret version as a scan reports it:
+// the version and where it was found. It is the wire form of a leak (POST
+// /v1/respond): every field is metadata, and the type has no room for the
+// secret's text, so a leak can be sent to a server without the value.
+type LeakFinding struct {
+	Path    string `json:"path"`
+	Version int    `json:"version"`
+	// Rule is the scanner rule that matched (passman-managed).
+	Rule string `json:"rule"`
+	// File and Line locate the match; Line is 0 for a path-only rule.
+	File string `json:"file"`
+	Line int    `json:"line,omitempty"`
+	// Commit, Author and Date (RFC 3339) name the commit that added the
+	// secret; empty outside git scans.
+	Commit string `json:"commit,omitempty"`
+	Author string `json:"author,omitempty"`
+	Date   string `json:"date,omitempty"`
+}
+
+// Bounds of a LeakFinding's text fields. They keep the policy input, the
+// rotation trigger and the audit entries that record it small.
+const (
+	maxLeakRule   = 256
+	maxLeakFile   = 4096
+	maxLeakAuthor = 256
+	maxLeakCommit = 64 // a SHA-256 object name in hex
+)
+
+// Validate checks a leak's path and version and bounds its metadata.
+// Errors never quote the fields: whatever was sent there stays out of
+// messages.
+func (f LeakFinding) Validate() error {
+	if err := secret.ValidatePath(f.Path); err != nil {
+		return fmt.Errorf("leak path: %w", err)
 	}
-	done := map[version][]string{}
-	var first error
-	for i := range findings {
-		f := &findings[i]
+	if f.Version < 1 {
+		return fmt.Errorf("%w: leak of %s: version must be 1 or more", secret.ErrInvalidArgument, f.Path)
+	}
+	if f.Line < 0 {
+		return fmt.Errorf("%w: leak of %s: line must not be negative", secret.ErrInvalidArgument, f.Path)
+	}
+	for _, t := range []struct {
+		name, s string
+		max     int
+	}{{"rule", f.Rule, maxLeakRule}, {"file", f.File, maxLeakFile}, {"author", f.Author, maxLeakAuthor}} {
+		if len(t.s) > t.max || !utf8.ValidString(t.s) || strings.ContainsFunc(t.s, unicode.IsControl) {
+			return fmt.Errorf("%w: leak of %s: %s must be at most %d bytes of text without control characters", secret.ErrInvalidArgument, f.Path, t.name, t.max)
+		}
+	}
+	if len(f.Commit) > maxLeakCommit || strings.Trim(f.Commit, "0123456789abcdef") != "" {
+		return fmt.Errorf("%w: leak of %s: commit must be a lowercase hex object name", secret.ErrInvalidArgument, f.Path)
+	}
+	if f.Date != "" {
+		if _, err := time.Parse(time.RFC3339, f.Date); err != nil {
+			return fmt.Errorf("%w: leak of %s: date must be an RFC 3339 time", secret.ErrInvalidArgument, f.Path)
+		}
+	}
+	return nil
+}
+
+// leak is the Leak Respond acts on: the finding's fields for the policy,
+// and its place for messages and the rotation trigger.
+func (f LeakFinding) leak() Leak {
+	where := fmt.Sprintf("%s:%d", f.File, f.Line)
+	if f.Commit != "" {
+		where += " in commit " + f.Commit[:min(len(f.Commit), 12)]
+	}
+	return Leak{Path: f.Path, Version: f.Version, Where: where, Finding: map[string]any{
+		"rule": f.Rule, "file": f.File, "line": f.Line, "commit": f.Commit, "author": f.Author, "date": f.Date,
+	}}
+}
+
+// leakKey identifies a leaked version: a response acts once per version,
+// however many places it was found in.
+type leakKey struct {
+	path    string
+	version int
+}
+
+// LeakFindings is the leaks a scan found: one per leaked managed version,
+// located at its first finding, in the findings' order. Findings of other
+// rules are not leaks of managed secrets and are left out.
+func LeakFindings(findings []scanner.Finding) []LeakFinding {
+	seen := map[leakKey]bool{}
+	var out []LeakFinding
+	for _, f := range findings {
 		m := f.Managed
-		if m == nil {
+		if m == nil || seen[leakKey{m.Path, m.Version}] {
 			continue
 		}
-		key := version{m.Path, m.Version}
-		if r, ok := done[key]; ok {
-			f.Response = r
-			continue
-		}
-		where := fmt.Sprintf("%s:%d", f.File, f.StartLine)
-		if f.Commit != "" {
-			where += " in commit " + f.Commit[:min(len(f.Commit), 12)]
-		}
-		leak := Leak{Path: m.Path, Version: m.Version, Where: where, Finding: map[string]any{
-			"rule": f.RuleID, "file": f.File, "line": f.StartLine, "commit": f.Commit, "author": f.Author, "date": f.Date,
-		}}
-		res, err := e.Respond(ctx, leak, decide)
-		if err != nil && first == nil {
-			first = err
-		}
-		done[key] = res.Done
-		f.Response = res.Done
+		seen[leakKey{m.Path, m.Version}] = true
+		out = append(out, LeakFinding{Path: m.Path, Version: m.Version, Rule: f.RuleID, File: f.File,
+			Line: f.StartLine, Commit: f.Commit, Author: f.Author, Date: f.Date})
 	}
-	return first
+	return out
+}
+
+// RespondToLeaks runs Respond for each leak, in order, and returns one
+// result per leak; a version listed twice is responded to once and gets
+// the first response's result. A failed response does not stop the
+// others: its result's Error says why, and the first error is returned
+// after them all.
+func (e *Engine) RespondToLeaks(ctx context.Context, leaks []LeakFinding, decide Decider) ([]LeakResult, error) {
+	results := make([]LeakResult, len(leaks))
+	done := map[leakKey]int{}
+	var first error
+	for i, lf := range leaks {
+		key := leakKey{lf.Path, lf.Version}
+		if j, ok := done[key]; ok {
+			results[i] = results[j]
+			continue
+		}
+		done[key] = i
+		res, err := e.respondTo(ctx, lf, decide)
+		if err != nil {
+			if res.Error == "" {
+				res.Error = err.Error()
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		results[i] = res
+	}
+	return results, first
+}
+
+// respondTo validates one leak and responds to it.
+func (e *Engine) respondTo(ctx context.Context, lf LeakFinding, decide Decider) (LeakResult, error) {
+	if err := lf.Validate(); err != nil {
+		return LeakResult{Path: lf.Path, Version: lf.Version}, err
+	}
+	return e.Respond(ctx, lf.leak(), decide)
+}
+
+// AnnotateFindings notes on each managed finding what was done about its
+// leaked version (its Response): the Done of the result for the same path
+// and version, as RespondToLeaks returned it for LeakFindings(findings).
+func AnnotateFindings(findings []scanner.Finding, results []LeakResult) {
+	done := make(map[leakKey][]string, len(results))
+	for _, r := range results {
+		key := leakKey{r.Path, r.Version}
+		if _, ok := done[key]; !ok {
+			done[key] = r.Done
+		}
+	}
+	for i := range findings {
+		if m := findings[i].Managed; m != nil {
+			if d, ok := done[leakKey{m.Path, m.Version}]; ok {
+				findings[i].Response = d
+			}
+		}
+	}
 }
 
 // revokeVersion revokes one version at once (a leaked value does not wait
