@@ -109,6 +109,11 @@ var (
 	// fingerprints.export. It precedes RouteFingerprint in Routes, whose
 	// prefix it shares.
 	RouteFingerprintExport = Route{Name: "fingerprints.export", Method: http.MethodGet, Path: Prefix + "/fingerprints/export", Idempotent: true}
+	// RouteRespond responds to leaks of managed secrets as the server's
+	// respond policy decides (rotate, revoke the leaked version): each
+	// step is a Service call authorized and audited as the caller. Not
+	// idempotent: a repeat may rotate again.
+	RouteRespond = Route{Name: "rotation.respond", Method: http.MethodPost, Path: Prefix + "/respond"}
 	// RoutePolicyEval evaluates one decision of the server's policies on
 	// an input, as `passman policy eval` does locally: an admin action,
 	// audited as policy.eval. It changes nothing.
@@ -126,7 +131,7 @@ var Routes = []Route{
 	// fingerprint.
 	RouteFingerprintExport,
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
-	RouteRotate, RouteRotateDue, RouteRotationStatus,
+	RouteRotate, RouteRotateDue, RouteRotationStatus, RouteRespond,
 	RoutePolicyEval,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -382,6 +383,26 @@ type RotateDueRequest struct {
 
 // MaxRotateWorkers bounds RotateDueRequest.Workers on the server.
 const MaxRotateWorkers = 16
+
+// RespondRequest is the body of POST /v1/respond: the leaks a scan found,
+// at most MaxRespondLeaks, each with a valid path (rotation.LeakFinding
+// carries metadata only, never a value). The answer is a RespondResponse.
+type RespondRequest struct {
+	Leaks []rotation.LeakFinding `json:"leaks"`
+}
+
+// MaxRespondLeaks bounds RespondRequest.Leaks: a response may rotate each
+// one, within one request's time.
+const MaxRespondLeaks = 1000
+
+// RespondResponse is the body of POST /v1/respond: one result per leak, in
+// the request's order. A response that failed for some leak is still a
+// 200: the results say what was done, each failed one its Error, and
+// Error the first failure, as the local command reports them.
+type RespondResponse struct {
+	Results []rotation.LeakResult `json:"results"`
+	Error   *ErrorBody            `json:"error,omitempty"`
+}
 
 // PolicyEvalRequest is the body of POST /v1/policy/eval. Input is the
 // decision's input document, at most MaxPolicyInput bytes. The answer is

@@ -204,16 +204,50 @@ func statusText(w io.Writer, entries []rotation.Entry) error {
 	return t.flush()
 }
 
-// respond runs the leak response for a scan's managed findings against
-// the local store, with its policies, once per leaked version, and notes
-// on each finding what was done (its Response).
+// responder acts on the leaks a scan found as the respond policy decides:
+// the engine over the local store, deciding with the store's policies, or
+// a passman server (client.Client), which responds with its own policy
+// and connectors, each step authorized and audited as the token's
+// identity.
+type responder interface {
+	RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error)
+}
+
+// localResponder is the engine over a local store and the store's respond
+// policy.
+type localResponder struct {
+	engine *rotation.Engine
+	decide rotation.Decider
+}
+
+func (r localResponder) RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error) {
+	return r.engine.RespondToLeaks(ctx, leaks, r.decide)
+}
+
+var (
+	_ responder = localResponder{}
+	_ responder = (*client.Client)(nil)
+)
+
+// withResponder runs fn with the server at remoteAddr when one is set,
+// else with the local store.
+func (a *app) withResponder(ctx context.Context, fn func(responder) error) error {
+	return withBackend(ctx, a, func(c *client.Client) responder { return c },
+		func(l *core.Local) responder {
+			return localResponder{engine: a.engine(l), decide: l.DecideLeakResponse}
+		}, fn)
+}
+
+// respond runs the leak response for a scan's managed findings, once per
+// leaked version, and notes on each finding what was done (its Response),
+// the same way whichever side responded.
 func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
 	leaks := rotation.LeakFindings(findings)
 	if len(leaks) == 0 {
 		return nil
 	}
-	return a.withLocal(ctx, func(l *core.Local, _ config) error {
-		results, err := a.engine(l).RespondToLeaks(ctx, leaks, l.DecideLeakResponse)
+	return a.withResponder(ctx, func(r responder) error {
+		results, err := r.RespondToLeaks(ctx, leaks)
 		rotation.AnnotateFindings(findings, results)
 		if err != nil {
 			return fmt.Errorf("--respond: %w", err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/scanner"
 )
@@ -38,10 +37,10 @@ type scanFlags struct {
 func (f *scanFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.config, "config", "", "a .gitleaks.toml extending the default rules")
 	cmd.Flags().StringVar(&f.index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets")
-	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using this store's index")
+	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using the store's index (the server's, with a server address set)")
 	cmd.Flags().StringVar(&f.format, "format", "", "report format: "+strings.Join(scanner.Formats, ", ")+" (default: the -o format)")
 	cmd.Flags().StringVar(&f.baseline, "baseline", "", "a JSON report (passman's or gitleaks') of known findings: only new ones are reported")
-	cmd.Flags().BoolVar(&f.respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version)")
+	cmd.Flags().BoolVar(&f.respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version); on the server, with a server address set")
 	cmd.Flags().StringVar(&f.ignore, "gitleaks-ignore", "", "a .gitleaksignore file of fingerprints to ignore (default: .gitleaksignore in the scanned directory, if any)")
 }
 
@@ -52,6 +51,11 @@ func newScanCmd(a *app) *cobra.Command {
 		Long: `Scan files for secrets with gitleaks' rules and, with --index or --managed,
 recognise passman's own managed secrets by keyed fingerprint (a random
 password matches no rule). Findings never show the secret.
+
+With a server address set (--addr or PASSMAN_ADDR), --managed exports the
+server's index and --respond has the server respond, with its respond
+policy and connectors, as the token's identity; only each leak's path,
+version and location (rule, file, line, commit, author, date) are sent.
 
 Exit codes, as gitleaks: 0 nothing found, 1 leaks found, 2 error.`,
 		Args: groupArgs,
@@ -205,7 +209,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 		return fail(usageErrorf("--index and --managed are mutually exclusive"))
 	}
 	if f.respond && !f.managed {
-		return fail(usageErrorf("--respond needs --managed: responding rotates secrets in this store"))
+		return fail(usageErrorf("--respond needs --managed: the response acts on the store whose index recognised the leak"))
 	}
 	opts := scanner.Options{ConfigPath: f.config}
 	ix, err := a.scanIndex(ctx, f)
@@ -318,8 +322,8 @@ func (a *app) scanIndex(ctx context.Context, f *scanFlags) (*fpindex.Index, erro
 		return fpindex.Read(file)
 	case f.managed:
 		var buf bytes.Buffer
-		err := a.withLocal(ctx, func(l *core.Local, _ config) error {
-			_, err := l.ExportFingerprints(ctx, &buf)
+		err := a.withFingerprintExporter(ctx, func(x fingerprintExporter) error {
+			_, err := x.ExportFingerprints(ctx, &buf)
 			return err
 		})
 		if err != nil {

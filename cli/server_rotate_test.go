@@ -12,6 +12,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server/servertest"
 )
@@ -69,5 +70,104 @@ func TestRemoteRotate(t *testing.T) {
 	ix, err := fpindex.Read(f)
 	if err != nil || ix.Len() != 3 {
 		t.Errorf("exported index: %v, %v", ix, err)
+	}
+}
+
+// TestRemoteScanRespond: scan --managed --respond with a server address
+// set recognises a managed secret by the server's index and has the server
+// rotate it, as the token's identity, with its own policy; the findings
+// say what was done exactly as a local scan's do.
+func TestRemoteScanRespond(t *testing.T) {
+	e := servertest.New(t, servertest.Options{})
+	ctx := context.Background()
+	const planted = "Vx8qL3mR7tN2wK9pZ4cJ6hB1"
+	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte(planted)), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The same value, unrotatable, under another path: its response fails.
+	if _, err := e.Local.Put(ctx, "app/plain", secret.NewValue([]byte("Hq5wY2nD8sG4kT7vM3xF9bR6")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte("DB_PASSWORD="+planted+"\nDB_REPLICA_PASSWORD="+planted+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t)
+	r.env[envAddr] = e.URL
+	r.env[envToken] = e.Tokens[servertest.Root]
+	r.env[envCACert] = e.CAFile
+
+	out := r.must(ExitFailure, "", "scan", "dir", dir, "--managed", "--respond").stdout
+	for _, want := range []string{"app.env:1:", "app.env:2:", "[managed: app/db v1 (current)]", "  -> rotated to v2\n", "  -> revoked v1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scan --respond output lacks %q:\n%s", want, out)
+		}
+	}
+	// Both findings are the one leaked version: one rotation, reported on each.
+	if n := strings.Count(out, "  -> rotated to v2\n"); n != 2 {
+		t.Errorf("%d findings say rotated, want 2:\n%s", n, out)
+	}
+	s, err := e.Local.Describe(ctx, "app/db")
+	if err != nil || s.CurrentVersion != 2 || s.Metadata.RotationStatus == nil || s.Metadata.RotationStatus.Trigger != "leak: app.env:1; policy: v1 is the current value of app/db" {
+		t.Fatalf("after the response: %+v, %v", s, err)
+	}
+	stages := map[int]string{}
+	err = audit.Read(ctx, filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Path: "app/db", Actor: "root-user", Outcome: audit.OutcomeSuccess}, func(en audit.Entry) error {
+		stages[en.Version] += en.Action + " "
+		return nil
+	})
+	if err != nil || !strings.Contains(stages[2], core.ActionStage) {
+		t.Errorf("the rotation is not on the audit log as root-user: %v, %v", stages, err)
+	}
+
+	// A second scan of the same leak rotates nothing; the json report
+	// carries the response too.
+	var findings []scanner.Finding
+	inv := r.run("", nil, "scan", "dir", dir, "--managed", "--respond", "-o", "json")
+	if err := json.Unmarshal([]byte(inv.stdout), &findings); err != nil || inv.code != ExitFailure || len(findings) != 2 {
+		t.Fatalf("second scan: %+v, %v", inv, err)
+	}
+	for _, f := range findings {
+		if f.Managed == nil || f.Managed.Path != "app/db" || len(f.Response) != 1 || !strings.HasPrefix(f.Response[0], "notify: v1 of app/db leaked") {
+			t.Errorf("second scan finding: %+v", f)
+		}
+	}
+	if v, err := e.Local.Get(ctx, "app/db", secret.Selector{}); err != nil || v.Info.Version != 2 {
+		t.Errorf("after the second scan: v%d, %v", v.Info.Version, err)
+	}
+
+	// A failed response is reported on its finding and fails the scan.
+	if err := os.WriteFile(filepath.Join(dir, "plain.env"), []byte("TOKEN=Hq5wY2nD8sG4kT7vM3xF9bR6\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv = r.run("", nil, "scan", "dir", dir, "--managed", "--respond")
+	if inv.code != exitScanError || !strings.Contains(inv.stdout, "  -> rotation failed: ") || !strings.Contains(inv.stderr, "no rotation configured") {
+		t.Errorf("scan with an unrotatable leak: %+v", inv)
+	}
+	// The index is the server's, and exporting it is an admin action.
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "scan", "dir", dir, "--managed"); inv.code != exitScanError || !strings.Contains(inv.stderr, "permission denied") {
+		t.Errorf("scan --managed as reader: %+v", inv)
+	}
+
+	secrets := []string{planted, "Hq5wY2nD8sG4kT7vM3xF9bR6"}
+	for _, tok := range e.Tokens {
+		secrets = append(secrets, tok)
+	}
+	auditLog, err := os.ReadFile(filepath.Join(e.Store.Dir, core.AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sv := range secrets {
+		for _, inv := range r.log {
+			if strings.Contains(inv.stdout+inv.stderr, sv) {
+				t.Errorf("passman %s printed a value or token", strings.Join(inv.args, " "))
+			}
+		}
+		if strings.Contains(string(e.Log.Bytes()), sv) || strings.Contains(string(auditLog), sv) {
+			t.Error("the server log or audit log holds a value or token")
+		}
 	}
 }

@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/fpindex"
@@ -71,6 +74,31 @@ func (c *Client) ExportFingerprints(ctx context.Context, w io.Writer) (int, erro
 		return 0, err
 	}
 	return len(f.Entries), fpindex.Write(w, f)
+}
+
+// RespondToLeaks asks the server to respond to leaks with its own respond
+// policy and connectors, as the token's identity (see
+// rotation.Engine.RespondToLeaks): one result per leak, in order, and the
+// first failure as an error whose class is the server's. Leaks beyond
+// api.MaxRespondLeaks go in further requests. A request is never retried
+// once it may have reached the server: a repeat may rotate again.
+func (c *Client) RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error) {
+	var results []rotation.LeakResult
+	var first error
+	for batch := range slices.Chunk(leaks, api.MaxRespondLeaks) {
+		var out api.RespondResponse
+		if err := c.do(ctx, request{route: api.RouteRespond, in: api.RespondRequest{Leaks: batch}, out: &out}); err != nil {
+			return results, errors.Join(first, err)
+		}
+		if len(out.Results) != len(batch) {
+			return results, errors.Join(first, fmt.Errorf("%s: the server answered %d results for %d leaks", api.RouteRespond.Name, len(out.Results), len(batch)))
+		}
+		results = append(results, out.Results...)
+		if out.Error != nil && first == nil {
+			first = newError(http.StatusOK, *out.Error, "")
+		}
+	}
+	return results, first
 }
 
 // EvalPolicy evaluates one decision of the server's policies on input (a

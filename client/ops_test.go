@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -58,6 +61,51 @@ func TestRotationRoundTrip(t *testing.T) {
 	}
 	_, err = newClient(t, e, e.Tokens[servertest.Reader]).ExportFingerprints(ctx, &buf)
 	wantErr(t, "export as reader", err, secret.ErrPermissionDenied)
+}
+
+// TestRespondToLeaks has the server respond to leaks: results in order,
+// the first failure as an error of its class, and more leaks than one
+// request may carry sent in several.
+func TestRespondToLeaks(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, servertest.Options{})
+	ctx := context.Background()
+	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte("leaked value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, e, e.Tokens[servertest.Root])
+
+	leaks := []rotation.LeakFinding{{Path: "app/db", Version: 1, Rule: "passman-managed", File: "app.env", Line: 1}}
+	for i := range api.MaxRespondLeaks {
+		leaks = append(leaks, rotation.LeakFinding{Path: fmt.Sprintf("app/missing-%d", i), Version: 1, File: "x.env"})
+	}
+	results, err := c.RespondToLeaks(ctx, leaks)
+	wantErr(t, "respond", err, secret.ErrNotFound)
+	if len(results) != len(leaks) {
+		t.Fatalf("%d results for %d leaks", len(results), len(leaks))
+	}
+	if r := results[0]; r.Path != "app/db" || r.Rotation == nil || r.Rotation.To != 2 || !r.Revoked {
+		t.Errorf("app/db: %+v", r)
+	}
+	if r := results[len(results)-1]; r.Path != fmt.Sprintf("app/missing-%d", api.MaxRespondLeaks-1) || !strings.Contains(r.Error, "not found") {
+		t.Errorf("last result: %+v", r)
+	}
+	if n := strings.Count(string(e.Log.Bytes()), `"route":"rotation.respond"`); n != 2 {
+		t.Errorf("%d respond requests, want 2", n)
+	}
+
+	results, err = c.RespondToLeaks(ctx, leaks[:1])
+	if err != nil || len(results) != 1 || results[0].Rotation != nil {
+		t.Errorf("the same leak again: %+v, %v", results, err)
+	}
+	if results, err := c.RespondToLeaks(ctx, nil); results != nil || err != nil {
+		t.Errorf("no leaks: %+v, %v", results, err)
+	}
+	_, err = c.RespondToLeaks(ctx, []rotation.LeakFinding{{Path: "app/../db", Version: 1}})
+	wantErr(t, "respond to an invalid leak", err, secret.ErrInvalidPath)
 }
 
 // TestEvalPolicy evaluates the server's policies: the result is the

@@ -31,6 +31,7 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteRotate.Name:            serveRotate,
 	api.RouteRotateDue.Name:         serveRotateDue,
 	api.RouteRotationStatus.Name:    serveRotationStatus,
+	api.RouteRespond.Name:           serveRespond,
 	api.RoutePolicyEval.Name:        servePolicyEval,
 	api.RouteAuditVerify.Name:       serveAuditVerify,
 	api.RouteAuditQuery.Name:        serveAuditQuery,

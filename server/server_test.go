@@ -95,7 +95,7 @@ func TestRouteMatrix(t *testing.T) {
 	if err := e.Local.Delete(ctx, "app/undelete", []int{1}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"app/rotate", "app/due/x"} {
+	for _, p := range []string{"app/rotate", "app/due/x", "app/respond"} {
 		seed(t, e, p, 1)
 		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
 			t.Fatal(err)
@@ -123,6 +123,7 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteRotate.Name:            {"/v1/rotate/app/rotate", "", 200},
 		api.RouteRotateDue.Name:         {"/v1/rotate-due", `{"prefix":"app/due/"}`, 200},
 		api.RouteRotationStatus.Name:    {"/v1/rotation-status?prefix=app/", "", 200},
+		api.RouteRespond.Name:           {"/v1/respond", `{"leaks":[{"path":"app/respond","version":1,"rule":"passman-managed","file":"app.env","line":1}]}`, 200},
 		api.RoutePolicyEval.Name:        {"/v1/policy/eval", `{"decision":"authz","input":{"subject":{"id":"x","kind":"user"},"action":"read","path":"app/get","store":{"created_by":"admin"}}}`, 200},
 		api.RouteAuditVerify.Name:       {"/v1/audit/verify", "", 200},
 		api.RouteAuditQuery.Name:        {"/v1/audit/entries?limit=3&outcome=success", "", 200},
@@ -167,6 +168,10 @@ func TestRouteMatrix(t *testing.T) {
 			case r.Public || k.name == "allowed":
 			case k.name == "denied" && r.Name == api.RouteTokenLookupSelf.Name:
 				// Anyone may describe their own token.
+			case k.name == "denied" && r.Name == api.RouteRespond.Name:
+				// Answered per leak: the denied describe is the leak's
+				// result, and the body names the first failure's class.
+				wantClass = "permission_denied"
 			case k.name == "denied" && r.ReadsSecret:
 				want, wantClass = 404, "not_found"
 			case k.name == "denied":
