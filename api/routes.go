@@ -119,8 +119,8 @@ var (
 	// audited as policy.eval. It changes nothing.
 	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true}
 
-	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/sys/health", Public: true, Idempotent: true}
-	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/sys/ready", Public: true, Idempotent: true}
+	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
+	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}
 )
 
 // Routes is the route table: every endpoint the server serves.

@@ -61,11 +61,11 @@ addr=https://127.0.0.1:$port
 server_pid=$!
 
 for _ in $(seq 100); do
-  if curl -fsS --cacert "$tmp/cert.pem" "$addr/v1/sys/ready" >/dev/null 2>&1; then break; fi
+  if curl -fsS --cacert "$tmp/cert.pem" "$addr/v1/ready" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then cat "$tmp/server.log" >&2; exit 1; fi
   sleep 0.1
 done
-curl -fsS --cacert "$tmp/cert.pem" "$addr/v1/sys/ready" >/dev/null
+curl -fsS --cacert "$tmp/cert.pem" "$addr/v1/ready" >/dev/null
 
 echo "passman server $addr ($(nproc) cores), store $PASSMAN_STORE, audit sync fsync" >&2
 # shellcheck disable=SC2086 # LOADGEN_FLAGS is a list of flags

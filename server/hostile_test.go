@@ -393,7 +393,7 @@ func TestSlowloris(t *testing.T) {
 		max  time.Duration
 	}
 	outcomes := make(chan outcome, 8)
-	headers := "GET /v1/sys/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + strings.Repeat("s", 100) + "\r\n\r\n"
+	headers := "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + strings.Repeat("s", 100) + "\r\n\r\n"
 	body := strings.Repeat("A", 1000)
 	slowBody := "PUT /v1/secrets/app/slow HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + h.token + "\r\nContent-Length: " + "1012" + "\r\n\r\n" + `{"value":"` + body + `"}`
 	for range 3 {

@@ -20,7 +20,7 @@ func TestRoutePattern(t *testing.T) {
 		{"PUT", "/v1/secrets/prod/db/password", "/v1/secrets/{path}", true},
 		{"GET", "/v1/fingerprints/abcdef", "/v1/fingerprints/{fingerprint}", true},
 		{"GET", "/v1/list", "/v1/list", true},
-		{"GET", "/v1/sys/health", "/v1/sys/health", true},
+		{"GET", "/v1/health", "/v1/health", true},
 		{"POST", "/v1/secrets/prod/db/password", "", false}, // 405
 		{"GET", "/v1/list/extra", "", false},                // no tail allowed
 		{"GET", "/wp-admin/x", "", false},

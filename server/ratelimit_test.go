@@ -187,7 +187,7 @@ func TestTokenOrAddr(t *testing.T) {
 		}
 		return r
 	}
-	if _, ok := TokenOrAddr(req("GET", "/v1/sys/health", "")); ok {
+	if _, ok := TokenOrAddr(req("GET", "/v1/health", "")); ok {
 		t.Error("health probe limited")
 	}
 	a, ok := TokenOrAddr(req("GET", "/v1/list", "Bearer pm_s3cr3t"))

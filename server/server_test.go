@@ -132,8 +132,8 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteTokenLookupSelf.Name:   {"/v1/auth/token/lookup-self", "", 200},
 		api.RouteTokenList.Name:         {"/v1/auth/tokens", "", 200},
 		api.RouteOIDCLogin.Name:         {"/v1/auth/oidc", `{"token":"x.y.z"}`, 412},
-		api.RouteHealth.Name:            {"/v1/sys/health", "", 200},
-		api.RouteReady.Name:             {"/v1/sys/ready", "", 200},
+		api.RouteHealth.Name:            {"/v1/health", "", 200},
+		api.RouteReady.Name:             {"/v1/ready", "", 200},
 	}
 	creatorEntries := countActor(t, e, "admin")
 
