@@ -69,10 +69,11 @@ type Log struct {
 	durable Head
 	failed  error // first write or sync error; sticky, see Append
 
-	// flushMu serialises flushes (write and fsync), so that the lines in
-	// the file stay in Seq order and one flush covers every line sealed
-	// before it started.
-	flushMu sync.Mutex
+	// flushing is set while an appender leads a flush (see flush): one at
+	// a time, so the lines in the file stay in Seq order. flushed, on mu,
+	// is broadcast when a flush ends.
+	flushing bool
+	flushed  sync.Cond
 }
 
 // Open opens the log at path for appending, creating it with mode 0600 if it
@@ -110,7 +111,9 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("open audit log %s: %w: %w", path, secret.ErrAudit, err)
 	}
-	return &Log{path: path, mode: mode, now: now, f: f, head: head, written: head, durable: head}, nil
+	l := &Log{path: path, mode: mode, now: now, f: f, head: head, written: head, durable: head}
+	l.flushed.L = &l.mu
+	return l, nil
 }
 
 // openFile opens path for reading and appending, reporting whether it created
@@ -240,32 +243,44 @@ func (l *Log) Sync() error {
 }
 
 // flush returns once entry seq is written and, with fsync in SyncFsync
-// mode, durable. It writes every line sealed so far in one write(2) and
-// fsyncs once unless an earlier flush already covered seq: while one flush
-// runs, the lines of concurrent appenders pile up in pending and the next
-// flush takes them all (group commit). A server's concurrent reads thus
-// share write calls and fsyncs instead of queueing one of each.
+// mode, durable. One appender at a time leads a flush: it writes every line
+// sealed so far in one write(2) and fsyncs once, while the lines of others
+// pile up in pending for the next flush (group commit). Waiters sleep on
+// flushed and all wake when a flush ends: those it covered return at once
+// and one of the rest leads the next, so a server's concurrent reads share
+// write calls and fsyncs and none waits out a flush it was not part of.
 func (l *Log) flush(seq uint64, fsync bool) error {
 	fsync = fsync && l.mode == SyncFsync
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
 	l.mu.Lock()
-	f, failed := l.f, l.failed
-	written, durable := l.written.Seq >= seq, l.durable.Seq >= seq
-	batch, target := l.pending, l.head
-	if !written {
+	defer l.mu.Unlock()
+	for {
+		switch {
+		case l.f == nil:
+			return fmt.Errorf("write audit log: %w: log is closed", secret.ErrAudit)
+		case l.failed != nil:
+			return fmt.Errorf("write audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, l.failed)
+		case l.durable.Seq >= seq || l.written.Seq >= seq && !fsync:
+			return nil
+		case l.flushing:
+			l.flushed.Wait()
+			continue
+		}
+		if err := l.lead(fsync); err != nil {
+			return err
+		}
+	}
+}
+
+// lead runs one flush, with mu held on entry and exit but not during I/O.
+func (l *Log) lead(fsync bool) error {
+	l.flushing = true
+	defer l.flushed.Broadcast()
+	defer func() { l.flushing = false }()
+	f := l.f
+	if l.written.Seq < l.head.Seq {
+		batch, target := l.pending, l.head
 		l.pending = l.spare[:0]
-	}
-	l.mu.Unlock()
-	switch {
-	case f == nil:
-		return fmt.Errorf("write audit log: %w: log is closed", secret.ErrAudit)
-	case failed != nil:
-		return fmt.Errorf("write audit log: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, failed)
-	case durable || written && !fsync:
-		return nil
-	}
-	if !written {
+		l.mu.Unlock()
 		// One write call for the batch: a crash tears at most its last
 		// line, which Open removes.
 		_, err := f.Write(batch)
@@ -273,28 +288,27 @@ func (l *Log) flush(seq uint64, fsync bool) error {
 		l.spare = batch
 		if err != nil {
 			l.failed = err
-			l.mu.Unlock()
 			return fmt.Errorf("write audit log: %w: %w", secret.ErrAudit, err)
 		}
 		l.written = target
 		if l.mode != SyncFsync {
 			l.durable = target
 		}
-		l.mu.Unlock()
 	}
-	if !fsync {
+	if !fsync || l.durable.Seq >= l.written.Seq {
 		return nil
 	}
-	// target may include lines sealed after seq: this fsync covers them.
+	// Lines sealed while the fsync runs wait for the next flush.
+	target := l.written
+	l.mu.Unlock()
 	err := f.Sync()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err != nil {
 		l.failed = err
 		return fmt.Errorf("sync audit log: %w: %w", secret.ErrAudit, err)
 	}
-	if l.written.Seq > l.durable.Seq {
-		l.durable = l.written
+	if target.Seq > l.durable.Seq {
+		l.durable = target
 	}
 	return nil
 }
