@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # passman server under load: builds bin/passman and scripts/loadgen, starts a
 # real (non-dev) server on 127.0.0.1 over a durable store in a temporary
-# directory (audit log fsync'd per entry, bbolt fsync on), with its own TLS
+# directory (bbolt fsync on, every request audited), with its own TLS
 # certificate and a token that a policy rule lets read and write under
 # bench/, then runs loadgen read then write and prints the figures. The
 # server is stopped with SIGTERM (graceful) and everything is removed.
 #
+# AUDIT_SYNC chooses when an audit entry counts as written: fsync (the
+# default, passman's default: every entry, reads included, survives a power
+# loss before the answer goes out) or write (write(2) before the answer, as
+# a file audit device of Vault or OpenBao does: survives a crash of the
+# process, not of the OS).
+#
 # Usage: scripts/bench-server.sh [PASSMAN]   (default: builds bin/passman)
-# CLIENTS (16), DURATION (10s), SECRETS (1000), VALUE_SIZE (64), PORT (a free
-# one), LOADGEN_FLAGS (extra loadgen flags, e.g. -json).
+# AUDIT_SYNC (fsync), CLIENTS (16), DURATION (10s), SECRETS (1000),
+# VALUE_SIZE (64), PORT (a free one), LOADGEN_FLAGS (extra loadgen flags,
+# e.g. -json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +40,7 @@ go build -o "$tmp/loadgen" ./scripts/loadgen
 # A store of its own, with durable settings whatever the caller's
 # environment says.
 unset PASSMAN_ADDR PASSMAN_TOKEN PASSMAN_CACERT PASSMAN_MASTER_KEY PASSMAN_KEY_FILE
-export PASSMAN_STORE=$tmp/store PASSMAN_POLICIES=$tmp/policy PASSMAN_AUDIT_SYNC=fsync
+export PASSMAN_STORE=$tmp/store PASSMAN_POLICIES=$tmp/policy PASSMAN_AUDIT_SYNC=${AUDIT_SYNC:-fsync}
 mkdir -p "$PASSMAN_POLICIES"
 cat > "$PASSMAN_POLICIES/bench.rego" <<'EOF'
 # The load generator's token reads and writes under bench/.
@@ -67,7 +74,7 @@ for _ in $(seq 100); do
 done
 curl -fsS --cacert "$tmp/cert.pem" "$addr/v1/ready" >/dev/null
 
-echo "passman server $addr ($(nproc) cores), store $PASSMAN_STORE, audit sync fsync" >&2
+echo "passman server $addr ($(nproc) cores), store $PASSMAN_STORE, audit sync $PASSMAN_AUDIT_SYNC" >&2
 # shellcheck disable=SC2086 # LOADGEN_FLAGS is a list of flags
 PASSMAN_TOKEN=$token "$tmp/loadgen" -addr "$addr" -cacert "$tmp/cert.pem" -mode read,write \
   -clients "${CLIENTS:-16}" -duration "${DURATION:-10s}" -secrets "${SECRETS:-1000}" \
