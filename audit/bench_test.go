@@ -12,11 +12,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, mode := range []SyncMode{SyncFsync, SyncWrite} {
 		b.Run("sync="+string(mode), func(b *testing.B) {
 			ctx := context.Background()
-			l, err := Open(ctx, filepath.Join(b.TempDir(), "audit.log"), Options{Sync: mode})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
+			l := openBenchLog(b, mode)
 			e := sample(3) // a denial with details: a larger than average entry
 			for b.Loop() {
 				if _, err := l.Append(ctx, e); err != nil {
@@ -34,11 +30,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	for _, mode := range []SyncMode{SyncFsync, SyncWrite} {
 		b.Run("sync="+string(mode), func(b *testing.B) {
 			ctx := context.Background()
-			l, err := Open(ctx, filepath.Join(b.TempDir(), "audit.log"), Options{Sync: mode})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
+			l := openBenchLog(b, mode)
 			e := sample(3)
 			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
@@ -71,4 +63,14 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+func openBenchLog(b *testing.B, mode SyncMode) *Log {
+	b.Helper()
+	l, err := Open(context.Background(), filepath.Join(b.TempDir(), "audit.log"), Options{Sync: mode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
 }

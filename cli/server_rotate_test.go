@@ -30,10 +30,7 @@ func TestRemoteRotate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := newRunner(t)
-	r.env[envAddr] = e.URL
-	r.env[envToken] = e.Tokens[servertest.Root]
-	r.env[envCACert] = e.CAFile
+	r := remoteRunner(t, e)
 
 	if out := r.must(ExitOK, "", "rotate", "app/db").stdout; !strings.Contains(out, "app/db: rotated v1 -> v2") {
 		t.Errorf("rotate: %q", out)
@@ -95,10 +92,7 @@ func TestRemoteScanRespond(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte("DB_PASSWORD="+planted+"\nDB_REPLICA_PASSWORD="+planted+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := newRunner(t)
-	r.env[envAddr] = e.URL
-	r.env[envToken] = e.Tokens[servertest.Root]
-	r.env[envCACert] = e.CAFile
+	r := remoteRunner(t, e)
 
 	out := r.must(ExitFailure, "", "scan", "dir", dir, "--managed", "--respond").stdout
 	for _, want := range []string{"app.env:1:", "app.env:2:", "[managed: app/db v1 (current)]", "  -> rotated to v2\n", "  -> revoked v1\n"} {

@@ -19,15 +19,22 @@ import (
 
 // These tests are not parallel, for the reason TestCanary gives.
 
+// remoteRunner runs passman against e's server with its root token.
+func remoteRunner(t *testing.T, e *servertest.Env) *runner {
+	t.Helper()
+	r := newRunner(t)
+	r.env[envAddr] = e.URL
+	r.env[envToken] = e.Tokens[servertest.Root]
+	r.env[envCACert] = e.CAFile
+	return r
+}
+
 // TestRemoteCommands runs secret, audit and token commands against a real
 // server through PASSMAN_ADDR, and checks that the local-only commands
 // refuse to run while it is set.
 func TestRemoteCommands(t *testing.T) {
 	e := servertest.New(t, servertest.Options{})
-	r := newRunner(t)
-	r.env[envAddr] = e.URL
-	r.env[envToken] = e.Tokens[servertest.Root]
-	r.env[envCACert] = e.CAFile
+	r := remoteRunner(t, e)
 
 	r.must(ExitOK, "remote value", "secret", "put", "app/remote", "--owner", "team")
 	if got := r.must(ExitOK, "", "secret", "get", "app/remote").stdout; got != "remote value" {
@@ -95,10 +102,7 @@ func TestRemoteCommands(t *testing.T) {
 // as locally.
 func TestRemoteAuditVerify(t *testing.T) {
 	e := servertest.New(t, servertest.Options{})
-	r := newRunner(t)
-	r.env[envAddr] = e.URL
-	r.env[envToken] = e.Tokens[servertest.Root]
-	r.env[envCACert] = e.CAFile
+	r := remoteRunner(t, e)
 
 	var rep audit.Report
 	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "audit", "verify", "-o", "json").stdout), &rep); err != nil || !rep.OK || rep.Entries == 0 {
@@ -144,10 +148,7 @@ const policyEvalInput = `{"subject": {"id": "ci", "kind": "token", "claims": {"r
 // server's policies (an admin action, audited by decision name only).
 func TestRemotePolicyEval(t *testing.T) {
 	e := servertest.New(t, servertest.Options{})
-	r := newRunner(t)
-	r.env[envAddr] = e.URL
-	r.env[envToken] = e.Tokens[servertest.Root]
-	r.env[envCACert] = e.CAFile
+	r := remoteRunner(t, e)
 	input := filepath.Join(t.TempDir(), "input.json")
 	if err := os.WriteFile(input, []byte(policyEvalInput), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/passman-dev/passman/api"
-	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/server/servertest"
 )
@@ -81,14 +80,7 @@ func TestRespondOverHTTP(t *testing.T) {
 	if err != nil || s.CurrentVersion != 2 || s.Metadata.RotationStatus == nil || !strings.HasPrefix(s.Metadata.RotationStatus.Trigger, "leak: app.env:1 in commit 0123456789ab; policy: ") {
 		t.Fatalf("after the response: %+v, %v", s, err)
 	}
-	actions := map[string]bool{}
-	err = audit.Read(ctx, filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Path: "app/db", Actor: "root-user", Outcome: audit.OutcomeSuccess}, func(en audit.Entry) error {
-		actions[en.Action] = true
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	actions := auditedActions(t, e, "app/db", "root-user")
 	for _, a := range []string{core.ActionDescribe, core.ActionPut, core.ActionStage, core.ActionGet} {
 		if !actions[a] {
 			t.Errorf("no %s of app/db by root-user on the audit log (have %v)", a, actions)

@@ -69,14 +69,7 @@ func TestRotateOverHTTP(t *testing.T) {
 	}
 
 	// Every step is on the audit log as the token's identity.
-	actions := map[string]bool{}
-	err = audit.Read(ctx, filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Path: "app/db", Actor: "root-user", Outcome: audit.OutcomeSuccess}, func(en audit.Entry) error {
-		actions[en.Action] = true
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	actions := auditedActions(t, e, "app/db", "root-user")
 	for _, a := range []string{core.ActionDescribe, core.ActionPut, core.ActionMeta, core.ActionStage} {
 		if !actions[a] {
 			t.Errorf("no %s by root-user on the audit log (have %v)", a, actions)
@@ -127,4 +120,19 @@ func TestFingerprintExportOverHTTP(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("%d export entries by root-user, %v", n, err)
 	}
+}
+
+// auditedActions lists the actions that succeeded on path as actor,
+// according to e's audit log.
+func auditedActions(t *testing.T, e *servertest.Env, path, actor string) map[string]bool {
+	t.Helper()
+	actions := map[string]bool{}
+	err := audit.Read(context.Background(), filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Path: path, Actor: actor, Outcome: audit.OutcomeSuccess}, func(en audit.Entry) error {
+		actions[en.Action] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return actions
 }
