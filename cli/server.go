@@ -44,7 +44,13 @@ token with claim role=root, which the dev policy makes admin), printed as
 lines to export in another shell. It listens on 127.0.0.1 only and is not
 for real secrets.
 
-Settings come from flags, then the --config file (YAML), then defaults.
+Settings come from flags, then environment variables, then the --config
+file (YAML), then defaults. The server's own variables are
+PASSMAN_SERVER_CONFIG, PASSMAN_SERVER_LISTEN, PASSMAN_SERVER_TLS_CERT,
+PASSMAN_SERVER_TLS_KEY, PASSMAN_SERVER_LOG_FORMAT and
+PASSMAN_SERVER_LOG_LEVEL (not PASSMAN_ADDR: that is where clients find a
+server); the store's are the usual PASSMAN_STORE, PASSMAN_KEY_FILE,
+PASSMAN_MASTER_KEY, PASSMAN_POLICIES and PASSMAN_AUDIT_SYNC.
 The server stops gracefully on Ctrl-C or SIGTERM: in-flight requests
 finish, then the store is closed.`,
 		Example: `  passman server --dev
@@ -68,23 +74,34 @@ finish, then the store is closed.`,
 	return cmd
 }
 
+// The server's environment variables; see passman server --help.
+const (
+	envServerConfig    = "PASSMAN_SERVER_CONFIG"
+	envServerListen    = "PASSMAN_SERVER_LISTEN"
+	envServerTLSCert   = "PASSMAN_SERVER_TLS_CERT"
+	envServerTLSKey    = "PASSMAN_SERVER_TLS_KEY"
+	envServerLogFormat = "PASSMAN_SERVER_LOG_FORMAT"
+	envServerLogLevel  = "PASSMAN_SERVER_LOG_LEVEL"
+)
+
 func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
+	env := a.env.getenv
 	var fc server.FileConfig
-	if f.config != "" {
+	if config := firstSet(f.config, env(envServerConfig)); config != "" {
 		var err error
-		if fc, err = server.LoadFile(f.config); err != nil {
+		if fc, err = server.LoadFile(config); err != nil {
 			return err
 		}
 	}
-	logger, err := newLogger(a.env.Stderr, firstSet(f.logFormat, fc.Log.Format), firstSet(f.logLevel, fc.Log.Level))
+	logger, err := newLogger(a.env.Stderr, firstSet(f.logFormat, env(envServerLogFormat), fc.Log.Format), firstSet(f.logLevel, env(envServerLogLevel), fc.Log.Level))
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{
 		Options:           server.Options{Logger: logger, MaxBodyBytes: fc.MaxBodyBytes},
-		Addr:              firstSet(f.listen, fc.Addr),
-		TLSCertFile:       firstSet(f.tlsCert, fc.TLSCert),
-		TLSKeyFile:        firstSet(f.tlsKey, fc.TLSKey),
+		Addr:              firstSet(f.listen, env(envServerListen), fc.Addr),
+		TLSCertFile:       firstSet(f.tlsCert, env(envServerTLSCert), fc.TLSCert),
+		TLSKeyFile:        firstSet(f.tlsKey, env(envServerTLSKey), fc.TLSKey),
 		Dev:               f.dev,
 		Out:               a.env.Stdout,
 		ReadHeaderTimeout: time.Duration(fc.Timeouts.ReadHeader),

@@ -301,3 +301,39 @@ func TestServerDev(t *testing.T) {
 		t.Errorf("server log:\n%s", logs)
 	}
 }
+
+// TestServerSettingsPrecedence: a flag beats its PASSMAN_SERVER_*
+// variable, which beats the config file (itself found through
+// PASSMAN_SERVER_CONFIG). A certificate file that does not exist makes
+// the server stop at once, naming the file it took.
+func TestServerSettingsPrecedence(t *testing.T) {
+	r := newRunner(t)
+	r.must(ExitOK, "", "init")
+	config := filepath.Join(t.TempDir(), "server.yaml")
+	if err := os.WriteFile(config, []byte("addr: 127.0.0.1:0\ntls_cert: /nonexistent/from-file.pem\ntls_key: /nonexistent/key.pem\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// GOGC set: the server would otherwise change this test process's GC.
+	env := func(kv ...string) map[string]string {
+		m := map[string]string{envServerConfig: config, "GOGC": "100"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{env(), nil, "from-file.pem"},
+		{env(envServerTLSCert, "/nonexistent/from-env.pem"), nil, "from-env.pem"},
+		{env(envServerTLSCert, "/nonexistent/from-env.pem"), []string{"--tls-cert", "/nonexistent/from-flag.pem"}, "from-flag.pem"},
+		{env(envServerConfig, filepath.Join(t.TempDir(), "missing.yaml")), nil, "missing.yaml"},
+	} {
+		inv := r.run("", c.env, append([]string{"server"}, c.args...)...)
+		if inv.code == ExitOK || !strings.Contains(inv.stderr, c.want) {
+			t.Errorf("server %v with %v: exit %d, %q; want a failure naming %s", c.args, c.env, inv.code, inv.stderr, c.want)
+		}
+	}
+}
