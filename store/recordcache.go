@@ -46,6 +46,7 @@ func (c *recordCache) decode(path string, raw []byte) (*record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[path]; ok {
+		delete(c.m, path)
 		c.bytes -= len(old.raw)
 	}
 	// Evict arbitrary entries (map order) until the new one fits: cheap,

@@ -45,6 +45,28 @@ func TestRecordCache(t *testing.T) {
 	if total != c.bytes || c.bytes > recordCacheBytes {
 		t.Fatalf("cache holds %d bytes (counted %d), budget %d", total, c.bytes, recordCacheBytes)
 	}
+	// A record that changes size while the cache is full: the count stays
+	// exact (an entry being replaced is never also evicted, and so counted
+	// out twice). New paths keep the cache full; app/hot alternates between
+	// small and large, so that growing it needs evictions.
+	c = newRecordCache()
+	fill := strings.Repeat("x", recordCacheBytes/32)
+	sizes := []string{strings.Repeat("x", recordCacheBytes/64), strings.Repeat("x", recordCacheBytes/16-200)}
+	for i := range 300 {
+		if _, err := c.decode(fmt.Sprintf("fill/%d", i), raw(fill)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.decode("app/hot", raw(sizes[i%2])); err != nil {
+			t.Fatal(err)
+		}
+		total = 0
+		for _, e := range c.m {
+			total += len(e.raw)
+		}
+		if total != c.bytes || total > recordCacheBytes {
+			t.Fatalf("round %d: cache holds %d bytes (counted %d), budget %d", i, total, c.bytes, recordCacheBytes)
+		}
+	}
 	// A record too big to be worth a share of the budget is not kept.
 	if _, err := c.decode("app/huge", raw(strings.Repeat("y", recordCacheBytes/8))); err != nil {
 		t.Fatal(err)
