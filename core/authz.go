@@ -13,6 +13,8 @@ import (
 
 // Authorizer decides whether a subject may perform an action. The policy
 // engine implements it; every Service call asks it first, in local mode too.
+// It must not modify its input: in.Secret may be a record the store shares
+// between concurrent reads.
 type Authorizer interface {
 	Authorize(ctx context.Context, in policy.AuthzInput) (policy.Decision, error)
 }

@@ -246,3 +246,44 @@ deny contains "only the creator changes owners" if {
 		t.Fatalf("bob taking ownership through put: %v", err)
 	}
 }
+
+// TestRefusedGetLearnsNothing: a read the store refuses before the policy
+// sees the record (a bad selector) still answers a refused caller with a
+// denial, audited with the decision, and an allowed caller with the
+// read's own error.
+func TestRefusedGetLearnsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	populate(t, opts, 1)
+	sels := []secret.Selector{{Version: -1}, {Version: 1, Stage: secret.StageCurrent}}
+
+	refusing := opts
+	refusing.Authorizer = denyAll{}
+	l := open(t, refusing)
+	for _, sel := range sels {
+		if _, err := l.Get(ctx, "app/key", sel); !errors.Is(err, secret.ErrPermissionDenied) {
+			t.Errorf("refused Get(%+v): %v, want a denial", sel, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, e := range entries(t, opts) {
+		if e.Action == core.ActionGet && e.Outcome == audit.OutcomeDenied && e.Decision != nil && e.Decision.Revision == "sha256:test" {
+			denied++
+		}
+	}
+	if denied != len(sels) {
+		t.Errorf("%d denied gets audited with the policy's decision, want %d", denied, len(sels))
+	}
+
+	l = open(t, opts)
+	defer l.Close()
+	for _, sel := range sels {
+		if _, err := l.Get(ctx, "app/key", sel); !errors.Is(err, secret.ErrInvalidArgument) || strings.Contains(err.Error(), "authorize") {
+			t.Errorf("allowed Get(%+v): %v, want the invalid selector", sel, err)
+		}
+	}
+}

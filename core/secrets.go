@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/passman-dev/passman/audit"
@@ -46,8 +45,13 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	case refused != nil:
 		return secret.Versioned{Path: path}, l.deny(ctx, o, dec, refused)
 	case dec == nil:
-		// The record could not be read for the policy to see it.
-		return secret.Versioned{Path: path}, l.deny(ctx, o, nil, fmt.Errorf("authorize %s: %w", o.action, err))
+		// The read failed before the policy saw the record (a bad
+		// selector, a record that does not decode whole). Ask the policy
+		// the way authorize does, so that a refused caller gets a denial,
+		// never an error that tells whether or how the secret exists.
+		if dec, refused = l.authorize(ctx, o); refused != nil {
+			return secret.Versioned{Path: path}, refused
+		}
 	}
 	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint, Decision: dec}
 	if sel.Stage != "" {
