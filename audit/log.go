@@ -217,7 +217,8 @@ func recoverHead(f *os.File, size int64) (Head, error) {
 // error wraps secret.ErrAudit and means the operation being audited must not
 // proceed. A failed write or sync leaves the Log failed, so this and every
 // later call fail until the file is reopened; the entry, or part of it, may
-// nonetheless be in the file.
+// nonetheless be in the file, and so may whole entries of other appenders
+// that failed with it (their lines went out in the same write).
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	return l.append(ctx, e, true)
 }
