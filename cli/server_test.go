@@ -194,7 +194,7 @@ func TestRemotePolicyEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "root-user:success:authz root-user:success:authz root-user:success:authz reader-user:denied: root-user:failure:lint"
+	want := "root-user:success:authz root-user:success:authz root-user:success:authz reader-user:denied:authz root-user:failure:lint"
 	if got := strings.Join(decisions, " "); got != want {
 		t.Errorf("policy.eval entries: %s, want %s", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/passman-dev/passman/audit"
@@ -112,10 +113,15 @@ func (l *Local) decide(ctx context.Context, o op, md *secret.Metadata) (*audit.D
 // deny audits a refused operation (denied by policy, or failed before the
 // policy was asked) and returns its error.
 func (l *Local) deny(ctx context.Context, o op, dec *audit.Decision, err error) error {
-	e := audit.Entry{Action: o.action, Decision: dec}
+	// What was attempted (a token's identity, a decision's name) matters
+	// most on a refusal; details hold no values.
+	e := audit.Entry{Action: o.action, Decision: dec, Details: maps.Clone(o.details)}
 	if o.perm == policy.ActionList {
 		if secret.ValidatePrefix(o.path) == nil {
-			e.Details = map[string]string{"prefix": o.path}
+			if e.Details == nil {
+				e.Details = map[string]string{}
+			}
+			e.Details["prefix"] = o.path
 		}
 	} else {
 		e.Path = auditPath(o.path)

@@ -38,6 +38,7 @@ func (l *Local) EvalPolicy(ctx context.Context, decision string, input json.RawM
 	if !slices.Contains(policy.Decisions, decision) {
 		return policy.EvalResult{}, l.deny(ctx, o, nil, fmt.Errorf("%w: unknown decision (want one of %v)", secret.ErrInvalidArgument, policy.Decisions))
 	}
+	o.details = map[string]string{"decision": decision}
 	dec, err := l.authorize(ctx, o)
 	if err != nil {
 		return policy.EvalResult{}, err
@@ -49,7 +50,7 @@ func (l *Local) EvalPolicy(ctx context.Context, decision string, input json.RawM
 	} else {
 		err = errNoPolicyEngine
 	}
-	e := audit.Entry{Action: ActionPolicyEval, Details: map[string]string{"decision": decision}, Decision: dec}
+	e := audit.Entry{Action: ActionPolicyEval, Details: o.details, Decision: dec}
 	if err := l.read(ctx, e, err); err != nil {
 		return policy.EvalResult{}, err
 	}

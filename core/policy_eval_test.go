@@ -60,7 +60,7 @@ func TestEvalPolicy(t *testing.T) {
 			got = append(got, e.Actor+":"+string(e.Outcome)+":"+e.ErrorClass+":"+e.Details["decision"])
 		}
 	}
-	want := "alice:success::authz alice:failure:invalid_argument:lint alice:failure:invalid_argument: ci:denied:permission_denied:"
+	want := "alice:success::authz alice:failure:invalid_argument:lint alice:failure:invalid_argument: ci:denied:permission_denied:authz"
 	if strings.Join(got, " ") != want {
 		t.Errorf("policy.eval entries:\n%s\nwant\n%s", strings.Join(got, " "), want)
 	}

@@ -67,7 +67,7 @@ func TestPolicyEvalOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := strings.Join(got, " "); s != "root-user:success:authz root-user:success:respond reader-user:denied:" {
+	if s := strings.Join(got, " "); s != "root-user:success:authz root-user:success:respond reader-user:denied:authz" {
 		t.Errorf("policy.eval entries: %s", s)
 	}
 }
