@@ -54,6 +54,9 @@ type Route struct {
 	// retry one whose outcome it does not know. (A repeat may answer
 	// differently: a second purge finds nothing to purge.)
 	Idempotent bool
+	// MaxBody, when set, bounds the request body below the server's own
+	// limit (which bounds it whatever this says).
+	MaxBody int64
 }
 
 // URL returns the route's URL path for tail (a secret path or
@@ -117,7 +120,7 @@ var (
 	// RoutePolicyEval evaluates one decision of the server's policies on
 	// an input, as `passman policy eval` does locally: an admin action,
 	// audited as policy.eval. It changes nothing.
-	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true}
+	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true, MaxBody: MaxPolicyInput + 4<<10}
 
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}

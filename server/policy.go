@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/policy"
@@ -17,10 +16,6 @@ type policyEvaluator interface {
 	EvalPolicy(ctx context.Context, decision string, input json.RawMessage, explain bool) (policy.EvalResult, error)
 }
 
-// policyEvalBody bounds a policy eval body: the largest input document
-// plus room for the decision and the JSON around it.
-const policyEvalBody = api.MaxPolicyInput + 4<<10
-
 // servePolicyEval evaluates a decision of the server's policies. The input
 // is handed to the Service as it came, never logged.
 func servePolicyEval(h *handler, ctx context.Context, c *call) (any, error) {
@@ -28,8 +23,6 @@ func servePolicyEval(h *handler, ctx context.Context, c *call) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: this server cannot evaluate its policies", secret.ErrPrecondition)
 	}
-	// The server's own limit applies too; this one holds when it is larger.
-	c.r.Body = http.MaxBytesReader(nil, c.r.Body, policyEvalBody)
 	var req api.PolicyEvalRequest
 	if err := decode(c, &req, false); err != nil {
 		return nil, err

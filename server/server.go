@@ -208,14 +208,18 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	if route.Tail == api.TailPath {
 		rl.path = c.tail
 	}
-	if r.ContentLength > h.max {
-		err := fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, r.ContentLength, h.max)
+	limit := h.max
+	if route.MaxBody > 0 {
+		limit = min(limit, route.MaxBody)
+	}
+	if r.ContentLength > limit {
+		err := fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, r.ContentLength, limit)
 		rl.class = classOf(err)
 		return h.writeError(w, reqID, route, err)
 	}
 	// The underlying writer, so that an overlong body also closes the
 	// connection rather than leaving the rest of it to be drained.
-	r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, h.max)
+	r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, limit)
 
 	res, err := routeFuncs[route.Name](h, ctx, c)
 	if c.after != nil {
