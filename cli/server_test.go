@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,28 +229,10 @@ func TestLocalTokens(t *testing.T) {
 	r.must(ExitNotFound, "", "token", "revoke", "0123456789abcdef")
 }
 
-// syncBuffer is a bytes.Buffer safe to read while Main writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServerDev runs 'passman server --dev', uses it with the exports it
 // prints, and stops it as Ctrl-C would.
 func TestServerDev(t *testing.T) {
-	var out, errb syncBuffer
+	var out, errb servertest.Buffer // read while Main writes them
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {

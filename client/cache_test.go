@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/secret"
 )
@@ -81,26 +82,7 @@ func (f *fakeStore) getCount() int {
 	return f.gets
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// newCached returns a cached client of a fakeStore holding app/a = "one",
-// and the clock its cache reads.
-func newCached(t *testing.T, opts Options) (*Client, *fakeStore, *testClock) {
+func newCached(t *testing.T, opts Options) (*Client, *fakeStore, *testclock.Clock) {
 	t.Helper()
 	f := &fakeStore{values: map[string]string{"app/a": "one"}}
 	srv := httptest.NewTLSServer(f)
@@ -110,9 +92,9 @@ func newCached(t *testing.T, opts Options) (*Client, *fakeStore, *testClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	if c.cache != nil {
-		c.cache.now = clk.now
+		c.cache.now = clk.Now
 	}
 	return c, f, clk
 }
@@ -178,7 +160,7 @@ func TestCacheHitMissExpiry(t *testing.T) {
 
 	wantGet(t, c, "app/a", "one", metrics.CacheMiss)
 	f.set("app/a", "two") // changed behind the client's back
-	clk.advance(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if r := wantGet(t, c, "app/a", "one", metrics.CacheHit); r.Age != 59*time.Second {
 		t.Errorf("age %v", r.Age)
 	}
@@ -189,7 +171,7 @@ func TestCacheHitMissExpiry(t *testing.T) {
 	if _, r, _ := getR(t, c, "app/a", secret.Selector{Version: 1}); r.Result != metrics.CacheMiss {
 		t.Errorf("version selector: %+v", r)
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	wantGet(t, c, "app/a", "two", metrics.CacheMiss)
 	wantGet(t, c, "app/a", "two", metrics.CacheHit)
 
@@ -211,7 +193,7 @@ func TestCacheStale(t *testing.T) {
 	m := metrics.New()
 	c, f, clk := newCached(t, Options{CacheTTL: time.Minute, CacheStaleFor: 5 * time.Minute, Metrics: m})
 	wantGet(t, c, "app/a", "one", metrics.CacheMiss)
-	clk.advance(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 
 	// Server failures within the window serve the stale value, and say so.
 	for _, st := range []int{500, 502, 503, -1} {
@@ -230,10 +212,10 @@ func TestCacheStale(t *testing.T) {
 		t.Fatalf("429: %+v %v", r, err)
 	}
 	// Past TTL+stale: the error.
-	clk.advance(4*time.Minute - time.Second) // 5m59s: the window is TTL+stale = 6m
+	clk.Advance(4*time.Minute - time.Second) // 5m59s: the window is TTL+stale = 6m
 	f.setFail(500)
 	wantGet(t, c, "app/a", "one", metrics.CacheStale)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if v, r, err := getR(t, c, "app/a", secret.Selector{}); err == nil || v != "" || r.Result != metrics.CacheMiss {
 		t.Fatalf("past window: %q %+v %v", v, r, err)
 	}
@@ -252,7 +234,7 @@ func TestCacheNeverMasksAnswers(t *testing.T) {
 	}{{404, secret.ErrNotFound}, {403, secret.ErrPermissionDenied}, {401, secret.ErrUnauthenticated}} {
 		c, f, clk := newCached(t, Options{CacheTTL: time.Minute, CacheStaleFor: time.Hour})
 		wantGet(t, c, "app/a", "one", metrics.CacheMiss)
-		clk.advance(2 * time.Minute)
+		clk.Advance(2 * time.Minute)
 		f.setFail(tc.status)
 		v, r, err := getR(t, c, "app/a", secret.Selector{})
 		var ae *Error
@@ -270,7 +252,7 @@ func TestCacheNoStaleWhenOff(t *testing.T) {
 	t.Parallel()
 	c, f, clk := newCached(t, Options{CacheTTL: time.Minute})
 	wantGet(t, c, "app/a", "one", metrics.CacheMiss)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	f.setFail(503)
 	if v, _, err := getR(t, c, "app/a", secret.Selector{}); err == nil || v != "" {
 		t.Fatalf("stale served with CacheStaleFor 0: %q %v", v, err)
@@ -281,7 +263,7 @@ func TestCacheCancelNotMasked(t *testing.T) {
 	t.Parallel()
 	c, f, clk := newCached(t, Options{CacheTTL: time.Minute, CacheStaleFor: time.Hour})
 	wantGet(t, c, "app/a", "one", metrics.CacheMiss)
-	clk.advance(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	f.setFail(-1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -13,25 +13,13 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/internal/testclock"
 )
 
-// fakeClock is a settable clock for RateLimiter.now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestLimiter(rps float64, burst, max int) (*RateLimiter, *fakeClock) {
+func newTestLimiter(rps float64, burst, max int) (*RateLimiter, *testclock.Clock) {
 	l := NewRateLimiter(rps, burst, max)
-	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l.now = c.now
+	c := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l.now = c.Now
 	return l, c
 }
 
@@ -53,7 +41,7 @@ func TestRateLimiterBurstThenRefuse(t *testing.T) {
 	if _, w := l.Allow("a"); w != wait {
 		t.Errorf("retrying early moved the wait from %v to %v", wait, w)
 	}
-	clock.advance(wait)
+	clock.Advance(wait)
 	if ok, _ := l.Allow("a"); !ok {
 		t.Error("refused after waiting retryAfter")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/server"
 )
@@ -68,7 +69,7 @@ type Env struct {
 	Server    *httptest.Server
 	// Log is the server's request log (JSON lines).
 	Log   *Buffer
-	Clock *Clock
+	Clock *testclock.Clock
 }
 
 // Options tune New.
@@ -88,7 +89,7 @@ func New(t testing.TB, o Options) *Env {
 		Tokens:    map[string]string{},
 		Accessors: map[string]string{},
 		Log:       &Buffer{},
-		Clock:     &Clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		Clock:     testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 	}
 	polDir := filepath.Join(dir, "policies")
 	must(t, os.MkdirAll(polDir, 0o700))
@@ -139,7 +140,7 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// Buffer is a bytes.Buffer safe for concurrent writers.
+// Buffer is a bytes.Buffer safe for concurrent writers and readers.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -151,29 +152,16 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+// String returns what was written.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // Bytes returns a copy of what was written.
 func (b *Buffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
-}
-
-// Clock is a settable clock.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
