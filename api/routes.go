@@ -33,6 +33,8 @@ const (
 	TailPath
 	// TailFingerprint: a value fingerprint (hex) follows Route.Path.
 	TailFingerprint
+	// TailName: a connection's name follows Route.Path.
+	TailName
 )
 
 // Route is one endpoint.
@@ -122,6 +124,13 @@ var (
 	// audited as policy.eval. It changes nothing.
 	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true, MaxBody: MaxPolicyInput + 4<<10}
 
+	// Connections are operator-defined ways to reach rotation targets
+	// (see secret.Connection): admin actions, audited as connection.*.
+	RouteConnectionList   = Route{Name: "connection.list", Method: http.MethodGet, Path: Prefix + "/connections", Idempotent: true}
+	RouteConnectionPut    = Route{Name: "connection.put", Method: http.MethodPut, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
+	RouteConnectionGet    = Route{Name: "connection.get", Method: http.MethodGet, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
+	RouteConnectionDelete = Route{Name: "connection.delete", Method: http.MethodDelete, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
+
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}
 )
@@ -136,6 +145,7 @@ var Routes = []Route{
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
 	RouteRotate, RouteRotateDue, RouteRotationStatus, RouteRespond,
 	RoutePolicyEval,
+	RouteConnectionList, RouteConnectionPut, RouteConnectionGet, RouteConnectionDelete,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
 	RouteHealth, RouteReady,

@@ -178,6 +178,20 @@ type TokenListResponse struct {
 	Tokens []secret.TokenInfo `json:"tokens"`
 }
 
+// ConnectionRequest is the body of PUT /v1/connections/<name>: the
+// connection, named by the URL.
+type ConnectionRequest struct {
+	Connector    string            `json:"connector"`
+	Config       map[string]string `json:"config,omitempty"`
+	AllowedPaths []string          `json:"allowed_paths"`
+	AllowedRoles []string          `json:"allowed_roles,omitempty"`
+}
+
+// ConnectionListResponse answers GET /v1/connections.
+type ConnectionListResponse struct {
+	Connections []secret.Connection `json:"connections"`
+}
+
 // HealthResponse is the body of the health and readiness probes.
 type HealthResponse struct {
 	Status string `json:"status"`

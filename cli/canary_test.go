@@ -155,7 +155,7 @@ func TestCanary(t *testing.T) {
 
 	// Rotation: the canary is a rotated secret's first value; rotating,
 	// listing status and rotating what is due print neither value.
-	r.must(ExitOK, canary, "secret", "put", "app/rot", "--rotation-connector", "generated", "--rotation-period", "1d", "--rotation-grace", "1h")
+	r.must(ExitOK, canary, "secret", "put", "app/rot", "--rotation-connection", "generated", "--rotation-period", "1d", "--rotation-grace", "1h")
 	for _, format := range []string{"text", "json"} {
 		r.must(ExitOK, "", "rotate", "app/rot", "-o", format)
 		r.must(ExitOK, "", "status", "-o", format)

@@ -186,6 +186,7 @@ Environment:
 		newVersionCmd(a),
 		newServerCmd(a),
 		newTokenCmd(a),
+		newConnectionCmd(a),
 	)
 	return root
 }

@@ -16,10 +16,11 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// engine builds the rotation engine over a store; connector credentials
-// referenced as env:NAME come from this process's environment.
+// engine builds the rotation engine over a store, whose connections give
+// it connectors (their env:NAME credentials come from this process's
+// environment, see config.coreOptions).
 func (a *app) engine(l *core.Local) *rotation.Engine {
-	e := rotation.NewEngine(l, a.env.Getenv)
+	e := rotation.NewEngine(l, l)
 	e.Now = a.env.Now
 	return e
 }
@@ -39,8 +40,8 @@ var (
 )
 
 // withRotator runs fn with the server at remoteAddr when one is set (the
-// server runs the rotation as the token's identity, with connector
-// credentials from its own environment), else with an engine over the
+// server runs the rotation as the token's identity, with its own
+// connections), else with an engine over the
 // local store.
 func (a *app) withRotator(ctx context.Context, fn func(rotator) error) error {
 	return withBackend(ctx, a, func(c *client.Client) rotator { return c },
@@ -65,8 +66,9 @@ revoke previous versions whose grace period is over. For cron or a
 scheduled workflow.
 
 With a server address set (--addr or PASSMAN_ADDR), the server rotates, as
-the token's identity: each step is authorized and audited there, and
-connector credentials named env:NAME come from the server's environment.
+the token's identity: each step is authorized and audited there, and the
+secret's connection is the server's (credentials named env:NAME come from
+the server's environment).
 
 Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 		Args: rangeArgs(0, 1, "[PATH]"),
@@ -172,7 +174,7 @@ func newStatusCmd(a *app) *cobra.Command {
 }
 
 func statusText(w io.Writer, entries []rotation.Entry) error {
-	t := newTable(w, "PATH", "CONNECTOR", "PERIOD", "DUE", "LAST ROTATION", "RESULT")
+	t := newTable(w, "PATH", "CONNECTION", "PERIOD", "DUE", "LAST ROTATION", "RESULT")
 	for _, e := range entries {
 		due := "no"
 		if e.Due {
@@ -199,7 +201,11 @@ func statusText(w io.Writer, entries []rotation.Entry) error {
 		if e.RevokeDue {
 			result += " (previous due for revocation)"
 		}
-		t.row(e.Path, e.Connector, period, due, last, result)
+		conn := e.Connection
+		if e.Legacy {
+			conn, result = "(legacy)", "not run: spec predates connections; run 'passman connection migrate'"
+		}
+		t.row(e.Path, conn, period, due, last, result)
 	}
 	return t.flush()
 }

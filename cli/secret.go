@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -81,10 +80,10 @@ type metaFlags struct {
 	untags, uncustom             []string
 	maxVersions                  int
 	update                       bool // register the removal flags too
-	// rotation spec: connector, its config, generator, grace period
-	rotConnector, rotGrace string
-	rotConfig, rotClasses  []string
-	rotLength              int
+	// rotation spec: connection, its params, generator, grace period
+	rotConnection, rotGrace string
+	rotParams, rotClasses   []string
+	rotLength               int
 }
 
 func (m *metaFlags) register(fs *pflag.FlagSet) {
@@ -93,8 +92,8 @@ func (m *metaFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&m.tags, "tag", nil, "set tag `key=value` (repeatable)")
 	fs.StringVar(&m.rotation, "rotation-period", "", "how often to rotate: Go duration or days, such as 720h or 30d (0 clears)")
 	fs.IntVar(&m.maxVersions, "max-versions", 0, "versions to keep (0: the default, 10)")
-	fs.StringVar(&m.rotConnector, "rotation-connector", "", "rotate with this connector (generated, postgres, github, webhook, exec); \"\" removes the rotation spec")
-	fs.StringArrayVar(&m.rotConfig, "rotation-config", nil, "connector config `key=value` (repeatable; credentials as env:NAME or secret:PATH references)")
+	fs.StringVar(&m.rotConnection, "rotation-connection", "", "rotate through this connection (generated, or one an administrator defined: passman connection list); \"\" removes the rotation spec")
+	fs.StringArrayVar(&m.rotParams, "rotation-param", nil, "per-secret parameter `key=value` of the connection (repeatable; postgres: role or roles, github: name and scope)")
 	fs.IntVar(&m.rotLength, "rotation-length", 0, "length of generated values (default 32)")
 	fs.StringSliceVar(&m.rotClasses, "rotation-classes", nil, "character classes of generated values: upper,lower,digits,symbols")
 	fs.StringVar(&m.rotGrace, "rotation-grace", "", "how long the previous value stays valid before it is revoked, such as 1h (0: never revoked)")
@@ -125,22 +124,22 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 	if fs.Changed("max-versions") {
 		u.MaxVersions, changed = &m.maxVersions, true
 	}
-	rot := fs.Changed("rotation-connector")
-	for _, f := range []string{"rotation-config", "rotation-length", "rotation-classes", "rotation-grace"} {
+	rot := fs.Changed("rotation-connection")
+	for _, f := range []string{"rotation-param", "rotation-length", "rotation-classes", "rotation-grace"} {
 		if fs.Changed(f) && !rot {
-			return nil, usageErrorf("--%s needs --rotation-connector: the rotation spec is set as a whole", f)
+			return nil, usageErrorf("--%s needs --rotation-connection: the rotation spec is set as a whole", f)
 		}
 	}
 	if rot {
-		r := &secret.Rotation{Connector: m.rotConnector, Length: m.rotLength, Classes: m.rotClasses}
-		if len(m.rotConfig) > 0 {
-			r.Config = map[string]string{}
-			for _, kv := range m.rotConfig {
+		r := &secret.Rotation{Connection: m.rotConnection, Length: m.rotLength, Classes: m.rotClasses}
+		if len(m.rotParams) > 0 {
+			r.Params = map[string]string{}
+			for _, kv := range m.rotParams {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
-					return nil, usageErrorf("--rotation-config wants key=value")
+					return nil, usageErrorf("--rotation-param wants key=value")
 				}
-				r.Config[k] = v
+				r.Params[k] = v
 			}
 		}
 		if m.rotGrace != "" {
@@ -150,10 +149,10 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 			}
 			r.GracePeriod = d
 		}
-		if r.Connector != "" {
-			// Validate the connector and its config now, not at the first
-			// rotation weeks later.
-			if _, err := rotation.Connectors().New(r, nil); err != nil {
+		if r.Connection != "" {
+			// The spec's shape now; whether the connection lets the
+			// secret use it is the store's to say, when it is set.
+			if err := r.Validate(); err != nil {
 				return nil, &usageError{err: err}
 			}
 		}

@@ -26,7 +26,7 @@ func TestRemoteRotate(t *testing.T) {
 		if _, err := e.Local.Put(ctx, p, secret.NewValue([]byte("initial "+p)), secret.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +81,7 @@ func TestRemoteScanRespond(t *testing.T) {
 	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte(planted)), secret.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}); err != nil {
 		t.Fatal(err)
 	}
 	// The same value, unrotatable, under another path: its response fails.

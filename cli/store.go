@@ -16,6 +16,7 @@ import (
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/rotation"
 )
 
 // Environment variables read by passman (besides keyring.EnvVar).
@@ -66,6 +67,8 @@ type config struct {
 	// manifest commands), so lint and authorization use one policy set.
 	authz core.Authorizer
 	actor string
+	// getenv resolves connections' env:NAME references.
+	getenv func(string) string
 }
 
 // config resolves the store configuration. Errors are configuration
@@ -103,6 +106,7 @@ func (a *app) localConfig() (config, error) {
 	c.policyDir = a.policyDir()
 	c.authz = a.authz
 	c.actor = a.actor()
+	c.getenv = a.env.getenv
 	return c, nil
 }
 
@@ -145,7 +149,11 @@ func (c config) keyFilePath() string {
 }
 
 func (c config) coreOptions() core.Options {
-	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir, Authorizer: c.authz}
+	// Locally the store's administrator runs exec connections' programs
+	// as themselves, and env:NAME references read this process's
+	// environment; a server narrows both (server.Run).
+	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir, Authorizer: c.authz,
+		Connectors: rotation.Connectors(rotation.ConnectorOptions{ExecAnyProgram: true}), Getenv: c.getenv}
 }
 
 func firstSet(vals ...string) string {

@@ -24,7 +24,7 @@ func TestRotationRoundTrip(t *testing.T) {
 	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte("first value")), secret.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t, e, e.Tokens[servertest.Root])
@@ -73,7 +73,7 @@ func TestRespondToLeaks(t *testing.T) {
 	if _, err := e.Local.Put(ctx, "app/db", secret.NewValue([]byte("leaked value")), secret.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+	if _, err := e.Local.UpdateMetadata(ctx, "app/db", secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t, e, e.Tokens[servertest.Root])

@@ -17,6 +17,7 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/boltdb"
@@ -55,6 +56,12 @@ type Options struct {
 	Authorizer Authorizer
 	// PolicyDir holds the user's Rego policies ("" = bundled only).
 	PolicyDir string
+	// Connectors are the rotation connectors connections may use; nil
+	// means the built-in ones without exec (rotation.Connectors).
+	Connectors rotation.Registry
+	// Getenv resolves connections' env:NAME credential references; nil
+	// resolves none.
+	Getenv func(string) string
 }
 
 func (o Options) keyFile() string {

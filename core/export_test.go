@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/rotation"
 )
 
 // failingLog is an audit log whose appends fail, as on a full disk.
@@ -27,3 +28,12 @@ func BreakAudit(l *Local, err error) (restore func()) {
 func (f failingLog) AppendDeferred(context.Context, audit.Entry) (audit.Entry, error) {
 	return audit.Entry{}, f.err
 }
+
+// ConnectionResolver is the resolver a rotation through connection conn
+// gets.
+func ConnectionResolver(l *Local, conn string) rotation.Resolver {
+	return connectionResolver{l: l, conn: conn}
+}
+
+// AuditPath is where l's audit log is.
+func AuditPath(l *Local) string { return l.log.Path() }

@@ -17,8 +17,16 @@ func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts s
 	o := op{action: ActionPut, perm: policy.ActionWrite, path: path, secret: true}
 	if opts.Metadata != nil {
 		o.request = &policy.Request{Metadata: opts.Metadata}
+		if err := l.authorizeAlso(ctx, o, metadataPerms(*opts.Metadata)); err != nil {
+			return secret.VersionInfo{}, err
+		}
 	}
 	err := l.mutate(ctx, o, func(c store.Call) error {
+		if opts.Metadata != nil {
+			if err := l.checkSpec(ctx, path, opts.Metadata.Rotation); err != nil {
+				return err
+			}
+		}
 		var err error
 		info, err = l.st.Put(ctx, c, path, value.Reveal(), opts)
 		return err
@@ -129,7 +137,17 @@ func (l *Local) Purge(ctx context.Context, path string) error {
 func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
 	var m secret.Metadata
 	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}, details: rotationDetails(u.RotationStatus)}
+	perms := metadataPerms(u)
+	o.perm = perms[0]
+	if err := l.authorizeAlso(ctx, o, perms[1:]); err != nil {
+		return secret.Metadata{}, err
+	}
 	err := l.mutate(ctx, o, func(c store.Call) error {
+		// After authorization: whether a connection exists and whom it
+		// allows is nobody else's business.
+		if err := l.checkSpec(ctx, path, u.Rotation); err != nil {
+			return err
+		}
 		var err error
 		m, err = l.st.UpdateMetadata(ctx, c, path, u)
 		return err
@@ -195,6 +213,43 @@ func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]au
 		return nil, err
 	}
 	return out, nil
+}
+
+// metadataPerms are the authorization actions a metadata change needs:
+// write for its plain fields; its rotation settings (spec, period) are an
+// action of their own, since they decide what a rotation does on a target
+// system; and the rotation engine's record (status) needs rotate, since it
+// schedules revocations. The first is the one the change is audited under.
+func metadataPerms(u secret.MetadataUpdate) []string {
+	var perms []string
+	rot, status := u.Rotation != nil || u.RotationPeriod != nil, u.RotationStatus != nil
+	if u.SetsPlainFields() || !rot && !status {
+		perms = append(perms, policy.ActionWrite)
+	}
+	if rot {
+		perms = append(perms, policy.ActionConfigureRotation)
+	}
+	if status {
+		perms = append(perms, policy.ActionRotate)
+	}
+	return perms
+}
+
+// authorizeAlso asks the policy about each of perms for o (its other
+// actions), before the mutation authorizes o itself: a change refused any
+// of them has no effect.
+func (l *Local) authorizeAlso(ctx context.Context, o op, perms []string) error {
+	for _, perm := range perms {
+		if perm == o.perm {
+			continue
+		}
+		also := o
+		also.perm = perm
+		if _, err := l.authorize(ctx, also); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rotationDetails puts a rotation's step on the audit log, so the log

@@ -49,7 +49,7 @@ func Apply(ctx context.Context, svc passman.Service, m *Manifest) (ApplyResult, 
 			}
 			res.Created = append(res.Created, c.Path)
 		case KindUpdate:
-			if _, err := svc.UpdateMetadata(ctx, c.Path, *s.update()); err != nil {
+			if _, err := svc.UpdateMetadata(ctx, c.Path, *s.update(c.Fields)); err != nil {
 				return res, fmt.Errorf("apply: update %s metadata: %w", c.Path, err)
 			}
 			res.Updated = append(res.Updated, c.Path)
@@ -68,7 +68,7 @@ func create(ctx context.Context, svc passman.Service, s *Secret) error {
 	v := secret.NewValue(b)
 	defer v.Wipe()
 	zero := 0
-	if _, err := svc.Put(ctx, s.Path, v, secret.PutOptions{CAS: &zero, Metadata: s.update()}); err != nil {
+	if _, err := svc.Put(ctx, s.Path, v, secret.PutOptions{CAS: &zero, Metadata: s.update(nil)}); err != nil {
 		return fmt.Errorf("apply: create %s: %w", s.Path, err)
 	}
 	return nil

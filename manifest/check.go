@@ -59,16 +59,11 @@ func checkTagValue(v string) string {
 // MaxConnectorLen bounds a connector name.
 const MaxConnectorLen = 64
 
-// checkConnector checks the shape of a connector name; whether such a
-// connector exists is the rotation engine's business.
-func checkConnector(name string) string {
-	if name == "" || len(name) > MaxConnectorLen {
-		return fmt.Sprintf("connector name must be 1 to %d characters", MaxConnectorLen)
-	}
-	for i, c := range name {
-		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-')) {
-			return "connector name must start with a-z and hold only a-z 0-9 _ -"
-		}
+// checkConnection checks the shape of a connection name; whether such a
+// connection exists and lets the secret use it is the store's business.
+func checkConnection(name string) string {
+	if err := secret.ValidateConnectionName(name); err != nil {
+		return trimSentinel(err)
 	}
 	return ""
 }

@@ -328,7 +328,7 @@ func (d *decoder) classes(n *yaml.Node) []generator.Class {
 
 func (d *decoder) rotation(key, n *yaml.Node) *Rotation {
 	r := &Rotation{}
-	var configKey *yaml.Node
+	var paramsKey *yaml.Node
 	hasPeriod := false
 	ok := d.fields(n, "rotation", map[string]func(k, v *yaml.Node){
 		"period": func(_, v *yaml.Node) {
@@ -347,30 +347,38 @@ func (d *decoder) rotation(key, n *yaml.Node) *Rotation {
 				r.Period = p
 			}
 		},
-		"connector": func(_, v *yaml.Node) {
-			if s, ok := d.str(v, "rotation.connector"); ok {
-				if msg := checkConnector(s); msg != "" {
-					d.fail(v, "rotation.connector: %s", msg)
+		"connection": func(_, v *yaml.Node) {
+			if s, ok := d.str(v, "rotation.connection"); ok {
+				if msg := checkConnection(s); msg != "" {
+					d.fail(v, "rotation.connection: %s", msg)
 				}
-				r.Connector = s
+				r.Connection = s
 			}
 		},
-		"config": func(k, v *yaml.Node) {
-			configKey = k
+		"params": func(k, v *yaml.Node) {
+			paramsKey = k
 			if v.Kind != yaml.MappingNode {
-				d.fail(v, "rotation.config: want a mapping, got %s", kindName(v))
+				d.fail(v, "rotation.params: want a mapping, got %s", kindName(v))
 				return
 			}
-			if c, ok := d.value(v, "rotation.config").(map[string]any); ok {
-				r.Config = c
+			if c, ok := d.value(v, "rotation.params").(map[string]any); ok {
+				r.Params = c
 			}
+		},
+		// The spec's form before connections: say where it went rather
+		// than "unknown field".
+		"connector": func(k, _ *yaml.Node) {
+			d.fail(k, "rotation.connector: a secret names a connection now (rotation.connection); the connector and its config belong to the connection, which an administrator defines (docs/rotation.md)")
+		},
+		"config": func(k, _ *yaml.Node) {
+			d.fail(k, "rotation.config: a secret's per-secret settings are rotation.params now; credentials, URLs and programs belong to the connection (docs/rotation.md)")
 		},
 	})
 	if ok && !hasPeriod {
 		d.fail(key, "rotation: missing period (such as 720h or 30d)")
 	}
-	if configKey != nil && r.Connector == "" && !d.has(n, "connector") {
-		d.fail(configKey, "rotation.config: needs a connector")
+	if paramsKey != nil && r.Connection == "" && !d.has(n, "connection") {
+		d.fail(paramsKey, "rotation.params: needs a connection")
 	}
 	return r
 }

@@ -18,7 +18,7 @@ import (
 // 9^9 strings if anything follows the aliases.
 func billionLaughs() string {
 	var b strings.Builder
-	b.WriteString("secrets:\n  - path: a\n    static: true\n    rotation:\n      period: 1h\n      connector: x\n      config:\n")
+	b.WriteString("secrets:\n  - path: a\n    static: true\n    rotation:\n      period: 1h\n      connection: x\n      params:\n")
 	b.WriteString(`        a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` + "\n")
 	for i := 'b'; i <= 'i'; i++ {
 		p := string(i - 1)
@@ -39,15 +39,16 @@ func TestParseHostile(t *testing.T) {
 		"invalid UTF-8":     {head + "    owner: \xff\n", "passman.yaml:4:12: invalid UTF-8; a manifest is UTF-8 text"},
 		"billion laughs":    {billionLaughs(), "passman.yaml:8:12: aliases (*name) and anchors (&name) are not allowed in a manifest"},
 		"merge key":         {"base: &b {static: true}\nsecrets:\n  - <<: *b\n    path: a\n", "passman.yaml:1:7: aliases (*name) and anchors (&name) are not allowed in a manifest"},
-		"deep config":       {head + "    rotation: {period: 1h, connector: x, config: {k: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "}}\n", "passman.yaml:4:81: nested more than 32 levels deep"},
-		"deeper than yaml":  {head + "    rotation: {period: 1h, connector: x, config: {k: " + strings.Repeat("[", 10001) + "}}\n", "passman.yaml:4:5: yaml: exceeded max depth of 10000"},
+		"deep config":       {head + "    rotation: {period: 1h, connection: x, params: {k: " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "}}\n", "passman.yaml:4:82: nested more than 32 levels deep"},
+		"deeper than yaml":  {head + "    rotation: {period: 1h, connection: x, params: {k: " + strings.Repeat("[", 10001) + "}}\n", "passman.yaml:4:5: yaml: exceeded max depth of 10000"},
 		"scalar document":   {"just a string\n", "passman.yaml:1:1: manifest: want a mapping, got a string"},
 		"null document":     {"---\n~\n", "passman.yaml:2:1: no secrets: declare at least one under secrets:"},
 		"third document":    {head + "---\n---\n", "passman.yaml:4:1: a second YAML document; a manifest is one document (remove the '---' separator)"},
 		"too large":         {head + strings.Repeat("#", manifest.MaxFileSize), "too large: manifest passman.yaml is 4194342 bytes, at most 4194304 (4 MiB) allowed; split it"},
 		"complex key":       {"secrets:\n  - ? [a]\n    : x\n    path: a\n    static: true\n", "passman.yaml:2:7: secret: field names must be strings, got a list"},
 		"binary owner":      {head + "    owner: !!binary aGVsbG8=\n", "passman.yaml:4:12: owner: want a string, got binary data"},
-		"int key in config": {head + "    rotation: {period: 1h, connector: x, config: {1: a}}\n", "passman.yaml:4:51: rotation.config: keys must be strings, got an integer"},
+		"legacy config":     {head + "    rotation: {period: 1h, connector: exec, config: {command: /bin/sh}}\n", "passman.yaml:4:28: rotation.connector: a secret names a connection now (rotation.connection); the connector and its config belong to the connection, which an administrator defines (docs/rotation.md)\npassman.yaml:4:45: rotation.config: a secret's per-secret settings are rotation.params now; credentials, URLs and programs belong to the connection (docs/rotation.md)"},
+		"int key in config": {head + "    rotation: {period: 1h, connection: x, params: {1: a}}\n", "passman.yaml:4:52: rotation.params: keys must be strings, got an integer"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -88,7 +89,7 @@ func TestParseMaxElementsMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates a few hundred MB")
 	}
-	head := "secrets:\n  - path: a\n    static: true\n    rotation: {period: 1h, connector: x, config: {k: ["
+	head := "secrets:\n  - path: a\n    static: true\n    rotation: {period: 1h, connection: x, params: {k: ["
 	n := manifest.MaxElements - 40
 	data := []byte(head + strings.Repeat("1,", n) + "1]}}\n")
 	if _, err := manifest.Parse("passman.yaml", append(data, strings.Repeat(",", 100)...)); !errors.Is(err, secret.ErrTooLarge) {
@@ -105,7 +106,7 @@ func TestParseMaxElementsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("%d bytes, %d list items: %v, %d MB allocated", len(data), len(m.Secrets[0].Rotation.Config["k"].([]any)), elapsed, alloc>>20)
+	t.Logf("%d bytes, %d list items: %v, %d MB allocated", len(data), len(m.Secrets[0].Rotation.Params["k"].([]any)), elapsed, alloc>>20)
 	if alloc > 600<<20 {
 		t.Fatalf("a maximal manifest allocated %d MB (%v)", alloc>>20, elapsed)
 	}

@@ -12,11 +12,10 @@ import (
 //
 //	{"source": "manifest", "secrets": [{"path", "owner", "description",
 //	  "tags", "generate": {"length", "classes"}, "static", "value_present",
-//	  "rotation": {"period", "connector"}, "line"}]}
+//	  "rotation": {"period", "connection"}, "line"}]}
 //
 // Empty fields are omitted. It holds no values (a value: field shows as
-// value_present: true) and no connector config, which may name
-// credentials.
+// value_present: true) and no rotation params.
 func (m *Manifest) LintDocument() map[string]any {
 	secrets := make([]any, 0, len(m.Secrets))
 	for _, s := range m.Secrets {
@@ -58,8 +57,8 @@ func (m *Manifest) LintDocument() map[string]any {
 			if r.Period > 0 {
 				rot["period"] = r.Period.String()
 			}
-			if r.Connector != "" {
-				rot["connector"] = r.Connector
+			if r.Connection != "" {
+				rot["connection"] = r.Connection
 			}
 			e["rotation"] = rot
 		}

@@ -68,12 +68,14 @@ type Secret struct {
 	Line, Column int
 }
 
-// Rotation is a secret's rotation schedule. The connector and its config
-// are passed through; the rotation engine validates them.
+// Rotation is a secret's rotation schedule: a period and, to rotate on a
+// target system, the connection (defined by an administrator) and its
+// per-secret params. The store checks that the secret may use the
+// connection.
 type Rotation struct {
-	Period    secret.Duration
-	Connector string
-	Config    map[string]any
+	Period     secret.Duration
+	Connection string
+	Params     map[string]any
 }
 
 // Parse decodes and validates a manifest. name is used in messages
@@ -211,10 +213,10 @@ func (s *Secret) check() []string {
 		if r.Period <= 0 {
 			add("rotation.period", "must be a positive duration such as 720h or 30d")
 		}
-		if r.Connector != "" {
-			add("rotation.connector", checkConnector(r.Connector))
-		} else if r.Config != nil {
-			add("rotation.config", "needs a connector")
+		if r.Connection != "" {
+			add("rotation.connection", checkConnection(r.Connection))
+		} else if r.Params != nil {
+			add("rotation.params", "needs a connection")
 		}
 	}
 	return out

@@ -69,9 +69,9 @@ func TestParseExample(t *testing.T) {
 			Tags:     map[string]string{"env": "prod"},
 			Generate: &generator.Spec{Length: 32, Classes: []generator.Class{generator.Upper, generator.Lower, generator.Digits}},
 			Rotation: &manifest.Rotation{
-				Period:    secret.Duration(720 * 3600 * 1e9),
-				Connector: "exec",
-				Config:    map[string]any{"command": []any{"/usr/local/bin/deliver-token"}},
+				Period:     secret.Duration(720 * 3600 * 1e9),
+				Connection: "app-deliver",
+				Params:     map[string]any{"name": "APP_TOKEN"},
 			},
 			Line: 2, Column: 5,
 		}},
@@ -91,12 +91,8 @@ func TestParseDefaultsAndConfig(t *testing.T) {
 	if dev.Path != "dev/app/token" || dev.Generate.Length != 32 || len(dev.Generate.Classes) != 3 {
 		t.Errorf("generate: {} did not get the defaults: %+v", dev.Generate)
 	}
-	cfg := m.Secrets[0].Rotation.Config
-	want := map[string]any{
-		"command": []any{"/usr/local/bin/deliver", "--target", "db"},
-		"timeout": int64(30), "retries": 2.5, "dry_run": false,
-		"env": map[string]any{"REGION": "eu-west-1"}, "note": nil,
-	}
+	cfg := m.Secrets[0].Rotation.Params
+	want := map[string]any{"role": "app_a", "timeout": int64(30), "retries": 2.5, "dry_run": false}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -174,13 +170,13 @@ func TestLintDocument(t *testing.T) {
 		"description": "Primary database password.\nRotated monthly;\tdelivered by the exec connector.\n",
 		"tags":        map[string]any{"env": "prod", "tier": "1", "team/cost-center": "cc-42", "since": "2024-01-01"},
 		"generate":    map[string]any{"length": 48.0, "classes": []any{"upper", "lower", "digits", "symbols"}},
-		"rotation":    map[string]any{"period": "720h0m0s", "connector": "exec"},
+		"rotation":    map[string]any{"period": "720h0m0s", "connection": "pg-main"},
 	}
 	if diff := cmp.Diff(want, first); diff != "" {
 		t.Errorf("lint secret (-want +got):\n%s", diff)
 	}
 	static := secrets[1].(map[string]any)
-	if diff := cmp.Diff(map[string]any{"path": "prod/tls/key", "owner": "team-edge", "static": true, "line": 27.0}, static); diff != "" {
+	if diff := cmp.Diff(map[string]any{"path": "prod/tls/key", "owner": "team-edge", "static": true, "line": 25.0}, static); diff != "" {
 		t.Errorf("static secret (-want +got):\n%s", diff)
 	}
 	if got["source"] != "manifest" || len(secrets) != 4 {

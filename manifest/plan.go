@@ -160,19 +160,19 @@ func fieldChanges(md *secret.Metadata, s *Secret) []FieldChange {
 	return out
 }
 
-// rotationSpec is the rotation spec the store keeps for s: connector,
-// config (scalars as strings), the generator's length and classes; nil
-// without a connector.
+// rotationSpec is the rotation spec the store keeps for s: connection,
+// params (scalars as strings), the generator's length and classes; nil
+// without a connection.
 func (s *Secret) rotationSpec() *secret.Rotation {
-	if s.Rotation == nil || s.Rotation.Connector == "" {
+	if s.Rotation == nil || s.Rotation.Connection == "" {
 		return nil
 	}
-	r := &secret.Rotation{Connector: s.Rotation.Connector}
-	for k, v := range s.Rotation.Config {
-		if r.Config == nil {
-			r.Config = map[string]string{}
+	r := &secret.Rotation{Connection: s.Rotation.Connection}
+	for k, v := range s.Rotation.Params {
+		if r.Params == nil {
+			r.Params = map[string]string{}
 		}
-		r.Config[k] = configString(v)
+		r.Params[k] = configString(v)
 	}
 	if g := s.Generate; g != nil {
 		r.Length = g.Length
@@ -183,7 +183,7 @@ func (s *Secret) rotationSpec() *secret.Rotation {
 	return r
 }
 
-// configString stores a config value as a string: strings as they are,
+// configString stores a param value as a string: strings as they are,
 // numbers, booleans, lists and maps as JSON (a connector parses them).
 func configString(v any) string {
 	if s, ok := v.(string); ok {
@@ -196,16 +196,21 @@ func configString(v any) string {
 	return string(b)
 }
 
-// renderRotation renders a spec for plans: connector, sorted config,
-// generator; "" for none.
+// renderRotation renders a spec for plans: connection, sorted params,
+// generator; "" for none. A spec from before connections renders as such,
+// so a plan shows it being replaced.
 func renderRotation(r *secret.Rotation) string {
 	if r == nil {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(r.Connector)
-	for _, k := range slices.Sorted(maps.Keys(r.Config)) {
-		fmt.Fprintf(&b, " %s=%s", k, r.Config[k])
+	if r.Legacy() {
+		fmt.Fprintf(&b, "legacy connector %s (not run until migrated)", r.LegacyConnector)
+		return b.String()
+	}
+	b.WriteString(r.Connection)
+	for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+		fmt.Fprintf(&b, " %s=%s", k, r.Params[k])
 	}
 	if r.Length > 0 {
 		fmt.Fprintf(&b, " length=%d", r.Length)
@@ -243,15 +248,28 @@ func renderTags(tags map[string]string) string {
 // update is the metadata update that makes a secret's managed fields
 // what s declares: the manifest is the whole truth for them, so an
 // omitted owner, description, tag set or rotation clears the stored one.
-func (s *Secret) update() *secret.MetadataUpdate {
-	owner, desc, period := s.Owner, s.Description, s.period()
+// The rotation settings are sent only when they change (fields lists the
+// plan's changes; nil: a new secret), since changing them is an action of
+// its own: a team allowed to write its secrets' descriptions need not be
+// allowed to configure their rotation.
+func (s *Secret) update(fields []FieldChange) *secret.MetadataUpdate {
+	owner, desc := s.Owner, s.Description
 	tags := maps.Clone(s.Tags)
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	rot := s.rotationSpec()
-	if rot == nil {
-		rot = &secret.Rotation{} // no connector: clears the stored spec
+	u := &secret.MetadataUpdate{Owner: &owner, Description: &desc, Tags: tags, ReplaceTags: true}
+	changed := func(f string) bool {
+		return fields == nil || slices.ContainsFunc(fields, func(c FieldChange) bool { return c.Field == f })
 	}
-	return &secret.MetadataUpdate{Owner: &owner, Description: &desc, Tags: tags, ReplaceTags: true, RotationPeriod: &period, Rotation: rot}
+	if period := s.period(); changed(FieldRotationPeriod) && (fields != nil || period != 0) {
+		u.RotationPeriod = &period
+	}
+	if rot := s.rotationSpec(); changed(FieldRotation) && (fields != nil || rot != nil) {
+		if rot == nil {
+			rot = &secret.Rotation{} // no connection: clears the stored spec
+		}
+		u.Rotation = rot
+	}
+	return u
 }

@@ -46,7 +46,7 @@ func TestLintBundledRules(t *testing.T) {
 			deny: []LintFinding{deny("owner_required", db, "owner is required: name the team or person who answers for this secret")}},
 		{name: "rotation_required fails", secrets: []LintSecret{with(func(s *LintSecret) { s.Rotation = nil })},
 			deny: []LintFinding{deny("rotation_required", db, "production secret needs a rotation period")}},
-		{name: "rotation_required connector only", secrets: []LintSecret{with(func(s *LintSecret) { s.Rotation = &LintRotation{Connector: "postgres"} })},
+		{name: "rotation_required connection only", secrets: []LintSecret{with(func(s *LintSecret) { s.Rotation = &LintRotation{Connection: "pg-main"} })},
 			deny: []LintFinding{deny("rotation_required", db, "production secret needs a rotation period")}},
 		{name: "rotation_required passes outside production", secrets: []LintSecret{with(func(s *LintSecret) { s.Path, s.Rotation, s.Tags = "dev/db/password", nil, nil })}},
 		{name: "rotation_max fails", secrets: []LintSecret{with(func(s *LintSecret) { s.Rotation.Period = "4320h" })},

@@ -98,7 +98,7 @@ func TestSchemas(t *testing.T) {
 			goValue: LintInput{Source: SourceManifest, Secrets: []LintSecret{{
 				Path: "prod/db/password", Owner: "team-db", Description: "db", Tags: map[string]string{"env": "prod"},
 				Generate: &LintGenerate{Length: 32, Classes: []string{"upper", "digits"}},
-				Rotation: &LintRotation{Period: "720h", Connector: "postgres"}, Line: 4,
+				Rotation: &LintRotation{Period: "720h", Connection: "pg-main"}, Line: 4,
 			}, {Path: "dev/x", Static: true, ValuePresent: true, Generate: &LintGenerate{}}}},
 			breaks: map[string]func(map[string]any){
 				"unknown source": func(m map[string]any) { m["source"] = "git" },

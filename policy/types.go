@@ -26,11 +26,17 @@ const (
 	ActionDelete  = "delete"
 	ActionDestroy = "destroy"
 	ActionRotate  = "rotate"
-	ActionAdmin   = "admin"
+	// ActionConfigureRotation changes a secret's rotation settings (its
+	// spec: which connection, with which params; and its period). It is
+	// not write: the settings decide what a rotation does on a target
+	// system, with a connection's credentials. The spec asked for is in
+	// input.request.metadata.
+	ActionConfigureRotation = "configure_rotation"
+	ActionAdmin             = "admin"
 )
 
 // AuthzActions lists every authorization action.
-var AuthzActions = []string{ActionRead, ActionWrite, ActionList, ActionDelete, ActionDestroy, ActionRotate, ActionAdmin}
+var AuthzActions = []string{ActionRead, ActionWrite, ActionList, ActionDelete, ActionDestroy, ActionRotate, ActionConfigureRotation, ActionAdmin}
 
 // Subject kinds.
 const (
@@ -122,8 +128,8 @@ type LintGenerate struct {
 type LintRotation struct {
 	// Period is Go duration text; Lint also accepts days ("90d") and hands
 	// policy the canonical form ("2160h0m0s").
-	Period    string `json:"period,omitempty"`
-	Connector string `json:"connector,omitempty"`
+	Period     string `json:"period,omitempty"`
+	Connection string `json:"connection,omitempty"`
 }
 
 // Lint sources.

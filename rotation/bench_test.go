@@ -43,12 +43,12 @@ func BenchmarkRotateDue(b *testing.B) {
 		l := openSyncedStore(b)
 		period := secret.Duration(time.Hour)
 		for i := range n {
-			md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connector: "generated"}}
+			md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
 			if _, err := l.Put(context.Background(), fmt.Sprintf("svc/s%04d", i), secret.NewValue([]byte("first")), secret.PutOptions{Metadata: md}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		e := &rotation.Engine{Store: l, Connectors: rotation.Connectors(), Now: clock}
+		e := &rotation.Engine{Store: l, Connectors: l, Now: clock}
 		now = now.Add(2 * time.Hour)
 		b.StartTimer()
 		start := time.Now()
@@ -64,11 +64,11 @@ func BenchmarkRotateDue(b *testing.B) {
 // the generated connector: the engine's own cost, audit fsyncs included.
 func BenchmarkRotateOne(b *testing.B) {
 	l := openSyncedStore(b)
-	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
 	if _, err := l.Put(context.Background(), "app/key", secret.NewValue([]byte("first")), secret.PutOptions{Metadata: md}); err != nil {
 		b.Fatal(err)
 	}
-	e := &rotation.Engine{Store: l, Connectors: rotation.Connectors()}
+	e := &rotation.Engine{Store: l, Connectors: l}
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()
@@ -97,7 +97,7 @@ func BenchmarkLeakToRotated(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		l := openSyncedStore(b)
-		md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}
+		md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
 		leaked := "Lk9vQ2xW7pZ4rT6m"
 		if _, err := l.Put(context.Background(), "prod/db/password", secret.NewValue([]byte(leaked)), secret.PutOptions{Metadata: md}); err != nil {
 			b.Fatal(err)
@@ -122,7 +122,7 @@ func BenchmarkLeakToRotated(b *testing.B) {
 			b.Fatalf("findings %d", len(findings))
 		}
 		f := findings[0]
-		e := &rotation.Engine{Store: l, Connectors: rotation.Connectors()}
+		e := &rotation.Engine{Store: l, Connectors: l}
 		res, err := e.Respond(context.Background(), rotation.Leak{Path: f.Managed.Path, Version: f.Managed.Version, Where: f.File}, pe.Respond)
 		if err != nil || res.Rotation == nil || res.Rotation.To != 2 {
 			b.Fatalf("response %+v: %v", res, err)
@@ -138,12 +138,12 @@ func BenchmarkPostgresRotation(b *testing.B) {
 	role := pgtest.Name("bench")
 	srv.Exec(b, "CREATE ROLE "+role+" LOGIN PASSWORD 'initial-password-1'")
 	l := openSyncedStore(b)
-	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG_ADMIN", "role": role}}}
+	pgConnection(b, l, srv, "prod/db/password", role, nil)
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: "pg", Params: map[string]string{"role": role}}}
 	if _, err := l.Put(context.Background(), "prod/db/password", secret.NewValue([]byte("initial-password-1")), secret.PutOptions{Metadata: md}); err != nil {
 		b.Fatal(err)
 	}
-	env := map[string]string{"PG_ADMIN": srv.AdminDSN()}
-	e := &rotation.Engine{Store: l, Connectors: rotation.Connectors(), Resolver: rotation.StoreResolver{Store: l, Getenv: func(k string) string { return env[k] }}}
+	e := &rotation.Engine{Store: l, Connectors: l}
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()

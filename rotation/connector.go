@@ -53,36 +53,24 @@ type Target struct {
 	Current secret.Value
 }
 
-// Resolver resolves a reference in connector config to a value: "env:NAME"
-// reads an environment variable, "secret:PATH" reads another managed
-// secret's current value (authorized and audited like any read).
+// Resolver resolves a credential reference in a connection's config to a
+// value: "env:NAME" reads an environment variable of the passman process,
+// "secret:PATH" another managed secret's current value. References are
+// resolved with the connection's authority, which only an administrator
+// grants (core.Local's resolver audits each one), never with the
+// authority of a secret's writer: a spec cannot hold one.
 type Resolver interface {
 	Resolve(ctx context.Context, ref string) (secret.Value, error)
 }
 
-// Factory builds a connector from a secret's rotation config, validating
+// Factory builds a connector from its config (a connection's, with the
+// params of the secret's spec), validating
 // it up front: an unknown key, a missing required key or a malformed value
 // is an error wrapping secret.ErrInvalidArgument that names the key.
 type Factory func(cfg map[string]string, r Resolver) (Connector, error)
 
-// Registry maps connector names to factories.
-type Registry map[string]Factory
-
-// New builds the connector spec names.
-func (reg Registry) New(spec *secret.Rotation, r Resolver) (Connector, error) {
-	if spec == nil {
-		return nil, fmt.Errorf("%w: no rotation configured", secret.ErrInvalidArgument)
-	}
-	f, ok := reg[spec.Connector]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown rotation connector %q (have %v)", secret.ErrInvalidArgument, spec.Connector, reg.Names())
-	}
-	c, err := f(spec.Config, r)
-	if err != nil {
-		return nil, fmt.Errorf("connector %s: %w", spec.Connector, err)
-	}
-	return c, nil
-}
+// Registry maps connector names to their kinds.
+type Registry map[string]Kind
 
 // Names lists the registered connectors, sorted.
 func (reg Registry) Names() []string {

@@ -12,12 +12,15 @@ import (
 // Entry is one rotated secret's standing, for `passman status` and for
 // choosing what is due.
 type Entry struct {
-	Path      string                 `json:"path"`
-	Connector string                 `json:"connector"`
-	Period    secret.Duration        `json:"period,omitempty"`
-	Due       bool                   `json:"due"`
-	DueAt     time.Time              `json:"due_at,omitzero"`
-	Status    *secret.RotationStatus `json:"status,omitempty"`
+	Path       string `json:"path"`
+	Connection string `json:"connection,omitempty"`
+	// Legacy: the spec predates connections and does not run until it is
+	// migrated ('passman connection migrate').
+	Legacy bool                   `json:"legacy,omitempty"`
+	Period secret.Duration        `json:"period,omitempty"`
+	Due    bool                   `json:"due"`
+	DueAt  time.Time              `json:"due_at,omitzero"`
+	Status *secret.RotationStatus `json:"status,omitempty"`
 	// RevokeDue: the previous version's grace period is over and it has
 	// not been revoked yet.
 	RevokeDue bool `json:"revoke_due,omitempty"`
@@ -42,7 +45,7 @@ func (e *Engine) Entries(ctx context.Context, prefix string) ([]Entry, error) {
 			if m == nil || m.Rotation == nil {
 				continue
 			}
-			en := Entry{Path: l.Path, Connector: m.Rotation.Connector, Period: m.RotationPeriod, Status: m.RotationStatus}
+			en := Entry{Path: l.Path, Connection: m.Rotation.Connection, Legacy: m.Rotation.Legacy(), Period: m.RotationPeriod, Status: m.RotationStatus}
 			last := l.UpdatedAt
 			if st := m.RotationStatus; st != nil {
 				if !st.LastSuccess.IsZero() {

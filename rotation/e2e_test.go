@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,15 +29,29 @@ func pgSetup(t *testing.T, l *core.Local, path, pw string) (*pgtest.Server, stri
 	srv := pgtest.Start(t)
 	role := pgtest.Name("app")
 	srv.Exec(t, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD '"+pw+"'")
-	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "postgres", Length: 32,
-		Config: map[string]string{"admin_dsn": "env:PG_ADMIN", "role": role}}}
+	pgConnection(t, l, srv, path, role, nil)
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: "pg", Length: 32, Params: map[string]string{"role": role}}}
 	if _, err := l.Put(context.Background(), path, secret.NewValue([]byte(pw)), secret.PutOptions{Metadata: md}); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"PG_ADMIN": srv.AdminDSN()}
-	e := &rotation.Engine{Store: l, Connectors: rotation.Connectors(),
-		Resolver: rotation.StoreResolver{Store: l, Getenv: func(k string) string { return env[k] }}}
-	return srv, role, e
+	return srv, role, &rotation.Engine{Store: l, Connectors: l}
+}
+
+// pgConnection makes connection "pg" to srv for path and role, its admin
+// DSN a managed secret (ops/pg-admin) the connection reads with its own
+// authority; extra adds config.
+func pgConnection(tb testing.TB, l *core.Local, srv *pgtest.Server, path, role string, extra map[string]string) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := l.Put(ctx, "ops/pg-admin", secret.NewValue([]byte(srv.AdminDSN())), secret.PutOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	config := map[string]string{"admin_dsn": "secret:ops/pg-admin"}
+	maps.Copy(config, extra)
+	c := secret.Connection{Name: "pg", Connector: "postgres", Config: config, AllowedPaths: []string{path}, AllowedRoles: []string{role}}
+	if _, err := l.PutConnection(ctx, c); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func pgCanLogin(t *testing.T, srv *pgtest.Server, role, pw string) bool {
@@ -170,13 +185,9 @@ func TestPostgresTestFailureRollsBack(t *testing.T) {
 	l := openStore(t, nil)
 	const first = "Pg7firstPassw0rdCd"
 	srv, role, e := pgSetup(t, l, "app/db", first)
-	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "postgres", Config: map[string]string{
-		"admin_dsn": "env:PG_ADMIN", "role": role,
+	pgConnection(t, l, srv, "app/db", role, map[string]string{
 		"test_dsn": fmt.Sprintf("postgres://127.0.0.1:%d/no_such_database?sslmode=disable", srv.Port),
-	}}}
-	if _, err := l.UpdateMetadata(context.Background(), "app/db", *md); err != nil {
-		t.Fatal(err)
-	}
+	})
 	res, err := e.Rotate(context.Background(), "app/db", "manual")
 	if err == nil || res.State != secret.RotationRolledBack {
 		t.Fatalf("res %+v, err %v", res, err)

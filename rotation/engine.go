@@ -25,22 +25,30 @@ type Store interface {
 	SetStage(ctx context.Context, path string, stage secret.Stage, version int) error
 }
 
+// ConnectorSource gives the engine the connector a secret's rotation uses.
+// It authorizes the caller to rotate path before anything else, so a
+// refused caller causes no side effect anywhere; then it loads the
+// connection the spec names, checks that the secret may use it, and binds
+// the connector with a resolver that reads the connection's credential
+// references with the connection's authority (Registry.Bind). It also
+// names the connector, for metrics. core.Local implements it.
+type ConnectorSource interface {
+	RotationConnector(ctx context.Context, path string, spec *secret.Rotation) (Connector, string, error)
+}
+
 // Engine runs rotations.
 type Engine struct {
 	Store      Store
-	Connectors Registry
-	Resolver   Resolver
+	Connectors ConnectorSource
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Metrics counts rotation attempts and outcomes; nil counts nothing.
 	Metrics *metrics.Metrics
 }
 
-// NewEngine is the engine with the built-in connectors over st, whose
-// connector references resolve against st (secret:PATH) and getenv
-// (env:NAME): what every front end runs.
-func NewEngine(st Store, getenv func(string) string) *Engine {
-	return &Engine{Store: st, Connectors: Connectors(), Resolver: StoreResolver{Store: st, Getenv: getenv}}
+// NewEngine is the engine over st whose connectors come from src.
+func NewEngine(st Store, src ConnectorSource) *Engine {
+	return &Engine{Store: st, Connectors: src}
 }
 
 // Result is the outcome of one rotation.
@@ -77,26 +85,26 @@ func (e *Engine) rotate(ctx context.Context, path, trigger string) (Result, stri
 	}
 	spec := s.Metadata.Rotation
 	if spec == nil {
-		return Result{Path: path}, "", fmt.Errorf("%w: rotate %s: no rotation configured (set a connector with 'passman secret meta --rotation-connector')", secret.ErrInvalidArgument, path)
+		return Result{Path: path}, "", fmt.Errorf("%w: rotate %s: no rotation configured (name a connection with 'passman secret meta --rotation-connection')", secret.ErrInvalidArgument, path)
 	}
-	conn, err := e.Connectors.New(spec, e.Resolver)
+	conn, kind, err := e.Connectors.RotationConnector(ctx, path, spec)
 	if err != nil {
-		return Result{Path: path}, spec.Connector, fmt.Errorf("rotate %s: %w", path, err)
+		return Result{Path: path}, "", fmt.Errorf("rotate %s: %w", path, err)
 	}
 	if st := s.Metadata.RotationStatus; st != nil && st.State == secret.RotationInProgress {
 		res, err := e.resume(ctx, s, conn, *st)
-		return res, spec.Connector, err
+		return res, kind, err
 	}
 	if p := versionWithStage(s, secret.StagePending); p != 0 {
 		// A pending version without a rotation in progress is a leftover
 		// (a crash before the status was written): it was never set on
 		// the target, so it can go.
 		if err := e.discard(ctx, path, p); err != nil {
-			return Result{Path: path}, spec.Connector, fmt.Errorf("rotate %s: discard leftover pending v%d: %w", path, p, err)
+			return Result{Path: path}, kind, fmt.Errorf("rotate %s: discard leftover pending v%d: %w", path, p, err)
 		}
 	}
 	res, err := e.start(ctx, s, spec, conn, trigger)
-	return res, spec.Connector, err
+	return res, kind, err
 }
 
 func (e *Engine) now() time.Time {

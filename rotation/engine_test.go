@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,21 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// openStore opens a real embedded store in a temporary directory.
+// fakeTargets holds, per store, the target its "fake" connector acts on
+// (engine sets it), so that the store's connections bind to a fake target
+// through the real path: authorization, connection, allow-list.
+var fakeTargets sync.Map // *core.Local -> *atomic.Pointer[target]
+
+// openStore opens a real embedded store in a temporary directory, with the
+// built-in connectors and a "fake" one.
 func openStore(t testing.TB, now func() time.Time) *core.Local {
 	t.Helper()
-	opts := core.Options{Dir: filepath.Join(t.TempDir(), "store"), Actor: "test", NoSync: true, Now: now}
+	slot := new(atomic.Pointer[target])
+	reg := rotation.Connectors(rotation.ConnectorOptions{})
+	reg["fake"] = rotation.Kind{New: func(map[string]string, rotation.Resolver) (rotation.Connector, error) {
+		return slotTarget{slot}, nil
+	}}
+	opts := core.Options{Dir: filepath.Join(t.TempDir(), "store"), Actor: "test", NoSync: true, Now: now, Connectors: reg}
 	if _, err := core.Init(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +42,7 @@ func openStore(t testing.TB, now func() time.Time) *core.Local {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	fakeTargets.Store(l, slot)
 	return l
 }
 
@@ -85,22 +98,45 @@ func (f *target) Revoke(_ context.Context, t rotation.Target) error {
 	return nil
 }
 
-func engine(st rotation.Store, tgt *target, now func() time.Time) *rotation.Engine {
-	return &rotation.Engine{
-		Store: st,
-		Connectors: rotation.Registry{
-			"fake":      func(map[string]string, rotation.Resolver) (rotation.Connector, error) { return tgt, nil },
-			"generated": rotation.Generated,
-		},
-		Now: now,
-	}
+// slotTarget is the fake connector: the target engine last set.
+type slotTarget struct{ slot *atomic.Pointer[target] }
+
+func (s slotTarget) Set(ctx context.Context, t rotation.Target) error {
+	return s.slot.Load().Set(ctx, t)
+}
+func (s slotTarget) Test(ctx context.Context, t rotation.Target) error {
+	return s.slot.Load().Test(ctx, t)
+}
+func (s slotTarget) Revoke(ctx context.Context, t rotation.Target) error {
+	return s.slot.Load().Revoke(ctx, t)
 }
 
-// seed creates path with a first value and a rotation spec.
-func seed(t *testing.T, l *core.Local, path, value, connector string, grace time.Duration) {
+// engine is the engine over st (a store from openStore, or a wrapper of
+// one) whose fake connector acts on tgt.
+func engine(st rotation.Store, tgt *target, now func() time.Time) *rotation.Engine {
+	l, ok := st.(*core.Local)
+	if cs, isCrash := st.(*crashStore); isCrash {
+		l, ok = cs.Local, true
+	}
+	if !ok {
+		panic("engine: not a store from openStore")
+	}
+	slot, _ := fakeTargets.Load(l)
+	slot.(*atomic.Pointer[target]).Store(tgt)
+	return &rotation.Engine{Store: st, Connectors: l, Now: now}
+}
+
+// seed creates path with a first value and a rotation spec through
+// connection; "fake" is created on first use (any path, the fake connector).
+func seed(t *testing.T, l *core.Local, path, value, connection string, grace time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: connector, Length: 24, GracePeriod: secret.Duration(grace)}}
+	if connection == "fake" {
+		if _, err := l.PutConnection(ctx, secret.Connection{Name: "fake", Connector: "fake", AllowedPaths: []string{"*"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: connection, Length: 24, GracePeriod: secret.Duration(grace)}}
 	if _, err := l.Put(ctx, path, secret.NewValue([]byte(value)), secret.PutOptions{Metadata: md}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +271,13 @@ func hasPending(s secret.Secret, v int) bool {
 	return false
 }
 
+// failingSource binds every spec to a target whose test fails.
+type failingSource struct{}
+
+func (failingSource) RotationConnector(context.Context, string, *secret.Rotation) (rotation.Connector, string, error) {
+	return &target{failTest: true}, "fake", nil
+}
+
 // crashStore lets a test stop a rotation right after a given call, as a
 // killed process would, by failing every call from then on.
 type crashStore struct {
@@ -329,10 +372,19 @@ func TestRotateErrors(t *testing.T) {
 	if _, err := l.Put(context.Background(), "plain/secret", secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	seed(t, l, "odd/one", "value-1", "nosuch", 0)
+	// A spec naming a connection that does not exist is refused when set;
+	// one whose connection is deleted later fails when it runs.
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: "nosuch"}}
+	if _, err := l.Put(context.Background(), "odd/none", secret.NewValue([]byte("v")), secret.PutOptions{Metadata: md}); !errors.Is(err, secret.ErrNotFound) {
+		t.Fatalf("spec naming a missing connection: %v", err)
+	}
+	seed(t, l, "odd/one", "value-1", "fake", 0)
+	if err := l.DeleteConnection(context.Background(), "fake"); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ path, want string }{
 		{"plain/secret", "no rotation configured"},
-		{"odd/one", `unknown rotation connector "nosuch"`},
+		{"odd/one", "no connection fake"},
 		{"missing/one", "not found"},
 	} {
 		_, err := e.Rotate(context.Background(), tc.path, "manual")
@@ -349,7 +401,7 @@ func TestRotateDueCanary(t *testing.T) {
 	ctx := context.Background()
 	period := secret.Duration(24 * time.Hour)
 	for i := range 30 {
-		md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connector: "generated"}}
+		md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
 		if _, err := l.Put(ctx, fmt.Sprintf("svc/s%02d", i), secret.NewValue([]byte("first")), secret.PutOptions{Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
@@ -370,9 +422,7 @@ func TestRotateDueCanary(t *testing.T) {
 
 	// A failing canary stops the run before the rest.
 	now = now.Add(25 * time.Hour)
-	bad := &rotation.Engine{Store: l, Now: clock, Connectors: rotation.Registry{"generated": func(map[string]string, rotation.Resolver) (rotation.Connector, error) {
-		return &target{failTest: true}, nil
-	}}}
+	bad := &rotation.Engine{Store: l, Now: clock, Connectors: failingSource{}}
 	rep, err = bad.RotateDue(ctx, rotation.DueOptions{Canary: 3})
 	if err != nil || len(rep.Failed) != 3 || len(rep.Rotated) != 0 || len(rep.Skipped) != 27 || !strings.Contains(rep.Stopped, "canary") {
 		t.Fatalf("rep = %+v, err = %v", rep, err)

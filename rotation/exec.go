@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,9 +50,9 @@ const (
 // script). The value (the new one for set and test, the previous one for
 // revoke) is written to its standard input, and nowhere else: not in argv
 // or the environment, which other users can read in /proc. Its environment
-// is PATH, HOME and LANG (passman's, when set) plus PASSMAN_PATH and
-// PASSMAN_VERSION; nothing else of passman's, which may hold
-// PASSMAN_MASTER_KEY. Exit status 0 is success; otherwise the error quotes
+// is a fixed PATH and LANG plus PASSMAN_PATH and
+// PASSMAN_VERSION; nothing of passman's, which may hold
+// PASSMAN_MASTER_KEY or a connection's credentials. Exit status 0 is success; otherwise the error quotes
 // up to 64 KiB of its stderr with the value replaced by [redacted]. Its
 // stdout is discarded.
 func Exec(cfg map[string]string, _ Resolver) (Connector, error) {
@@ -141,20 +142,30 @@ func (e *execConnector) run(ctx context.Context, step string, t Target) error {
 	}
 }
 
-// execEnv is the child's whole environment.
+// execPath is the child's PATH: fixed, since passman's own environment is
+// none of the child's business.
+const execPath = "/usr/local/bin:/usr/bin:/bin"
+
+// execEnv is the child's whole environment: nothing is inherited from
+// passman, whose environment may hold the master key or a connection's
+// credentials.
 func execEnv(t Target) []string {
-	env := make([]string, 0, 5)
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = "/usr/local/bin:/usr/bin:/bin"
-	}
-	env = append(env, "PATH="+path)
-	for _, k := range []string{"HOME", "LANG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
+	return []string{"PATH=" + execPath, "LANG=C.UTF-8", "PASSMAN_PATH=" + t.Path, "PASSMAN_VERSION=" + strconv.Itoa(t.Version)}
+}
+
+// execFactory is the exec connector's factory under opts: it refuses a
+// command the operator did not list, unless any program is allowed.
+func execFactory(opts ConnectorOptions) Factory {
+	return func(cfg map[string]string, r Resolver) (Connector, error) {
+		c, err := Exec(cfg, r)
+		if err != nil {
+			return nil, err
 		}
+		if !opts.ExecAnyProgram && !slices.Contains(opts.ExecPrograms, cfg["command"]) {
+			return nil, fmt.Errorf("%w: config key \"command\": not a program this server's operator allows for exec connections (rotation.exec_programs)", secret.ErrPermissionDenied)
+		}
+		return c, nil
 	}
-	return append(env, "PASSMAN_PATH="+t.Path, "PASSMAN_VERSION="+strconv.Itoa(t.Version))
 }
 
 func execStatus(ps *os.ProcessState) string {

@@ -141,6 +141,7 @@ func TestExecValueOnlyOnStdin(t *testing.T) {
 	const masterKey = "MASTER_canary_c07d"
 	t.Setenv("PASSMAN_MASTER_KEY", masterKey)
 	t.Setenv("PASSMAN_EXEC_TEST_OTHER", "other")
+	t.Setenv("HOME", "/home/HOME_canary_5e2a")
 	dir := t.TempDir()
 	c := execTestConnector(t, "inspect", dir, nil)
 
@@ -161,7 +162,7 @@ func TestExecValueOnlyOnStdin(t *testing.T) {
 		argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 		env := strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
 		t.Logf("argv %q\nenv %q", argv, env)
-		for _, canary := range []string{value, masterKey} {
+		for _, canary := range []string{value, masterKey, "HOME_canary_5e2a"} {
 			if strings.Contains(string(cmdline), canary) || strings.Contains(string(environ), canary) {
 				t.Errorf("%q is in the child's argv or environment", canary)
 			}
@@ -178,7 +179,7 @@ func TestExecValueOnlyOnStdin(t *testing.T) {
 			t.Errorf("child environment %q", env)
 		}
 		for k := range keys {
-			if !slices.Contains([]string{"PATH", "HOME", "LANG", "PASSMAN_PATH", "PASSMAN_VERSION"}, k) {
+			if !slices.Contains([]string{"PATH", "LANG", "PASSMAN_PATH", "PASSMAN_VERSION"}, k) {
 				t.Errorf("child environment has %s", k)
 			}
 		}

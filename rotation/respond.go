@@ -270,7 +270,10 @@ func AnnotateFindings(findings []scanner.Finding, results []LeakResult) {
 // revokeVersion revokes one version at once (a leaked value does not wait
 // for a grace period), and clears a scheduled revocation of it.
 func (e *Engine) revokeVersion(ctx context.Context, s secret.Secret, version int) error {
-	conn, err := e.Connectors.New(s.Metadata.Rotation, e.Resolver)
+	if s.Metadata.Rotation == nil {
+		return fmt.Errorf("%w: revoke %s v%d: no rotation configured", secret.ErrInvalidArgument, s.Path, version)
+	}
+	conn, _, err := e.Connectors.RotationConnector(ctx, s.Path, s.Metadata.Rotation)
 	if err != nil {
 		return fmt.Errorf("revoke %s v%d: %w", s.Path, version, err)
 	}

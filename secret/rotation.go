@@ -2,25 +2,45 @@ package secret
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Limits on a rotation spec, so metadata stays small and policy input sane.
+// Limits on a rotation spec and a connection, so metadata stays small and
+// policy input sane.
 const (
-	MaxConnectorLen      = 64
-	MaxRotationConfig    = 32
-	MaxRotationConfigKey = 64
-	MaxRotationConfigVal = 1024
+	MaxConnectorLen       = 64
+	MaxConnectionNameLen  = 64
+	MaxRotationParams     = 16
+	MaxRotationConfig     = 32
+	MaxRotationConfigKey  = 64
+	MaxRotationConfigVal  = 1024
+	MaxConnectionPatterns = 64
 )
 
-// Rotation says how a secret is rotated: which connector applies a new
-// value to which target, and how the new value is generated. Config holds
-// no secrets: a connector's own credentials are named by reference (an
-// environment variable or another secret's path), never stored here.
+// GeneratedConnection is the built-in connection of rotations that only
+// generate a new value in passman, with no target system to update. It
+// exists in every store, needs no configuration and any path may use it.
+const GeneratedConnection = "generated"
+
+// Rotation says how a secret is rotated: which connection applies a new
+// value to its target, the few per-secret parameters that connection
+// allows, and how the new value is generated.
+//
+// A spec names a connection; it never carries a DSN, a URL, a program, a
+// credential or a reference to one. Those belong to the connection, which
+// only an administrator defines (see Connection): whoever may write a
+// secret must not be able to choose what the server runs or where it sends
+// credentials.
 type Rotation struct {
-	Connector string            `json:"connector"`
-	Config    map[string]string `json:"config,omitempty"`
+	// Connection names an operator-defined Connection, or
+	// GeneratedConnection.
+	Connection string `json:"connection,omitempty"`
+	// Params are the per-secret parameters the connection's connector
+	// accepts (postgres: role or roles; github: name and, unless the
+	// connection pins them, its scope).
+	Params map[string]string `json:"params,omitempty"`
 	// Length and Classes are the generator spec (package generator);
 	// zero values take the generator's defaults.
 	Length  int      `json:"length,omitempty"`
@@ -28,31 +48,42 @@ type Rotation struct {
 	// GracePeriod is how long the previous value stays valid after a
 	// rotation before the connector revokes it (0: never revoked).
 	GracePeriod Duration `json:"grace_period,omitempty"`
+
+	// LegacyConnector and LegacyConfig are the spec's form before
+	// connections existed, when a secret's writer chose the connector and
+	// its whole configuration. They are only ever read from old records:
+	// no rotation runs on them, and `passman connection migrate` moves them
+	// to connections.
+	LegacyConnector string            `json:"connector,omitempty"`
+	LegacyConfig    map[string]string `json:"config,omitempty"`
 }
 
-// Validate checks the spec's shape; whether the connector exists and its
-// config makes sense is the rotation engine's business.
+// Legacy reports whether r is in the pre-connection form.
+func (r *Rotation) Legacy() bool {
+	return r != nil && (r.LegacyConnector != "" || len(r.LegacyConfig) > 0)
+}
+
+// Validate checks the spec's shape; whether the connection exists and lets
+// the secret use it is the rotation engine's business.
 func (r *Rotation) Validate() error {
 	if r == nil {
 		return nil
 	}
-	if r.Connector == "" || len(r.Connector) > MaxConnectorLen {
-		return fmt.Errorf("%w: rotation connector must be 1 to %d characters", ErrInvalidArgument, MaxConnectorLen)
+	if r.Legacy() {
+		return fmt.Errorf("%w: a rotation spec names a connection (rotation.connection) and its parameters; connector and config belong to the connection, which an administrator defines (see 'passman connection put' and 'passman connection migrate')", ErrInvalidArgument)
 	}
-	for i, c := range r.Connector {
-		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-')) {
-			return fmt.Errorf("%w: rotation connector must start with a-z and hold only a-z 0-9 _ -", ErrInvalidArgument)
-		}
+	if err := ValidateConnectionName(r.Connection); err != nil {
+		return err
 	}
-	if len(r.Config) > MaxRotationConfig {
-		return fmt.Errorf("%w: rotation config has %d keys, at most %d", ErrInvalidArgument, len(r.Config), MaxRotationConfig)
+	if len(r.Params) > MaxRotationParams {
+		return fmt.Errorf("%w: rotation params has %d keys, at most %d", ErrInvalidArgument, len(r.Params), MaxRotationParams)
 	}
-	for k, v := range r.Config {
-		if k == "" || len(k) > MaxRotationConfigKey || !utf8.ValidString(k) {
-			return fmt.Errorf("%w: rotation config key must be 1 to %d bytes of UTF-8", ErrInvalidArgument, MaxRotationConfigKey)
-		}
-		if len(v) > MaxRotationConfigVal || !utf8.ValidString(v) {
-			return fmt.Errorf("%w: rotation config %s: value must be at most %d bytes of UTF-8", ErrInvalidArgument, k, MaxRotationConfigVal)
+	if err := validateConfigMap("rotation param", r.Params); err != nil {
+		return err
+	}
+	for k, v := range r.Params {
+		if strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "secret:") {
+			return fmt.Errorf("%w: rotation param %s: references (env:, secret:) are resolved only in a connection's configuration", ErrInvalidArgument, k)
 		}
 	}
 	if r.Length < 0 {
@@ -63,6 +94,129 @@ func (r *Rotation) Validate() error {
 	}
 	return nil
 }
+
+// Connection is an operator-defined way to reach a target system: which
+// connector, its configuration (an admin DSN, a token, a webhook endpoint
+// and key, a program, each credential as an env:NAME or secret:PATH
+// reference resolved by passman with the connection's authority, never
+// the caller's), and which secrets may use it. Only an administrator
+// creates, changes or reads one; a secret's rotation spec only names it.
+type Connection struct {
+	Name      string            `json:"name"`
+	Connector string            `json:"connector"`
+	Config    map[string]string `json:"config,omitempty"`
+	// AllowedPaths are the secret paths whose rotation may use the
+	// connection: an exact path, or a prefix ending in "*" ("team-a/*").
+	// Empty allows none.
+	AllowedPaths []string `json:"allowed_paths"`
+	// AllowedRoles are, for postgres connections, the roles a secret may
+	// name, with the same pattern form. Empty allows none.
+	AllowedRoles []string `json:"allowed_roles,omitempty"`
+
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+}
+
+// ValidateConnectionName checks a connection's (or a connector's) name:
+// 1 to 64 characters, starting with a-z, then a-z 0-9 _ -.
+func ValidateConnectionName(name string) error {
+	if name == "" || len(name) > MaxConnectionNameLen {
+		return fmt.Errorf("%w: a connection name must be 1 to %d characters", ErrInvalidArgument, MaxConnectionNameLen)
+	}
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-')) {
+			return fmt.Errorf("%w: a connection name must start with a-z and hold only a-z 0-9 _ -", ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// Validate checks the connection's shape; whether its connector exists and
+// its configuration makes sense is the rotation package's business.
+func (c *Connection) Validate() error {
+	if err := ValidateConnectionName(c.Name); err != nil {
+		return err
+	}
+	if c.Name == GeneratedConnection {
+		return fmt.Errorf("%w: connection %q is built in", ErrInvalidArgument, GeneratedConnection)
+	}
+	if err := ValidateConnectionName(c.Connector); err != nil {
+		return fmt.Errorf("connector: %w", err)
+	}
+	if len(c.Config) > MaxRotationConfig {
+		return fmt.Errorf("%w: connection config has %d keys, at most %d", ErrInvalidArgument, len(c.Config), MaxRotationConfig)
+	}
+	if err := validateConfigMap("connection config", c.Config); err != nil {
+		return err
+	}
+	if len(c.AllowedPaths) == 0 {
+		return fmt.Errorf("%w: a connection needs allowed_paths: the secrets that may use it (a path, or a prefix ending in *)", ErrInvalidArgument)
+	}
+	for _, p := range c.AllowedPaths {
+		if err := validPathPattern(p); err != nil {
+			return fmt.Errorf("allowed_paths: %w", err)
+		}
+	}
+	if len(c.AllowedPaths) > MaxConnectionPatterns || len(c.AllowedRoles) > MaxConnectionPatterns {
+		return fmt.Errorf("%w: at most %d allowed paths and %d allowed roles", ErrInvalidArgument, MaxConnectionPatterns, MaxConnectionPatterns)
+	}
+	for _, r := range c.AllowedRoles {
+		if r == "" || len(r) > MaxRotationConfigKey || !utf8.ValidString(r) || strings.ContainsFunc(r, isControl) || strings.Contains(strings.TrimSuffix(r, "*"), "*") {
+			return fmt.Errorf("%w: allowed_roles: each is a role name or a prefix ending in *, 1 to %d bytes of printable UTF-8", ErrInvalidArgument, MaxRotationConfigKey)
+		}
+	}
+	return nil
+}
+
+// AllowsPath reports whether a secret at path may use the connection.
+func (c *Connection) AllowsPath(path string) bool { return matchAny(c.AllowedPaths, path) }
+
+// AllowsRole reports whether a secret may name role (postgres).
+func (c *Connection) AllowsRole(role string) bool { return matchAny(c.AllowedRoles, role) }
+
+// matchAny matches s against patterns: equal, or starting with a
+// pattern's text before its trailing "*".
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(s, prefix) {
+				return true
+			}
+		} else if p == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validPathPattern accepts a secret path, or a path prefix followed by "*"
+// ("*" alone allows every path).
+func validPathPattern(p string) error {
+	prefix, wild := strings.CutSuffix(p, "*")
+	if !wild {
+		return ValidatePath(p)
+	}
+	if strings.Contains(prefix, "*") {
+		return fmt.Errorf("%w: %q: * is allowed only at the end", ErrInvalidArgument, p)
+	}
+	return ValidatePrefix(prefix)
+}
+
+func validateConfigMap(what string, m map[string]string) error {
+	for k, v := range m {
+		if k == "" || len(k) > MaxRotationConfigKey || !utf8.ValidString(k) || strings.ContainsFunc(k, isControl) {
+			return fmt.Errorf("%w: %s key must be 1 to %d bytes of printable UTF-8", ErrInvalidArgument, what, MaxRotationConfigKey)
+		}
+		if len(v) > MaxRotationConfigVal || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: %s %s: value must be at most %d bytes of UTF-8", ErrInvalidArgument, what, k, MaxRotationConfigVal)
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
 // RotationState is where a secret's last rotation stands.
 type RotationState string

@@ -146,7 +146,7 @@ type MetadataUpdate struct {
 	Custom         map[string]string `json:"custom,omitempty"`
 	RotationPeriod *Duration         `json:"rotation_period,omitempty"`
 	MaxVersions    *int              `json:"max_versions,omitempty"`
-	// Rotation sets the rotation spec; one with an empty Connector
+	// Rotation sets the rotation spec; one with an empty Connection
 	// removes it.
 	Rotation *Rotation `json:"rotation,omitempty"`
 	// RotationStatus replaces the rotation status (the engine's record).
@@ -155,6 +155,13 @@ type MetadataUpdate struct {
 	// merging deletes keys whose new value is "".
 	ReplaceTags   bool `json:"replace_tags,omitempty"`
 	ReplaceCustom bool `json:"replace_custom,omitempty"`
+}
+
+// SetsPlainFields reports whether u changes anything but the rotation
+// settings and status: the fields plain write covers.
+func (u MetadataUpdate) SetsPlainFields() bool {
+	return u.Owner != nil || u.Description != nil || u.Tags != nil || u.Custom != nil ||
+		u.MaxVersions != nil || u.ReplaceTags || u.ReplaceCustom
 }
 
 // ListOptions select and paginate a listing.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,8 @@ import (
 //	max_body_bytes: 2000000
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
+//	rotation:
+//	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
 type FileConfig struct {
 	Addr         string    `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
@@ -48,6 +51,15 @@ type FileConfig struct {
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
 	RateLimit    RateLimit `yaml:"rate_limit"`
+	Rotation     Rotation  `yaml:"rotation"`
+}
+
+// Rotation is the rotation section.
+type Rotation struct {
+	// ExecPrograms are the programs exec connections may run, as absolute
+	// paths. Without it the exec connector is off: it runs a program as
+	// the server's user, so only the operator chooses which.
+	ExecPrograms []string `yaml:"exec_programs"`
 }
 
 // RateLimit is the rate_limit section: a token bucket per caller (token,
@@ -118,6 +130,11 @@ func LoadFile(name string) (FileConfig, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return fc, fmt.Errorf("%w: server config %s: %v", secret.ErrInvalidArgument, name, err)
+	}
+	for _, p := range fc.Rotation.ExecPrograms {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return fc, fmt.Errorf("%w: server config %s: rotation.exec_programs: %q is not an absolute, clean path", secret.ErrInvalidArgument, name, p)
+		}
 	}
 	return fc, nil
 }

@@ -31,6 +31,8 @@ func patternOf(r api.Route) string {
 		return r.Path + "{path}"
 	case api.TailFingerprint:
 		return r.Path + "{fingerprint}"
+	case api.TailName:
+		return r.Path + "{name}"
 	default:
 		return r.Path
 	}

@@ -40,7 +40,11 @@ func serveRespond(h *handler, ctx context.Context, c *call) (any, error) {
 			return nil, fmt.Errorf("leaks[%d]: %w", i, err)
 		}
 	}
-	results, err := h.engine().RespondToLeaks(ctx, req.Leaks, d.DecideLeakResponse)
+	e, err := h.engine()
+	if err != nil {
+		return nil, err
+	}
+	results, err := e.RespondToLeaks(ctx, req.Leaks, d.DecideLeakResponse)
 	out := api.RespondResponse{Results: results}
 	if err != nil {
 		out.Error = &api.ErrorBody{Class: classOf(err), Message: err.Error()}

@@ -19,7 +19,7 @@ import (
 func rotated(t *testing.T, e *servertest.Env, path string) {
 	t.Helper()
 	seed(t, e, path, 1)
-	if _, err := e.Local.UpdateMetadata(context.Background(), path, secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated", Length: 24}}); err != nil {
+	if _, err := e.Local.UpdateMetadata(context.Background(), path, secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection, Length: 24}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -39,6 +39,10 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteTokenRevoke.Name:       serveTokenRevoke,
 	api.RouteTokenLookupSelf.Name:   serveTokenLookupSelf,
 	api.RouteTokenList.Name:         serveTokenList,
+	api.RouteConnectionList.Name:    serveConnectionList,
+	api.RouteConnectionPut.Name:     serveConnectionPut,
+	api.RouteConnectionGet.Name:     serveConnectionGet,
+	api.RouteConnectionDelete.Name:  serveConnectionDelete,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
 }

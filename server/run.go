@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -73,6 +74,14 @@ type Config struct {
 
 	// RateLimit limits each caller (off when RPS is 0).
 	RateLimit RateLimit
+
+	// ExecPrograms are the programs exec connections may run; empty
+	// disables the exec connector (it runs programs as the server's user).
+	ExecPrograms []string
+	// Getenv resolves connections' env:NAME credential references; nil
+	// means the process environment (os.Getenv), once Run has removed the
+	// master key from it.
+	Getenv func(string) string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -145,6 +154,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer func() { err = errors.Join(err, dev.cleanup()) }()
 	} else if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
 		return fmt.Errorf("%w: a TLS certificate and key are required (--tls-cert, --tls-key); for a local throwaway server use --dev", secret.ErrInvalidArgument)
+	}
+	hardenProcess()
+	// The server never lends its own privileges to what a caller
+	// configured: connections are an operator's, exec runs only listed
+	// programs, and env:NAME references resolve in an environment the
+	// master key has left.
+	cfg.Store.Connectors = rotation.Connectors(rotation.ConnectorOptions{ExecPrograms: cfg.ExecPrograms})
+	cfg.Store.Getenv = cfg.Getenv
+	if cfg.Store.Getenv == nil {
+		cfg.Store.Getenv = os.Getenv
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {

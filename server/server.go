@@ -315,6 +315,10 @@ func validateTail(route *api.Route, tail string) (string, error) {
 		if tail == "" || len(tail) > 128 || strings.Trim(tail, "0123456789abcdef") != "" {
 			return "", fmt.Errorf("%w: a fingerprint is lowercase hex", secret.ErrInvalidArgument)
 		}
+	case api.TailName:
+		if err := secret.ValidateConnectionName(tail); err != nil {
+			return "", err
+		}
 	}
 	return tail, nil
 }

@@ -97,7 +97,12 @@ func TestRouteMatrix(t *testing.T) {
 	}
 	for _, p := range []string{"app/rotate", "app/due/x", "app/respond"} {
 		seed(t, e, p, 1)
-		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connector: "generated"}}); err != nil {
+		if _, err := e.Local.UpdateMetadata(ctx, p, secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"hook-get", "hook-delete"} {
+		if _, err := e.Local.PutConnection(ctx, secret.Connection{Name: name, Connector: "webhook", Config: map[string]string{"url": "https://hooks.example/" + name, "signing_key": "env:HOOK_KEY"}, AllowedPaths: []string{"app/*"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,6 +137,10 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteTokenLookupSelf.Name:   {"/v1/auth/token/lookup-self", "", 200},
 		api.RouteTokenList.Name:         {"/v1/auth/tokens", "", 200},
 		api.RouteOIDCLogin.Name:         {"/v1/auth/oidc", `{"token":"x.y.z"}`, 412},
+		api.RouteConnectionList.Name:    {"/v1/connections", "", 200},
+		api.RouteConnectionPut.Name:     {"/v1/connections/hook-a", `{"connector":"webhook","config":{"url":"https://hooks.example/a","signing_key":"env:HOOK_KEY"},"allowed_paths":["app/*"]}`, 200},
+		api.RouteConnectionGet.Name:     {"/v1/connections/hook-get", "", 200},
+		api.RouteConnectionDelete.Name:  {"/v1/connections/hook-delete", "", 204},
 		api.RouteHealth.Name:            {"/v1/health", "", 200},
 		api.RouteReady.Name:             {"/v1/ready", "", 200},
 	}

@@ -151,14 +151,14 @@ func applyMetadata(m *secret.Metadata, u secret.MetadataUpdate) error {
 		next.RotationPeriod = *u.RotationPeriod
 	}
 	if u.Rotation != nil {
-		if u.Rotation.Connector == "" {
+		if u.Rotation.Connection == "" && !u.Rotation.Legacy() {
 			next.Rotation = nil
 		} else {
 			if err := u.Rotation.Validate(); err != nil {
 				return err
 			}
 			r := *u.Rotation
-			r.Config = maps.Clone(r.Config)
+			r.Params = maps.Clone(r.Params)
 			r.Classes = slices.Clone(r.Classes)
 			next.Rotation = &r
 		}

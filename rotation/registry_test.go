@@ -1,0 +1,126 @@
+package rotation
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/passman-dev/passman/secret"
+)
+
+// TestBindRefusesWhatASpecMustNotChoose: a spec names a connection and a
+// few params; it cannot reach a path, a role, a key or a program the
+// connection's administrator did not allow.
+func TestBindRefusesWhatASpecMustNotChoose(t *testing.T) {
+	t.Parallel()
+	reg := Connectors(ConnectorOptions{})
+	pg := secret.Connection{Name: "pg-team-a", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG_ADMIN"},
+		AllowedPaths: []string{"team-a/*"}, AllowedRoles: []string{"team_a_*"}}
+	gh := secret.Connection{Name: "gh-app", Connector: "github", Config: map[string]string{"token": "env:GH_TOKEN", "owner": "acme", "repo": "app"},
+		AllowedPaths: []string{"team-a/ci/token"}}
+	spec := func(params map[string]string) *secret.Rotation {
+		return &secret.Rotation{Connection: "x", Params: params}
+	}
+	for _, tc := range []struct {
+		name string
+		conn secret.Connection
+		path string
+		spec *secret.Rotation
+		want error  // nil: binds
+		msg  string // in the error
+	}{
+		{"allowed", pg, "team-a/db", spec(map[string]string{"role": "team_a_app"}), nil, ""},
+		{"two roles", pg, "team-a/db", spec(map[string]string{"roles": "team_a_1, team_a_2"}), nil, ""},
+		{"another team's path", pg, "team-b/db", spec(map[string]string{"role": "team_a_app"}), secret.ErrPermissionDenied, "does not allow team-b/db"},
+		{"a prefix is not a path", pg, "team-a", spec(map[string]string{"role": "team_a_app"}), secret.ErrPermissionDenied, "does not allow"},
+		{"another team's role", pg, "team-a/db", spec(map[string]string{"role": "team_b_app"}), secret.ErrPermissionDenied, `does not allow role "team_b_app"`},
+		{"one of two roles not allowed", pg, "team-a/db", spec(map[string]string{"roles": "team_a_1,postgres"}), secret.ErrPermissionDenied, `role "postgres"`},
+		{"admin DSN from the spec", pg, "team-a/db", spec(map[string]string{"role": "team_a_app", "admin_dsn": "env:PASSMAN_MASTER_KEY"}), secret.ErrInvalidArgument, `rotation param "admin_dsn"`},
+		{"test DSN from the spec", pg, "team-a/db", spec(map[string]string{"role": "team_a_app", "test_dsn": "host=evil.example"}), secret.ErrInvalidArgument, `rotation param "test_dsn"`},
+		{"github name", gh, "team-a/ci/token", spec(map[string]string{"name": "DEPLOY_KEY"}), nil, ""},
+		{"github api_url from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "api_url": "https://evil.example"}), secret.ErrInvalidArgument, `rotation param "api_url"`},
+		{"github token from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "token": "secret:team-b/db"}), secret.ErrInvalidArgument, `rotation param "token"`},
+		{"github scope pinned by the connection", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "repo": "other"}), secret.ErrInvalidArgument, "set by connection gh-app"},
+		{"no spec", pg, "team-a/db", nil, secret.ErrInvalidArgument, "no rotation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := reg.Bind(tc.conn, tc.path, tc.spec, checkResolver{})
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("bind: %v", err)
+			case tc.want != nil && (!errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg)):
+				t.Fatalf("bind: %v, want %v with %q", err, tc.want, tc.msg)
+			}
+			if err != nil && strings.Contains(err.Error(), "PG_ADMIN") {
+				t.Errorf("error quotes the connection's config: %v", err)
+			}
+		})
+	}
+}
+
+// TestExecOnlyForListedPrograms: exec is off unless enabled, and then runs
+// only the programs listed.
+func TestExecOnlyForListedPrograms(t *testing.T) {
+	t.Parallel()
+	conn := secret.Connection{Name: "run", Connector: "exec", Config: map[string]string{"command": "/bin/sh", "args": `["-c","id"]`}, AllowedPaths: []string{"*"}}
+	spec := &secret.Rotation{Connection: "run"}
+	if _, err := Connectors(ConnectorOptions{}).Bind(conn, "a/b", spec, nil); !errors.Is(err, secret.ErrInvalidArgument) || !strings.Contains(err.Error(), "not available here") {
+		t.Fatalf("exec without programs: %v", err)
+	}
+	if err := Connectors(ConnectorOptions{}).Check(conn); err == nil {
+		t.Fatal("an exec connection was accepted with exec off")
+	}
+	listed := Connectors(ConnectorOptions{ExecPrograms: []string{"/usr/local/bin/rotate-ldap"}})
+	if _, err := listed.Bind(conn, "a/b", spec, nil); !errors.Is(err, secret.ErrPermissionDenied) || !strings.Contains(err.Error(), "not a program") {
+		t.Fatalf("unlisted program: %v", err)
+	}
+	if err := listed.Check(conn); !errors.Is(err, secret.ErrPermissionDenied) {
+		t.Fatalf("check of an unlisted program: %v", err)
+	}
+	conn.Config["command"] = "/usr/local/bin/rotate-ldap"
+	if _, err := listed.Bind(conn, "a/b", spec, nil); err != nil {
+		t.Fatalf("listed program: %v", err)
+	}
+	if _, err := Connectors(ConnectorOptions{ExecAnyProgram: true}).Bind(conn, "a/b", spec, nil); err != nil {
+		t.Fatalf("any program: %v", err)
+	}
+}
+
+// TestCheckConnection: a connection is checked whole when it is stored.
+func TestCheckConnection(t *testing.T) {
+	t.Parallel()
+	reg := Connectors(ConnectorOptions{})
+	ok := func(c secret.Connection) secret.Connection { return c }
+	for _, tc := range []struct {
+		name string
+		conn secret.Connection
+		msg  string // "" accepted
+	}{
+		{"postgres", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}, AllowedPaths: []string{"db/*"}, AllowedRoles: []string{"app_*"}}), ""},
+		{"postgres with pinned roles", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG", "roles": "a,b"}, AllowedPaths: []string{"db/x"}, AllowedRoles: []string{"a", "b"}}), ""},
+		{"github per-secret scope", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH"}, AllowedPaths: []string{"ci/*"}}), ""},
+		{"github org", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH", "org": "acme"}, AllowedPaths: []string{"ci/*"}}), ""},
+		{"webhook", ok(secret.Connection{Name: "hook", Connector: "webhook", Config: map[string]string{"url": "https://h.example/x", "signing_key": "secret:ops/hook"}, AllowedPaths: []string{"*"}}), ""},
+		{"DSN instead of a reference", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "postgres://u:pw@h/db"}, AllowedPaths: []string{"db/*"}}), "admin_dsn"},
+		{"no allowed paths", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}}), "allowed_paths"},
+		{"bad path pattern", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}, AllowedPaths: []string{"a/*/b"}}), "allowed_paths"},
+		{"roles on github", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH"}, AllowedPaths: []string{"ci/*"}, AllowedRoles: []string{"x"}}), "postgres connections only"},
+		{"unknown connector", ok(secret.Connection{Name: "x", Connector: "ldap", AllowedPaths: []string{"*"}}), "not available"},
+		{"unknown key", ok(secret.Connection{Name: "hook", Connector: "webhook", Config: map[string]string{"url": "https://h.example/x", "signing_key": "env:K", "urll": "x"}, AllowedPaths: []string{"*"}}), "urll"},
+		{"built-in name", ok(secret.Connection{Name: "generated", Connector: "generated", AllowedPaths: []string{"*"}}), "built in"},
+		{"bad name", ok(secret.Connection{Name: "Bad Name", Connector: "webhook", AllowedPaths: []string{"*"}}), "connection name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := reg.Check(tc.conn)
+			switch {
+			case tc.msg == "" && err != nil:
+				t.Fatalf("check: %v", err)
+			case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)):
+				t.Fatalf("check: %v, want %q", err, tc.msg)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw@h") {
+				t.Errorf("error quotes the DSN: %v", err)
+			}
+		})
+	}
+}
