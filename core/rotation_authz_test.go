@@ -280,3 +280,25 @@ func auditEntries(t *testing.T, l *core.Local) []audit.Entry {
 	}
 	return out
 }
+
+// TestApplyMigration: a migration creates its connections and rewrites
+// specs as an administrator; a team lead cannot apply one.
+func TestApplyMigration(t *testing.T) {
+	t.Parallel()
+	l, as, _ := tenantStore(t)
+	m := rotation.Migration{
+		Connections: []rotation.ConnectionChange{{Create: true, Connection: secret.Connection{Name: "hook-1", Connector: "webhook",
+			Config: map[string]string{"url": "https://hooks.example/a", "signing_key": "env:K"}, AllowedPaths: []string{"team-a/app/y"}}}},
+		Secrets: []rotation.SpecMove{{Path: "team-a/app/y", To: secret.Rotation{Connection: "hook-1", Length: 30}}},
+	}
+	if err := rotation.ApplyMigration(as("team-a.lead"), l, m); !errors.Is(err, secret.ErrPermissionDenied) {
+		t.Fatalf("a lead applied a migration: %v", err)
+	}
+	if err := rotation.ApplyMigration(context.Background(), l, m); err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Describe(context.Background(), "team-a/app/y")
+	if err != nil || s.Metadata.Rotation == nil || s.Metadata.Rotation.Connection != "hook-1" || s.Metadata.Rotation.Length != 30 {
+		t.Fatalf("after the migration: %+v %v", s.Metadata.Rotation, err)
+	}
+}

@@ -1,7 +1,10 @@
 package rotation
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -122,5 +125,95 @@ func TestCheckConnection(t *testing.T) {
 				t.Errorf("error quotes the DSN: %v", err)
 			}
 		})
+	}
+}
+
+// migrationFake is the listing a migration plans from: secrets' metadata
+// as an old store holds them (specs that only old code could write).
+type migrationFake struct {
+	entries []secret.ListEntry
+	conns   []secret.Connection
+}
+
+func (f migrationFake) List(_ context.Context, opts secret.ListOptions) (secret.ListPage, error) {
+	var page secret.ListPage
+	for _, e := range f.entries {
+		if strings.HasPrefix(e.Path, opts.Prefix) {
+			page.Entries = append(page.Entries, e)
+		}
+	}
+	return page, nil
+}
+
+func (f migrationFake) ListConnections(context.Context) ([]secret.Connection, error) {
+	return f.conns, nil
+}
+
+// TestPlanMigration: each legacy spec's params stay with the secret, the
+// rest becomes a connection shared by equal configurations and allowing
+// exactly their paths and roles; an equal existing connection is
+// extended, not duplicated.
+func TestPlanMigration(t *testing.T) {
+	t.Parallel()
+	legacy := func(path, connector string, config map[string]string) secret.ListEntry {
+		return secret.ListEntry{Path: path, Metadata: &secret.Metadata{Rotation: &secret.Rotation{LegacyConnector: connector, LegacyConfig: config, Length: 40}}}
+	}
+	f := migrationFake{
+		entries: []secret.ListEntry{
+			legacy("a/db1", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_1"}),
+			legacy("a/db2", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_2"}),
+			legacy("b/db", "postgres", map[string]string{"admin_dsn": "env:PG_B", "roles": "b_1,b_2"}),
+			legacy("c/gen", "generated", nil),
+			legacy("d/hook", "webhook", map[string]string{"url": "https://h.example/x", "signing_key": "env:K"}),
+			{Path: "e/new", Metadata: &secret.Metadata{Rotation: &secret.Rotation{Connection: "generated"}}},
+			{Path: "f/none", Metadata: &secret.Metadata{}},
+		},
+		conns: []secret.Connection{
+			{Name: "generated", Connector: "generated"},
+			{Name: "hooks", Connector: "webhook", Config: map[string]string{"url": "https://h.example/x", "signing_key": "env:K"}, AllowedPaths: []string{"z/*"}},
+			{Name: "postgres-1", Connector: "webhook", Config: map[string]string{"url": "https://other.example"}, AllowedPaths: []string{"q/*"}},
+		},
+	}
+	m, err := Connectors(ConnectorOptions{}).PlanMigration(context.Background(), f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moves := map[string]string{}
+	for _, s := range m.Secrets {
+		moves[s.Path] = s.To.Connection + " " + fmt.Sprint(s.To.Params)
+		if s.To.Length != 40 || s.To.Legacy() {
+			t.Errorf("%s: spec %+v", s.Path, s.To)
+		}
+	}
+	want := map[string]string{
+		"a/db1": "postgres-2 map[role:app_1]", "a/db2": "postgres-2 map[role:app_2]",
+		"b/db": "postgres-3 map[roles:b_1,b_2]", "c/gen": "generated map[]", "d/hook": "hooks map[]",
+	}
+	if !reflect.DeepEqual(moves, want) {
+		t.Errorf("moves %v, want %v", moves, want)
+	}
+	conns := map[string]string{}
+	for _, c := range m.Connections {
+		conns[c.Connection.Name] = fmt.Sprint(c.Create, c.Connection.Config, c.Connection.AllowedPaths, c.Connection.AllowedRoles)
+	}
+	wantConns := map[string]string{
+		"postgres-2": "true map[admin_dsn:env:PG] [a/db1 a/db2] [app_1 app_2]",
+		"postgres-3": "true map[admin_dsn:env:PG_B] [b/db] [b_1 b_2]",
+		"hooks":      "false map[signing_key:env:K url:https://h.example/x] [z/* d/hook] []",
+	}
+	if !reflect.DeepEqual(conns, wantConns) {
+		t.Errorf("connections %v, want %v", conns, wantConns)
+	}
+	// What the plan makes binds: each new spec to its connection.
+	for _, s := range m.Secrets {
+		conn := secret.Connection{Name: "generated", Connector: "generated"}
+		for _, c := range m.Connections {
+			if c.Connection.Name == s.To.Connection {
+				conn = c.Connection
+			}
+		}
+		if _, err := Connectors(ConnectorOptions{}).Bind(conn, s.Path, &s.To, checkResolver{}); err != nil {
+			t.Errorf("%s does not bind after the move: %v", s.Path, err)
+		}
 	}
 }
