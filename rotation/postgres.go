@@ -10,9 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -422,15 +426,22 @@ func pgStepError(ctx context.Context, what string, err error, secrets ...string)
 	}
 	text := err.Error()
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	var connErr *pgconn.ConnectError
+	isConnect := errors.As(err, &connErr)
+	switch {
+	case errors.As(err, &pgErr):
 		// The server's own words, without pgx's connection preamble.
 		text = fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
 		if pgErr.Code == "42601" { // syntax_error quotes the statement
 			text = "syntax error (SQLSTATE 42601)"
 		}
-		if errors.As(err, new(*pgconn.ConnectError)) {
-			text = "connect: " + text
+		if isConnect {
+			text = "connect: " + pgHideEndpoint(text, connErr.Config)
 		}
+	case isConnect:
+		// pgx's text names the user, database, host and port the
+		// connection's DSN holds: the operator's, not the caller's to see.
+		text = "connect: " + pgConnectCause(err)
 	}
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
@@ -440,6 +451,43 @@ func pgStepError(ctx context.Context, what string, err error, secrets ...string)
 	}
 	e.msg = what + ": " + text
 	return e
+}
+
+// pgHideEndpoint replaces the connection's user, database, host and port
+// in a server message ("password authentication failed for user ...").
+func pgHideEndpoint(text string, cfg *pgconn.Config) string {
+	if cfg == nil {
+		return text
+	}
+	for _, s := range []struct{ v, as string }{{cfg.User, "[user]"}, {cfg.Database, "[database]"}, {cfg.Host, "[host]"}, {strconv.Itoa(int(cfg.Port)), "[port]"}} {
+		if len(s.v) > 1 {
+			text = strings.ReplaceAll(text, s.v, s.as)
+		}
+	}
+	return text
+}
+
+// pgConnectCause says why a connection failed without naming where it
+// went: the system call's error ("connection refused"), a name lookup
+// failure, or a timeout.
+func pgConnectCause(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "timed out"
+	case errors.As(err, &dnsErr):
+		return "host name lookup failed"
+	case errors.As(err, &opErr):
+		var sysErr *os.SyscallError
+		if errors.As(opErr.Err, &sysErr) {
+			return sysErr.Err.Error()
+		}
+		return opErr.Op + " failed"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection"
+	}
+	return "the server could not be reached (details withheld: they name the connection's endpoint)"
 }
 
 // pgSingleUser rotates one role's password; the stored value is the

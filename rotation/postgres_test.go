@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -705,5 +706,41 @@ func TestPostgresStepError(t *testing.T) {
 	denied := &pgconn.PgError{Severity: "ERROR", Code: "42501", Message: "permission denied to alter role"}
 	if err := pgStepError(ctx, "set password", denied, pgCanary); err.Error() != "set password: ERROR: permission denied to alter role (SQLSTATE 42501)" {
 		t.Errorf("denied: %v", err)
+	}
+}
+
+// TestPostgresErrorsHideTheEndpoint: a failed connection's error names no
+// user, database, host or port of the connection's DSN: the error reaches
+// callers, the rotation status and the audit log, and the DSN is the
+// operator's.
+func TestPostgresErrorsHideTheEndpoint(t *testing.T) {
+	s := pgtest.Start(t)
+	ctx := pgCtx(t)
+	role := pgtest.Name("app")
+	pgCreateRole(t, s, role, "right")
+	connector := func(dsn string) Connector {
+		c, err := Postgres(map[string]string{pgAdminDSN: pgAdminRef, pgRole: role}, pgResolver{pgAdminRef: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	const opsUser, opsDB = "ops_admin_7c1", "ops_db_7c1"
+	port := strconv.Itoa(s.Port)
+	for name, err := range map[string]error{
+		"wrong admin password": connector(s.DSN(opsUser, "wrong")).Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
+		"server down":          connector("postgres://" + opsUser + ":x@127.0.0.1:1/" + opsDB + "?sslmode=disable").Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
+		"no such database":     connector(strings.Replace(s.AdminDSN(), "/postgres?", "/"+opsDB+"?", 1)).Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		for _, needle := range []string{opsUser, opsDB, "127.0.0.1", ":" + port, pgtest.AdminRole + "\""} {
+			if strings.Contains(err.Error(), needle) {
+				t.Errorf("%s: error shows %q: %v", name, needle, err)
+			}
+		}
+		t.Logf("%s: %v", name, err)
 	}
 }
