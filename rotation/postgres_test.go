@@ -729,7 +729,7 @@ func TestPostgresErrorsHideTheEndpoint(t *testing.T) {
 	port := strconv.Itoa(s.Port)
 	for name, err := range map[string]error{
 		"wrong admin password": connector(s.DSN(opsUser, "wrong")).Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
-		"server down":          connector("postgres://" + opsUser + ":x@127.0.0.1:1/" + opsDB + "?sslmode=disable").Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
+		"server down":          connector("postgres://"+opsUser+":x@127.0.0.1:1/"+opsDB+"?sslmode=disable").Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
 		"no such database":     connector(strings.Replace(s.AdminDSN(), "/postgres?", "/"+opsDB+"?", 1)).Set(ctx, Target{Value: pgVal("pw-1-Abcdefgh")}),
 	} {
 		if err == nil {
