@@ -472,8 +472,25 @@ func logArgs() []string {
 func (g *gitRepo) command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append(append([]string{"-C", g.dir}, configArgs...), args...)
 	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Env = append(os.Environ(), "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	cmd.Env = append(gitEnv(os.Environ()), "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
 	return cmd
+}
+
+// gitEnv keeps of environ what git needs: where programs and its
+// configuration are, and git's own variables (a hook sets GIT_DIR and
+// GIT_INDEX_FILE, which a pre-commit scan must see). The rest of
+// passman's environment, PASSMAN_MASTER_KEY and PASSMAN_TOKEN included,
+// is not git's business.
+func gitEnv(environ []string) []string {
+	out := make([]string, 0, 8)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "TMPDIR", k == "XDG_CONFIG_HOME", strings.HasPrefix(k, "GIT_"):
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // run runs a short git command and returns its standard output.

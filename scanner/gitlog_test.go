@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -468,4 +469,15 @@ func FuzzLogParser(f *testing.F) {
 			t.Fatalf("parse of %d bytes did not return", len(data))
 		}
 	})
+}
+
+// TestGitEnv: git gets git's variables and where to find programs and
+// configuration, never passman's own (the master key, a token).
+func TestGitEnv(t *testing.T) {
+	t.Parallel()
+	got := gitEnv([]string{"PATH=/usr/bin", "HOME=/home/u", "PASSMAN_MASTER_KEY=k", "PASSMAN_TOKEN=pmt_x", "GIT_INDEX_FILE=/r/.git/index.lock", "AWS_SECRET_ACCESS_KEY=s", "GIT_DIR=/r/.git", "XDG_CONFIG_HOME=/c"})
+	want := []string{"PATH=/usr/bin", "HOME=/home/u", "GIT_INDEX_FILE=/r/.git/index.lock", "GIT_DIR=/r/.git", "XDG_CONFIG_HOME=/c"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("gitEnv = %q, want %q", got, want)
+	}
 }
