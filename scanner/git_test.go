@@ -1561,4 +1561,3 @@ func TestScanGitBareWorktreeSubdir(t *testing.T) {
 	}
 	checkLocs(t, []gitLoc{at(rulePAT, "sub/a.txt", 3, tokLine, tok, "")}, got)
 }
-
