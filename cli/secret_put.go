@@ -80,16 +80,32 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 		return err
 	}
 	opts.Metadata = meta
-	// Read the value before opening the store, so bad input fails fast and
-	// the store is locked only for the write.
-	value, err := a.putValue(f)
-	if err != nil {
-		return err
+	var put func(svc passman.Service) (secret.VersionInfo, error)
+	if f.generate {
+		classes, err := generator.ParseClasses(f.classes)
+		if err != nil {
+			return &usageError{err: fmt.Errorf("--classes: %w", err)}
+		}
+		spec := generator.Spec{Length: f.length, Classes: classes}
+		if _, err := spec.Normalize(); err != nil {
+			return &usageError{err: err}
+		}
+		put = func(svc passman.Service) (secret.VersionInfo, error) {
+			return passman.PutGenerated(cmd.Context(), svc, path, spec, opts)
+		}
+	} else {
+		// Read the value before opening the store, so bad input fails
+		// fast and the store is locked only for the write.
+		value, err := a.putValue(f)
+		if err != nil {
+			return err
+		}
+		defer value.Wipe()
+		put = func(svc passman.Service) (secret.VersionInfo, error) { return svc.Put(cmd.Context(), path, value, opts) }
 	}
-	defer value.Wipe()
 	var info secret.VersionInfo
 	err = a.withService(cmd.Context(), func(svc passman.Service) error {
-		info, err = svc.Put(cmd.Context(), path, value, opts)
+		info, err = put(svc)
 		if err != nil {
 			return fmt.Errorf("put %s: %w", shownPath(path), err)
 		}
@@ -104,19 +120,9 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	})
 }
 
-// putValue gets the value to write from the source the flags name.
+// putValue gets the value to write from the file or standard input.
 func (a *app) putValue(f *putFlags) (secret.Value, error) {
 	switch {
-	case f.generate:
-		classes, err := generator.ParseClasses(f.classes)
-		if err != nil {
-			return secret.Value{}, &usageError{err: fmt.Errorf("--classes: %w", err)}
-		}
-		b, err := generator.Generate(generator.Spec{Length: f.length, Classes: classes})
-		if err != nil {
-			return secret.Value{}, fmt.Errorf("generate value: %w", err)
-		}
-		return secret.NewValue(b), nil
 	case f.file != "":
 		file, err := os.Open(f.file)
 		if err != nil {

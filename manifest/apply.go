@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/passman-dev/passman"
-	"github.com/passman-dev/passman/generator"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -58,17 +57,10 @@ func Apply(ctx context.Context, svc passman.Service, m *Manifest) (ApplyResult, 
 	return res, nil
 }
 
-// create writes a new generated secret. The value lives only in this
-// function and is wiped after the write.
+// create writes a new generated secret, only if it does not exist yet.
 func create(ctx context.Context, svc passman.Service, s *Secret) error {
-	b, err := generator.Generate(*s.Generate)
-	if err != nil {
-		return fmt.Errorf("apply: generate %s: %w", s.Path, err)
-	}
-	v := secret.NewValue(b)
-	defer v.Wipe()
 	zero := 0
-	if _, err := svc.Put(ctx, s.Path, v, secret.PutOptions{CAS: &zero, Metadata: s.update(nil)}); err != nil {
+	if _, err := passman.PutGenerated(ctx, svc, s.Path, *s.Generate, secret.PutOptions{CAS: &zero, Metadata: s.update(nil)}); err != nil {
 		return fmt.Errorf("apply: create %s: %w", s.Path, err)
 	}
 	return nil

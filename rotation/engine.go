@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/generator"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/secret"
@@ -129,18 +130,14 @@ func (e *Engine) start(ctx context.Context, s secret.Secret, spec *secret.Rotati
 	for _, c := range spec.Classes {
 		gspec.Classes = append(gspec.Classes, generator.Class(c))
 	}
-	gspec, err := gspec.Normalize()
+	generated, err := passman.GenerateValue(gspec)
 	if err != nil {
 		return Result{Path: path, From: from}, fmt.Errorf("rotate %s: %w", path, err)
 	}
-	b, err := generator.Generate(gspec)
-	if err != nil {
-		return Result{Path: path, From: from}, fmt.Errorf("rotate %s: generate: %w", path, err)
-	}
-	next := secret.NewValue(b)
+	next := generated
 	if c, ok := conn.(Composer); ok {
-		if next, err = c.Compose(current, next); err != nil {
-			return Result{Path: path, From: from}, fmt.Errorf("rotate %s: compose: %s", path, scrub(err.Error(), current, secret.NewValue(b)))
+		if next, err = c.Compose(current, generated); err != nil {
+			return Result{Path: path, From: from}, fmt.Errorf("rotate %s: compose: %s", path, scrub(err.Error(), current, generated))
 		}
 	}
 	// CAS on the current version: a concurrent write makes this rotation
