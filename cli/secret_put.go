@@ -101,7 +101,9 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 			return err
 		}
 		defer value.Wipe()
-		put = func(svc passman.Service) (secret.VersionInfo, error) { return svc.Put(cmd.Context(), path, value, opts) }
+		put = func(svc passman.Service) (secret.VersionInfo, error) {
+			return svc.Put(cmd.Context(), path, value, opts)
+		}
 	}
 	var info secret.VersionInfo
 	err = a.withService(cmd.Context(), func(svc passman.Service) error {
