@@ -42,6 +42,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/passman-dev/passman"
@@ -115,13 +116,17 @@ type Options struct {
 // Client is passman.Service over the HTTP API. It is safe for concurrent
 // use.
 type Client struct {
-	base    *url.URL
-	token   string
+	base *url.URL
+	// cred is the bearer token and its expiry; LoginOIDC replaces it.
+	cred    atomic.Pointer[credential]
 	hc      *http.Client
 	retries int
 	ua      string
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// now is the clock a token's expiry is checked against; tests
+	// replace it.
+	now func() time.Time
 	// cache is the read cache; nil when Options.CacheTTL is 0.
 	cache *cache
 }
@@ -164,12 +169,13 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		base:    base,
-		token:   opts.Token,
 		retries: opts.Retries,
 		ua:      opts.UserAgent,
 		sleep:   sleepCtx,
+		now:     time.Now,
 		cache:   newCache(opts),
 	}
+	c.cred.Store(&credential{token: opts.Token})
 	if c.retries == 0 {
 		c.retries = DefaultRetries
 	}
@@ -356,8 +362,12 @@ func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (re
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if cred := c.cred.Load(); cred.token != "" {
+		if !cred.expires.IsZero() && !c.now().Before(cred.expires) {
+			// The server would refuse it; saying so here names the cause.
+			return response{}, fmt.Errorf("%w: the passman token from the OIDC login expired at %s; log in again", secret.ErrUnauthenticated, cred.expires.Format(time.RFC3339))
+		}
+		req.Header.Set("Authorization", "Bearer "+cred.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
