@@ -237,7 +237,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 	if f.respond {
 		respondErr = a.respond(ctx, findings)
 	}
-	if err := scanner.Write(a.out.w, format, findings, stats); err != nil {
+	if err := scanner.Write(a.out.w, format, findings, stats, a.env.getenv); err != nil {
 		return fail(err)
 	}
 	if respondErr != nil {

@@ -86,7 +86,7 @@ func TestLoadBaselineGitleaks(t *testing.T) {
 func TestLoadBaselineOwnFormat(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "json", ciReportFindings[:2], scanner.Stats{}); err != nil {
+	if err := scanner.Write(&buf, "json", ciReportFindings[:2], scanner.Stats{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err := scanner.LoadBaseline(&buf)
@@ -236,7 +236,7 @@ func assertNoCanary(t *testing.T, err error, canary string) {
 
 func FuzzLoadBaseline(f *testing.F) {
 	var own bytes.Buffer
-	if err := scanner.Write(&own, "json", ciReportFindings, scanner.Stats{}); err != nil {
+	if err := scanner.Write(&own, "json", ciReportFindings, scanner.Stats{}, nil); err != nil {
 		f.Fatal(err)
 	}
 	for _, seed := range []string{

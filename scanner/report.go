@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/sethvargo/go-githubactions"
+
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -31,7 +33,10 @@ var Formats = []string{"text", "json", "sarif", "github", "junit"}
 //     one when there are none), for CI systems' test views.
 //
 // No format can hold secret text: Finding has none.
-func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
+//
+// getenv reads the environment of the step (GITHUB_STEP_SUMMARY); nil
+// reads nothing.
+func Write(w io.Writer, format string, findings []Finding, stats Stats, getenv func(string) string) error {
 	switch format {
 	case "text":
 		return writeText(w, findings, stats)
@@ -48,7 +53,10 @@ func Write(w io.Writer, format string, findings []Finding, stats Stats) error {
 	case "sarif":
 		return writeSARIF(w, findings)
 	case "github":
-		return writeGitHub(w, findings, stats)
+		if getenv == nil {
+			getenv = func(string) string { return "" }
+		}
+		return writeGitHub(w, findings, stats, githubactions.WithGetenv(getenv))
 	case "junit":
 		return writeJUnit(w, findings)
 	default:

@@ -22,7 +22,7 @@ var ciFindings = []Finding{
 func TestWriteSARIF(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := Write(&buf, "sarif", ciFindings, Stats{Files: 2}); err != nil {
+	if err := Write(&buf, "sarif", ciFindings, Stats{Files: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -135,5 +135,27 @@ func TestWriteGitHubStepSummaryUnwritable(t *testing.T) {
 	err := writeGitHub(&bytes.Buffer{}, ciFindings, Stats{}, githubactions.WithGetenv(env))
 	if err == nil || !strings.Contains(err.Error(), "github step summary") {
 		t.Fatalf("error = %v, want a github step summary error (not a panic)", err)
+	}
+}
+
+// TestWriteGitHubReadsInjectedEnvironment: Write's step summary goes where
+// the caller's environment says, never where the process's does (a front
+// end such as the Action gives its own).
+func TestWriteGitHubReadsInjectedEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	injected, process := filepath.Join(dir, "injected.md"), filepath.Join(dir, "process.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", process)
+	env := func(k string) string { return map[string]string{"GITHUB_STEP_SUMMARY": injected}[k] }
+	if err := Write(&bytes.Buffer{}, "github", ciFindings, Stats{Files: 2}, env); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(injected); err != nil || !bytes.Contains(b, []byte("|")) {
+		t.Errorf("step summary in the injected file: %q %v", b, err)
+	}
+	if err := Write(&bytes.Buffer{}, "github", ciFindings, Stats{Files: 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(process); !os.IsNotExist(err) {
+		t.Errorf("the process's GITHUB_STEP_SUMMARY was written: %v", err)
 	}
 }

@@ -66,7 +66,7 @@ type junitDoc struct {
 func TestWriteJUnit(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "junit", ciReportFindings, scanner.Stats{Files: 3}); err != nil {
+	if err := scanner.Write(&buf, "junit", ciReportFindings, scanner.Stats{Files: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "junit.golden.xml", buf.Bytes())
@@ -98,7 +98,7 @@ func TestWriteJUnit(t *testing.T) {
 func TestWriteJUnitNoFindings(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "junit", nil, scanner.Stats{Files: 3}); err != nil {
+	if err := scanner.Write(&buf, "junit", nil, scanner.Stats{Files: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "junit-empty.golden.xml", buf.Bytes())
@@ -119,7 +119,7 @@ func TestWriteJUnitControlCharacters(t *testing.T) {
 	f := ciReportFindings[2]
 	f.File = "bad\x01name\x1b[31m.txt"
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "junit", []scanner.Finding{f}, scanner.Stats{}); err != nil {
+	if err := scanner.Write(&buf, "junit", []scanner.Finding{f}, scanner.Stats{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var doc junitDoc

@@ -22,7 +22,7 @@ var reportFindings = []scanner.Finding{
 func TestWriteText(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "text", reportFindings, scanner.Stats{Files: 7, Bytes: 1234, SkippedBinary: 1, SkippedLarge: 2}); err != nil {
+	if err := scanner.Write(&buf, "text", reportFindings, scanner.Stats{Files: 7, Bytes: 1234, SkippedBinary: 1, SkippedLarge: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := `src/app.go:4:14 github-pat GitHub PAT
@@ -34,7 +34,7 @@ func TestWriteText(t *testing.T) {
 		t.Errorf("text (-want +got):\n%s", diff)
 	}
 	buf.Reset()
-	if err := scanner.Write(&buf, "text", nil, scanner.Stats{Files: 1, Bytes: 5}); err != nil {
+	if err := scanner.Write(&buf, "text", nil, scanner.Stats{Files: 1, Bytes: 5}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := buf.String(); got != "0 findings in 1 file (5 bytes)\n" {
@@ -45,7 +45,7 @@ func TestWriteText(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := scanner.Write(&buf, "json", reportFindings[:2], scanner.Stats{}); err != nil {
+	if err := scanner.Write(&buf, "json", reportFindings[:2], scanner.Stats{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []map[string]any
@@ -63,7 +63,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("json (-want +got):\n%s", diff)
 	}
 	buf.Reset()
-	if err := scanner.Write(&buf, "json", nil, scanner.Stats{}); err != nil {
+	if err := scanner.Write(&buf, "json", nil, scanner.Stats{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if buf.String() != "[]\n" {
@@ -73,7 +73,7 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteUnknownFormat(t *testing.T) {
 	t.Parallel()
-	if err := scanner.Write(&bytes.Buffer{}, "xml", nil, scanner.Stats{}); !errors.Is(err, secret.ErrInvalidArgument) {
+	if err := scanner.Write(&bytes.Buffer{}, "xml", nil, scanner.Stats{}, nil); !errors.Is(err, secret.ErrInvalidArgument) {
 		t.Errorf("error = %v, want ErrInvalidArgument", err)
 	}
 }

@@ -116,7 +116,7 @@ func TestRedactionCanary(t *testing.T) {
 	}
 	var out bytes.Buffer
 	for _, format := range scanner.Formats {
-		if err := scanner.Write(&out, format, got, st); err != nil {
+		if err := scanner.Write(&out, format, got, st, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
