@@ -17,6 +17,7 @@ import (
 type serverFlags struct {
 	config    string
 	listen    string
+	addr      string // --addr, the deprecated spelling of --listen
 	tlsCert   string
 	tlsKey    string
 	dev       bool
@@ -63,9 +64,13 @@ finish, then the store is closed.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.config, "config", "", "server configuration `FILE` (YAML)")
-	// Here --addr is where to listen; it shadows the global --addr (a
-	// server's URL), which a server has no use for.
-	fs.StringVar(&f.listen, "addr", "", "listen `ADDRESS` (default "+server.DefaultAddr+"; "+server.DefaultDevAddr+" with --dev)")
+	fs.StringVar(&f.listen, "listen", "", "listen `ADDRESS` (default "+server.DefaultAddr+"; "+server.DefaultDevAddr+" with --dev)")
+	// --addr everywhere else is a server's URL; here it was once where to
+	// listen. It still works, shadowing the global --addr, which a server
+	// has no use for.
+	fs.StringVar(&f.addr, "addr", "", "deprecated spelling of --listen")
+	_ = fs.MarkDeprecated("addr", "use --listen (--addr is a server's URL in every other command)")
+	fs.SetOutput(a.env.Stderr) // where the deprecation is said
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain `FILE` (PEM)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM)")
 	fs.BoolVar(&f.dev, "dev", false, "run a throwaway dev server with a temporary store and a root token")
@@ -99,7 +104,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 	}
 	cfg := server.Config{
 		Options:           server.Options{Logger: logger, MaxBodyBytes: fc.MaxBodyBytes},
-		Addr:              firstSet(f.listen, env(envServerListen), fc.Addr),
+		Addr:              firstSet(f.listen, f.addr, env(envServerListen), fc.Listen, fc.Addr),
 		TLSCertFile:       firstSet(f.tlsCert, env(envServerTLSCert), fc.TLSCert),
 		TLSKeyFile:        firstSet(f.tlsKey, env(envServerTLSKey), fc.TLSKey),
 		Dev:               f.dev,

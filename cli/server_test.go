@@ -243,7 +243,7 @@ func TestServerDev(t *testing.T) {
 	}}
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"server", "--dev", "--addr", "127.0.0.1:0", "--log-format", "json"}, env)
+		done <- Main(ctx, []string{"server", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json"}, env)
 	}()
 	exports := map[string]string{}
 	deadline := time.Now().Add(20 * time.Second)
@@ -291,7 +291,7 @@ func TestServerSettingsPrecedence(t *testing.T) {
 	r := newRunner(t)
 	r.must(ExitOK, "", "init")
 	config := filepath.Join(t.TempDir(), "server.yaml")
-	if err := os.WriteFile(config, []byte("addr: 127.0.0.1:0\ntls_cert: /nonexistent/from-file.pem\ntls_key: /nonexistent/key.pem\n"), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte("listen: 127.0.0.1:0\ntls_cert: /nonexistent/from-file.pem\ntls_key: /nonexistent/key.pem\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// GOGC set: the server would otherwise change this test process's GC.
@@ -311,6 +311,8 @@ func TestServerSettingsPrecedence(t *testing.T) {
 		{env(envServerTLSCert, "/nonexistent/from-env.pem"), nil, "from-env.pem"},
 		{env(envServerTLSCert, "/nonexistent/from-env.pem"), []string{"--tls-cert", "/nonexistent/from-flag.pem"}, "from-flag.pem"},
 		{env(envServerConfig, filepath.Join(t.TempDir(), "missing.yaml")), nil, "missing.yaml"},
+		// --addr still sets where to listen, saying it is deprecated.
+		{env(), []string{"--addr", "127.0.0.1:0"}, "--addr has been deprecated, use --listen"},
 	} {
 		inv := r.run("", c.env, append([]string{"server"}, c.args...)...)
 		if inv.code == ExitOK || !strings.Contains(inv.stderr, c.want) {

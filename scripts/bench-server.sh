@@ -63,7 +63,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 port=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 addr=https://127.0.0.1:$port
 # Request logs go to a file: a line per request is part of the server's cost.
-"$passman" server --addr "127.0.0.1:$port" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" \
+"$passman" server --listen "127.0.0.1:$port" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" \
   --log-level info 2>"$tmp/server.log" &
 server_pid=$!
 

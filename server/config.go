@@ -19,7 +19,7 @@ import (
 // override it. Paths are used as written (relative to the working
 // directory).
 //
-//	addr: ":8200"
+//	listen: ":8200"                            # addr: is the deprecated spelling
 //	tls_cert: /etc/passman/tls/cert.pem
 //	tls_key: /etc/passman/tls/key.pem
 //	client_ca: /etc/passman/tls/client-ca.pem   # optional: mTLS clients
@@ -38,7 +38,9 @@ import (
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
 type FileConfig struct {
-	Addr         string    `yaml:"addr"`
+	Listen       string    `yaml:"listen"`
+	// Addr is Listen's deprecated spelling; Listen wins when both are set.
+	Addr string `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
 	TLSKey       string    `yaml:"tls_key"`
 	ClientCA     string    `yaml:"client_ca"`
