@@ -38,9 +38,9 @@ import (
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
 type FileConfig struct {
-	Listen       string    `yaml:"listen"`
+	Listen string `yaml:"listen"`
 	// Addr is Listen's deprecated spelling; Listen wins when both are set.
-	Addr string `yaml:"addr"`
+	Addr         string    `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
 	TLSKey       string    `yaml:"tls_key"`
 	ClientCA     string    `yaml:"client_ca"`
