@@ -74,12 +74,11 @@ exception := {x | some x in data.passman.lint.exception}`
 	respondQuery = `actions := {a | some a in data.passman.respond.actions}`
 )
 
-// capabilities are OPA's built-ins minus the ones a decision must not
-// use: a decision depends on its input, the policy files and the config
-// alone (the revision names all three), and never waits on the network.
 // Capabilities are the Rego built-ins passman policies may use: OPA's,
-// minus those that reach the network or the runtime. The policy tools lint
-// and test with the same set, so what passes there compiles here.
+// minus those that reach the network or the runtime, since a decision
+// depends on its input, the policy files and the config alone (the
+// revision names all three). The policy tools lint and test with the same
+// set, so what passes there compiles here.
 func Capabilities() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	caps.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
