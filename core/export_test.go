@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/passman-dev/passman/audit"
 )
@@ -27,3 +28,24 @@ func BreakAudit(l *Local, err error) (restore func()) {
 func (f failingLog) AppendDeferred(context.Context, audit.Entry) (audit.Entry, error) {
 	return audit.Entry{}, f.err
 }
+
+// AuditHeadMeta and CheckpointKeyLabel name what the tests forge.
+const (
+	AuditHeadMeta      = auditHeadMeta
+	CheckpointKeyLabel = checkpointKeyLabel
+)
+
+// Crash releases l as a killed process would leave it: the checkpointer
+// stopped, the files closed, and no final checkpoint recorded.
+func Crash(l *Local) error {
+	l.stopCheckpoints()
+	return errors.Join(l.log.Close(), l.db.Close())
+}
+
+// RecordedCheckpoint reads the checkpoint l's store recorded.
+func RecordedCheckpoint(ctx context.Context, l *Local) (audit.Checkpoint, error) {
+	return readCheckpoint(ctx, l.st)
+}
+
+// AuditHead is the head of l's audit log.
+func AuditHead(l *Local) audit.Head { return l.log.Head() }
