@@ -211,6 +211,13 @@ func TestForgedCheckpoint(t *testing.T) {
 	if rep, err := core.VerifyDirWithKeyring(ctx, opts.Dir, kr); err != nil || !rep.OK || rep.Signature != audit.SignatureValid || len(rep.Warnings) > 0 {
 		t.Fatalf("verify of an untouched store: %+v %v", rep, err)
 	}
+	// An open store (the server's verify) checks with its own keyring.
+	l := open(t, opts)
+	rep, err := l.VerifyAudit(ctx)
+	if cerr := l.Close(); err != nil || cerr != nil || !rep.OK || rep.Signature != audit.SignatureValid || rep.SignedBy != kr.Active() {
+		t.Fatalf("Local.VerifyAudit: %+v %v %v", rep, err, cerr)
+	}
+	orig = recorded(t, opts.Dir)
 	head := rechain(t, opts.Dir, func(e *audit.Entry) {
 		if e.Seq == 2 {
 			e.Path = "app/elsewhere"

@@ -18,8 +18,9 @@ func (f failingLog) Append(context.Context, audit.Entry) (audit.Entry, error) {
 }
 
 // BreakAudit makes every later audit append of l fail with err; the returned
-// function undoes it.
+// function undoes it. It stops the checkpointer, which reads l.log.
 func BreakAudit(l *Local, err error) (restore func()) {
+	l.stopCheckpoints()
 	orig := l.log
 	l.log = failingLog{auditLog: orig, err: err}
 	return func() { l.log = orig }
