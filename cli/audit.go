@@ -80,6 +80,9 @@ change the exit code.`,
 // open, can still be checked.
 func (a *app) verifyAudit(ctx context.Context, noKey bool) (audit.Report, error) {
 	if a.remoteAddr() != "" {
+		if noKey {
+			return audit.Report{}, usageErrorf("--no-key is for a local store; a server verifies with its own key")
+		}
 		c, err := a.remoteClient()
 		if err != nil {
 			return audit.Report{}, err
