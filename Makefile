@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test ./secret -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzVerifyReader -fuzztime $(FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzAppendVerify -fuzztime $(FUZZTIME)
+	$(GO) test ./audit -run '^$$' -fuzz FuzzParseCheckpoint -fuzztime $(FUZZTIME)
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzSealedUnmarshal -fuzztime $(FUZZTIME)
 	$(GO) test ./keyring -run '^$$' -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME)
 	$(GO) test ./manifest -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)

@@ -26,6 +26,14 @@
 // error: they were written just before a crash, before the store recorded
 // them, and the caller reconciles them.
 //
+// The chain hash is unkeyed, so whoever can write both the log and the store
+// could re-chain a doctored log and record its head. A Checkpoint, the form
+// in which the caller records the head, is therefore signed: an HMAC-SHA256
+// over seq, hash, time and key ID under a key only the store's owner can
+// derive. Verify checks the chain against the head; checking the signature
+// is the caller's, which has (or lacks) the key, and it says so in the
+// Report's Signature.
+//
 // # Durability
 //
 // Append writes entries whole with write(2): the lines of concurrent

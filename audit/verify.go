@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/passman-dev/passman/secret"
 )
@@ -27,13 +28,43 @@ type Report struct {
 	OK bool `json:"ok"`
 	// Broken is the first problem found, nil when OK.
 	Broken *Break `json:"broken,omitempty"`
+	// Signature is what became of the anchor's signature. Verify leaves it
+	// empty: the caller that read the checkpoint, and holds the key or not,
+	// fills it in with SignedBy, SignedAt and any Warnings.
+	Signature Signature `json:"signature,omitempty"`
+	// SignedBy is the ID of the master key the checkpoint was signed with.
+	SignedBy string `json:"signed_by,omitempty"`
+	// SignedAt is when the checkpoint was recorded, as it says.
+	SignedAt time.Time `json:"signed_at,omitzero"`
+	// Warnings are findings that do not fail verification, for people.
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// Signature says whether a checkpoint's signature was checked, and how it
+// went.
+type Signature string
+
+// The signature outcomes.
+const (
+	// SignatureValid: checked with the key it was signed with.
+	SignatureValid Signature = "valid"
+	// SignatureUnchecked: signed, but verified without the master key.
+	SignatureUnchecked Signature = "unchecked"
+	// SignatureUnsigned: the checkpoint has no signature (recorded before
+	// checkpoints were signed), or the store recorded none. A warning.
+	SignatureUnsigned Signature = "unsigned"
+	// SignatureInvalid: the signature does not verify; the report is
+	// broken.
+	SignatureInvalid Signature = "invalid"
+)
 
 // Break locates the first problem in a log.
 type Break struct {
-	// Seq is the seq the entry at Line should have had.
+	// Seq is the seq the entry at Line should have had; for a bad
+	// checkpoint, the seq it names.
 	Seq uint64 `json:"seq"`
-	// Line is the 1-based line number in the file.
+	// Line is the 1-based line number in the file; 0 when the problem is
+	// the recorded checkpoint, not a line.
 	Line int `json:"line"`
 	// Reason says what is wrong, for people; it is not a stable format.
 	Reason string `json:"reason"`

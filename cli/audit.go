@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +18,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -29,19 +34,27 @@ func newAuditCmd(a *app) *cobra.Command {
 }
 
 func newAuditVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var noKey bool
+	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the audit log's hash chain",
+		Short: "Check the audit log's hash chain and the store's signed checkpoint",
 		Long: `Check every entry of the audit log: its hash, its link to the previous entry,
-and that the log reaches the head the store recorded (so cut-off entries are
-caught too). It needs no master key and writes nothing, so a damaged or
+and that the log reaches the checkpoint the store recorded (so cut-off entries
+are caught too). With the master key (PASSMAN_MASTER_KEY, --key-file or the
+store's key file, when there is one) it also checks the checkpoint's
+signature, which catches a log re-chained and a checkpoint re-computed by
+someone who could write the store's files; without it, or with --no-key, it
+says the signature was not checked. It writes nothing, so a damaged or
 tampered store can still be examined. With a server address set (--addr or
-PASSMAN_ADDR), the server verifies its own log: an admin action there.
+PASSMAN_ADDR), the server verifies its own log, with its key: an admin
+action there.
 
-Exits 1 and names the first bad entry if the log does not verify.`,
+Exits 1 and names the first bad entry, or the bad checkpoint, if the log does
+not verify. Warnings (signature not checked, unsigned checkpoint) do not
+change the exit code.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := a.verifyAudit(cmd.Context())
+			rep, err := a.verifyAudit(cmd.Context(), noKey)
 			if err != nil && rep.Broken == nil {
 				return fmt.Errorf("verify audit log: %w", err)
 			}
@@ -52,18 +65,24 @@ Exits 1 and names the first bad entry if the log does not verify.`,
 				return err
 			}
 			if rep.Broken != nil {
-				return &reportedError{code: ExitFailure, msg: verifyText(rep)}
+				return &reportedError{code: ExitFailure, msg: brokenText(rep)}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noKey, "no-key", false, "check the chain only, without the master key (the checkpoint's signature is not checked)")
+	return cmd
 }
 
 // verifyAudit verifies the server's audit log when an address is set,
-// else the local store's, from its files and without a master key: a
-// store whose key is lost, or that will not open, can still be checked.
-func (a *app) verifyAudit(ctx context.Context) (audit.Report, error) {
+// else the local store's, from its files: with the master key when one is
+// at hand, else without, so a store whose key is lost, or that will not
+// open, can still be checked.
+func (a *app) verifyAudit(ctx context.Context, noKey bool) (audit.Report, error) {
 	if a.remoteAddr() != "" {
+		if noKey {
+			return audit.Report{}, usageErrorf("--no-key is for a local store; a server verifies with its own key")
+		}
 		c, err := a.remoteClient()
 		if err != nil {
 			return audit.Report{}, err
@@ -74,14 +93,55 @@ func (a *app) verifyAudit(ctx context.Context) (audit.Report, error) {
 	if err != nil {
 		return audit.Report{}, err
 	}
-	return core.VerifyDir(ctx, dir)
+	var kr *keyring.Keyring
+	if !noKey {
+		if kr, err = a.verifyKeyring(dir); err != nil {
+			return audit.Report{}, err
+		}
+	}
+	return core.VerifyDirWithKeyring(ctx, dir, kr)
+}
+
+// verifyKeyring is the master key for checking signatures, nil if there is
+// none: keys from the environment, else a key file named by --key-file or
+// PASSMAN_KEY_FILE, else the store's own key file if it exists. A key named
+// but unusable is an error, not a quiet fallback to an unchecked signature.
+func (a *app) verifyKeyring(dir string) (*keyring.Keyring, error) {
+	if v := a.env.getenv(keyring.EnvVar); v != "" {
+		return keyring.FromEnv(v)
+	}
+	kf := firstSet(a.flags.keyFile, a.env.getenv(envKeyFile))
+	if kf == "" {
+		kf = filepath.Join(dir, core.KeyFile)
+		if _, err := os.Lstat(kf); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return keyring.LoadFile(kf)
 }
 
 func verifyText(rep audit.Report) string {
-	if b := rep.Broken; b != nil {
-		return fmt.Sprintf("audit log BROKEN at entry %d (line %d): %s", b.Seq, b.Line, b.Reason)
+	var b strings.Builder
+	if rep.Broken != nil {
+		b.WriteString(brokenText(rep))
+	} else {
+		fmt.Fprintf(&b, "audit log OK: %d entries, head seq %d (%d unconfirmed)", rep.Entries, rep.Head.Seq, rep.Unconfirmed)
 	}
-	return fmt.Sprintf("audit log OK: %d entries, head seq %d (%d unconfirmed)", rep.Entries, rep.Head.Seq, rep.Unconfirmed)
+	if rep.Signature == audit.SignatureValid {
+		fmt.Fprintf(&b, "\ncheckpoint at seq %d signed with key %s at %s: signature valid", rep.Anchor.Seq, rep.SignedBy, rep.SignedAt.Format(time.RFC3339))
+	}
+	for _, w := range rep.Warnings {
+		b.WriteString("\nwarning: " + w)
+	}
+	return b.String()
+}
+
+func brokenText(rep audit.Report) string {
+	b := rep.Broken
+	if b.Line == 0 {
+		return fmt.Sprintf("audit log BROKEN at the store's checkpoint (entry %d): %s", b.Seq, b.Reason)
+	}
+	return fmt.Sprintf("audit log BROKEN at entry %d (line %d): %s", b.Seq, b.Line, b.Reason)
 }
 
 func newAuditTailCmd(a *app) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -87,6 +88,42 @@ func BenchmarkGetParallel(b *testing.B) {
 			}
 			var seq atomic.Int64
 			b.SetParallelism(16) // 32 goroutines on 2 cores
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := seq.Add(1)
+					if _, err := l.Get(ctx, fmt.Sprintf("bench/k%d", i%1000), secret.Selector{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reads/s")
+		})
+	}
+}
+
+// BenchmarkGetCheckpoint measures what the background checkpointer costs
+// reads: 32 concurrent readers (audit=write, where a database commit is
+// largest next to a read) with the checkpointer practically off (1h), at
+// the default interval, and at 10 ms. Each tick that finds the head moved
+// records it with one database commit.
+func BenchmarkGetCheckpoint(b *testing.B) {
+	for _, every := range []time.Duration{time.Hour, core.DefaultCheckpointInterval, 10 * time.Millisecond} {
+		b.Run("interval="+every.String(), func(b *testing.B) {
+			opts := initStore(b, audit.SyncWrite)
+			opts.CheckpointInterval = every
+			l := open(b, opts)
+			defer l.Close()
+			ctx := context.Background()
+			for i := range 1000 {
+				if _, err := l.Put(ctx, fmt.Sprintf("bench/k%d", i), secret.NewValue([]byte("value")), secret.PutOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var seq atomic.Int64
+			b.SetParallelism(16)
 			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {

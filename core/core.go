@@ -6,7 +6,6 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -31,7 +30,8 @@ const (
 )
 
 // auditHeadMeta names the store metadata record holding the audit chain
-// head, which is what makes truncating the audit log detectable.
+// head, which is what makes truncating the audit log detectable: an
+// audit.Checkpoint, signed (see checkpoint.go).
 const auditHeadMeta = "audit-head"
 
 // Options locate and configure a store.
@@ -62,6 +62,9 @@ type Options struct {
 	// Getenv resolves connections' env:NAME credential references; nil
 	// resolves none.
 	Getenv func(string) string
+	// CheckpointInterval is how often the audit head is recorded when only
+	// reads and failures moved it; 0 means DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 }
 
 func (o Options) keyFile() string {
@@ -103,6 +106,7 @@ type Local struct {
 	// createdBy is the store's creator, whom the bundled policy makes admin.
 	createdBy string
 	tokens    tokenCache
+	ck        checkpointer
 }
 
 var _ passman.Service = (*Local)(nil)
@@ -165,8 +169,9 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 }
 
 // Open opens the store in opts.Dir. It fails, changing nothing, if the
-// master key does not match or the audit log is shorter than the head the
-// store recorded (truncated).
+// master key does not match, the audit log is shorter than the head the
+// store recorded (truncated), or that head's signature does not verify. It
+// starts the checkpointer, which Close stops.
 func Open(ctx context.Context, opts Options) (*Local, error) {
 	if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no store in %s; run 'passman init' or set --store", secret.ErrNotFound, opts.Dir)
@@ -201,7 +206,7 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	// an empty one, so refuse first when the store has recorded entries.
 	logPath := filepath.Join(opts.Dir, AuditFile)
 	if _, serr := os.Stat(logPath); errors.Is(serr, os.ErrNotExist) {
-		if h, err := readAuditHead(ctx, st); err != nil || h.Seq > 0 {
+		if h, err := readCheckpoint(ctx, st); err != nil || h.Seq > 0 {
 			return nil, errors.Join(fmt.Errorf("%w: audit log %s is missing but the store recorded %d entries; run 'passman audit verify'", secret.ErrTampered, logPath, h.Seq), err, db.Close())
 		}
 	}
@@ -213,20 +218,25 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	if err := l.reconcile(ctx); err != nil {
 		return nil, errors.Join(err, log.Close(), db.Close())
 	}
+	l.startCheckpoints(opts.checkpointInterval())
 	return l, nil
 }
 
-// reconcile compares the audit log's head with the one the store recorded.
-// A log behind the store was truncated: refuse to go on. A log ahead of it
-// holds entries written just before a crash, before the store recorded them
-// (reads record the head lazily, see Close): say so in the log, then record
-// the head.
+// reconcile compares the audit log's head with the checkpoint the store
+// recorded, after checking its signature. A log behind the checkpoint was
+// truncated: refuse to go on. A log ahead of it holds entries written just
+// before a crash, within the checkpoint window: say so in the log. Then
+// record the head, signed with the active key.
 func (l *Local) reconcile(ctx context.Context) error {
-	anchor, err := l.auditHead(ctx)
+	cp, err := readCheckpoint(ctx, l.st)
 	if err != nil {
 		return err
 	}
-	head := l.log.Head()
+	if err := l.checkRecordedSignature(cp); err != nil {
+		return err
+	}
+	anchor, head := cp.Head, l.log.Head()
+	verified := false
 	switch {
 	case head.Seq < anchor.Seq:
 		return fmt.Errorf("%w: audit log %s ends at entry %d but the store recorded entry %d (truncated); run 'passman audit verify'", secret.ErrTampered, l.log.Path(), head.Seq, anchor.Seq)
@@ -237,67 +247,53 @@ func (l *Local) reconcile(ctx context.Context) error {
 		// recorded chain: the chain hash is unkeyed, so anyone able to write
 		// the file could otherwise re-chain a doctored log and have it
 		// adopted here. This reads the whole log, but only after a crash.
-		rep, err := audit.Verify(ctx, l.log.Path(), anchor)
-		if err != nil {
-			return fmt.Errorf("verify audit log: %w", err)
+		if err := l.verifyLog(ctx, anchor); err != nil {
+			return err
 		}
-		if !rep.OK {
-			return fmt.Errorf("%w: audit log %s: entry %d: %s; run 'passman audit verify'", secret.ErrTampered, l.log.Path(), rep.Broken.Seq, rep.Broken.Reason)
-		}
+		verified = true
 		details := map[string]string{"unconfirmed_from": fmt.Sprint(anchor.Seq + 1), "unconfirmed_to": fmt.Sprint(head.Seq)}
 		if err := l.record(ctx, audit.Entry{Action: "audit.recover", Details: details}, nil); err != nil {
 			return err
 		}
-		return l.checkpoint(ctx)
 	}
-	return nil
+	if anchor.Seq > 0 && !cp.Signed() {
+		// A head recorded before checkpoints were signed is about to be
+		// vouched for: check the chain up to it first (once per store),
+		// and say in the log where signing began.
+		if !verified {
+			if err := l.verifyLog(ctx, anchor); err != nil {
+				return err
+			}
+		}
+		details := map[string]string{"unsigned_seq": fmt.Sprint(anchor.Seq), "key_id": l.kr.Active()}
+		if err := l.record(ctx, audit.Entry{Action: "audit.sign", Details: details}, nil); err != nil {
+			return err
+		}
+	}
+	return l.checkpoint(ctx)
 }
 
-func (l *Local) auditHead(ctx context.Context) (audit.Head, error) {
-	return readAuditHead(ctx, l.st)
+// verifyLog checks the whole log against anchor, for reconcile.
+func (l *Local) verifyLog(ctx context.Context, anchor audit.Head) error {
+	rep, err := audit.Verify(ctx, l.log.Path(), anchor)
+	if err != nil {
+		return fmt.Errorf("verify audit log: %w", err)
+	}
+	if !rep.OK {
+		return fmt.Errorf("%w: audit log %s: entry %d: %s; run 'passman audit verify'", secret.ErrTampered, l.log.Path(), rep.Broken.Seq, rep.Broken.Reason)
+	}
+	return nil
 }
 
 type metaReader interface {
 	Meta(ctx context.Context, name string) ([]byte, error)
 }
 
-func readAuditHead(ctx context.Context, st metaReader) (audit.Head, error) {
-	var h audit.Head
-	b, err := st.Meta(ctx, auditHeadMeta)
-	if err != nil || b == nil {
-		return h, err
-	}
-	if err := json.Unmarshal(b, &h); err != nil {
-		return h, fmt.Errorf("%w: recorded audit head: %v", secret.ErrCorrupt, err)
-	}
-	return h, nil
-}
-
-// checkpoint records the audit log's current head in the store, never
-// moving it backwards.
-func (l *Local) checkpoint(ctx context.Context) error {
-	head := l.log.Head()
-	err := l.st.UpdateMeta(ctx, auditHeadMeta, func(old []byte) ([]byte, error) {
-		var cur audit.Head
-		if old != nil {
-			if err := json.Unmarshal(old, &cur); err != nil {
-				return nil, fmt.Errorf("%w: recorded audit head: %v", secret.ErrCorrupt, err)
-			}
-		}
-		if cur.Seq >= head.Seq {
-			return nil, nil
-		}
-		return json.Marshal(head)
-	})
-	if err != nil {
-		return fmt.Errorf("record audit head: %w", err)
-	}
-	return nil
-}
-
-// Close records the audit head (for entries of reads and failures, which do
-// not record it themselves) and releases the store.
+// Close stops the checkpointer, records the audit head (for entries of
+// reads and failures since its last tick) and releases the store.
 func (l *Local) Close() error {
+	l.stopCheckpoints()
 	err := l.checkpoint(context.Background())
+	l.forgetKeys()
 	return errors.Join(err, l.log.Close(), l.db.Close())
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/rotation"
@@ -18,8 +19,9 @@ func (f failingLog) Append(context.Context, audit.Entry) (audit.Entry, error) {
 }
 
 // BreakAudit makes every later audit append of l fail with err; the returned
-// function undoes it.
+// function undoes it. It stops the checkpointer, which reads l.log.
 func BreakAudit(l *Local, err error) (restore func()) {
+	l.stopCheckpoints()
 	orig := l.log
 	l.log = failingLog{auditLog: orig, err: err}
 	return func() { l.log = orig }
@@ -37,3 +39,24 @@ func ConnectionResolver(l *Local, conn string) rotation.Resolver {
 
 // AuditPath is where l's audit log is.
 func AuditPath(l *Local) string { return l.log.Path() }
+
+// AuditHeadMeta and CheckpointKeyLabel name what the tests forge.
+const (
+	AuditHeadMeta      = auditHeadMeta
+	CheckpointKeyLabel = checkpointKeyLabel
+)
+
+// Crash releases l as a killed process would leave it: the checkpointer
+// stopped, the files closed, and no final checkpoint recorded.
+func Crash(l *Local) error {
+	l.stopCheckpoints()
+	return errors.Join(l.log.Close(), l.db.Close())
+}
+
+// RecordedCheckpoint reads the checkpoint l's store recorded.
+func RecordedCheckpoint(ctx context.Context, l *Local) (audit.Checkpoint, error) {
+	return readCheckpoint(ctx, l.st)
+}
+
+// AuditHead is the head of l's audit log.
+func AuditHead(l *Local) audit.Head { return l.log.Head() }

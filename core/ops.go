@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
@@ -153,17 +153,17 @@ func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, de
 		return fmt.Errorf("read audit head: %w", err)
 	}
 	if cur != nil {
-		var h audit.Head
-		if err := json.Unmarshal(cur, &h); err != nil {
-			return fmt.Errorf("%w: recorded audit head: %v", secret.ErrCorrupt, err)
+		c, err := audit.ParseCheckpoint(cur)
+		if err != nil {
+			return err
 		}
-		if h.Seq >= written.Seq {
+		if c.Seq >= written.Seq {
 			return nil
 		}
 	}
-	head, err := json.Marshal(audit.Head{Seq: written.Seq, Hash: written.Hash})
+	head, err := l.signedHead(audit.Head{Seq: written.Seq, Hash: written.Hash})
 	if err != nil {
-		return fmt.Errorf("encode audit head: %w", err)
+		return err
 	}
 	return store.PutMeta(tx, auditHeadMeta, head)
 }
@@ -208,26 +208,43 @@ func (l *Local) read(ctx context.Context, e audit.Entry, opErr error) error {
 	return opErr
 }
 
-// VerifyAudit checks the audit log at path against the head recorded in st.
-// It needs no master key, so a store whose key is lost can still be audited.
-// A chain that does not verify is reported in the Report and as an error
-// wrapping secret.ErrTampered.
-func VerifyAudit(ctx context.Context, st metaReader, path string) (audit.Report, error) {
-	anchor, err := readAuditHead(ctx, st)
+// VerifyAudit checks the audit log at path against the checkpoint recorded
+// in st. With st's keyring (a store opened with its master key) it also
+// checks the checkpoint's signature; without one (VerifyDir) it checks the
+// chain alone, so a store whose key is lost can still be audited, and the
+// report says the signature was not checked. A chain or signature that does
+// not verify is reported in the Report and as an error wrapping
+// secret.ErrTampered.
+func VerifyAudit(ctx context.Context, st checkpointSource, path string) (audit.Report, error) {
+	cp, err := readCheckpoint(ctx, st)
 	if err != nil {
 		return audit.Report{}, err
 	}
-	rep, err := audit.Verify(ctx, path, anchor)
-	if err == nil && !rep.OK {
-		err = fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
+	rep, err := audit.Verify(ctx, path, cp.Head)
+	if err != nil {
+		return rep, err
 	}
-	return rep, err
+	if err := judgeSignature(ctx, st, cp, &rep); err != nil {
+		return rep, err
+	}
+	if !rep.OK {
+		return rep, fmt.Errorf("%w: entry %d: %s", secret.ErrTampered, rep.Broken.Seq, rep.Broken.Reason)
+	}
+	return rep, nil
 }
 
 // VerifyDir verifies the audit log of the store in dir without a master key
 // and without writing anything, so a damaged or tampered store can still be
-// examined.
+// examined. The checkpoint's signature is not checked.
 func VerifyDir(ctx context.Context, dir string) (audit.Report, error) {
+	return VerifyDirWithKeyring(ctx, dir, nil)
+}
+
+// VerifyDirWithKeyring is VerifyDir that also checks the checkpoint's
+// signature with kr (nil: VerifyDir). It opens nothing with the keys and
+// writes nothing. A keyring that holds none of the store's keys cannot check
+// the signature; the report then warns, as without a key.
+func VerifyDirWithKeyring(ctx context.Context, dir string, kr *keyring.Keyring) (audit.Report, error) {
 	if _, err := os.Stat(filepath.Join(dir, DBFile)); errors.Is(err, os.ErrNotExist) {
 		return audit.Report{}, fmt.Errorf("%w: no store in %s", secret.ErrNotFound, dir)
 	}
@@ -236,12 +253,22 @@ func VerifyDir(ctx context.Context, dir string) (audit.Report, error) {
 		return audit.Report{}, err
 	}
 	defer db.Close()
-	return VerifyAudit(ctx, rawMeta{db}, filepath.Join(dir, AuditFile))
+	return VerifyAudit(ctx, rawMeta{db, kr}, filepath.Join(dir, AuditFile))
 }
 
-// rawMeta reads store metadata from a backend opened without a keyring.
-type rawMeta struct{ b store.Backend }
+// rawMeta reads store metadata from a backend opened without the store's
+// keyring; kr, if not nil, only checks signatures.
+type rawMeta struct {
+	b  store.Backend
+	kr *keyring.Keyring
+}
 
 func (r rawMeta) Meta(ctx context.Context, name string) ([]byte, error) {
 	return store.ReadMeta(ctx, r.b, name)
 }
+
+func (r rawMeta) Info(ctx context.Context) (store.Info, error) {
+	return store.ReadInfo(ctx, r.b)
+}
+
+func (r rawMeta) Keyring() *keyring.Keyring { return r.kr }

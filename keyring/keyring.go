@@ -7,6 +7,7 @@ package keyring
 
 import (
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -241,4 +242,28 @@ func decodeKey(s string) ([KeySize]byte, error) {
 	}
 	copy(m[:], b)
 	return m, nil
+}
+
+// DeriveKey returns a 32-byte key derived with HKDF-SHA256 from master key
+// id for the one purpose that label names: distinct labels give independent
+// keys, and a derived key tells nothing about the master key, which never
+// leaves the keyring. Deriving from a named key rather than the active one
+// lets a caller check what it signed before a rotation, while the keyring
+// still holds the old key. It fails with an error wrapping secret.ErrKey if
+// the keyring does not hold id.
+func (r *Keyring) DeriveKey(id, label string) ([]byte, error) {
+	if label == "" {
+		return nil, fmt.Errorf("%w: derive key: empty label", secret.ErrInvalidArgument)
+	}
+	r.mu.RLock()
+	k := r.key(id)
+	r.mu.RUnlock()
+	if k == nil {
+		return nil, fmt.Errorf("%w: master key %s is not in the keyring", secret.ErrKey, id)
+	}
+	out, err := hkdf.Key(sha256.New, k.material[:], nil, label, KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	return out, nil
 }

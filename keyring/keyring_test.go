@@ -318,3 +318,57 @@ func TestRotateSaveFailureChangesNothing(t *testing.T) {
 		t.Fatalf("sealed under %s after a failed rotation", s.KeyID)
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	t.Parallel()
+	r := mustNew(t)
+	old := r.Active()
+	a, err := r.DeriveKey(old, "label a")
+	if err != nil || len(a) != KeySize {
+		t.Fatalf("DeriveKey = %x, %v", a, err)
+	}
+	if again, _ := r.DeriveKey(old, "label a"); !bytes.Equal(a, again) {
+		t.Fatal("derivation is not deterministic")
+	}
+	if b, _ := r.DeriveKey(old, "label b"); bytes.Equal(a, b) {
+		t.Fatal("two labels gave the same key")
+	}
+	material := r.key(old).material
+	if bytes.Equal(a, material[:]) {
+		t.Fatal("derived key is the master key")
+	}
+	// A rotation keeps the old key, and what was derived from it.
+	newID, err := r.Rotate(t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, err := r.DeriveKey(old, "label a"); err != nil || !bytes.Equal(a, after) {
+		t.Fatalf("derivation from the retired key after rotation = %x, %v", after, err)
+	}
+	if n, _ := r.DeriveKey(newID, "label a"); bytes.Equal(a, n) {
+		t.Fatal("two master keys gave the same derived key")
+	}
+	// The same material from the environment derives the same key.
+	env, err := FromEnv(r.EncodeEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := env.DeriveKey(old, "label a"); !bytes.Equal(a, e) {
+		t.Fatal("environment keyring derives another key")
+	}
+	if err := r.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.DeriveKey(old, "label a")
+	if !errors.Is(err, secret.ErrKey) || !strings.Contains(err.Error(), old) {
+		t.Fatalf("DeriveKey with a removed key = %v, want ErrKey naming it", err)
+	}
+	for _, enc := range []string{base64.StdEncoding.EncodeToString(material[:]), string(material[:])} {
+		if strings.Contains(err.Error(), enc) {
+			t.Fatal("error quotes key material")
+		}
+	}
+	if _, err := r.DeriveKey(newID, ""); !errors.Is(err, secret.ErrInvalidArgument) {
+		t.Fatalf("DeriveKey with an empty label = %v", err)
+	}
+}

@@ -200,17 +200,27 @@ func clock(o Options) func() time.Time {
 
 // Info returns the store's info record.
 func (s *Store) Info(ctx context.Context) (Info, error) {
+	return ReadInfo(ctx, s.b)
+}
+
+// DetectionKey returns the key that computes value fingerprints.
+func (s *Store) DetectionKey() *keyring.DetectionKey { return s.det }
+
+// Keyring returns the keyring the store was opened with, for callers that
+// sign or check what they record in the store's metadata.
+func (s *Store) Keyring() *keyring.Keyring { return s.kr }
+
+// ReadInfo reads the store's info straight from a backend, without a
+// keyring, as ReadMeta reads metadata.
+func ReadInfo(ctx context.Context, b Backend) (Info, error) {
 	var info Info
-	err := s.b.View(ctx, func(tx Tx) error {
+	err := b.View(ctx, func(tx Tx) error {
 		var err error
 		info, err = readInfo(tx)
 		return err
 	})
 	return info, err
 }
-
-// DetectionKey returns the key that computes value fingerprints.
-func (s *Store) DetectionKey() *keyring.DetectionKey { return s.det }
 
 // Backend returns the backend the store runs on.
 func (s *Store) Backend() Backend { return s.b }
