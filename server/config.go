@@ -34,6 +34,7 @@ import (
 //	max_body_bytes: 2000000
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
+//	rate_limit: {rps: 20, burst: 40, trusted_proxies: [10.0.0.0/8]}
 type FileConfig struct {
 	Addr         string    `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
@@ -50,11 +51,15 @@ type FileConfig struct {
 	RateLimit    RateLimit `yaml:"rate_limit"`
 }
 
-// RateLimit is the rate_limit section: a token bucket per caller (token,
-// or client address before authentication). Off when RPS is 0.
+// RateLimit is the rate_limit section: a token bucket per caller (its
+// validated identity; its client address when it did not authenticate).
+// Off when RPS is 0. TrustedProxies lists the load balancers (addresses
+// or CIDR blocks) whose X-Forwarded-For names the client address; from
+// any other peer the header is ignored.
 type RateLimit struct {
-	RPS   float64 `yaml:"rps"`
-	Burst int     `yaml:"burst"`
+	RPS            float64  `yaml:"rps"`
+	Burst          int      `yaml:"burst"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // OIDCFile is the oidc section: GitHub Actions OIDC login.

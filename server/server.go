@@ -18,10 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/passman-dev/passman/metrics"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +29,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
@@ -76,6 +77,13 @@ type Options struct {
 	// by its verified TLS client certificate (see clientCertInfo). The
 	// TLS config must verify client certificates (Config.ClientCAFile).
 	ClientCerts bool
+	// Limiter, when set, limits each caller's request rate (see
+	// RateLimiter); nil limits nothing.
+	Limiter *RateLimiter
+	// TrustedProxies are the proxies (load balancers) whose
+	// X-Forwarded-For header names a request's client address; from any
+	// other peer the header is ignored and the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the API handler: svc serves the secret routes, tokens
@@ -98,6 +106,8 @@ type handler struct {
 	clientCerts bool
 	log         *slog.Logger
 	max         int64
+	limiter     *RateLimiter
+	trusted     []netip.Prefix
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -116,6 +126,7 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 		h.issuer, h.admin = h.admin, reservedClaimsGuard{h.admin}
 	}
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
+	h.limiter, h.trusted = opts.Limiter, opts.TrustedProxies
 	return h
 }
 
@@ -173,6 +184,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqLog) error {
 	route, tail, allowed := api.Match(r.Method, r.URL.Path)
 	if route == nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
 			rl.class = api.ClassMethodNotAllowed
@@ -186,10 +200,20 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	rl.route, rl.readsSecret = route.Name, route.ReadsSecret
 	c := &call{r: r, route: route}
 	ctx := r.Context()
-	if !route.Public {
+	switch {
+	case !route.Public:
+		// An address whose failures emptied its bucket is refused before
+		// its credential is even looked up: a valid guess must not get
+		// through either.
+		if h.exhausted(w, rl, h.addrKey(r)) {
+			return nil
+		}
 		rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 		info, err := h.authenticate(ctx, r)
 		if err != nil {
+			if h.limited(w, rl, h.addrKey(r)) {
+				return nil
+			}
 			rl.class = classOf(err)
 			if rl.class == "unauthenticated" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
@@ -198,7 +222,16 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 		}
 		c.token = info
 		rl.identity, rl.accessor = info.Identity, info.Accessor
+		if h.limited(w, rl, identityKey(info)) {
+			return nil
+		}
 		ctx = core.WithSubject(ctx, subjectOf(info))
+	case !probe(route):
+		// A public route other than the probes exchanges a credential
+		// (the OIDC login): the address pays, before any work.
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
 	}
 	var err error
 	if c.tail, err = validateTail(route, tail); err != nil {
@@ -237,11 +270,57 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	return nil
 }
 
+// classRateLimited is the log's class of a request refused with 429.
+const classRateLimited = "rate_limited"
+
+// probe reports whether route is a health or readiness probe, which no
+// rate limit applies to: a load balancer must always get an answer.
+func probe(route *api.Route) bool {
+	return route.Name == api.RouteHealth.Name || route.Name == api.RouteReady.Name
+}
+
+// addrKey is the rate-limit bucket of r's client address.
+func (h *handler) addrKey(r *http.Request) string {
+	return addrKey(clientIP(r, h.trusted))
+}
+
+// limited takes a token from key's bucket. When there is none it answers
+// 429 and returns true.
+func (h *handler) limited(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	ok, wait := h.limiter.Allow(key)
+	if ok {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
+}
+
+// exhausted answers 429 and returns true when key's bucket is empty,
+// without taking a token from it.
+func (h *handler) exhausted(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	over, wait := h.limiter.Exhausted(key)
+	if !over {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
+}
+
 // observe records a request's outcome in the metrics, by the internal
 // error class: a denied read answers 404 on the wire but counts as denied.
 func (h *handler) observe(rl reqLog) {
 	m := h.metrics
-	if m == nil || rl.route == "" {
+	// A request refused for its rate was not served: it is counted by
+	// its status code alone.
+	if m == nil || rl.route == "" || rl.class == classRateLimited {
 		return
 	}
 	if rl.readsSecret {

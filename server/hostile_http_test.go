@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/server"
+	"github.com/passman-dev/passman/server/servertest"
+)
+
+// randomBearer is a token nobody issued, new each call.
+func randomBearer() http.Header {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return http.Header{"Authorization": {"Bearer pmt_" + hex.EncodeToString(b[:])}}
+}
+
+// TestHostileRateLimitRandomBearers: a client sending a new made-up token
+// with every request is limited by its address; once that bucket is
+// empty, even a valid token from the same address waits (its lookup
+// would let a lucky guess through).
+func TestHostileRateLimitRandomBearers(t *testing.T) {
+	t.Parallel()
+	const burst = 5
+	h := runTarget(t, server.Config{RateLimit: server.RateLimit{RPS: 0.001, Burst: burst}})
+	var unauth, limited int
+	for range 4 * burst {
+		r := h.do(t, "GET", "/v1/secrets/app/x", randomBearer(), nil)
+		switch r.status {
+		case http.StatusUnauthorized:
+			unauth++
+		case http.StatusTooManyRequests:
+			limited++
+			if r.header.Get("Retry-After") == "" || r.class() != "unavailable" {
+				t.Errorf("429 without Retry-After or class: %v %s", r.header, r.body)
+			}
+		default:
+			t.Errorf("random bearer: %d %s", r.status, r.body)
+		}
+	}
+	if unauth != burst || limited != 3*burst {
+		t.Errorf("%d answered 401 and %d 429, want %d and %d", unauth, limited, burst, 3*burst)
+	}
+	if r := h.do(t, "GET", "/v1/secrets/app/x", nil, nil); r.status != http.StatusTooManyRequests {
+		t.Errorf("valid token from the exhausted address: %d %s", r.status, r.body)
+	}
+	// The probes still answer.
+	if r := h.do(t, "GET", "/v1/health", nil, nil); r.status != 200 {
+		t.Errorf("health: %d", r.status)
+	}
+}
+
+// TestHostileRateLimitOIDCLogin: the OIDC login, whose credential is in the
+// body, is limited by address before any work.
+func TestHostileRateLimitOIDCLogin(t *testing.T) {
+	t.Parallel()
+	const burst = 3
+	h := runTarget(t, server.Config{RateLimit: server.RateLimit{RPS: 0.001, Burst: burst}})
+	var limited int
+	for range 4 * burst {
+		r := h.do(t, "POST", "/v1/auth/oidc", http.Header{"Content-Type": {"application/json"}}, strings.NewReader(`{"token":"a.b.c"}`))
+		if r.status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited != 3*burst {
+		t.Errorf("%d logins answered 429, want %d", limited, 3*burst)
+	}
+}
+
+// TestRateLimitByIdentity: the bucket is the validated identity, so more
+// tokens for one identity buy no more requests, and another identity from
+// the same address is unaffected.
+func TestRateLimitByIdentity(t *testing.T) {
+	t.Parallel()
+	const burst = 3
+	e := servertest.New(t, servertest.Options{Limiter: server.NewRateLimiter(0.001, burst, 100)})
+	var tokens []string
+	for range 2 * burst {
+		tok, _, err := e.Local.CreateToken(context.Background(), core.TokenRequest{Identity: "reader-user", Claims: map[string]string{"role": "reader"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	seed(t, e, "app/db", 1)
+	var ok, limited int
+	for _, tok := range tokens {
+		switch r := send(t, e, "GET", "/v1/secrets/app/db", tok, nil); r.status {
+		case 200:
+			ok++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	}
+	if ok != burst || limited != burst {
+		t.Errorf("one identity's tokens: %d served, %d limited; want %d and %d", ok, limited, burst, burst)
+	}
+	if r := send(t, e, "GET", "/v1/secrets/app/db", e.Tokens[servertest.Root], nil); r.status != 200 {
+		t.Errorf("another identity: %d %s", r.status, r.body)
+	}
+}
