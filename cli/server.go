@@ -112,6 +112,8 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		ClientCAFile:      fc.ClientCA,
 		GitHubOIDC:        fc.OIDC.Config(),
 		RateLimit:         fc.RateLimit,
+
+		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

@@ -35,6 +35,7 @@ import (
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
 //	rate_limit: {rps: 20, burst: 40, trusted_proxies: [10.0.0.0/8]}
+//	telemetry: {unauthenticated_metrics_access: false}
 type FileConfig struct {
 	Addr         string    `yaml:"addr"`
 	TLSCert      string    `yaml:"tls_cert"`
@@ -49,6 +50,15 @@ type FileConfig struct {
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
 	RateLimit    RateLimit `yaml:"rate_limit"`
+	Telemetry    Telemetry `yaml:"telemetry"`
+}
+
+// Telemetry is the telemetry section. /metrics needs a valid token or
+// client certificate unless UnauthenticatedMetricsAccess opens it to
+// anyone who can reach the port (a scraper on a private network without
+// a token, say): its counters describe every tenant's traffic.
+type Telemetry struct {
+	UnauthenticatedMetricsAccess bool `yaml:"unauthenticated_metrics_access"`
 }
 
 // RateLimit is the rate_limit section: a token bucket per caller (its

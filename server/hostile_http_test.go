@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/server/servertest"
 )
@@ -105,5 +108,60 @@ func TestRateLimitByIdentity(t *testing.T) {
 	}
 	if r := send(t, e, "GET", "/v1/secrets/app/db", e.Tokens[servertest.Root], nil); r.status != 200 {
 		t.Errorf("another identity: %d %s", r.status, r.body)
+	}
+}
+
+// TestHostileMetricsHideDenials: a read the policy denies and a read of a
+// missing secret change the metrics exactly alike, as they are answered
+// alike: /metrics must not tell a hidden secret exists.
+func TestHostileMetricsHideDenials(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	e := servertest.New(t, servertest.Options{Metrics: m})
+	seed(t, e, "locked/db", 1)
+	reader := e.Tokens[servertest.Reader]
+	delta := func(target string) map[string]float64 {
+		before := counters(t, m)
+		if r := send(t, e, "GET", target, reader, nil); r.status != 404 {
+			t.Fatalf("GET %s: %d %s", target, r.status, r.body)
+		}
+		after := counters(t, m)
+		d := map[string]float64{}
+		for k, v := range after {
+			if strings.HasPrefix(k, "passman_") && v != before[k] {
+				d[k] = v - before[k]
+			}
+		}
+		return d
+	}
+	for _, route := range []string{"/v1/secrets/", "/v1/describe/"} {
+		denied := delta(route + "locked/db")
+		missing := delta(route + "app/missing")
+		if diff := cmp.Diff(missing, denied); diff != "" || len(denied) == 0 {
+			t.Errorf("%s: a denied read counts differently from a missing one (-missing +denied):\n%s", route, diff)
+		}
+	}
+}
+
+// TestHostileMetricsNeedToken: /metrics answers only callers with a valid
+// token, unless the operator opened it.
+func TestHostileMetricsNeedToken(t *testing.T) {
+	t.Parallel()
+	h := runTarget(t, server.Config{})
+	anon := h
+	anon.token = ""
+	for name, hdr := range map[string]http.Header{"no token": nil, "made-up token": randomBearer()} {
+		r := anon.do(t, "GET", "/metrics", hdr, nil)
+		if r.status != http.StatusUnauthorized || strings.Contains(string(r.body), "passman_") {
+			t.Errorf("%s: %d %.200s", name, r.status, r.body)
+		}
+	}
+	if r := h.do(t, "GET", "/metrics", nil, nil); r.status != 200 || !strings.Contains(string(r.body), metrics.NameSecretFetch) {
+		t.Errorf("with the root token: %d %.200s", r.status, r.body)
+	}
+	open := runTarget(t, server.Config{UnauthenticatedMetricsAccess: true})
+	open.token = ""
+	if r := open.do(t, "GET", "/metrics", nil, nil); r.status != 200 || !strings.Contains(string(r.body), metrics.NameSecretFetch) {
+		t.Errorf("opened by the operator: %d %.200s", r.status, r.body)
 	}
 }

@@ -72,6 +72,10 @@ type Config struct {
 	// to learn a port-0 address and the dev credentials).
 	Started func(Started)
 
+	// UnauthenticatedMetricsAccess serves /metrics to anyone; by default
+	// it needs a valid token or client certificate, as the API does.
+	UnauthenticatedMetricsAccess bool
+
 	// RateLimit limits each caller (off when RPS is 0); Run builds
 	// Options.Limiter and Options.TrustedProxies from it.
 	RateLimit RateLimit
@@ -97,13 +101,16 @@ type Started struct {
 }
 
 // withMetrics puts the instrumentation around the API (so its 429s are
-// counted too) and /metrics beside it. /metrics needs no token: its
-// labels are route patterns and outcomes, never paths.
-func withMetrics(h http.Handler, m *metrics.Metrics) http.Handler {
+// counted too) and /metrics beside it, for authenticated callers unless
+// unauthenticated is set.
+func withMetrics(h *handler, m *metrics.Metrics, unauthenticated bool) http.Handler {
 	// No http.ServeMux: it would answer a path with "..", "." or "//" with
 	// a redirect to the cleaned path (another secret, even another route)
 	// instead of letting the API refuse it with 400.
 	metricsH := m.Handler()
+	if !unauthenticated {
+		metricsH = h.guardMetrics(metricsH)
+	}
 	apiH := Instrument(h, m, RoutePattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -221,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	h := newHandler(local, local, cfg.Options)
 	srv := &http.Server{
-		Handler:           withMetrics(h, cfg.Metrics),
+		Handler:           withMetrics(h, cfg.Metrics, cfg.UnauthenticatedMetricsAccess),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),

@@ -28,12 +28,12 @@ func (f fakeTokens) LookupToken(_ context.Context, token string) (secret.TokenIn
 // identity (two tokens of one identity share a bucket), made-up tokens
 // by their address, whose exhausted bucket then refuses even a valid
 // token before it is looked up; 429s are counted by route pattern, and
-// /metrics is served beside the API.
+// /metrics, opened to anyone here, is served beside the API.
 func TestMetricsAndLimitsWiring(t *testing.T) {
 	m := metrics.New()
 	tokens := fakeTokens{"a1": "alice", "a2": "alice", "b1": "bob", "c1": "carol"}
 	l := NewRateLimiter(0.001, 1, 100)
-	h := withMetrics(newHandler(nil, tokens, Options{Metrics: m, Limiter: l}), m)
+	h := withMetrics(newHandler(nil, tokens, Options{Metrics: m, Limiter: l}), m, true)
 	get := func(target, token string) int {
 		r := httptest.NewRequest("GET", target, nil)
 		if token != "" {
@@ -75,5 +75,31 @@ func TestMetricsAndLimitsWiring(t *testing.T) {
 	text := string(body)
 	if w.Code != 200 || !strings.Contains(text, `passman_http_request_duration_seconds_count{code="429",method="GET",route="/v1/auth/token/lookup-self"} 3`) {
 		t.Fatalf("/metrics: %d\n%s", w.Code, text)
+	}
+}
+
+// TestMetricsNeedToken: by default /metrics answers a valid token only,
+// and a refused scrape is logged and counted as an authentication failure.
+func TestMetricsNeedToken(t *testing.T) {
+	m := metrics.New()
+	h := withMetrics(newHandler(nil, fakeTokens{"a1": "alice"}, Options{Metrics: m}), m, false)
+	get := func(token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/metrics", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, token := range []string{"", "made-up"} {
+		w := get(token)
+		if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" || strings.Contains(w.Body.String(), "passman_") {
+			t.Errorf("token %q: %d %q", token, w.Code, w.Body)
+		}
+	}
+	w := get("a1")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `passman_authn_failures_total{method="token",reason="rejected"} 2`) {
+		t.Errorf("valid token: %d\n%s", w.Code, w.Body)
 	}
 }

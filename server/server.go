@@ -202,29 +202,11 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	ctx := r.Context()
 	switch {
 	case !route.Public:
-		// An address whose failures emptied its bucket is refused before
-		// its credential is even looked up: a valid guess must not get
-		// through either.
-		if h.exhausted(w, rl, h.addrKey(r)) {
-			return nil
-		}
-		rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
-		info, err := h.authenticate(ctx, r)
-		if err != nil {
-			if h.limited(w, rl, h.addrKey(r)) {
-				return nil
-			}
-			rl.class = classOf(err)
-			if rl.class == "unauthenticated" {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
-			}
-			return h.writeError(w, reqID, route, err)
+		info, ok, err := h.admit(w, r, reqID, route, rl)
+		if !ok {
+			return err
 		}
 		c.token = info
-		rl.identity, rl.accessor = info.Identity, info.Accessor
-		if h.limited(w, rl, identityKey(info)) {
-			return nil
-		}
 		ctx = core.WithSubject(ctx, subjectOf(info))
 	case !probe(route):
 		// A public route other than the probes exchanges a credential
@@ -268,6 +250,62 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	}
 	h.writeBody(w, http.StatusOK, res)
 	return nil
+}
+
+// admit authenticates r and charges its caller's rate-limit bucket. When
+// it has answered the request itself (401, 429, a 5xx) ok is false and
+// err is the server error to log, if any.
+func (h *handler) admit(w http.ResponseWriter, r *http.Request, reqID string, route *api.Route, rl *reqLog) (info secret.TokenInfo, ok bool, err error) {
+	// An address whose failures emptied its bucket is refused before its
+	// credential is even looked up: a valid guess must not get through
+	// either.
+	if h.exhausted(w, rl, h.addrKey(r)) {
+		return info, false, nil
+	}
+	rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+	info, err = h.authenticate(r.Context(), r)
+	if err != nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return info, false, nil
+		}
+		rl.class = classOf(err)
+		if rl.class == "unauthenticated" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
+		}
+		return info, false, h.writeError(w, reqID, route, err)
+	}
+	rl.identity, rl.accessor = info.Identity, info.Accessor
+	if h.limited(w, rl, identityKey(info)) {
+		return info, false, nil
+	}
+	return info, true, nil
+}
+
+// metricsRoute names /metrics in the request log and the authentication
+// failure count; it is no API route.
+const metricsRoute = "sys.metrics"
+
+// guardMetrics serves next (the /metrics exposition) to an authenticated
+// caller only, any valid token or client certificate: its counters
+// describe every tenant's traffic. Requests are logged and rate-limited
+// like the API's.
+func (h *handler) guardMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		reqID := newRequestID()
+		sw.Header().Set("X-Request-Id", reqID)
+		sw.Header().Set("Cache-Control", "no-store")
+		rl := reqLog{route: metricsRoute}
+		defer func() {
+			h.logRequest(r, sw.status, time.Since(start), reqID, rl)
+			h.observe(rl)
+		}()
+		var ok bool
+		if _, ok, rl.err = h.admit(sw, r, reqID, nil, &rl); ok {
+			next.ServeHTTP(sw, r)
+		}
+	})
 }
 
 // classRateLimited is the log's class of a request refused with 429.
@@ -315,7 +353,8 @@ func (h *handler) exhausted(w http.ResponseWriter, rl *reqLog, key string) bool 
 }
 
 // observe records a request's outcome in the metrics, by the internal
-// error class: a denied read answers 404 on the wire but counts as denied.
+// error class, never splitting what the answer hides: a denied read of a
+// secret counts as not found, as it is answered.
 func (h *handler) observe(rl reqLog) {
 	m := h.metrics
 	// A request refused for its rate was not served: it is counted by
@@ -328,7 +367,12 @@ func (h *handler) observe(rl reqLog) {
 	}
 	switch rl.class {
 	case "permission_denied":
-		m.ObserveAuthzDenial(rl.route)
+		// A denied read of a secret is answered as not found and counted
+		// as one above: a denial counted here would tell a hidden secret
+		// (whose metadata the policy refused) from a missing one.
+		if !rl.readsSecret {
+			m.ObserveAuthzDenial(rl.route)
+		}
 	case "unauthenticated":
 		method := metrics.AuthnToken
 		switch {
