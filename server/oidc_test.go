@@ -43,7 +43,7 @@ allow if {
 
 allow if {
 	input.subject.kind == "mtls"
-	input.subject.claims.san_uri == "spiffe://acme/ci"
+	input.subject.id == "uri:spiffe://acme/ci"
 	input.action == "read"
 	startswith(input.path, "prod/app/")
 }
