@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -66,7 +67,7 @@ func TestHostileRateLimitOIDCLogin(t *testing.T) {
 	h := runTarget(t, server.Config{RateLimit: server.RateLimit{RPS: 0.001, Burst: burst}})
 	var limited int
 	for range 4 * burst {
-		r := h.do(t, "POST", "/v1/auth/oidc", http.Header{"Content-Type": {"application/json"}}, strings.NewReader(`{"token":"a.b.c"}`))
+		r := h.do(t, "POST", "/v1/auth/oidc", nil, strings.NewReader(`{"token":"a.b.c"}`))
 		if r.status == http.StatusTooManyRequests {
 			limited++
 		}
@@ -164,4 +165,76 @@ func TestHostileMetricsNeedToken(t *testing.T) {
 	if r := open.do(t, "GET", "/metrics", nil, nil); r.status != 200 || !strings.Contains(string(r.body), metrics.NameSecretFetch) {
 		t.Errorf("opened by the operator: %d %.200s", r.status, r.body)
 	}
+}
+
+// TestHostileBrowserRequests: what a page on another site could make a
+// browser send (text/plain or form bodies, which need no preflight, any
+// write with an Origin) is refused before it reaches a handler, so a
+// browser holding an ambient credential (a client certificate) cannot be
+// made to write.
+func TestHostileBrowserRequests(t *testing.T) {
+	t.Parallel()
+	h, _ := envTarget(t)
+	overwrite := `{"value":"` + base64.StdEncoding.EncodeToString([]byte("overwritten")) + `"}`
+	put := func(hdr http.Header) result {
+		return h.do(t, "PUT", "/v1/secrets/app/x", hdr, strings.NewReader(overwrite))
+	}
+	var res []result
+	for _, ct := range [][]string{
+		{"text/plain"},
+		{"text/plain; charset=utf-8"},
+		{"application/x-www-form-urlencoded"},
+		{"multipart/form-data; boundary=x"},
+		{"application/json; charset=utf-16"},
+		{"application/jsonx"},
+		{"text/json"},
+		{"application/json-patch+json"},
+		{""},
+		{"application/json", "text/plain"},
+		{"application/json; charset"},
+	} {
+		r := put(http.Header{"Content-Type": ct})
+		res = append(res, r)
+		if r.status != http.StatusUnsupportedMediaType || r.class() != "unsupported_media_type" {
+			t.Errorf("Content-Type %q: %d %.200s, want 415", ct, r.status, r.body)
+		}
+	}
+	for name, hdr := range map[string]http.Header{
+		"origin":                {"Origin": {"https://evil.example"}},
+		"null origin":           {"Origin": {"null"}},
+		"own origin":            {"Origin": {h.url}},
+		"sec-fetch cross-site":  {"Sec-Fetch-Site": {"cross-site"}},
+		"sec-fetch same-site":   {"Sec-Fetch-Site": {"same-site"}},
+		"origin with text body": {"Origin": {"https://evil.example"}, "Content-Type": {"text/plain"}},
+	} {
+		r := put(hdr)
+		res = append(res, r)
+		if r.status != http.StatusForbidden || r.class() != "permission_denied" {
+			t.Errorf("%s: %d %.200s, want 403", name, r.status, r.body)
+		}
+		for _, tg := range []struct{ method, target string }{{"DELETE", "/v1/secrets/app/x"}, {"POST", "/v1/delete/app/x"}, {"POST", "/v1/auth/token/revoke"}} {
+			if r := h.do(t, tg.method, tg.target, hdr, nil); r.status != http.StatusForbidden {
+				t.Errorf("%s %s, %s: %d %.200s, want 403", tg.method, tg.target, name, r.status, r.body)
+			}
+		}
+	}
+	if r := h.do(t, "GET", "/v1/secrets/app/x", nil, nil); r.status != 200 || !strings.Contains(string(r.body), base64.StdEncoding.EncodeToString([]byte(hostileCanary))) {
+		t.Fatalf("app/x was changed: %d %.200s", r.status, r.body)
+	}
+	// What passman clients send passes.
+	for _, hdr := range []http.Header{
+		{"Content-Type": {"application/json; charset=UTF-8"}},
+		{"Content-Type": {"Application/JSON"}},
+		{"Sec-Fetch-Site": {"same-origin"}},
+		{"Sec-Fetch-Site": {"none"}},
+	} {
+		if r := h.do(t, "PUT", "/v1/secrets/app/y", hdr, strings.NewReader(overwrite)); r.status != 200 {
+			t.Errorf("%v: %d %.200s", hdr, r.status, r.body)
+		}
+	}
+	// Reads are not writes: an Origin on a GET changes nothing.
+	if r := h.do(t, "GET", "/v1/describe/app/x", http.Header{"Origin": {"https://evil.example"}}, nil); r.status != 200 {
+		t.Errorf("GET with Origin: %d %s", r.status, r.body)
+	}
+	h.noCanary(t, res)
 }

@@ -141,6 +141,9 @@ func (e *authEnv) try(c *http.Client, method, target, token, body string) (resul
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return result{}, err

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -198,6 +199,13 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 		return nil
 	}
 	rl.route, rl.readsSecret = route.Name, route.ReadsSecret
+	if err := checkBrowser(r); err != nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
+		rl.class = classOf(err)
+		return h.writeError(w, reqID, route, err)
+	}
 	c := &call{r: r, route: route}
 	ctx := r.Context()
 	switch {
@@ -546,6 +554,58 @@ func decode(c *call, v any, emptyOK bool) error {
 	}
 }
 
+// checkBrowser refuses what a browser could send to the API on another
+// site's behalf, before anything else is done: a cross-origin write
+// (403) or a body that is not declared JSON (415).
+func checkBrowser(r *http.Request) error {
+	if err := checkOrigin(r); err != nil {
+		return err
+	}
+	return checkContentType(r)
+}
+
+// checkOrigin refuses a write a browser sends on another site's behalf
+// (CSRF): every browser sends Origin with a non-GET request, and
+// Sec-Fetch-Site says whether the page was another origin's. No passman
+// client sends either. Bearer tokens are not ambient, but a client
+// certificate installed in a browser is.
+func checkOrigin(r *http.Request) error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil
+	}
+	_, origin := r.Header["Origin"]
+	switch site := r.Header.Get("Sec-Fetch-Site"); {
+	case origin, site == "cross-site", site == "same-site":
+		return fmt.Errorf("%w: cross-origin (browser) requests are refused; the API is for passman clients", secret.ErrPermissionDenied)
+	}
+	return nil
+}
+
+// checkContentType refuses a body not declared as JSON in UTF-8, the
+// only thing the server reads: a browser may send text/plain and
+// form bodies cross-origin without asking the server first.
+func checkContentType(r *http.Request) error {
+	if r.ContentLength == 0 {
+		return nil // no body (a chunked one has length -1)
+	}
+	vals := r.Header.Values("Content-Type")
+	if len(vals) == 1 {
+		mt, params, err := mime.ParseMediaType(vals[0])
+		cs, hasCS := params["charset"]
+		if err == nil && mt == "application/json" && (!hasCS || strings.EqualFold(cs, "utf-8")) {
+			return nil
+		}
+	}
+	return mediaTypeError{}
+}
+
+// mediaTypeError answers a body of another type than application/json.
+type mediaTypeError struct{}
+
+func (mediaTypeError) Error() string {
+	return "request body must be JSON: send Content-Type: application/json (charset utf-8, if any)"
+}
+
 // unavailable marks a failure that is the server's state, not the
 // request's: 503, and worth retrying later.
 type unavailable struct{ err error }
@@ -553,11 +613,15 @@ type unavailable struct{ err error }
 func (u unavailable) Error() string { return "unavailable: " + u.err.Error() }
 func (u unavailable) Unwrap() error { return u.err }
 
-// classOf is secret.Class, plus the server's own unavailable class.
+// classOf is secret.Class, plus the server's own unavailable and
+// unsupported media type classes.
 func classOf(err error) string {
 	var u unavailable
 	if errors.As(err, &u) {
 		return api.ClassUnavailable
+	}
+	if errors.As(err, new(mediaTypeError)) {
+		return api.ClassUnsupportedMediaType
 	}
 	return secret.Class(err)
 }
