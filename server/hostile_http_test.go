@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/server"
@@ -235,6 +237,64 @@ func TestHostileBrowserRequests(t *testing.T) {
 	// Reads are not writes: an Origin on a GET changes nothing.
 	if r := h.do(t, "GET", "/v1/describe/app/x", http.Header{"Origin": {"https://evil.example"}}, nil); r.status != 200 {
 		t.Errorf("GET with Origin: %d %s", r.status, r.body)
+	}
+	h.noCanary(t, res)
+}
+
+// TestHostileJSONKeys: a body whose keys encoding/json would match
+// loosely (case) or resolve silently (the last duplicate wins) is refused
+// whole, with a message naming the field, before anything is done; the
+// message never quotes a key that is no field name.
+func TestHostileJSONKeys(t *testing.T) {
+	t.Parallel()
+	h, e := envTarget(t)
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	cases := []struct {
+		method, target, body, want string
+	}{
+		{"PUT", "/v1/secrets/app/x", `{"Value":"` + b64("overwritten") + `"}`, `differs from the field name "value" only by case`},
+		{"PUT", "/v1/secrets/app/x", `{"VALUE":"` + b64("overwritten") + `"}`, `"value"`},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("first") + `","value":"` + b64("overwritten") + `"}`, `key "value" appears more than once`},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("overwritten") + `","valu\u0065":"` + b64("x") + `"}`, `key "value" appears more than once`},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("overwritten") + `","\u017ftage":"current"}`, `field name "stage"`},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("overwritten") + `","metadata":{"tags":{"env":"dev","env":"prod"}}}`, "appears more than once in metadata.tags"},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("overwritten") + `","metadata":{"Owner":"mallory"}}`, `field name "owner"`},
+		{"PUT", "/v1/secrets/app/x", `{"value":"` + b64("overwritten") + `","metadata":{"` + hostileCanary + `":1}}`, "unknown key in metadata"},
+		{"POST", "/v1/auth/token/create", `{"identity":"evil","claims":{"role":"reader","role":"root"}}`, "appears more than once in claims"},
+		{"POST", "/v1/auth/token/create", `{"identity":"evil","Claims":{"role":"root"}}`, `field name "claims"`},
+		{"POST", "/v1/auth/token/create", `{"identity":"evil","identity":"root-user"}`, `key "identity" appears more than once`},
+		{"PATCH", "/v1/metadata/app/x", `{"owner":"a","owner":"b"}`, `key "owner"`},
+		{"POST", "/v1/rollback/app/x", `{"version":1,"Version":2}`, `field name "version"`},
+		{"POST", "/v1/respond", `{"leaks":[{"path":"app/x","version":1,"rule":"r","file":"f","path":"locked/x"}]}`, `key "path" appears more than once in leaks[0]`},
+		{"POST", "/v1/policy/eval", `{"decision":"authz","input":{"subject":{"id":"a","id":"root"}}}`, "within input"},
+		{"POST", "/v1/policy/eval", `{"decision":"authz","input":{"` + hostileCanary + `":1,"` + hostileCanary + `":2}}`, "within input"},
+	}
+	var res []result
+	for _, c := range cases {
+		r := h.do(t, c.method, c.target, nil, strings.NewReader(c.body))
+		res = append(res, r)
+		var er api.ErrorResponse
+		_ = json.Unmarshal(r.body, &er)
+		if r.status != 400 || er.Error.Class != "invalid_argument" || !strings.Contains(er.Error.Message, c.want) {
+			t.Errorf("%s %s %.120s: %d %.300s, want 400 with %q", c.method, c.target, c.body, r.status, r.body, c.want)
+		}
+	}
+	// Nothing was written: app/x holds the canary, no token was made, the
+	// metadata is untouched.
+	if r := h.do(t, "GET", "/v1/secrets/app/x", nil, nil); r.status != 200 || !strings.Contains(string(r.body), b64(hostileCanary)) {
+		t.Errorf("app/x after hostile bodies: %d %.200s", r.status, r.body)
+	}
+	infos, err := e.Local.ListTokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range infos {
+		if i.Identity == "evil" {
+			t.Errorf("a token was created: %+v", i)
+		}
+	}
+	if d, err := e.Local.Describe(context.Background(), "app/x"); err != nil || d.Metadata.Owner != "" {
+		t.Errorf("app/x metadata changed: %+v %v", d.Metadata, err)
 	}
 	h.noCanary(t, res)
 }

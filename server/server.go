@@ -11,6 +11,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -30,6 +31,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/strictjson"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
@@ -521,17 +523,37 @@ func (h *handler) logRequest(r *http.Request, status int, d time.Duration, reqID
 }
 
 // decode reads a JSON body into v. An empty body leaves v as it is when
-// emptyOK. Errors never quote the body.
+// emptyOK. Every request body is decoded here, and strictly: a key twice
+// in one object, or a key matching a field only when case is ignored, is
+// refused (strictjson), where encoding/json would keep the last or match
+// it. Errors never quote the body.
 func decode(c *call, v any, emptyOK bool) error {
-	dec := json.NewDecoder(c.r.Body)
+	// Sized from Content-Length (already bounded) so that the body, which
+	// may hold a value, is not copied into garbage as a buffer grows.
+	buf := bytes.NewBuffer(make([]byte, 0, max(c.r.ContentLength, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(c.r.Body)
+	body := buf.Bytes()
+	defer clear(body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return fmt.Errorf("%w: request body exceeds %d bytes", secret.ErrTooLarge, mbe.Limit)
+	case err != nil:
+		return fmt.Errorf("%w: read request body: %w", secret.ErrInvalidArgument, err)
+	}
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return fmt.Errorf("%w: request body is empty", secret.ErrInvalidArgument)
+	}
+	var strict *strictjson.Error
+	if err := strictjson.Check(body, v); errors.As(err, &strict) {
+		return fmt.Errorf("%w: %s", secret.ErrInvalidArgument, strict.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if errors.Is(err, io.EOF) && emptyOK {
-		return nil
-	}
-	if err == nil && dec.More() {
-		err = errors.New("trailing data")
-	}
+	err = dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
 			err = errors.New("trailing data")
@@ -540,15 +562,10 @@ func decode(c *call, v any, emptyOK bool) error {
 	if err == nil {
 		return nil
 	}
-	var mbe *http.MaxBytesError
 	var ute *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &mbe):
-		return fmt.Errorf("%w: request body exceeds %d bytes", secret.ErrTooLarge, mbe.Limit)
 	case errors.As(err, &ute) && ute.Field != "":
 		return fmt.Errorf("%w: request body: field %s has the wrong type", secret.ErrInvalidArgument, ute.Field)
-	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: request body is empty", secret.ErrInvalidArgument)
 	default:
 		return fmt.Errorf("%w: request body is not valid JSON for %s %s, or has unknown fields or invalid values", secret.ErrInvalidArgument, c.route.Method, c.route.Path)
 	}
