@@ -31,7 +31,7 @@ import (
 //	key_file: /etc/passman/master.key
 //	policies: /etc/passman/policies
 //	audit_sync: fsync
-//	max_body_bytes: 2000000
+//	max_body_bytes: 2000000   # optional; caps every route, policy eval's 4 MiB included
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
 //	rate_limit: {rps: 20, burst: 40, trusted_proxies: [10.0.0.0/8]}

@@ -70,8 +70,9 @@ type Options struct {
 	// Metrics receives the API's outcomes (fetches, denials,
 	// authentication and audit failures); nil records nothing.
 	Metrics *metrics.Metrics
-	// MaxBodyBytes bounds a request body (413 beyond); 0 means
-	// DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds every request body (413 beyond); 0 means
+	// DefaultMaxBodyBytes, or a route's own api.Route.MaxBody where it
+	// has one (policy eval's input may be larger than a secret value).
 	MaxBodyBytes int64
 	// OIDC, when set, serves POST /v1/auth/oidc: GitHub Actions ID tokens
 	// are exchanged for short-lived passman tokens (see NewOIDC).
@@ -109,8 +110,10 @@ type handler struct {
 	clientCerts bool
 	log         *slog.Logger
 	max         int64
-	limiter     *RateLimiter
-	trusted     []netip.Prefix
+	// maxSet: the operator chose max, which then caps every route.
+	maxSet  bool
+	limiter *RateLimiter
+	trusted []netip.Prefix
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -121,7 +124,8 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	if h.max <= 0 {
+	h.maxSet = h.max > 0
+	if !h.maxSet {
 		h.max = DefaultMaxBodyBytes
 	}
 	h.admin, _ = tokens.(TokenAdmin)
@@ -233,10 +237,7 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	if route.Tail == api.TailPath {
 		rl.path = c.tail
 	}
-	limit := h.max
-	if route.MaxBody > 0 {
-		limit = min(limit, route.MaxBody)
-	}
+	limit := h.bodyLimit(route)
 	if r.ContentLength > limit {
 		err := fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, r.ContentLength, limit)
 		rl.class = classOf(err)
@@ -316,6 +317,21 @@ func (h *handler) guardMetrics(next http.Handler) http.Handler {
 			next.ServeHTTP(sw, r)
 		}
 	})
+}
+
+// bodyLimit bounds route's request body. A route's own MaxBody replaces
+// the default, which is sized for a secret value (~1.9 MB): capping it
+// by that default refused policy eval inputs over 1.9 MB that the API
+// promises up to 4 MiB. An operator's MaxBodyBytes caps every route.
+func (h *handler) bodyLimit(route *api.Route) int64 {
+	switch {
+	case route.MaxBody <= 0:
+		return h.max
+	case h.maxSet:
+		return min(h.max, route.MaxBody)
+	default:
+		return route.MaxBody
+	}
 }
 
 // classRateLimited is the log's class of a request refused with 429.
