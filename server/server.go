@@ -544,11 +544,7 @@ func (h *handler) logRequest(r *http.Request, status int, d time.Duration, reqID
 // refused (strictjson), where encoding/json would keep the last or match
 // it. Errors never quote the body.
 func decode(c *call, v any, emptyOK bool) error {
-	// Sized from Content-Length (already bounded) so that the body, which
-	// may hold a value, is not copied into garbage as a buffer grows.
-	buf := bytes.NewBuffer(make([]byte, 0, max(c.r.ContentLength, 0)+bytes.MinRead))
-	_, err := buf.ReadFrom(c.r.Body)
-	body := buf.Bytes()
+	body, err := readBody(c.r.Body, c.r.ContentLength)
 	defer clear(body)
 	var mbe *http.MaxBytesError
 	switch {
@@ -584,6 +580,32 @@ func decode(c *call, v any, emptyOK bool) error {
 		return fmt.Errorf("%w: request body: field %s has the wrong type", secret.ErrInvalidArgument, ute.Field)
 	default:
 		return fmt.Errorf("%w: request body is not valid JSON for %s %s, or has unknown fields or invalid values", secret.ErrInvalidArgument, c.route.Method, c.route.Path)
+	}
+}
+
+// readBody reads a request body (bounded by the MaxBytesReader around
+// it) into a buffer that grows by doubling and wipes each buffer it
+// outgrows: the body may hold a value, and bytes.Buffer or io.ReadAll
+// would leave copies of it in garbage. The buffer starts at the declared
+// length, up to 64 KiB: a client must send bytes, not merely announce
+// them, to make the server hold memory.
+func readBody(r io.Reader, declared int64) ([]byte, error) {
+	buf := make([]byte, 0, min(max(declared, 0), 64<<10)+bytes.MinRead)
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), 2*cap(buf))
+			copy(grown, buf)
+			clear(buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return buf, nil
+		case err != nil:
+			return buf, err
+		}
 	}
 }
 
