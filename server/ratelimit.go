@@ -233,3 +233,47 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// classRateLimited is the log's class of a request refused with 429.
+const classRateLimited = "rate_limited"
+
+// probe reports whether route is a health or readiness probe, which no
+// rate limit applies to: a load balancer must always get an answer.
+func probe(route *api.Route) bool {
+	return route.Name == api.RouteHealth.Name || route.Name == api.RouteReady.Name
+}
+
+// addrKey is the rate-limit bucket of r's client address.
+func (h *handler) addrKey(r *http.Request) string {
+	return addrKey(clientIP(r, h.trusted))
+}
+
+// limited takes a token from key's bucket. When there is none it answers
+// 429 and returns true.
+func (h *handler) limited(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	ok, wait := h.limiter.Allow(key)
+	if ok {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
+}
+
+// exhausted answers 429 and returns true when key's bucket is empty,
+// without taking a token from it.
+func (h *handler) exhausted(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	over, wait := h.limiter.Exhausted(key)
+	if !over {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
+}

@@ -11,7 +11,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -19,9 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -31,7 +28,6 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/internal/strictjson"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
@@ -292,33 +288,6 @@ func (h *handler) admit(w http.ResponseWriter, r *http.Request, reqID string, ro
 	return info, true, nil
 }
 
-// metricsRoute names /metrics in the request log and the authentication
-// failure count; it is no API route.
-const metricsRoute = "sys.metrics"
-
-// guardMetrics serves next (the /metrics exposition) to an authenticated
-// caller only, any valid token or client certificate: its counters
-// describe every tenant's traffic. Requests are logged and rate-limited
-// like the API's.
-func (h *handler) guardMetrics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		reqID := newRequestID()
-		sw.Header().Set("X-Request-Id", reqID)
-		sw.Header().Set("Cache-Control", "no-store")
-		rl := reqLog{route: metricsRoute}
-		defer func() {
-			h.logRequest(r, sw.status, time.Since(start), reqID, rl)
-			h.observe(rl)
-		}()
-		var ok bool
-		if _, ok, rl.err = h.admit(sw, r, reqID, nil, &rl); ok {
-			next.ServeHTTP(sw, r)
-		}
-	})
-}
-
 // bodyLimit bounds route's request body. A route's own MaxBody replaces
 // the default, which is sized for a secret value (~1.9 MB): capping it
 // by that default refused policy eval inputs over 1.9 MB that the API
@@ -332,50 +301,6 @@ func (h *handler) bodyLimit(route *api.Route) int64 {
 	default:
 		return route.MaxBody
 	}
-}
-
-// classRateLimited is the log's class of a request refused with 429.
-const classRateLimited = "rate_limited"
-
-// probe reports whether route is a health or readiness probe, which no
-// rate limit applies to: a load balancer must always get an answer.
-func probe(route *api.Route) bool {
-	return route.Name == api.RouteHealth.Name || route.Name == api.RouteReady.Name
-}
-
-// addrKey is the rate-limit bucket of r's client address.
-func (h *handler) addrKey(r *http.Request) string {
-	return addrKey(clientIP(r, h.trusted))
-}
-
-// limited takes a token from key's bucket. When there is none it answers
-// 429 and returns true.
-func (h *handler) limited(w http.ResponseWriter, rl *reqLog, key string) bool {
-	if h.limiter == nil {
-		return false
-	}
-	ok, wait := h.limiter.Allow(key)
-	if ok {
-		return false
-	}
-	rl.class = classRateLimited
-	writeTooMany(w, wait)
-	return true
-}
-
-// exhausted answers 429 and returns true when key's bucket is empty,
-// without taking a token from it.
-func (h *handler) exhausted(w http.ResponseWriter, rl *reqLog, key string) bool {
-	if h.limiter == nil {
-		return false
-	}
-	over, wait := h.limiter.Exhausted(key)
-	if !over {
-		return false
-	}
-	rl.class = classRateLimited
-	writeTooMany(w, wait)
-	return true
 }
 
 // observe records a request's outcome in the metrics, by the internal
@@ -536,129 +461,6 @@ func (h *handler) logRequest(r *http.Request, status int, d time.Duration, reqID
 		attrs = append(attrs, slog.String("error", rl.err.Error()))
 	}
 	h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
-}
-
-// decode reads a JSON body into v. An empty body leaves v as it is when
-// emptyOK. Every request body is decoded here, and strictly: a key twice
-// in one object, or a key matching a field only when case is ignored, is
-// refused (strictjson), where encoding/json would keep the last or match
-// it. Errors never quote the body.
-func decode(c *call, v any, emptyOK bool) error {
-	body, err := readBody(c.r.Body, c.r.ContentLength)
-	defer clear(body)
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return fmt.Errorf("%w: request body exceeds %d bytes", secret.ErrTooLarge, mbe.Limit)
-	case err != nil:
-		return fmt.Errorf("%w: read request body: %w", secret.ErrInvalidArgument, err)
-	}
-	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
-		if emptyOK {
-			return nil
-		}
-		return fmt.Errorf("%w: request body is empty", secret.ErrInvalidArgument)
-	}
-	var strict *strictjson.Error
-	if err := strictjson.Check(body, v); errors.As(err, &strict) {
-		return fmt.Errorf("%w: %s", secret.ErrInvalidArgument, strict.Error())
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data")
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	var ute *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &ute) && ute.Field != "":
-		return fmt.Errorf("%w: request body: field %s has the wrong type", secret.ErrInvalidArgument, ute.Field)
-	default:
-		return fmt.Errorf("%w: request body is not valid JSON for %s %s, or has unknown fields or invalid values", secret.ErrInvalidArgument, c.route.Method, c.route.Path)
-	}
-}
-
-// readBody reads a request body (bounded by the MaxBytesReader around
-// it) into a buffer that grows by doubling and wipes each buffer it
-// outgrows: the body may hold a value, and bytes.Buffer or io.ReadAll
-// would leave copies of it in garbage. The buffer starts at the declared
-// length, up to 64 KiB: a client must send bytes, not merely announce
-// them, to make the server hold memory.
-func readBody(r io.Reader, declared int64) ([]byte, error) {
-	buf := make([]byte, 0, min(max(declared, 0), 64<<10)+bytes.MinRead)
-	for {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), 2*cap(buf))
-			copy(grown, buf)
-			clear(buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		switch {
-		case errors.Is(err, io.EOF):
-			return buf, nil
-		case err != nil:
-			return buf, err
-		}
-	}
-}
-
-// checkBrowser refuses what a browser could send to the API on another
-// site's behalf, before anything else is done: a cross-origin write
-// (403) or a body that is not declared JSON (415).
-func checkBrowser(r *http.Request) error {
-	if err := checkOrigin(r); err != nil {
-		return err
-	}
-	return checkContentType(r)
-}
-
-// checkOrigin refuses a write a browser sends on another site's behalf
-// (CSRF): every browser sends Origin with a non-GET request, and
-// Sec-Fetch-Site says whether the page was another origin's. No passman
-// client sends either. Bearer tokens are not ambient, but a client
-// certificate installed in a browser is.
-func checkOrigin(r *http.Request) error {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return nil
-	}
-	_, origin := r.Header["Origin"]
-	switch site := r.Header.Get("Sec-Fetch-Site"); {
-	case origin, site == "cross-site", site == "same-site":
-		return fmt.Errorf("%w: cross-origin (browser) requests are refused; the API is for passman clients", secret.ErrPermissionDenied)
-	}
-	return nil
-}
-
-// checkContentType refuses a body not declared as JSON in UTF-8, the
-// only thing the server reads: a browser may send text/plain and
-// form bodies cross-origin without asking the server first.
-func checkContentType(r *http.Request) error {
-	if r.ContentLength == 0 {
-		return nil // no body (a chunked one has length -1)
-	}
-	vals := r.Header.Values("Content-Type")
-	if len(vals) == 1 {
-		mt, params, err := mime.ParseMediaType(vals[0])
-		cs, hasCS := params["charset"]
-		if err == nil && mt == "application/json" && (!hasCS || strings.EqualFold(cs, "utf-8")) {
-			return nil
-		}
-	}
-	return mediaTypeError{}
-}
-
-// mediaTypeError answers a body of another type than application/json.
-type mediaTypeError struct{}
-
-func (mediaTypeError) Error() string {
-	return "request body must be JSON: send Content-Type: application/json (charset utf-8, if any)"
 }
 
 // unavailable marks a failure that is the server's state, not the
