@@ -80,6 +80,7 @@ fuzz:
 	$(GO) test ./scanner -run '^$$' -fuzz FuzzLogParser -fuzztime $(FUZZTIME)
 	$(GO) test ./scanner -run '^$$' -fuzz FuzzLoadBaseline -fuzztime $(FUZZTIME)
 	$(GO) test ./scanner -run '^$$' -fuzz FuzzLoadIgnore -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/strictjson -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks of the store, audit log and backend; prints figures.
 bench:

@@ -40,7 +40,7 @@ func TestStatusCoversEveryClass(t *testing.T) {
 			t.Errorf("Status(%q) = %d, want %d", class, got, code)
 		}
 	}
-	for _, class := range []string{"invalid_argument", "unauthenticated", "permission_denied", "not_found", "conflict", "failed_precondition", "too_large"} {
+	for _, class := range []string{"invalid_argument", "unauthenticated", "permission_denied", "not_found", "conflict", "failed_precondition", "too_large", api.ClassUnsupportedMediaType} {
 		if got := api.ClassForStatus(api.Status(class)); got != class {
 			t.Errorf("ClassForStatus(Status(%q)) = %q", class, got)
 		}

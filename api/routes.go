@@ -56,8 +56,9 @@ type Route struct {
 	// retry one whose outcome it does not know. (A repeat may answer
 	// differently: a second purge finds nothing to purge.)
 	Idempotent bool
-	// MaxBody, when set, bounds the request body below the server's own
-	// limit (which bounds it whatever this says).
+	// MaxBody, when set, is the route's body limit in place of the
+	// server's default (sized for a secret value); a limit the operator
+	// sets still caps it.
 	MaxBody int64
 }
 
@@ -122,6 +123,9 @@ var (
 	// RoutePolicyEval evaluates one decision of the server's policies on
 	// an input, as `passman policy eval` does locally: an admin action,
 	// audited as policy.eval. It changes nothing.
+	// Its input is embedded in the body as the JSON it is (no string
+	// escaping), so the envelope adds a few dozen bytes; 4 KiB is room for
+	// those and whitespace.
 	RoutePolicyEval = Route{Name: "policy.eval", Method: http.MethodPost, Path: Prefix + "/policy/eval", Idempotent: true, MaxBody: MaxPolicyInput + 4<<10}
 
 	// Connections are operator-defined ways to reach rotation targets

@@ -34,6 +34,9 @@ const (
 	ClassUnavailable = "unavailable"
 	// ClassMethodNotAllowed: the path exists for other methods only.
 	ClassMethodNotAllowed = "method_not_allowed"
+	// ClassUnsupportedMediaType: a request body that is not declared
+	// application/json (UTF-8).
+	ClassUnsupportedMediaType = "unsupported_media_type"
 )
 
 // Status is the HTTP status code of an error class.
@@ -51,6 +54,8 @@ func Status(class string) int {
 		return http.StatusNotFound
 	case ClassMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case ClassUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case "conflict":
 		return http.StatusConflict
 	case "deleted", "destroyed":
@@ -87,6 +92,8 @@ func ClassForStatus(code int) string {
 		return "failed_precondition"
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return ClassUnsupportedMediaType
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ClassUnavailable
 	}

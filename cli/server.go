@@ -119,6 +119,8 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		RateLimit:         fc.RateLimit,
 		ExecPrograms:      fc.Rotation.ExecPrograms,
 		Getenv:            a.env.getenv,
+
+		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

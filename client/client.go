@@ -285,7 +285,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 	var body []byte
 	if r.in != nil {
 		var err error
-		if body, err = json.Marshal(r.in); err != nil {
+		if body, err = encodeBody(r.in); err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
 		// The body may hold a value: wipe it once sent.
@@ -332,6 +332,21 @@ func (c *Client) do(ctx context.Context, r request) error {
 		}
 		return apiErr
 	}
+}
+
+// encodeBody is json.Marshal without HTML escaping: json.Marshal writes
+// "<", ">" and "&" as six-byte escapes, even inside a json.RawMessage, so
+// a 4 MiB policy eval input full of them would grow to 24 MiB on the wire
+// and be refused by the server's limit. Nothing reads these bodies as
+// HTML.
+func encodeBody(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // response is one attempt's answer.

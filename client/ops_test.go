@@ -126,3 +126,20 @@ func TestEvalPolicy(t *testing.T) {
 	_, err = newClient(t, e, e.Tokens[servertest.Root]).EvalPolicy(ctx, "nope", input, false)
 	wantErr(t, "eval of an unknown decision", err, secret.ErrInvalidArgument)
 }
+
+// TestEvalPolicyLargeInput: an input of the documented maximum reaches a
+// server with its default limits, even one full of the characters
+// encoding/json would escape as HTML (six bytes each).
+func TestEvalPolicyLargeInput(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, servertest.Options{})
+	const head, tail = `{"source":"store","secrets":[{"path":"app/x","description":"`, `"}]}`
+	pad := strings.Repeat("<&>", (api.MaxPolicyInput-len(head)-len(tail))/3)
+	input := json.RawMessage(head + pad + strings.Repeat("x", api.MaxPolicyInput-len(head)-len(tail)-len(pad)) + tail)
+	if len(input) != api.MaxPolicyInput {
+		t.Fatalf("input is %d bytes", len(input))
+	}
+	if _, err := newClient(t, e, e.Tokens[servertest.Root]).EvalPolicy(context.Background(), policy.DecisionLint, input, false); err != nil {
+		t.Errorf("eval of a %d-byte input: %v", len(input), err)
+	}
+}

@@ -51,11 +51,17 @@ const (
 // Secret fetch outcomes (label outcome of passman_secret_fetch_total).
 // The fetch SLI counts everything but FetchError as good: a missing
 // secret or a denied read is a correct answer, not an outage.
+//
+// FetchNotFound means "not found, or no permission to read it": the API
+// answers both alike so that a caller cannot learn a hidden secret
+// exists, and a metric that split them would tell it to anyone who can
+// read the metrics. FetchUnauthenticated is a read without valid
+// credentials, which the answer (401) does not hide.
 const (
-	FetchSuccess  = "success"
-	FetchNotFound = "not_found"
-	FetchDenied   = "denied"
-	FetchError    = "error"
+	FetchSuccess         = "success"
+	FetchNotFound        = "not_found"
+	FetchUnauthenticated = "unauthenticated"
+	FetchError           = "error"
 )
 
 // Authentication methods (label method of passman_authn_failures_total).
@@ -113,11 +119,11 @@ func New() *Metrics {
 		}, []string{"route", "method", "code"}),
 		secretFetch: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameSecretFetch,
-			Help: "Secret reads by outcome (success, not_found, denied, error).",
+			Help: "Secret reads by outcome (success; not_found: missing or no permission, never told apart; unauthenticated; error).",
 		}, []string{"outcome"}),
 		authzDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameAuthzDenials,
-			Help: "Requests the policy denied, by audit action.",
+			Help: "Requests the policy denied, by audit action; denied reads of a secret count as not_found fetches instead.",
 		}, []string{"action"}),
 		authnFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameAuthnFailures,
@@ -154,7 +160,7 @@ func New() *Metrics {
 	// Zero the series the SLO rules divide by or alert on, so a fresh
 	// server exports 0 instead of nothing: absent series make "errors /
 	// total" empty rather than 0 and hide a never-firing alert's inputs.
-	for _, o := range []string{FetchSuccess, FetchNotFound, FetchDenied, FetchError} {
+	for _, o := range []string{FetchSuccess, FetchNotFound, FetchUnauthenticated, FetchError} {
 		m.secretFetch.WithLabelValues(o)
 	}
 	return m
@@ -192,33 +198,34 @@ func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 }
 
 // ObserveSecretFetch records one secret read with outcome FetchSuccess,
-// FetchNotFound, FetchDenied or FetchError.
+// FetchNotFound, FetchUnauthenticated or FetchError.
 func (m *Metrics) ObserveSecretFetch(outcome string) {
 	if m == nil {
 		return
 	}
-	m.secretFetch.WithLabelValues(oneOf(outcome, FetchSuccess, FetchNotFound, FetchDenied, FetchError)).Inc()
+	m.secretFetch.WithLabelValues(oneOf(outcome, FetchSuccess, FetchNotFound, FetchUnauthenticated, FetchError)).Inc()
 }
 
 // FetchOutcome maps an error class (secret.Class, "" for success) to a
-// fetch outcome. A path that cannot exist is not found; an unauthenticated
-// read is denied; everything else (audit, storage, key, unavailable) is an
-// error and burns the availability SLO.
+// fetch outcome. A path that cannot exist and a denied read are not
+// found, as they are answered; everything else (audit, storage, key,
+// unavailable) is an error and burns the availability SLO.
 func FetchOutcome(class string) string {
 	switch class {
 	case "":
 		return FetchSuccess
-	case "not_found", "deleted", "destroyed", "invalid_path":
+	case "not_found", "deleted", "destroyed", "invalid_path", "permission_denied":
 		return FetchNotFound
-	case "permission_denied", "unauthenticated":
-		return FetchDenied
+	case "unauthenticated":
+		return FetchUnauthenticated
 	default:
 		return FetchError
 	}
 }
 
 // ObserveAuthzDenial records a policy denial of action (an audit action
-// such as "secret.get").
+// such as "secret.put"). The server does not report denied reads of one
+// secret here: they are answered, and counted, as not found.
 func (m *Metrics) ObserveAuthzDenial(action string) {
 	if m == nil {
 		return

@@ -68,10 +68,14 @@ func TestEachMetricRecords(t *testing.T) {
 			[]want{
 				{metrics.NameSecretFetch, map[string]string{"outcome": "success"}, 1},
 				{metrics.NameSecretFetch, map[string]string{"outcome": "error"}, 1},
-				{metrics.NameSecretFetch, map[string]string{"outcome": "denied"}, 0},
+				{metrics.NameSecretFetch, map[string]string{"outcome": "unauthenticated"}, 0},
 			}},
-		{"fetch outcome out of set", func() { m.ObserveSecretFetch("prod/db/password") },
+		// "denied" is no outcome: it would tell a hidden secret from a
+		// missing one.
+		{"fetch denied", func() { m.ObserveSecretFetch("denied") },
 			[]want{{metrics.NameSecretFetch, map[string]string{"outcome": "other"}, 1}}},
+		{"fetch outcome out of set", func() { m.ObserveSecretFetch("prod/db/password") },
+			[]want{{metrics.NameSecretFetch, map[string]string{"outcome": "other"}, 2}}},
 		{"authz", func() { m.ObserveAuthzDenial("secret.get") },
 			[]want{{metrics.NameAuthzDenials, map[string]string{"action": "secret.get"}, 1}}},
 		{"authn", func() { m.ObserveAuthnFailure(metrics.AuthnOIDC, "expired"); m.ObserveAuthnFailure("basic", "") },
@@ -113,7 +117,7 @@ func TestEachMetricRecords(t *testing.T) {
 func TestFetchOutcome(t *testing.T) {
 	for class, want := range map[string]string{
 		"": "success", "not_found": "not_found", "destroyed": "not_found", "invalid_path": "not_found",
-		"permission_denied": "denied", "unauthenticated": "denied",
+		"permission_denied": "not_found", "unauthenticated": "unauthenticated",
 		"audit": "error", "internal": "error", "unavailable": "error", "tampered": "error",
 	} {
 		if got := metrics.FetchOutcome(class); got != want {

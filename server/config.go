@@ -32,9 +32,11 @@ import (
 //	key_file: /etc/passman/master.key
 //	policies: /etc/passman/policies
 //	audit_sync: fsync
-//	max_body_bytes: 2000000
+//	max_body_bytes: 2000000   # optional; caps every route, policy eval's 4 MiB included
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
+//	rate_limit: {rps: 20, burst: 40, trusted_proxies: [10.0.0.0/8]}
+//	telemetry: {unauthenticated_metrics_access: false}
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
 type FileConfig struct {
@@ -53,6 +55,7 @@ type FileConfig struct {
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
 	RateLimit    RateLimit `yaml:"rate_limit"`
+	Telemetry    Telemetry `yaml:"telemetry"`
 	Rotation     Rotation  `yaml:"rotation"`
 }
 
@@ -64,11 +67,23 @@ type Rotation struct {
 	ExecPrograms []string `yaml:"exec_programs"`
 }
 
-// RateLimit is the rate_limit section: a token bucket per caller (token,
-// or client address before authentication). Off when RPS is 0.
+// Telemetry is the telemetry section. /metrics needs a valid token or
+// client certificate unless UnauthenticatedMetricsAccess opens it to
+// anyone who can reach the port (a scraper on a private network without
+// a token, say): its counters describe every tenant's traffic.
+type Telemetry struct {
+	UnauthenticatedMetricsAccess bool `yaml:"unauthenticated_metrics_access"`
+}
+
+// RateLimit is the rate_limit section: a token bucket per caller (its
+// validated identity; its client address when it did not authenticate).
+// Off when RPS is 0. TrustedProxies lists the load balancers (addresses
+// or CIDR blocks) whose X-Forwarded-For names the client address; from
+// any other peer the header is ignored.
 type RateLimit struct {
-	RPS   float64 `yaml:"rps"`
-	Burst int     `yaml:"burst"`
+	RPS            float64  `yaml:"rps"`
+	Burst          int      `yaml:"burst"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // OIDCFile is the oidc section: GitHub Actions OIDC login.

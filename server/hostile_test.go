@@ -48,6 +48,9 @@ func (h hostileTarget) do(t *testing.T, method, target string, hdr http.Header, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -395,7 +398,7 @@ func TestSlowloris(t *testing.T) {
 	outcomes := make(chan outcome, 8)
 	headers := "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + strings.Repeat("s", 100) + "\r\n\r\n"
 	body := strings.Repeat("A", 1000)
-	slowBody := "PUT /v1/secrets/app/slow HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + h.token + "\r\nContent-Length: " + "1012" + "\r\n\r\n" + `{"value":"` + body + `"}`
+	slowBody := "PUT /v1/secrets/app/slow HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + h.token + "\r\nContent-Type: application/json\r\nContent-Length: " + "1012" + "\r\n\r\n" + `{"value":"` + body + `"}`
 	for range 3 {
 		wg.Add(1)
 		go func() {

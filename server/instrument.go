@@ -77,3 +77,30 @@ func Instrument(next http.Handler, m *metrics.Metrics, route func(*http.Request)
 		next.ServeHTTP(cw, r)
 	})
 }
+
+// metricsRoute names /metrics in the request log and the authentication
+// failure count; it is no API route.
+const metricsRoute = "sys.metrics"
+
+// guardMetrics serves next (the /metrics exposition) to an authenticated
+// caller only, any valid token or client certificate: its counters
+// describe every tenant's traffic. Requests are logged and rate-limited
+// like the API's.
+func (h *handler) guardMetrics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		reqID := newRequestID()
+		sw.Header().Set("X-Request-Id", reqID)
+		sw.Header().Set("Cache-Control", "no-store")
+		rl := reqLog{route: metricsRoute}
+		defer func() {
+			h.logRequest(r, sw.status, time.Since(start), reqID, rl)
+			h.observe(rl)
+		}()
+		var ok bool
+		if _, ok, rl.err = h.admit(sw, r, reqID, nil, &rl); ok {
+			next.ServeHTTP(sw, r)
+		}
+	})
+}

@@ -10,9 +10,9 @@ import (
 	"github.com/passman-dev/passman/server/servertest"
 )
 
-// TestMetricsRecordOutcomes: fetches are counted by their internal
-// outcome (a denied read answers 404 but counts as denied), and
-// authorization and authentication failures are counted.
+// TestMetricsRecordOutcomes: fetches are counted by outcome as they are
+// answered (a denied read answers 404 and counts as not found, and is no
+// authorization denial either), and authentication failures are counted.
 func TestMetricsRecordOutcomes(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
@@ -32,13 +32,17 @@ func TestMetricsRecordOutcomes(t *testing.T) {
 	// The two reads without a valid token are failed fetches too.
 	for series, want := range map[string]float64{
 		`passman_secret_fetch_total{outcome="success"}`:                  1,
-		`passman_secret_fetch_total{outcome="not_found"}`:                1,
-		`passman_secret_fetch_total{outcome="denied"}`:                   3,
-		`passman_authz_denials_total{action="secret.get"}`:               1,
+		`passman_secret_fetch_total{outcome="not_found"}`:                2,
+		`passman_secret_fetch_total{outcome="unauthenticated"}`:          2,
 		`passman_authn_failures_total{method="token",reason="rejected"}`: 2,
 	} {
 		if got[series] != want {
 			t.Errorf("%s = %v, want %v", series, got[series], want)
+		}
+	}
+	for series := range got {
+		if strings.Contains(series, `outcome="denied"`) || strings.Contains(series, `action="secret.get"`) {
+			t.Errorf("%s is exported: it tells a denied read from a missing secret", series)
 		}
 	}
 }

@@ -11,12 +11,24 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// Claims of a client-certificate subject (input.subject.claims).
+// Claims of a client-certificate subject (input.subject.claims), the SANs
+// as the certificate has them, without the identity's type prefix.
 const (
 	ClaimSANURI    = "san_uri"    // the first URI SAN
 	ClaimSANDNS    = "san_dns"    // the first DNS SAN
+	ClaimSANEmail  = "san_email"  // the first email SAN
 	ClaimSubjectCN = "subject_cn" // the subject's common name
 	ClaimSerial    = "serial"     // the serial number, lowercase hex
+)
+
+// Prefixes of a client-certificate identity, by the SAN type it came
+// from. Without them a DNS SAN spelled "spiffe://acme/ci" (a CA checks
+// what it signs less than a policy author assumes) would be the same
+// identity as that URI SAN.
+const (
+	IdentityURI   = "uri:"
+	IdentityDNS   = "dns:"
+	IdentityEmail = "email:"
 )
 
 // loadClientCAs reads the PEM bundle of CAs that sign client certificates.
@@ -43,10 +55,11 @@ func withClientCAs(tc *tls.Config, pool *x509.CertPool) {
 }
 
 // clientCertInfo is the identity of a verified client certificate: its
-// first URI SAN (a SPIFFE id, say), else its first DNS SAN. The subject
-// CN is not used as the identity: it is free text any CA may fill in, and
-// SANs are what certificates name identities by. A certificate with
-// neither is refused.
+// first URI SAN (a SPIFFE id, say) as "uri:<uri>", else its first DNS SAN
+// as "dns:<name>", else its first email SAN as "email:<address>". The
+// subject CN is not used as the identity: it is free text any CA may fill
+// in, and SANs are what certificates name identities by. A certificate
+// with none of them is refused.
 func clientCertInfo(cert *x509.Certificate, now time.Time) (secret.TokenInfo, error) {
 	// The handshake checked validity, but a keep-alive connection may
 	// outlive the certificate.
@@ -61,16 +74,21 @@ func clientCertInfo(cert *x509.Certificate, now time.Time) (secret.TokenInfo, er
 		claims[ClaimSubjectCN] = cert.Subject.CommonName
 	}
 	var id string
+	if len(cert.EmailAddresses) > 0 {
+		claims[ClaimSANEmail] = cert.EmailAddresses[0]
+		id = IdentityEmail + cert.EmailAddresses[0]
+	}
 	if len(cert.DNSNames) > 0 {
-		id = cert.DNSNames[0]
-		claims[ClaimSANDNS] = id
+		claims[ClaimSANDNS] = cert.DNSNames[0]
+		id = IdentityDNS + cert.DNSNames[0]
 	}
 	if len(cert.URIs) > 0 {
-		id = cert.URIs[0].String()
-		claims[ClaimSANURI] = id
+		u := cert.URIs[0].String()
+		claims[ClaimSANURI] = u
+		id = IdentityURI + u
 	}
 	if id == "" {
-		return secret.TokenInfo{}, fmt.Errorf("%w: client certificate has no URI or DNS subject alternative name", secret.ErrUnauthenticated)
+		return secret.TokenInfo{}, fmt.Errorf("%w: client certificate has no URI, DNS or email subject alternative name", secret.ErrUnauthenticated)
 	}
 	return secret.TokenInfo{Identity: id, Claims: claims}, nil
 }

@@ -112,7 +112,7 @@ func TestMTLS(t *testing.T) {
 	}
 	ci := e.clientWith(valid(ca, []string{"spiffe://acme/ci"}, []string{"ci.acme.test"}))
 
-	// Identity = first URI SAN; the claims reach the policy.
+	// Identity = "uri:" and the first URI SAN; the claims reach the policy.
 	res, err := e.try(ci, "GET", api.RouteTokenLookupSelf.Path, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestMTLS(t *testing.T) {
 	if err := json.Unmarshal(res.body, &info); err != nil || res.status != 200 {
 		t.Fatalf("lookup-self: %d %s", res.status, res.body)
 	}
-	if info.Identity != "spiffe://acme/ci" || info.Claims["san_uri"] != "spiffe://acme/ci" || info.Claims["san_dns"] != "ci.acme.test" ||
+	if info.Identity != "uri:spiffe://acme/ci" || info.Claims["san_uri"] != "spiffe://acme/ci" || info.Claims["san_dns"] != "ci.acme.test" ||
 		info.Claims["subject_cn"] != "ci-runner" || info.Claims["serial"] != "beef" {
 		t.Errorf("mTLS identity %q claims %v", info.Identity, info.Claims)
 	}
@@ -139,17 +139,33 @@ func TestMTLS(t *testing.T) {
 		t.Errorf("bad bearer with a client cert: %v %d, want 401 (no fallback)", err, res.status)
 	}
 
-	// DNS SAN only: identity is the DNS name; the policy does not allow it.
+	// DNS SAN only: identity is "dns:" and the DNS name; the policy does
+	// not allow it.
 	dnsOnly := e.clientWith(valid(ca, nil, []string{"batch.acme.test"}))
 	res, err = e.try(dnsOnly, "GET", api.RouteTokenLookupSelf.Path, "", "")
 	if err != nil || res.status != 200 {
 		t.Fatalf("dns-only lookup-self: %v %d %s", err, res.status, res.body)
 	}
-	if err := json.Unmarshal(res.body, &info); err != nil || info.Identity != "batch.acme.test" {
+	if err := json.Unmarshal(res.body, &info); err != nil || info.Identity != "dns:batch.acme.test" {
 		t.Errorf("dns-only identity %q", info.Identity)
 	}
 	if res, _ := e.try(dnsOnly, "GET", "/v1/secrets/prod/app/key", "", ""); res.status != 404 {
 		t.Errorf("dns-only read: %d, want 404", res.status)
+	}
+
+	// A DNS SAN spelled like the URI SAN is another identity: the policy
+	// granting "uri:spiffe://acme/ci" does not grant it.
+	spoof := e.clientWith(valid(ca, nil, []string{"spiffe://acme/ci"}))
+	res, err = e.try(spoof, "GET", api.RouteTokenLookupSelf.Path, "", "")
+	if err != nil || res.status != 200 {
+		t.Fatalf("dns-spoof lookup-self: %v %d %s", err, res.status, res.body)
+	}
+	info = secret.TokenInfo{}
+	if err := json.Unmarshal(res.body, &info); err != nil || info.Identity != "dns:spiffe://acme/ci" || info.Claims["san_uri"] != "" {
+		t.Errorf("DNS SAN spiffe://acme/ci: identity %q claims %v", info.Identity, info.Claims)
+	}
+	if res, _ := e.try(spoof, "GET", "/v1/secrets/prod/app/key", "", ""); res.status != 404 {
+		t.Errorf("DNS SAN spelled as the URI SAN read prod/app/key: %d, want 404", res.status)
 	}
 
 	// No SAN at all: 401.
@@ -228,7 +244,7 @@ func TestRunClientCA(t *testing.T) {
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}}}
 	e := &authEnv{url: s.URL}
 	res, err := e.try(c, "GET", api.RouteTokenLookupSelf.Path, "", "")
-	if err != nil || res.status != 200 || !strings.Contains(string(res.body), `"identity":"spiffe://acme/ci"`) {
+	if err != nil || res.status != 200 || !strings.Contains(string(res.body), `"identity":"uri:spiffe://acme/ci"`) {
 		t.Errorf("lookup-self with a client cert: %v %d %s", err, res.status, res.body)
 	}
 

@@ -43,7 +43,7 @@ allow if {
 
 allow if {
 	input.subject.kind == "mtls"
-	input.subject.claims.san_uri == "spiffe://acme/ci"
+	input.subject.id == "uri:spiffe://acme/ci"
 	input.action == "read"
 	startswith(input.path, "prod/app/")
 }
@@ -140,6 +140,9 @@ func (e *authEnv) try(c *http.Client, method, target, token, body string) (resul
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.Do(req)
 	if err != nil {

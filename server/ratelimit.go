@@ -2,12 +2,11 @@ package server
 
 import (
 	"container/list"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,18 +15,24 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/secret"
 )
 
 // DefaultMaxIdentities bounds a RateLimiter's memory when
 // NewRateLimiter is given no positive bound.
 const DefaultMaxIdentities = 10000
 
-// RateLimiter is a token bucket per identity. Memory is bounded: beyond
-// maxIdentities the least recently seen identity is forgotten. A forgotten
-// identity starts again with a full bucket, so the bound must comfortably
-// exceed the number of identities active within one refill period
-// (burst/rps), or a client cycling through many identities could reset
-// buckets by pushing others out.
+// RateLimiter is a token bucket per caller. The handler asks it once a
+// request's caller is known: an authenticated request is charged to its
+// validated identity, anything else (a failed authentication, the OIDC
+// login, a request for no route) to its client address. Keying on the
+// presented token instead would give every made-up token a fresh bucket.
+//
+// Memory is bounded: beyond maxIdentities the least recently seen caller
+// is forgotten. A forgotten caller starts again with a full bucket, so the
+// bound must comfortably exceed the number of callers active within one
+// refill period (burst/rps), or a client cycling through many addresses
+// could reset buckets by pushing others out.
 type RateLimiter struct {
 	limit rate.Limit
 	burst int
@@ -109,34 +114,34 @@ func (l *RateLimiter) bucket(identity string) *rate.Limiter {
 	return b.lim
 }
 
-// Middleware refuses a request with 429 Too Many Requests, a Retry-After
-// header (whole seconds, at least 1) and an api.ErrorResponse body of class
-// api.ClassUnavailable when its identity's bucket is empty. identityOf
-// names the identity; when it returns false the request is not limited
-// (say, health probes).
-func (l *RateLimiter) Middleware(next http.Handler, identityOf func(*http.Request) (string, bool)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, limited := identityOf(r)
-		if !limited {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ok, wait := l.Allow(id)
-		if ok {
-			next.ServeHTTP(w, r)
-			return
-		}
-		secs := retryAfterSeconds(wait)
-		body, _ := json.Marshal(api.ErrorResponse{Error: api.ErrorBody{
-			Class:   api.ClassUnavailable,
-			Message: "rate limit exceeded; retry after " + strconv.Itoa(secs) + "s",
-		}})
-		h := w.Header()
-		h.Set("Retry-After", strconv.Itoa(secs))
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write(append(body, '\n'))
-	})
+// Exhausted reports, without taking a token, whether key's bucket is
+// empty, and how long until it holds one again.
+func (l *RateLimiter) Exhausted(key string) (bool, time.Duration) {
+	lim := l.bucket(key)
+	tokens := lim.TokensAt(l.now())
+	if tokens >= 1 {
+		return false, 0
+	}
+	if l.limit <= 0 {
+		return true, time.Hour
+	}
+	return true, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+}
+
+// writeTooMany answers 429 Too Many Requests with a Retry-After header
+// (whole seconds, at least 1) and an api.ErrorResponse of class
+// api.ClassUnavailable.
+func writeTooMany(w http.ResponseWriter, wait time.Duration) {
+	secs := retryAfterSeconds(wait)
+	body, _ := json.Marshal(api.ErrorResponse{Error: api.ErrorBody{
+		Class:   api.ClassUnavailable,
+		Message: "rate limit exceeded; retry after " + strconv.Itoa(secs) + "s",
+	}})
+	h := w.Header()
+	h.Set("Retry-After", strconv.Itoa(secs))
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // retryAfterSeconds rounds up: a client that waits the rounded-down value
@@ -146,26 +151,129 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(s, 1)
 }
 
-// TokenOrAddr is an identityOf for Middleware usable before
-// authentication: a bearer token is identified by a hash of it (the map
-// must not hold usable credentials), a request without one by its client
-// IP, so unauthenticated guessing (including OIDC logins, whose credential
-// is in the body) is limited per address. Only the health and readiness
-// probes are exempt: other public routes exchange credentials and are what
-// a limit is for. Behind a proxy RemoteAddr is the proxy's, and all
-// anonymous clients share one bucket.
-func TokenOrAddr(r *http.Request) (string, bool) {
-	if route, _, _ := api.Match(r.Method, r.URL.Path); route != nil &&
-		(route.Name == api.RouteHealth.Name || route.Name == api.RouteReady.Name) {
-		return "", false
+// identityKey is the bucket of an authenticated caller: its validated
+// identity, by subject kind (a token's "ci" and a certificate's "ci" are
+// different callers), so every token issued to one identity shares one
+// budget and minting more tokens buys no more requests.
+func identityKey(info secret.TokenInfo) string {
+	return "id:" + subjectKind(info.Claims) + ":" + info.Identity
+}
+
+// addrKey is the bucket of a request that has not (or not yet)
+// authenticated: its client address. An IPv6 client is bucketed by its
+// /64, the block one host is usually given, so cycling through its own
+// addresses buys nothing.
+func addrKey(ip netip.Addr) string {
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return "addr:" + p.String()
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.TrimSpace(tok) != "" {
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		return "token:" + hex.EncodeToString(sum[:16]), true
+	return "addr:" + ip.String()
+}
+
+// clientIP is the address a request came from: the TCP peer's. Only when
+// the peer is one of trusted (a load balancer the operator named) is
+// X-Forwarded-For believed, read from the right: the first address not
+// itself a trusted proxy is the client (anything left of it the client
+// may have written). An unparsable entry stops the walk at the last
+// address a trusted proxy vouched for.
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	var ip netip.Addr
+	if err == nil {
+		ip = ap.Addr().Unmap()
+	} else if ip, err = netip.ParseAddr(r.RemoteAddr); err != nil {
+		return netip.Addr{}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	if !isTrusted(ip, trusted) {
+		return ip
 	}
-	return "addr:" + host, true
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		ip = hop.Unmap()
+		if !isTrusted(ip, trusted) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxies parses the rate_limit section's trusted_proxies:
+// addresses or CIDR blocks of the proxies whose X-Forwarded-For the
+// server believes.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: trusted proxy %q is neither an IP address nor a CIDR block", secret.ErrInvalidArgument, s)
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// classRateLimited is the log's class of a request refused with 429.
+const classRateLimited = "rate_limited"
+
+// probe reports whether route is a health or readiness probe, which no
+// rate limit applies to: a load balancer must always get an answer.
+func probe(route *api.Route) bool {
+	return route.Name == api.RouteHealth.Name || route.Name == api.RouteReady.Name
+}
+
+// addrKey is the rate-limit bucket of r's client address.
+func (h *handler) addrKey(r *http.Request) string {
+	return addrKey(clientIP(r, h.trusted))
+}
+
+// limited takes a token from key's bucket. When there is none it answers
+// 429 and returns true.
+func (h *handler) limited(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	ok, wait := h.limiter.Allow(key)
+	if ok {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
+}
+
+// exhausted answers 429 and returns true when key's bucket is empty,
+// without taking a token from it.
+func (h *handler) exhausted(w http.ResponseWriter, rl *reqLog, key string) bool {
+	if h.limiter == nil {
+		return false
+	}
+	over, wait := h.limiter.Exhausted(key)
+	if !over {
+		return false
+	}
+	rl.class = classRateLimited
+	writeTooMany(w, wait)
+	return true
 }

@@ -5,16 +5,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/passman-dev/passman/metrics"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
@@ -72,7 +73,12 @@ type Config struct {
 	// to learn a port-0 address and the dev credentials).
 	Started func(Started)
 
-	// RateLimit limits each caller (off when RPS is 0).
+	// UnauthenticatedMetricsAccess serves /metrics to anyone; by default
+	// it needs a valid token or client certificate, as the API does.
+	UnauthenticatedMetricsAccess bool
+
+	// RateLimit limits each caller (off when RPS is 0); Run builds
+	// Options.Limiter and Options.TrustedProxies from it.
 	RateLimit RateLimit
 
 	// ExecPrograms are the programs exec connections may run; empty
@@ -103,23 +109,18 @@ type Started struct {
 	RootToken string
 }
 
-// withMetricsAndLimits puts the rate limiter in front of the API (a caller
-// over its budget gets 429 before any work is done), the instrumentation
-// around both (so 429s are counted), and /metrics beside them. /metrics
-// needs no token: its labels are route patterns and outcomes, never paths.
-func withMetricsAndLimits(h http.Handler, cfg Config) http.Handler {
-	if cfg.RateLimit.RPS > 0 {
-		burst := cfg.RateLimit.Burst
-		if burst <= 0 {
-			burst = max(1, int(cfg.RateLimit.RPS))
-		}
-		h = NewRateLimiter(cfg.RateLimit.RPS, burst, 100_000).Middleware(h, TokenOrAddr)
-	}
+// withMetrics puts the instrumentation around the API (so its 429s are
+// counted too) and /metrics beside it, for authenticated callers unless
+// unauthenticated is set.
+func withMetrics(h *handler, m *metrics.Metrics, unauthenticated bool) http.Handler {
 	// No http.ServeMux: it would answer a path with "..", "." or "//" with
 	// a redirect to the cleaned path (another secret, even another route)
 	// instead of letting the API refuse it with 400.
-	metricsH := cfg.Metrics.Handler()
-	apiH := Instrument(h, cfg.Metrics, RoutePattern)
+	metricsH := m.Handler()
+	if !unauthenticated {
+		metricsH = h.guardMetrics(metricsH)
+	}
+	apiH := Instrument(h, m, RoutePattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			metricsH.ServeHTTP(w, r)
@@ -127,6 +128,23 @@ func withMetricsAndLimits(h http.Handler, cfg Config) http.Handler {
 		}
 		apiH.ServeHTTP(w, r)
 	})
+}
+
+// limiter is the rate limiter the rate_limit settings ask for, nil for
+// none, and the trusted proxies they name.
+func (rl RateLimit) limiter() (*RateLimiter, []netip.Prefix, error) {
+	trusted, err := ParseTrustedProxies(rl.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rl.RPS <= 0 {
+		return nil, trusted, nil
+	}
+	burst := rl.Burst
+	if burst <= 0 {
+		burst = max(1, int(rl.RPS))
+	}
+	return NewRateLimiter(rl.RPS, burst, 100_000), trusted, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -179,6 +197,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		withClientCAs(tlsConfig, pool)
 		cfg.ClientCerts = true
 	}
+	if cfg.Limiter == nil {
+		if cfg.Limiter, cfg.TrustedProxies, err = cfg.RateLimit.limiter(); err != nil {
+			return err
+		}
+	}
 	if cfg.GitHubOIDC != nil {
 		if cfg.OIDC, err = NewOIDC(*cfg.GitHubOIDC); err != nil {
 			return err
@@ -224,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	h := newHandler(local, local, cfg.Options)
 	srv := &http.Server{
-		Handler:           withMetricsAndLimits(h, cfg),
+		Handler:           withMetrics(h, cfg.Metrics, cfg.UnauthenticatedMetricsAccess),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),

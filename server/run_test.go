@@ -210,6 +210,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+s.RootToken)
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Expect", "100-continue")
 	type answer struct {
 		status int

@@ -18,10 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/passman-dev/passman/metrics"
-	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
@@ -66,8 +66,9 @@ type Options struct {
 	// Metrics receives the API's outcomes (fetches, denials,
 	// authentication and audit failures); nil records nothing.
 	Metrics *metrics.Metrics
-	// MaxBodyBytes bounds a request body (413 beyond); 0 means
-	// DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds every request body (413 beyond); 0 means
+	// DefaultMaxBodyBytes, or a route's own api.Route.MaxBody where it
+	// has one (policy eval's input may be larger than a secret value).
 	MaxBodyBytes int64
 	// OIDC, when set, serves POST /v1/auth/oidc: GitHub Actions ID tokens
 	// are exchanged for short-lived passman tokens (see NewOIDC).
@@ -76,6 +77,13 @@ type Options struct {
 	// by its verified TLS client certificate (see clientCertInfo). The
 	// TLS config must verify client certificates (Config.ClientCAFile).
 	ClientCerts bool
+	// Limiter, when set, limits each caller's request rate (see
+	// RateLimiter); nil limits nothing.
+	Limiter *RateLimiter
+	// TrustedProxies are the proxies (load balancers) whose
+	// X-Forwarded-For header names a request's client address; from any
+	// other peer the header is ignored and the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the API handler: svc serves the secret routes, tokens
@@ -98,6 +106,10 @@ type handler struct {
 	clientCerts bool
 	log         *slog.Logger
 	max         int64
+	// maxSet: the operator chose max, which then caps every route.
+	maxSet  bool
+	limiter *RateLimiter
+	trusted []netip.Prefix
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -108,7 +120,8 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	if h.max <= 0 {
+	h.maxSet = h.max > 0
+	if !h.maxSet {
 		h.max = DefaultMaxBodyBytes
 	}
 	h.admin, _ = tokens.(TokenAdmin)
@@ -116,6 +129,7 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 		h.issuer, h.admin = h.admin, reservedClaimsGuard{h.admin}
 	}
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
+	h.limiter, h.trusted = opts.Limiter, opts.TrustedProxies
 	return h
 }
 
@@ -173,6 +187,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqLog) error {
 	route, tail, allowed := api.Match(r.Method, r.URL.Path)
 	if route == nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
 			rl.class = api.ClassMethodNotAllowed
@@ -184,21 +201,29 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 		return nil
 	}
 	rl.route, rl.readsSecret = route.Name, route.ReadsSecret
+	if err := checkBrowser(r); err != nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
+		rl.class = classOf(err)
+		return h.writeError(w, reqID, route, err)
+	}
 	c := &call{r: r, route: route}
 	ctx := r.Context()
-	if !route.Public {
-		rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
-		info, err := h.authenticate(ctx, r)
-		if err != nil {
-			rl.class = classOf(err)
-			if rl.class == "unauthenticated" {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
-			}
-			return h.writeError(w, reqID, route, err)
+	switch {
+	case !route.Public:
+		info, ok, err := h.admit(w, r, reqID, route, rl)
+		if !ok {
+			return err
 		}
 		c.token = info
-		rl.identity, rl.accessor = info.Identity, info.Accessor
 		ctx = core.WithSubject(ctx, subjectOf(info))
+	case !probe(route):
+		// A public route other than the probes exchanges a credential
+		// (the OIDC login): the address pays, before any work.
+		if h.limited(w, rl, h.addrKey(r)) {
+			return nil
+		}
 	}
 	var err error
 	if c.tail, err = validateTail(route, tail); err != nil {
@@ -208,10 +233,7 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	if route.Tail == api.TailPath {
 		rl.path = c.tail
 	}
-	limit := h.max
-	if route.MaxBody > 0 {
-		limit = min(limit, route.MaxBody)
-	}
+	limit := h.bodyLimit(route)
 	if r.ContentLength > limit {
 		err := fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, r.ContentLength, limit)
 		rl.class = classOf(err)
@@ -237,11 +259,58 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	return nil
 }
 
+// admit authenticates r and charges its caller's rate-limit bucket. When
+// it has answered the request itself (401, 429, a 5xx) ok is false and
+// err is the server error to log, if any.
+func (h *handler) admit(w http.ResponseWriter, r *http.Request, reqID string, route *api.Route, rl *reqLog) (info secret.TokenInfo, ok bool, err error) {
+	// An address whose failures emptied its bucket is refused before its
+	// credential is even looked up: a valid guess must not get through
+	// either.
+	if h.exhausted(w, rl, h.addrKey(r)) {
+		return info, false, nil
+	}
+	rl.mtls = r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+	info, err = h.authenticate(r.Context(), r)
+	if err != nil {
+		if h.limited(w, rl, h.addrKey(r)) {
+			return info, false, nil
+		}
+		rl.class = classOf(err)
+		if rl.class == "unauthenticated" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="passman"`)
+		}
+		return info, false, h.writeError(w, reqID, route, err)
+	}
+	rl.identity, rl.accessor = info.Identity, info.Accessor
+	if h.limited(w, rl, identityKey(info)) {
+		return info, false, nil
+	}
+	return info, true, nil
+}
+
+// bodyLimit bounds route's request body. A route's own MaxBody replaces
+// the default, which is sized for a secret value (~1.9 MB): capping it
+// by that default refused policy eval inputs over 1.9 MB that the API
+// promises up to 4 MiB. An operator's MaxBodyBytes caps every route.
+func (h *handler) bodyLimit(route *api.Route) int64 {
+	switch {
+	case route.MaxBody <= 0:
+		return h.max
+	case h.maxSet:
+		return min(h.max, route.MaxBody)
+	default:
+		return route.MaxBody
+	}
+}
+
 // observe records a request's outcome in the metrics, by the internal
-// error class: a denied read answers 404 on the wire but counts as denied.
+// error class, never splitting what the answer hides: a denied read of a
+// secret counts as not found, as it is answered.
 func (h *handler) observe(rl reqLog) {
 	m := h.metrics
-	if m == nil || rl.route == "" {
+	// A request refused for its rate was not served: it is counted by
+	// its status code alone.
+	if m == nil || rl.route == "" || rl.class == classRateLimited {
 		return
 	}
 	if rl.readsSecret {
@@ -249,7 +318,12 @@ func (h *handler) observe(rl reqLog) {
 	}
 	switch rl.class {
 	case "permission_denied":
-		m.ObserveAuthzDenial(rl.route)
+		// A denied read of a secret is answered as not found and counted
+		// as one above: a denial counted here would tell a hidden secret
+		// (whose metadata the policy refused) from a missing one.
+		if !rl.readsSecret {
+			m.ObserveAuthzDenial(rl.route)
+		}
 	case "unauthenticated":
 		method := metrics.AuthnToken
 		switch {
@@ -393,40 +467,6 @@ func (h *handler) logRequest(r *http.Request, status int, d time.Duration, reqID
 	h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "request", attrs...)
 }
 
-// decode reads a JSON body into v. An empty body leaves v as it is when
-// emptyOK. Errors never quote the body.
-func decode(c *call, v any, emptyOK bool) error {
-	dec := json.NewDecoder(c.r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if errors.Is(err, io.EOF) && emptyOK {
-		return nil
-	}
-	if err == nil && dec.More() {
-		err = errors.New("trailing data")
-	}
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data")
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	var mbe *http.MaxBytesError
-	var ute *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &mbe):
-		return fmt.Errorf("%w: request body exceeds %d bytes", secret.ErrTooLarge, mbe.Limit)
-	case errors.As(err, &ute) && ute.Field != "":
-		return fmt.Errorf("%w: request body: field %s has the wrong type", secret.ErrInvalidArgument, ute.Field)
-	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: request body is empty", secret.ErrInvalidArgument)
-	default:
-		return fmt.Errorf("%w: request body is not valid JSON for %s %s, or has unknown fields or invalid values", secret.ErrInvalidArgument, c.route.Method, c.route.Path)
-	}
-}
-
 // unavailable marks a failure that is the server's state, not the
 // request's: 503, and worth retrying later.
 type unavailable struct{ err error }
@@ -434,11 +474,15 @@ type unavailable struct{ err error }
 func (u unavailable) Error() string { return "unavailable: " + u.err.Error() }
 func (u unavailable) Unwrap() error { return u.err }
 
-// classOf is secret.Class, plus the server's own unavailable class.
+// classOf is secret.Class, plus the server's own unavailable and
+// unsupported media type classes.
 func classOf(err error) string {
 	var u unavailable
 	if errors.As(err, &u) {
 		return api.ClassUnavailable
+	}
+	if errors.As(err, new(mediaTypeError)) {
+		return api.ClassUnsupportedMediaType
 	}
 	return secret.Class(err)
 }

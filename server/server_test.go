@@ -44,6 +44,9 @@ func send(t *testing.T, e *servertest.Env, method, target, token string, body io
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := e.Server.Client().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, target, err)

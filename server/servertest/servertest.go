@@ -78,6 +78,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Metrics is passed to server.Options.
 	Metrics *metrics.Metrics
+	// Limiter is passed to server.Options.
+	Limiter *server.RateLimiter
 }
 
 // New starts a server; it stops when the test ends.
@@ -117,7 +119,7 @@ func New(t testing.TB, o Options) *Env {
 	e.Clock.Advance(2 * time.Minute)
 
 	logger := slog.New(slog.NewJSONHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics})
+	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter})
 	e.Server = httptest.NewUnstartedServer(h)
 	e.Server.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	e.Server.StartTLS()
