@@ -112,6 +112,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		ClientCAFile:      fc.ClientCA,
 		GitHubOIDC:        fc.OIDC.Config(),
 		RateLimit:         fc.RateLimit,
+		TokenRetention:    time.Duration(fc.TokenRetention),
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

@@ -32,6 +32,7 @@ import (
 //	policies: /etc/passman/policies
 //	audit_sync: fsync
 //	max_body_bytes: 2000000
+//	token_retention: 24h   # keep expired/revoked token records this long
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
 type FileConfig struct {
@@ -48,6 +49,8 @@ type FileConfig struct {
 	Timeouts     Timeouts  `yaml:"timeouts"`
 	Log          LogConfig `yaml:"log"`
 	RateLimit    RateLimit `yaml:"rate_limit"`
+	// TokenRetention: see Config.TokenRetention.
+	TokenRetention Duration `yaml:"token_retention"`
 }
 
 // RateLimit is the rate_limit section: a token bucket per caller (token,

@@ -36,6 +36,12 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 )
 
+// DefaultTokenReapInterval is how often the server removes the records of
+// tokens expired or revoked longer ago than Config.TokenRetention. Each OIDC
+// login leaves one; at this interval a busy server removes them in small
+// batches rather than letting them pile up.
+const DefaultTokenReapInterval = 10 * time.Minute
+
 // Config configures Run.
 type Config struct {
 	// Options configure the handler.
@@ -73,6 +79,14 @@ type Config struct {
 
 	// RateLimit limits each caller (off when RPS is 0).
 	RateLimit RateLimit
+
+	// TokenRetention is how long the records of expired and revoked
+	// tokens are kept (listed, explaining their accessors) before the
+	// server removes them; 0 means core.DefaultTokenRetention.
+	TokenRetention time.Duration
+	// TokenReapInterval is how often it removes them; 0 means
+	// DefaultTokenReapInterval.
+	TokenReapInterval time.Duration
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -137,6 +151,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
 	}
+	if cfg.TokenRetention < 0 || cfg.TokenReapInterval < 0 {
+		return fmt.Errorf("%w: token retention and reap interval must not be negative", secret.ErrInvalidArgument)
+	}
 	var dev *devSetup
 	if cfg.Dev {
 		if dev, err = setupDev(ctx, &cfg); err != nil {
@@ -186,6 +203,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		started.RootToken, started.CACertFile = token, cfg.TLSCertFile
 	}
+	// Stopped before the store closes (deferred later, so run earlier).
+	stopReaper := reapTokens(ctx, local, cfg.Logger, orDefault(cfg.TokenRetention, core.DefaultTokenRetention), orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
+	defer stopReaper()
 
 	addr := cfg.Addr
 	if addr == "" {
@@ -245,6 +265,37 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// reapTokens removes old token records now and every interval until ctx
+// is done or the returned function is called, which waits for a run in
+// progress. It acts as the store's creator, as the OIDC login does.
+func reapTokens(ctx context.Context, local *core.Local, log *slog.Logger, keep, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			n, err := local.ReapTokens(ctx, keep)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.LogAttrs(ctx, slog.LevelWarn, "token reaping failed", slog.String("error", err.Error()))
+			case n > 0:
+				log.LogAttrs(ctx, slog.LevelInfo, "token records reaped", slog.Int("count", n), slog.Duration("retention", keep))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // clientAddr is the host:port a client on this machine dials: a wildcard
