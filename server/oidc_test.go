@@ -73,13 +73,19 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T, oidcCfg *server.OIDCConfig, tlsSetup func(*httptest.Server)) *authEnv {
 	t.Helper()
+	return newPolicyEnv(t, authPolicy, oidcCfg, tlsSetup)
+}
+
+// newPolicyEnv is newAuthEnv with another policy.
+func newPolicyEnv(t *testing.T, policyText string, oidcCfg *server.OIDCConfig, tlsSetup func(*httptest.Server)) *authEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	polDir := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(polDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(authPolicy), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &authEnv{log: &servertest.Buffer{}}
@@ -506,6 +512,51 @@ func TestOIDCJWKSRefetchBounded(t *testing.T) {
 	for _, want := range []string{"decode key set", "no usable public key", "larger than"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("no log line says %q", want)
+		}
+	}
+}
+
+// TestOIDCExamplePolicy: the example policy's GitHub rule works on the
+// claims the server really passes: the production deploy job of acme/app
+// reads prod/app/*, the same repository and branch under a risky event,
+// or outside the environment, reads nothing.
+func TestOIDCExamplePolicy(t *testing.T) {
+	t.Parallel()
+	pol, err := os.ReadFile(filepath.Join("..", "examples", "policies", "teams.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := oidctest.New(t)
+	e := newPolicyEnv(t, string(pol), oidcConfig(iss), nil)
+	deploy := oidctest.With(iss.GitHubClaims("acme/app", testAudience, time.Now()),
+		"environment", "production", "sub", "repo:acme/app:environment:production")
+	read := func(claims map[string]any) int {
+		t.Helper()
+		res := e.login(t, iss.Sign(t, oidctest.RS256, claims))
+		if res.status != 200 {
+			t.Fatalf("login: %d %s", res.status, res.body)
+		}
+		var tr api.TokenCreateResponse
+		if err := json.Unmarshal(res.body, &tr); err != nil {
+			t.Fatal(err)
+		}
+		return e.do(t, "GET", "/v1/secrets/prod/app/key", tr.Token, "").status
+	}
+	for _, event := range []string{"push", "workflow_dispatch"} {
+		if got := read(oidctest.With(deploy, "event_name", event)); got != 200 {
+			t.Errorf("deploy job on %s: %d, want 200", event, got)
+		}
+	}
+	for name, claims := range map[string]map[string]any{
+		"pull_request_target": oidctest.With(deploy, "event_name", "pull_request_target"),
+		"issue_comment":       oidctest.With(deploy, "event_name", "issue_comment"),
+		"workflow_run":        oidctest.With(deploy, "event_name", "workflow_run"),
+		"no environment":      oidctest.With(deploy, "environment", nil),
+		"other workflow":      oidctest.With(deploy, "job_workflow_ref", "acme/app/.github/workflows/ci.yml@refs/heads/main"),
+		"other repository id": oidctest.With(deploy, "repository_id", "7"),
+	} {
+		if got := read(claims); got != 404 {
+			t.Errorf("%s: %d, want 404", name, got)
 		}
 	}
 }
