@@ -197,11 +197,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// The root token acts as "root" with claim role=root, which the
 		// dev policy (RootPolicy) makes admin. It is created as the local
 		// actor, the store's creator, before the server answers anyone.
-		token, _, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}})
+		token, info, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}, TTL: DevRootTokenTTL})
 		if err != nil {
 			return fmt.Errorf("create root token: %w", err)
 		}
-		started.RootToken, started.CACertFile = token, cfg.TLSCertFile
+		started.RootToken, started.CACertFile, dev.tokenExpires = token, cfg.TLSCertFile, info.ExpiresAt
 	}
 	// Stopped before the store closes (deferred later, so run earlier).
 	stopReaper := reapTokens(ctx, local, cfg.Logger, orDefault(cfg.TokenRetention, core.DefaultTokenRetention), orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
@@ -318,7 +318,10 @@ func clientAddr(a net.Addr) string {
 // devSetup is a dev server's scratch directory.
 type devSetup struct {
 	dir     string
-	removed bool // whether cleanup removes dir
+	removed bool     // whether cleanup removes dir
+	lock    *os.File // held while the server runs (lockDevDir); nil if none
+	// tokenExpires is when the root token expires.
+	tokenExpires time.Time
 }
 
 // RootPolicy is the authorization rule a dev server installs: a token
@@ -345,15 +348,22 @@ func setupDev(ctx context.Context, cfg *Config) (*devSetup, error) {
 		return nil, fmt.Errorf("%w: --dev makes its own store, policies and certificate; drop --policies and the TLS flags", secret.ErrInvalidArgument)
 	}
 	d := &devSetup{dir: cfg.DevDir}
+	fail := func(err error) (*devSetup, error) {
+		return nil, errors.Join(fmt.Errorf("dev server: %w", err), d.cleanup())
+	}
 	if d.dir == "" {
-		dir, err := os.MkdirTemp("", "passman-dev-")
+		// A dev server killed before it could clean up (SIGKILL, a crash,
+		// a power cut) left its store, key and root token here: the next
+		// one removes them.
+		sweepDevDirs(ctx, os.TempDir(), cfg.Logger)
+		dir, err := os.MkdirTemp("", devDirPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("dev server: %w", err)
 		}
 		d.dir, d.removed = dir, true
-	}
-	fail := func(err error) (*devSetup, error) {
-		return nil, errors.Join(fmt.Errorf("dev server: %w", err), d.cleanup())
+		if d.lock, err = lockDevDir(dir); err != nil {
+			return fail(err)
+		}
 	}
 	polDir := filepath.Join(d.dir, "policies")
 	if err := os.MkdirAll(polDir, 0o700); err != nil {
@@ -396,14 +406,21 @@ export PASSMAN_ADDR=%s
 export PASSMAN_TOKEN=%s
 export PASSMAN_CACERT=%s
 
-`, d.dir, s.URL, s.RootToken, s.CACertFile)
+The root token expires at %s (in %s).
+
+`, d.dir, s.URL, s.RootToken, s.CACertFile, d.tokenExpires.Local().Format(time.RFC3339), DevRootTokenTTL)
 }
 
 func (d *devSetup) cleanup() error {
 	if !d.removed {
 		return nil
 	}
-	if err := os.RemoveAll(d.dir); err != nil {
+	// Removed under the lock, which goes with the last file descriptor.
+	err := os.RemoveAll(d.dir)
+	if d.lock != nil {
+		err = errors.Join(err, d.lock.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("remove dev directory: %w", err)
 	}
 	return nil
