@@ -58,7 +58,7 @@ var errKeysRateLimited = errors.New("no cached key verifies the signature, and t
 // VerifySignature implements oidc.KeySet. go-oidc has checked the
 // algorithm (RS256 or ES256) and that there is one signature.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(jwt, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}
