@@ -121,6 +121,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		Getenv:            a.env.getenv,
 
 		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
+		TokenRetention:               time.Duration(fc.TokenRetention),
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

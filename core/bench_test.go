@@ -139,3 +139,27 @@ func BenchmarkGetCheckpoint(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCreateToken measures one token creation (an OIDC login's store
+// work) in a store already holding 1k or 100k tokens: it must not grow
+// with the number of tokens.
+func BenchmarkCreateToken(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("tokens=%d", n), func(b *testing.B) {
+			opts := initStore(b, audit.SyncWrite)
+			opts.NoSync = true // the figure is the work per login, not the disk's fsync
+			l := open(b, opts)
+			defer l.Close()
+			ctx := context.Background()
+			if err := core.SeedTokens(ctx, l, n); err != nil {
+				b.Fatal(err)
+			}
+			req := core.TokenRequest{Identity: "repo:acme/app:ref:refs/heads/main", Claims: map[string]string{"repository": "acme/app"}, TTL: 15 * time.Minute}
+			for b.Loop() {
+				if _, _, err := l.CreateToken(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -218,6 +218,9 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	if err := l.reconcile(ctx); err != nil {
 		return nil, errors.Join(err, log.Close(), db.Close())
 	}
+	if err := l.migrateTokenIndex(ctx); err != nil {
+		return nil, errors.Join(err, log.Close(), db.Close())
+	}
 	l.startCheckpoints(opts.checkpointInterval())
 	return l, nil
 }

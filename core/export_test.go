@@ -3,9 +3,13 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
 )
 
 // failingLog is an audit log whose appends fail, as on a full disk.
@@ -60,3 +64,20 @@ func RecordedCheckpoint(ctx context.Context, l *Local) (audit.Checkpoint, error)
 
 // AuditHead is the head of l's audit log.
 func AuditHead(l *Local) audit.Head { return l.log.Head() }
+
+// SeedTokens writes n token records (identity "seed", one hour to live)
+// straight into l's database, for benchmarks that need a store with many
+// tokens: creating them through CreateToken would audit each one.
+func SeedTokens(ctx context.Context, l *Local, n int) error {
+	now := l.opts.now().UTC()
+	return l.db.Update(ctx, func(tx store.Tx) error {
+		for i := range n {
+			hash := hashToken(fmt.Sprintf("seed-%d", i))
+			rec := tokenRecord{TokenInfo: secret.TokenInfo{Accessor: hash[:accessorLen], Identity: "seed", Claims: map[string]string{"repository": "acme/app", "ref": "refs/heads/main"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, Hash: hash}
+			if err := putTokenRecord(tx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

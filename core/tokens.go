@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ const (
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
 	ActionTokenList   = "token.list"
+	ActionTokenReap   = "token.reap"
 )
 
 // TokenPrefix starts every bearer token passman issues, so a scanner (or a
@@ -50,11 +52,27 @@ const (
 // Token records live in the store's caller-owned metadata keyspace, in the
 // same bbolt file as the secrets, so they are as durable as the secrets and
 // backed up with them. Only the SHA-256 of a token is stored: a stolen
-// database yields no usable token.
+// database yields no usable token. There is one key per token and no index:
+// a listing scans the prefix, so a login writes one small record however
+// many tokens exist.
 const (
-	tokenMetaPrefix = "token/"      // token/<accessor> -> tokenRecord (JSON)
-	tokenIndexMeta  = "token-index" // JSON array of accessors, sorted
+	tokenMetaPrefix = "token/" // token/<accessor> -> tokenRecord (JSON)
+	// legacyTokenIndexMeta is the JSON array of every accessor that stores
+	// kept before listings scanned the prefix. Each login rewrote it whole
+	// (about 2 MB at 100k tokens); Open deletes it (migrateTokenIndex).
+	legacyTokenIndexMeta = "token-index"
 )
+
+// DefaultTokenRetention is how long ReapTokens keeps the record of an
+// expired or revoked token by default: long enough that a listing still
+// explains an accessor seen in yesterday's logs; the audit log keeps its
+// creation and revocation for ever.
+const DefaultTokenRetention = 24 * time.Hour
+
+// reapBatch bounds the records one reaping transaction removes, so it
+// holds the database's write lock briefly and its audit entry, which
+// lists the accessors, stays well under audit.MaxEntrySize.
+const reapBatch = 1000
 
 // TokenRequest asks for a new bearer token.
 type TokenRequest struct {
@@ -136,10 +154,7 @@ func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, secr
 				return err
 			}
 			o.details["accessor"] = info.Accessor
-			return updateTokenIndex(tx, func(idx []string) []string {
-				i, _ := slices.BinarySearch(idx, info.Accessor)
-				return slices.Insert(idx, i, info.Accessor)
-			})
+			return nil
 		}
 		return fmt.Errorf("generate token: accessor collided three times")
 	}, nil)
@@ -216,8 +231,9 @@ func (c *tokenCache) drop(accessor string) {
 	c.gen++
 }
 
-// ListTokens describes every token, revoked and expired ones included,
-// sorted by accessor. It is an admin action, authorized and audited.
+// ListTokens describes every token, revoked and expired ones included
+// (until ReapTokens removes them), sorted by accessor. It is an admin
+// action, authorized and audited.
 func (l *Local) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
 	dec, err := l.authorize(ctx, op{action: ActionTokenList, perm: policy.ActionAdmin})
 	if err != nil {
@@ -225,19 +241,10 @@ func (l *Local) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
 	}
 	var out []secret.TokenInfo
 	err = l.db.View(ctx, func(tx store.Tx) error {
-		idx, err := readTokenIndex(tx)
-		if err != nil {
-			return err
-		}
-		out = make([]secret.TokenInfo, 0, len(idx))
-		for _, acc := range idx {
-			rec, err := getTokenRecord(tx, acc)
-			if err != nil {
-				return err
-			}
+		return scanTokenRecords(tx, func(rec tokenRecord) error {
 			out = append(out, rec.TokenInfo)
-		}
-		return nil
+			return nil
+		})
 	})
 	e := audit.Entry{Action: ActionTokenList, Details: map[string]string{"count": fmt.Sprint(len(out))}, Decision: dec}
 	if err := l.read(ctx, e, err); err != nil {
@@ -286,23 +293,104 @@ func (l *Local) LookupToken(ctx context.Context, token string) (secret.TokenInfo
 	return rec.TokenInfo, nil
 }
 
-// changeTokens authorizes o, then runs fn in a database transaction whose
-// audit entry is appended, and the chain head recorded, just before it
-// commits, as mutate does for secrets: a token exists only if its creation
-// was audited. A failure after authorization is audited under the same
-// request id.
+// ReapTokens removes the records of tokens that expired, or were revoked,
+// more than keep ago, and returns how many it removed. Such a token no
+// longer authenticates anyway; without reaping, every OIDC login would
+// leave a record for ever. The audit log keeps each token's creation and
+// revocation. Reaping is an admin action (the server runs it periodically
+// as itself), authorized first and audited once per batch of removals,
+// with the accessors removed; a run that finds nothing writes no entry.
+func (l *Local) ReapTokens(ctx context.Context, keep time.Duration) (int, error) {
+	o := op{action: ActionTokenReap, perm: policy.ActionAdmin, details: map[string]string{"retention": keep.String()}}
+	if keep < 0 {
+		return 0, l.deny(ctx, o, nil, fmt.Errorf("%w: token retention must not be negative", secret.ErrInvalidArgument))
+	}
+	dec, err := l.authorize(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := l.opts.now().Add(-keep)
+	// Candidates are found in a read transaction, which does not hold up
+	// logins, and checked again inside each write.
+	var due []string
+	err = l.db.View(ctx, func(tx store.Tx) error {
+		return scanTokenRecords(tx, func(rec tokenRecord) error {
+			if rec.reapable(cutoff) {
+				due = append(due, rec.Accessor)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reap tokens: %w", err)
+	}
+	reaped := 0
+	for batch := range slices.Chunk(due, reapBatch) {
+		var gone []string
+		bo := o
+		bo.details = maps.Clone(o.details)
+		err := l.commitTokens(ctx, bo, dec, func(tx store.Tx) error {
+			gone = gone[:0]
+			for _, acc := range batch {
+				rec, err := getTokenRecord(tx, acc)
+				if errors.Is(err, secret.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if !rec.reapable(cutoff) {
+					continue
+				}
+				if err := store.DeleteMeta(tx, tokenMetaPrefix+acc); err != nil {
+					return fmt.Errorf("delete token record: %w", err)
+				}
+				gone = append(gone, acc)
+			}
+			bo.details["count"] = strconv.Itoa(len(gone))
+			bo.details["accessors"] = strings.Join(gone, ",")
+			return nil
+		}, func() {
+			for _, acc := range gone {
+				l.tokens.drop(acc)
+			}
+		})
+		if err != nil {
+			return reaped, err
+		}
+		reaped += len(gone)
+	}
+	return reaped, nil
+}
+
+// reapable says whether the record's token expired or was revoked before
+// cutoff.
+func (r tokenRecord) reapable(cutoff time.Time) bool {
+	return (!r.ExpiresAt.IsZero() && r.ExpiresAt.Before(cutoff)) ||
+		(!r.RevokedAt.IsZero() && r.RevokedAt.Before(cutoff))
+}
+
+// changeTokens authorizes o, then runs fn as commitTokens does.
 func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) error, committed func()) error {
 	dec, err := l.authorize(ctx, o)
 	if err != nil {
 		return err
 	}
+	return l.commitTokens(ctx, o, dec, fn, committed)
+}
+
+// commitTokens runs fn, authorized by dec, in a database transaction whose
+// audit entry is appended, and the chain head recorded, just before it
+// commits, as mutate does for secrets: a token exists only if its creation
+// was audited. A failure is audited under the same request id.
+func (l *Local) commitTokens(ctx context.Context, o op, dec *audit.Decision, fn func(tx store.Tx) error, committed func()) error {
 	reqID := newRequestID()
 	entry := func() audit.Entry {
 		// o.details is read when the entry is written: fn may add to it
 		// (the accessor of a new token).
 		return audit.Entry{Action: o.action, RequestID: reqID, Decision: dec, Details: maps.Clone(o.details)}
 	}
-	err = l.db.Update(ctx, func(tx store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -396,31 +484,30 @@ func putTokenRecord(tx store.Tx, rec tokenRecord) error {
 	return nil
 }
 
-// readTokenIndex returns the accessors of every token. The index exists
-// because the store exposes named metadata records, not a scan of them.
-func readTokenIndex(tx store.Tx) ([]string, error) {
-	b, err := store.MetaTx(tx, tokenIndexMeta)
-	if err != nil || b == nil {
-		return nil, err
-	}
-	var idx []string
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("%w: token index: %v", secret.ErrCorrupt, err)
-	}
-	return idx, nil
+// scanTokenRecords calls fn with every token record, in accessor order.
+func scanTokenRecords(tx store.Tx, fn func(tokenRecord) error) error {
+	return store.ScanMeta(tx, tokenMetaPrefix, func(name string, b []byte) (bool, error) {
+		var rec tokenRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return false, fmt.Errorf("%w: token record %s: %v", secret.ErrCorrupt, strings.TrimPrefix(name, tokenMetaPrefix), err)
+		}
+		return true, fn(rec)
+	})
 }
 
-func updateTokenIndex(tx store.Tx, fn func([]string) []string) error {
-	idx, err := readTokenIndex(tx)
-	if err != nil {
+// migrateTokenIndex deletes the token index of a store written before
+// listings scanned the token records. The records were always one key per
+// token, written in the same transaction as the index entry, so they are
+// the whole truth and nothing else changes; the index is not even parsed,
+// so a damaged one cannot keep the store from opening.
+func (l *Local) migrateTokenIndex(ctx context.Context) error {
+	b, err := l.st.Meta(ctx, legacyTokenIndexMeta)
+	if err != nil || b == nil {
 		return err
 	}
-	b, err := json.Marshal(fn(idx))
+	err = l.db.Update(ctx, func(tx store.Tx) error { return store.DeleteMeta(tx, legacyTokenIndexMeta) })
 	if err != nil {
-		return fmt.Errorf("encode token index: %w", err)
-	}
-	if err := store.PutMeta(tx, tokenIndexMeta, b); err != nil {
-		return fmt.Errorf("write token index: %w", err)
+		return fmt.Errorf("migrate token index: %w", err)
 	}
 	return nil
 }

@@ -3,18 +3,24 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/boltdb"
 )
 
 func TestTokenLifecycle(t *testing.T) {
@@ -232,5 +238,217 @@ func TestTokenCreateFailsClosed(t *testing.T) {
 	list, err := l.ListTokens(ctx)
 	if err != nil || len(list) != 0 {
 		t.Fatalf("tokens after a failed create: %+v, %v", list, err)
+	}
+}
+
+// TestReapTokens: records of tokens expired or revoked longer ago than the
+// retention are removed, in audited batches; live ones, and recently dead
+// ones, stay.
+func TestReapTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	opts := initStore(t, audit.SyncWrite)
+	opts.Now = clock.Now
+	l := open(t, opts)
+	defer l.Close()
+	create := func(identity string, ttl time.Duration) (string, secret.TokenInfo) {
+		t.Helper()
+		tok, info, err := l.CreateToken(ctx, core.TokenRequest{Identity: identity, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, info
+	}
+	shortTok, short := create("short", time.Hour)
+	_, forever := create("forever", 0)
+	revokedTok, revoked := create("revoked", 0)
+	_, long := create("long", 48*time.Hour)
+	if err := l.RevokeToken(ctx, revoked.Accessor); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() []string {
+		t.Helper()
+		list, err := l.ListTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ti := range list {
+			ids = append(ids, ti.Identity)
+		}
+		return ids
+	}
+	reap := func(keep time.Duration, want int) {
+		t.Helper()
+		n, err := l.ReapTokens(ctx, keep)
+		if err != nil || n != want {
+			t.Fatalf("reap: %d, %v; want %d", n, err, want)
+		}
+	}
+
+	// Expired and revoked, but within the retention: kept, and listed.
+	clock.Advance(time.Hour + time.Minute)
+	if _, err := l.LookupToken(ctx, shortTok); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired token: %v", err)
+	}
+	reap(core.DefaultTokenRetention, 0)
+	if got := listed(); len(got) != 4 {
+		t.Fatalf("listed %v, want all four", got)
+	}
+
+	// A day later both are past the retention; the 48h token is not.
+	clock.Advance(core.DefaultTokenRetention)
+	reap(core.DefaultTokenRetention, 2)
+	got := listed()
+	if len(got) != 2 || !slices.Contains(got, "forever") || !slices.Contains(got, "long") {
+		t.Fatalf("listed %v after reaping, want forever and long", got)
+	}
+	// The reaped token is unknown now, not "expired": its cached record
+	// went with it.
+	for _, tok := range []string{shortTok, revokedTok} {
+		if _, err := l.LookupToken(ctx, tok); !errors.Is(err, secret.ErrUnauthenticated) || !strings.Contains(err.Error(), "unknown") {
+			t.Errorf("reaped token: %v, want unknown", err)
+		}
+	}
+	reap(core.DefaultTokenRetention, 0) // nothing left to do, and no entry for it
+
+	clock.Advance(48 * time.Hour)
+	reap(0, 1)
+	if got := listed(); len(got) != 1 || got[0] != "forever" {
+		t.Fatalf("listed %v, want forever", got)
+	}
+	if _, err := l.ReapTokens(ctx, -time.Second); !errors.Is(err, secret.ErrInvalidArgument) {
+		t.Errorf("negative retention: %v", err)
+	}
+
+	var reaps []audit.Entry
+	for _, e := range entries(t, opts) {
+		if e.Action == core.ActionTokenReap && e.Outcome == audit.OutcomeSuccess {
+			reaps = append(reaps, e)
+		}
+	}
+	if len(reaps) != 2 {
+		t.Fatalf("%d successful reap entries, want 2 (runs that removed nothing write none): %+v", len(reaps), reaps)
+	}
+	if d := reaps[0].Details; d["count"] != "2" || !strings.Contains(d["accessors"], short.Accessor) || !strings.Contains(d["accessors"], revoked.Accessor) ||
+		strings.Contains(d["accessors"], forever.Accessor) || d["retention"] != "24h0m0s" || reaps[0].Decision == nil {
+		t.Errorf("first reap entry: %+v", reaps[0])
+	}
+	if d := reaps[1].Details; d["count"] != "1" || d["accessors"] != long.Accessor {
+		t.Errorf("second reap entry: %+v", reaps[1])
+	}
+}
+
+// TestReapTokensIsAuthorized: only an admin reaps; a refused caller
+// removes nothing.
+func TestReapTokensIsAuthorized(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	opts := initStore(t, audit.SyncWrite)
+	opts.Now = clock.Now
+	l := open(t, opts)
+	defer l.Close()
+	if _, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ci", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	as := core.WithSubject(ctx, policy.Subject{ID: "alice", Kind: policy.KindToken})
+	if n, err := l.ReapTokens(as, 0); !errors.Is(err, secret.ErrPermissionDenied) || n != 0 {
+		t.Errorf("token subject reaping: %d, %v", n, err)
+	}
+	if list, err := l.ListTokens(ctx); err != nil || len(list) != 1 {
+		t.Fatalf("tokens after a refused reap: %+v, %v", list, err)
+	}
+}
+
+// TestTokenIndexMigration: a store from before token listings scanned the
+// records (it kept a JSON index of every accessor) opens, lists the same
+// tokens, and loses the index. A damaged index does not stop it opening.
+func TestTokenIndexMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, index := range map[string]func(accs []string) []byte{
+		"index": func(accs []string) []byte {
+			b, _ := json.Marshal(accs)
+			return b
+		},
+		"damaged index": func([]string) []byte { return []byte(`["0123`) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			opts := initStore(t, audit.SyncWrite)
+			l := open(t, opts)
+			var toks []string
+			for _, id := range []string{"a", "b", "c"} {
+				tok, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: id, Claims: map[string]string{"role": id}, TTL: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
+				toks = append(toks, tok)
+			}
+			before, err := l.ListTokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.RevokeToken(ctx, before[1].Accessor); err != nil {
+				t.Fatal(err)
+			}
+			if before, err = l.ListTokens(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var accs []string
+			for _, ti := range before {
+				accs = append(accs, ti.Accessor)
+			}
+			if !slices.IsSorted(accs) {
+				t.Errorf("listing not sorted by accessor: %v", accs)
+			}
+			// Write the index as older passman did, beside the records.
+			dbPath := filepath.Join(opts.Dir, core.DBFile)
+			db, err := boltdb.Open(ctx, dbPath, boltdb.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(ctx, func(tx store.Tx) error { return store.PutMeta(tx, "token-index", index(accs)) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			l = open(t, opts)
+			after, err := l.ListTokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(before, after); diff != "" {
+				t.Errorf("listing changed by the migration (-before +after):\n%s", diff)
+			}
+			live := 0
+			for _, tok := range toks {
+				if _, err := l.LookupToken(ctx, tok); err == nil {
+					live++
+				}
+			}
+			if live != 2 {
+				t.Errorf("%d tokens authenticate after migration, want 2 (one is revoked)", live)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err = boltdb.Open(ctx, dbPath, boltdb.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if b, err := store.ReadMeta(ctx, db, "token-index"); err != nil || b != nil {
+				t.Errorf("token index after migration: %q, %v; want it gone", b, err)
+			}
+		})
 	}
 }

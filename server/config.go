@@ -33,6 +33,7 @@ import (
 //	policies: /etc/passman/policies
 //	audit_sync: fsync
 //	max_body_bytes: 2000000   # optional; caps every route, policy eval's 4 MiB included
+//	token_retention: 24h   # keep expired/revoked token records this long
 //	timeouts: {read_header: 10s, read: 60s, write: 120s, idle: 120s, shutdown: 30s}
 //	log: {format: json, level: info}
 //	rate_limit: {rps: 20, burst: 40, trusted_proxies: [10.0.0.0/8]}
@@ -57,6 +58,8 @@ type FileConfig struct {
 	RateLimit    RateLimit `yaml:"rate_limit"`
 	Telemetry    Telemetry `yaml:"telemetry"`
 	Rotation     Rotation  `yaml:"rotation"`
+	// TokenRetention: see Config.TokenRetention.
+	TokenRetention Duration `yaml:"token_retention"`
 }
 
 // Rotation is the rotation section.

@@ -91,8 +91,10 @@ type OIDCConfig struct {
 
 // OIDC verifies GitHub Actions ID tokens. The issuer's discovery document
 // is fetched on first use (and again after a failure), so the server
-// starts even when the issuer is unreachable; go-oidc's RemoteKeySet then
-// caches the keys and refetches them when a token names an unknown kid.
+// starts even when the issuer is unreachable; its keys are then cached and
+// fetched again when no cached key verifies a token, at most once per
+// JWKSMinRefetch (keySet), so forged tokens cannot make the server hammer
+// the issuer.
 type OIDC struct {
 	cfg OIDCConfig
 
@@ -153,7 +155,15 @@ func (o *OIDC) getVerifier(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	if err != nil {
 		return nil, unavailable{fmt.Errorf("OIDC discovery at %s: %w", o.cfg.Issuer, err)}
 	}
-	o.verifier = p.Verifier(&oidc.Config{
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
+		return nil, unavailable{fmt.Errorf("OIDC discovery at %s: no jwks_uri (%v)", o.cfg.Issuer, err)}
+	}
+	// NewProvider checked that the document's issuer is o.cfg.Issuer.
+	keys := newKeySet(doc.JWKSURI, o.cfg.HTTPClient, o.cfg.Now)
+	o.verifier = oidc.NewVerifier(o.cfg.Issuer, keys, &oidc.Config{
 		ClientID: o.cfg.Audience,
 		// Explicit, so a discovery document cannot widen it: asymmetric
 		// algorithms only, so neither "none" nor an HMAC keyed with the

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/oidctest"
+	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/server/servertest"
@@ -70,13 +73,19 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T, oidcCfg *server.OIDCConfig, tlsSetup func(*httptest.Server)) *authEnv {
 	t.Helper()
+	return newPolicyEnv(t, authPolicy, oidcCfg, tlsSetup)
+}
+
+// newPolicyEnv is newAuthEnv with another policy.
+func newPolicyEnv(t *testing.T, policyText string, oidcCfg *server.OIDCConfig, tlsSetup func(*httptest.Server)) *authEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	polDir := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(polDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(authPolicy), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := &authEnv{log: &servertest.Buffer{}}
@@ -400,5 +409,157 @@ func TestRunRefusesOIDCWithoutAudience(t *testing.T) {
 	err := server.Run(context.Background(), server.Config{Dev: true, Addr: "127.0.0.1:0", GitHubOIDC: &server.OIDCConfig{}, Out: &strings.Builder{}})
 	if !errors.Is(err, secret.ErrInvalidArgument) || !strings.Contains(err.Error(), "audience") {
 		t.Errorf("Run: %v, want a missing-audience error", err)
+	}
+}
+
+// TestOIDCJWKSRefetchBounded: forged tokens, however many and whatever
+// kid they name, make the server fetch the issuer's keys at most once per
+// server.JWKSMinRefetch; a key the issuer publishes later is still picked
+// up; a broken or oversized key set is refused.
+func TestOIDCJWKSRefetchBounded(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	clock := testclock.New(time.Now())
+	cfg := oidcConfig(iss)
+	cfg.Now = clock.Now
+	e := newAuthEnv(t, cfg, nil)
+	otherRSA, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := func() map[string]any { return iss.GitHubClaims("acme/app", testAudience, clock.Now()) }
+	forged := func(i int) string {
+		switch i % 3 {
+		case 0:
+			return iss.SignWith(t, jose.RS256, otherRSA, fmt.Sprintf("kid-%d", i), good())
+		case 1:
+			return iss.SignWith(t, jose.RS256, otherRSA, oidctest.KidRSA, good())
+		}
+		return iss.SignWith(t, jose.RS256, otherRSA, "", good())
+	}
+	burst := func(n int) {
+		t.Helper()
+		jwts := make([]string, n)
+		for i := range jwts {
+			jwts[i] = forged(i)
+		}
+		var wg sync.WaitGroup
+		for _, jwt := range jwts {
+			wg.Go(func() {
+				res, err := e.try(e.client, "POST", api.RouteOIDCLogin.Path, "", loginBody(t, jwt))
+				if err != nil || res.status != 401 {
+					t.Errorf("forged token: %d %s, %v; want 401", res.status, res.body, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	fetches := func(want int, when string) {
+		t.Helper()
+		if n := iss.JWKSFetches(); n != want {
+			t.Fatalf("%s: %d JWKS fetches, want %d", when, n, want)
+		}
+	}
+
+	if res := e.login(t, iss.Sign(t, oidctest.RS256, good())); res.status != 200 {
+		t.Fatalf("login: %d %s", res.status, res.body)
+	}
+	fetches(1, "after the first login")
+	burst(60)
+	fetches(1, "after forged tokens right after a fetch")
+	clock.Advance(server.JWKSMinRefetch + time.Second)
+	burst(60)
+	fetches(2, "after forged tokens once the bound has passed")
+	burst(30)
+	fetches(2, "after more forged tokens")
+	if !strings.Contains(string(e.log.Bytes()), "fetched less than") {
+		t.Error("no log line says a refetch was refused")
+	}
+
+	// Rotation: a key published since the last fetch is found once the
+	// bound has passed (a token signed with it before then is refused).
+	newKey := iss.Publish(t, "rsa-2")
+	rotated := func() result {
+		return e.login(t, iss.SignWith(t, jose.RS256, newKey, "rsa-2", good()))
+	}
+	if res := rotated(); res.status != 401 {
+		t.Errorf("new key within the bound: %d, want 401", res.status)
+	}
+	clock.Advance(server.JWKSMinRefetch + time.Second)
+	if res := rotated(); res.status != 200 {
+		t.Fatalf("new key after the bound: %d %s", res.status, res.body)
+	}
+	fetches(3, "after the rotation")
+	if res := rotated(); res.status != 200 {
+		t.Fatalf("new key again: %d %s", res.status, res.body)
+	}
+	fetches(3, "after a second token with the new key (cached)")
+
+	// A broken key set: refused, the keys already cached keep working.
+	for name, body := range map[string][]byte{
+		"not JSON":  []byte(`{"keys": [`),
+		"no keys":   []byte(`{"keys": []}`),
+		"junk keys": []byte(`{"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}, {"kty": "oct", "k": "c2VjcmV0"}]}`),
+		"oversized": []byte(`{"keys": [], "pad": "` + strings.Repeat("a", 2<<20) + `"}`),
+	} {
+		iss.ServeJWKS(body)
+		clock.Advance(server.JWKSMinRefetch + time.Second)
+		if res := e.login(t, forged(0)); res.status != 401 {
+			t.Errorf("%s: forged token: %d", name, res.status)
+		}
+		if res := e.login(t, iss.Sign(t, oidctest.ES256, good())); res.status != 200 {
+			t.Errorf("%s: a token with a cached key: %d %s", name, res.status, res.body)
+		}
+	}
+	log := string(e.log.Bytes())
+	for _, want := range []string{"decode key set", "no usable public key", "larger than"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no log line says %q", want)
+		}
+	}
+}
+
+// TestOIDCExamplePolicy: the example policy's GitHub rule works on the
+// claims the server really passes: the production deploy job of acme/app
+// reads prod/app/*, the same repository and branch under a risky event,
+// or outside the environment, reads nothing.
+func TestOIDCExamplePolicy(t *testing.T) {
+	t.Parallel()
+	pol, err := os.ReadFile(filepath.Join("..", "examples", "policies", "teams.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := oidctest.New(t)
+	e := newPolicyEnv(t, string(pol), oidcConfig(iss), nil)
+	deploy := oidctest.With(iss.GitHubClaims("acme/app", testAudience, time.Now()),
+		"environment", "production", "sub", "repo:acme/app:environment:production")
+	read := func(claims map[string]any) int {
+		t.Helper()
+		res := e.login(t, iss.Sign(t, oidctest.RS256, claims))
+		if res.status != 200 {
+			t.Fatalf("login: %d %s", res.status, res.body)
+		}
+		var tr api.TokenCreateResponse
+		if err := json.Unmarshal(res.body, &tr); err != nil {
+			t.Fatal(err)
+		}
+		return e.do(t, "GET", "/v1/secrets/prod/app/key", tr.Token, "").status
+	}
+	for _, event := range []string{"push", "workflow_dispatch"} {
+		if got := read(oidctest.With(deploy, "event_name", event)); got != 200 {
+			t.Errorf("deploy job on %s: %d, want 200", event, got)
+		}
+	}
+	for name, claims := range map[string]map[string]any{
+		"pull_request_target": oidctest.With(deploy, "event_name", "pull_request_target"),
+		"issue_comment":       oidctest.With(deploy, "event_name", "issue_comment"),
+		"workflow_run":        oidctest.With(deploy, "event_name", "workflow_run"),
+		"no environment":      oidctest.With(deploy, "environment", nil),
+		"other workflow":      oidctest.With(deploy, "job_workflow_ref", "acme/app/.github/workflows/ci.yml@refs/heads/main"),
+		"other repository id": oidctest.With(deploy, "repository_id", "7"),
+	} {
+		if got := read(claims); got != 404 {
+			t.Errorf("%s: %d, want 404", name, got)
+		}
 	}
 }

@@ -38,6 +38,12 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 )
 
+// DefaultTokenReapInterval is how often the server removes the records of
+// tokens expired or revoked longer ago than Config.TokenRetention. Each OIDC
+// login leaves one; at this interval a busy server removes them in small
+// batches rather than letting them pile up.
+const DefaultTokenReapInterval = 10 * time.Minute
+
 // Config configures Run.
 type Config struct {
 	// Options configure the handler.
@@ -88,6 +94,13 @@ type Config struct {
 	// means the process environment (os.Getenv), once Run has removed the
 	// master key from it.
 	Getenv func(string) string
+	// TokenRetention is how long the records of expired and revoked
+	// tokens are kept (listed, explaining their accessors) before the
+	// server removes them; 0 means core.DefaultTokenRetention.
+	TokenRetention time.Duration
+	// TokenReapInterval is how often it removes them; 0 means
+	// DefaultTokenReapInterval.
+	TokenReapInterval time.Duration
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -164,6 +177,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stdout
 	}
+	if cfg.TokenRetention < 0 || cfg.TokenReapInterval < 0 {
+		return fmt.Errorf("%w: token retention and reap interval must not be negative", secret.ErrInvalidArgument)
+	}
 	var dev *devSetup
 	if cfg.Dev {
 		if dev, err = setupDev(ctx, &cfg); err != nil {
@@ -222,12 +238,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// The root token acts as "root" with claim role=root, which the
 		// dev policy (RootPolicy) makes admin. It is created as the local
 		// actor, the store's creator, before the server answers anyone.
-		token, _, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}})
+		token, info, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}, TTL: DevRootTokenTTL})
 		if err != nil {
 			return fmt.Errorf("create root token: %w", err)
 		}
-		started.RootToken, started.CACertFile = token, cfg.TLSCertFile
+		started.RootToken, started.CACertFile, dev.tokenExpires = token, cfg.TLSCertFile, info.ExpiresAt
 	}
+	// Stopped before the store closes (deferred later, so run earlier).
+	stopReaper := reapTokens(ctx, local, cfg.Logger, orDefault(cfg.TokenRetention, core.DefaultTokenRetention), orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
+	defer stopReaper()
 
 	addr := cfg.Addr
 	if addr == "" {
@@ -289,6 +308,37 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
+// reapTokens removes old token records now and every interval until ctx
+// is done or the returned function is called, which waits for a run in
+// progress. It acts as the store's creator, as the OIDC login does.
+func reapTokens(ctx context.Context, local *core.Local, log *slog.Logger, keep, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			n, err := local.ReapTokens(ctx, keep)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.LogAttrs(ctx, slog.LevelWarn, "token reaping failed", slog.String("error", err.Error()))
+			case n > 0:
+				log.LogAttrs(ctx, slog.LevelInfo, "token records reaped", slog.Int("count", n), slog.Duration("retention", keep))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // clientAddr is the host:port a client on this machine dials: a wildcard
 // listen address becomes loopback.
 func clientAddr(a net.Addr) string {
@@ -309,7 +359,10 @@ func clientAddr(a net.Addr) string {
 // devSetup is a dev server's scratch directory.
 type devSetup struct {
 	dir     string
-	removed bool // whether cleanup removes dir
+	removed bool     // whether cleanup removes dir
+	lock    *os.File // held while the server runs (lockDevDir); nil if none
+	// tokenExpires is when the root token expires.
+	tokenExpires time.Time
 }
 
 // RootPolicy is the authorization rule a dev server installs: a token
@@ -336,15 +389,22 @@ func setupDev(ctx context.Context, cfg *Config) (*devSetup, error) {
 		return nil, fmt.Errorf("%w: --dev makes its own store, policies and certificate; drop --policies and the TLS flags", secret.ErrInvalidArgument)
 	}
 	d := &devSetup{dir: cfg.DevDir}
+	fail := func(err error) (*devSetup, error) {
+		return nil, errors.Join(fmt.Errorf("dev server: %w", err), d.cleanup())
+	}
 	if d.dir == "" {
-		dir, err := os.MkdirTemp("", "passman-dev-")
+		// A dev server killed before it could clean up (SIGKILL, a crash,
+		// a power cut) left its store, key and root token here: the next
+		// one removes them.
+		sweepDevDirs(ctx, os.TempDir(), cfg.Logger)
+		dir, err := os.MkdirTemp("", devDirPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("dev server: %w", err)
 		}
 		d.dir, d.removed = dir, true
-	}
-	fail := func(err error) (*devSetup, error) {
-		return nil, errors.Join(fmt.Errorf("dev server: %w", err), d.cleanup())
+		if d.lock, err = lockDevDir(dir); err != nil {
+			return fail(err)
+		}
 	}
 	polDir := filepath.Join(d.dir, "policies")
 	if err := os.MkdirAll(polDir, 0o700); err != nil {
@@ -387,14 +447,21 @@ export PASSMAN_ADDR=%s
 export PASSMAN_TOKEN=%s
 export PASSMAN_CACERT=%s
 
-`, d.dir, s.URL, s.RootToken, s.CACertFile)
+The root token expires at %s (in %s).
+
+`, d.dir, s.URL, s.RootToken, s.CACertFile, d.tokenExpires.Local().Format(time.RFC3339), DevRootTokenTTL)
 }
 
 func (d *devSetup) cleanup() error {
 	if !d.removed {
 		return nil
 	}
-	if err := os.RemoveAll(d.dir); err != nil {
+	// Removed under the lock, which goes with the last file descriptor.
+	err := os.RemoveAll(d.dir)
+	if d.lock != nil {
+		err = errors.Join(err, d.lock.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("remove dev directory: %w", err)
 	}
 	return nil

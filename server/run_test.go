@@ -17,11 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
+	"github.com/passman-dev/passman/server/servertest"
 )
 
 // runServer starts server.Run in the background and waits until it
@@ -273,5 +276,62 @@ func TestGracefulShutdown(t *testing.T) {
 	v, err := l.Get(context.Background(), "inflight/x", secret.Selector{})
 	if err != nil || string(v.Value.Reveal()) != "in-flight" {
 		t.Fatalf("in-flight write: %q, %v", v.Value.Reveal(), err)
+	}
+}
+
+// TestRunReapsTokens: the server removes the records of tokens expired
+// longer ago than the retention, on its own, and logs how many.
+func TestRunReapsTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := testclock.New(time.Now())
+	var logBuf servertest.Buffer
+	s, stop := runServer(t, server.Config{
+		Dev: true, DevDir: t.TempDir(), Out: io.Discard,
+		Store:          core.Options{Actor: "tester", AuditSync: audit.SyncWrite, Now: clock.Now},
+		TokenRetention: time.Minute, TokenReapInterval: 10 * time.Millisecond,
+		Options: server.Options{Logger: slog.New(slog.NewJSONHandler(&logBuf, nil))},
+	})
+	c, err := client.New(client.Options{Addr: s.URL, Token: s.RootToken, CACertFile: s.CACertFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := c.CreateToken(ctx, api.TokenCreateRequest{Identity: "ci", TTL: secret.Duration(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func() bool {
+		t.Helper()
+		list, err := c.ListTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ti := range list {
+			if ti.Accessor == short.Info.Accessor {
+				return true
+			}
+		}
+		return false
+	}
+	// Expired, within the retention: kept through several reaper runs.
+	clock.Advance(90 * time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if !has() {
+		t.Fatal("a token expired for less than the retention was reaped")
+	}
+	clock.Advance(time.Minute)
+	for deadline := time.Now().Add(10 * time.Second); has(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the expired token's record was not reaped")
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if log := logBuf.String(); !strings.Contains(log, `"msg":"token records reaped","count":1`) {
+		t.Errorf("no log line for the reaping:\n%s", log)
+	}
+	if err := server.Run(ctx, server.Config{Dev: true, DevDir: t.TempDir(), Out: io.Discard, Addr: "127.0.0.1:0", TokenRetention: -time.Second}); !errors.Is(err, secret.ErrInvalidArgument) {
+		t.Errorf("Run with a negative retention: %v", err)
 	}
 }

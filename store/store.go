@@ -280,6 +280,23 @@ func MetaTx(tx Tx, name string) ([]byte, error) {
 	return v, err
 }
 
+// ScanMeta calls fn with the name and value of each caller-owned metadata
+// record whose name starts with prefix, in byte order of names, so a caller
+// can keep one record per item (one per token, say) instead of an index
+// record it rewrites whole on every change. It stops when fn returns false
+// or an error, returning that error. The value is valid until tx ends.
+func ScanMeta(tx Tx, prefix string, fn func(name string, value []byte) (bool, error)) error {
+	return tx.Scan([]byte(prefixMeta+prefix), nil, func(k, v []byte) (bool, error) {
+		return fn(string(k[len(prefixMeta):]), v)
+	})
+}
+
+// DeleteMeta removes caller-owned metadata inside tx; removing a missing
+// name is not an error.
+func DeleteMeta(tx Tx, name string) error {
+	return tx.Delete([]byte(prefixMeta + name))
+}
+
 // Meta reads caller-owned metadata; a missing name returns nil, nil.
 func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 	return ReadMeta(ctx, s.b, name)

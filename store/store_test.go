@@ -260,3 +260,78 @@ func TestConcurrentCASWriters(t *testing.T) {
 	}
 	t.Logf("%d conflicts resolved by retry", conflicts)
 }
+
+// TestScanMeta: a metadata scan sees only records whose name starts with
+// the prefix, in name order, and never the store's own keys or secrets.
+func TestScanMeta(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "token/x", "a secret named like a record", secret.PutOptions{})
+	err := e.db.Update(ctx, func(tx store.Tx) error {
+		for _, n := range []string{"token/b", "token/a", "token-index", "tokens", "audit-head", "token/c"} {
+			if err := store.PutMeta(tx, n, []byte("v-"+n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(prefix string, limit int) []string {
+		t.Helper()
+		var got []string
+		err := e.db.View(ctx, func(tx store.Tx) error {
+			return store.ScanMeta(tx, prefix, func(name string, v []byte) (bool, error) {
+				if string(v) != "v-"+name {
+					t.Errorf("%s holds %q", name, v)
+				}
+				got = append(got, name)
+				return len(got) < limit, nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if diff := cmp.Diff([]string{"token/a", "token/b", "token/c"}, scan("token/", 100)); diff != "" {
+		t.Errorf("scan token/ (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"token/a", "token/b"}, scan("token/", 2)); diff != "" {
+		t.Errorf("scan stopped after two (-want +got):\n%s", diff)
+	}
+	if got := scan("nothing/", 100); len(got) != 0 {
+		t.Errorf("scan of an unused prefix: %v", got)
+	}
+
+	// An error from fn ends the scan and is returned.
+	boom := errors.New("boom")
+	err = e.db.View(ctx, func(tx store.Tx) error {
+		return store.ScanMeta(tx, "token/", func(string, []byte) (bool, error) { return true, boom })
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("scan with a failing fn: %v", err)
+	}
+
+	// Delete: one record goes, a missing one is no error, a read-only
+	// transaction refuses.
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
+		if err := store.DeleteMeta(tx, "token/b"); err != nil {
+			return err
+		}
+		return store.DeleteMeta(tx, "token/never")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"token/a", "token/c"}, scan("token/", 100)); diff != "" {
+		t.Errorf("after delete (-want +got):\n%s", diff)
+	}
+	if err := e.db.View(ctx, func(tx store.Tx) error { return store.DeleteMeta(tx, "token/a") }); err == nil {
+		t.Error("delete in a read-only transaction succeeded")
+	}
+	if _, err := e.st.Get(ctx, "token/x", secret.Selector{}); err != nil {
+		t.Errorf("the secret named like a record: %v", err)
+	}
+}

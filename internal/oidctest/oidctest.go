@@ -46,6 +46,8 @@ type Issuer struct {
 
 	mu        sync.Mutex
 	jwksFetch int
+	extra     []jose.JSONWebKey // keys published later (Publish)
+	rawJWKS   []byte            // served instead of the keys when set
 }
 
 // New starts an issuer; it stops when the test ends. Keys are generated
@@ -74,11 +76,17 @@ func New(t testing.TB) *Issuer {
 	mux.HandleFunc("GET /.well-known/jwks", func(w http.ResponseWriter, _ *http.Request) {
 		iss.mu.Lock()
 		iss.jwksFetch++
+		raw, extra := iss.rawJWKS, iss.extra
 		iss.mu.Unlock()
-		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		if raw != nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(raw)
+			return
+		}
+		writeJSON(w, jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey{
 			{Key: rk.Public(), KeyID: KidRSA, Algorithm: string(jose.RS256), Use: "sig"},
 			{Key: ek.Public(), KeyID: KidEC, Algorithm: string(jose.ES256), Use: "sig"},
-		}})
+		}, extra...)})
 	})
 	iss.Server = httptest.NewTLSServer(mux)
 	iss.URL = iss.Server.URL
@@ -103,6 +111,28 @@ func (i *Issuer) JWKSFetches() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.jwksFetch
+}
+
+// Publish adds a new RSA key with the given kid to the JWKS, as an issuer
+// rotating its keys does, and returns it to sign with (SignWith).
+func (i *Issuer) Publish(t testing.TB, kid string) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.extra = append(i.extra, jose.JSONWebKey{Key: k.Public(), KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"})
+	return k
+}
+
+// ServeJWKS makes the JWKS endpoint answer body (a broken or hostile key
+// set) instead of the keys; nil restores them.
+func (i *Issuer) ServeJWKS(body []byte) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.rawJWKS = body
 }
 
 // GitHubClaims are the claims of a GitHub Actions ID token for the main
