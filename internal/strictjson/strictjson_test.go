@@ -145,7 +145,7 @@ func TestCheckRequestTypes(t *testing.T) {
 	cas := 3
 	owner := "team"
 	ok := []any{
-		&api.PutRequest{Value: []byte("v"), CAS: &cas, Stage: secret.StageCurrent, Metadata: &secret.MetadataUpdate{Owner: &owner, Tags: map[string]string{"a": "b"}, Rotation: &secret.Rotation{Connector: "generated", GracePeriod: secret.Duration(time.Hour)}}},
+		&api.PutRequest{Value: []byte("v"), CAS: &cas, Stage: secret.StageCurrent, Metadata: &secret.MetadataUpdate{Owner: &owner, Tags: map[string]string{"a": "b"}, Rotation: &secret.Rotation{Connection: "generated", Params: map[string]string{"role": "app"}, GracePeriod: secret.Duration(time.Hour)}}},
 		&api.TokenCreateRequest{Identity: "ci", Claims: map[string]string{"role": "deploy"}, TTL: secret.Duration(time.Hour)},
 		&api.PolicyEvalRequest{Decision: "lint", Input: json.RawMessage(`{"secrets":[{"path":"a"}]}`)},
 		&api.RespondRequest{},
