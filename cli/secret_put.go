@@ -91,7 +91,7 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 			return &usageError{err: err}
 		}
 		put = func(svc passman.Service) (secret.VersionInfo, error) {
-			return passman.PutGenerated(cmd.Context(), svc, path, spec, opts)
+			return generator.Put(cmd.Context(), svc, path, spec, opts)
 		}
 	} else {
 		// Read the value before opening the store, so bad input fails

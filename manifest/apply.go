@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/generator"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -60,7 +61,7 @@ func Apply(ctx context.Context, svc passman.Service, m *Manifest) (ApplyResult, 
 // create writes a new generated secret, only if it does not exist yet.
 func create(ctx context.Context, svc passman.Service, s *Secret) error {
 	zero := 0
-	if _, err := passman.PutGenerated(ctx, svc, s.Path, *s.Generate, secret.PutOptions{CAS: &zero, Metadata: s.update(nil)}); err != nil {
+	if _, err := generator.Put(ctx, svc, s.Path, *s.Generate, secret.PutOptions{CAS: &zero, Metadata: s.update(nil)}); err != nil {
 		return fmt.Errorf("apply: create %s: %w", s.Path, err)
 	}
 	return nil

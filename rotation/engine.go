@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/generator"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/secret"
@@ -130,7 +129,7 @@ func (e *Engine) start(ctx context.Context, s secret.Secret, spec *secret.Rotati
 	for _, c := range spec.Classes {
 		gspec.Classes = append(gspec.Classes, generator.Class(c))
 	}
-	generated, err := passman.GenerateValue(gspec)
+	generated, err := generator.Value(gspec)
 	if err != nil {
 		return Result{Path: path, From: from}, fmt.Errorf("rotate %s: %w", path, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -136,7 +135,7 @@ func (reg Registry) PlanMigration(ctx context.Context, st migrationStore, prefix
 // each secret's spec. It stops at the first error: what was done stays
 // done, and planning again picks up the rest.
 func ApplyMigration(ctx context.Context, svc interface {
-	passman.Connections
+	PutConnection(ctx context.Context, c secret.Connection) (secret.Connection, error)
 	UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error)
 }, m Migration) error {
 	for _, ch := range m.Connections {
