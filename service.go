@@ -46,17 +46,3 @@ type Service interface {
 	QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error)
 }
 
-// Connections administers rotation connections: the operator-defined,
-// named ways to reach a rotation's target system (see secret.Connection).
-// Every method is an admin action. The in-process core and the remote
-// client implement it.
-type Connections interface {
-	// PutConnection creates or replaces a connection.
-	PutConnection(ctx context.Context, c secret.Connection) (secret.Connection, error)
-	// GetConnection returns one connection.
-	GetConnection(ctx context.Context, name string) (secret.Connection, error)
-	// ListConnections returns every connection, sorted by name.
-	ListConnections(ctx context.Context) ([]secret.Connection, error)
-	// DeleteConnection removes a connection.
-	DeleteConnection(ctx context.Context, name string) error
-}

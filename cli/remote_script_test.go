@@ -75,7 +75,7 @@ func startScriptServer(e *testscript.Env) error {
 	})
 	// The store's creator is admin by the bundled policy, so it may create
 	// the first token, as an operator does before starting a server.
-	token, _, err := local.CreateToken(ctx, core.TokenRequest{Identity: scriptIdentity, Claims: map[string]string{"role": "root"}})
+	token, _, err := local.CreateToken(ctx, secret.TokenRequest{Identity: scriptIdentity, Claims: map[string]string{"role": "root"}})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/rotation"
@@ -16,36 +17,12 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// engine builds the rotation engine over a store, whose connections give
-// it connectors (their env:NAME credentials come from this process's
-// environment, see config.coreOptions).
-func (a *app) engine(l *core.Local) *rotation.Engine {
-	e := rotation.NewEngine(l, l)
-	e.Now = a.env.Now
-	return e
-}
-
-// rotator runs rotations and reports their standing: the local engine
-// (rotation.Engine over core.Local) or a passman server (client.Client), so
-// rotate and status work the same either way.
-type rotator interface {
-	Rotate(ctx context.Context, path, trigger string) (rotation.Result, error)
-	RotateDue(ctx context.Context, opts rotation.DueOptions) (rotation.DueReport, error)
-	Entries(ctx context.Context, prefix string) ([]rotation.Entry, error)
-}
-
-var (
-	_ rotator = (*rotation.Engine)(nil)
-	_ rotator = (*client.Client)(nil)
-)
-
 // withRotator runs fn with the server at remoteAddr when one is set (the
 // server runs the rotation as the token's identity, with its own
-// connections), else with an engine over the
-// local store.
-func (a *app) withRotator(ctx context.Context, fn func(rotator) error) error {
-	return withBackend(ctx, a, func(c *client.Client) rotator { return c },
-		func(l *core.Local) rotator { return a.engine(l) }, fn)
+// connections), else with the local store: both are passman.Rotator.
+func (a *app) withRotator(ctx context.Context, fn func(passman.Rotator) error) error {
+	return withBackend(ctx, a, func(c *client.Client) passman.Rotator { return c },
+		func(l *core.Local) passman.Rotator { return l }, fn)
 }
 
 func newRotateCmd(a *app) *cobra.Command {
@@ -77,7 +54,7 @@ Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 			if due == (len(args) == 1) {
 				return usageErrorf("give a PATH or --due")
 			}
-			return a.withRotator(ctx, func(e rotator) error {
+			return a.withRotator(ctx, func(e passman.Rotator) error {
 				if due {
 					rep, err := e.RotateDue(ctx, opts)
 					if err != nil {
@@ -159,8 +136,8 @@ func newStatusCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				prefix = args[0]
 			}
-			return a.withRotator(cmd.Context(), func(e rotator) error {
-				entries, err := e.Entries(cmd.Context(), prefix)
+			return a.withRotator(cmd.Context(), func(e passman.Rotator) error {
+				entries, err := e.RotationStatus(cmd.Context(), prefix)
 				if err != nil {
 					return err
 				}
@@ -210,38 +187,13 @@ func statusText(w io.Writer, entries []rotation.Entry) error {
 	return t.flush()
 }
 
-// responder acts on the leaks a scan found as the respond policy decides:
-// the engine over the local store, deciding with the store's policies, or
-// a passman server (client.Client), which responds with its own policy
-// and connectors, each step authorized and audited as the token's
-// identity.
-type responder interface {
-	RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error)
-}
-
-// localResponder is the engine over a local store and the store's respond
-// policy.
-type localResponder struct {
-	engine *rotation.Engine
-	decide rotation.Decider
-}
-
-func (r localResponder) RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error) {
-	return r.engine.RespondToLeaks(ctx, leaks, r.decide)
-}
-
-var (
-	_ responder = localResponder{}
-	_ responder = (*client.Client)(nil)
-)
-
-// withResponder runs fn with the server at remoteAddr when one is set,
-// else with the local store.
-func (a *app) withResponder(ctx context.Context, fn func(responder) error) error {
-	return withBackend(ctx, a, func(c *client.Client) responder { return c },
-		func(l *core.Local) responder {
-			return localResponder{engine: a.engine(l), decide: l.DecideLeakResponse}
-		}, fn)
+// withResponder runs fn with the server at remoteAddr when one is set
+// (its respond policy decides and its connections act, each step
+// authorized and audited as the token's identity), else with the local
+// store: both are passman.LeakResponder.
+func (a *app) withResponder(ctx context.Context, fn func(passman.LeakResponder) error) error {
+	return withBackend(ctx, a, func(c *client.Client) passman.LeakResponder { return c },
+		func(l *core.Local) passman.LeakResponder { return l }, fn)
 }
 
 // respond runs the leak response for a scan's managed findings, once per
@@ -252,7 +204,7 @@ func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
 	if len(leaks) == 0 {
 		return nil
 	}
-	return a.withResponder(ctx, func(r responder) error {
+	return a.withResponder(ctx, func(r passman.LeakResponder) error {
 		results, err := r.RespondToLeaks(ctx, leaks)
 		rotation.AnnotateFindings(findings, results)
 		if err != nil {

@@ -11,46 +11,38 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/secret"
 )
 
-// tokenAdmin is what the token commands need; *client.Client has it, and
-// localTokens gives it to a local store.
+// tokenAdmin is what the token commands need: token administration and a
+// description of the token in PASSMAN_TOKEN. *client.Client has both;
+// localTokens gives the second to a local store.
 type tokenAdmin interface {
-	CreateToken(ctx context.Context, req api.TokenCreateRequest) (api.TokenCreateResponse, error)
-	RevokeToken(ctx context.Context, accessor string) error
-	ListTokens(ctx context.Context) ([]secret.TokenInfo, error)
+	passman.Tokens
 	LookupSelf(ctx context.Context) (secret.TokenInfo, error)
 }
 
 // localTokens administers the tokens of a local store, as its OS user.
 type localTokens struct {
-	l *core.Local
+	*core.Local
 	// token is PASSMAN_TOKEN, for lookup.
 	token string
 }
 
-func (t localTokens) CreateToken(ctx context.Context, req api.TokenCreateRequest) (api.TokenCreateResponse, error) {
-	tok, info, err := t.l.CreateToken(ctx, core.TokenRequest{Identity: req.Identity, Claims: req.Claims, TTL: time.Duration(req.TTL)})
-	return api.TokenCreateResponse{Token: tok, Info: info}, err
-}
-
-func (t localTokens) RevokeToken(ctx context.Context, accessor string) error {
-	return t.l.RevokeToken(ctx, accessor)
-}
-
-func (t localTokens) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
-	return t.l.ListTokens(ctx)
-}
+var (
+	_ tokenAdmin = localTokens{}
+	_ tokenAdmin = (*client.Client)(nil)
+)
 
 func (t localTokens) LookupSelf(ctx context.Context) (secret.TokenInfo, error) {
 	if t.token == "" {
 		return secret.TokenInfo{}, usageErrorf("%s is not set: token lookup describes the token in it", envToken)
 	}
-	info, err := t.l.LookupToken(ctx, t.token)
-	return info, err
+	return t.LookupToken(ctx, t.token)
 }
 
 // withTokens runs fn with the server's token administration when a server
@@ -64,7 +56,7 @@ func (a *app) withTokens(ctx context.Context, fn func(tokenAdmin) error) error {
 		return fn(c)
 	}
 	return a.withLocal(ctx, func(l *core.Local, _ config) error {
-		return fn(localTokens{l: l, token: a.env.getenv(envToken)})
+		return fn(localTokens{Local: l, token: a.env.getenv(envToken)})
 	})
 }
 
@@ -102,12 +94,12 @@ it is goes to standard error.`,
 			if identity == "" {
 				return usageErrorf("--identity is required")
 			}
-			req := api.TokenCreateRequest{Identity: identity}
+			req := secret.TokenRequest{Identity: identity}
 			d, err := secret.ParseDuration(ttl)
 			if err != nil {
 				return usageErrorf("--ttl: want a duration such as 1h, 720h or 30d, or 0 for a token that never expires")
 			}
-			req.TTL = d
+			req.TTL = time.Duration(d)
 			for _, c := range claims {
 				k, v, ok := strings.Cut(c, "=")
 				if !ok || k == "" {
@@ -120,7 +112,7 @@ it is goes to standard error.`,
 			}
 			var res api.TokenCreateResponse
 			err = a.withTokens(cmd.Context(), func(t tokenAdmin) error {
-				res, err = t.CreateToken(cmd.Context(), req)
+				res.Token, res.Info, err = t.CreateToken(cmd.Context(), req)
 				return err
 			})
 			if err != nil {

@@ -45,7 +45,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/metrics"
@@ -130,8 +129,6 @@ type Client struct {
 	// cache is the read cache; nil when Options.CacheTTL is 0.
 	cache *cache
 }
-
-var _ passman.Service = (*Client)(nil)
 
 // New returns a client for the server at opts.Addr.
 func New(opts Options) (*Client, error) {
@@ -568,10 +565,12 @@ func (c *Client) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]a
 
 // CreateToken asks the server for a new token (an admin action). The
 // token is in the response and nowhere else: the server keeps its hash.
-func (c *Client) CreateToken(ctx context.Context, req api.TokenCreateRequest) (api.TokenCreateResponse, error) {
+// It implements passman.Tokens.
+func (c *Client) CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error) {
 	var out api.TokenCreateResponse
-	err := c.do(ctx, request{route: api.RouteTokenCreate, in: req, out: &out})
-	return out, err
+	in := api.TokenCreateRequest{Identity: req.Identity, Claims: req.Claims, TTL: secret.Duration(req.TTL)}
+	err := c.do(ctx, request{route: api.RouteTokenCreate, in: in, out: &out})
+	return out.Token, out.Info, err
 }
 
 // RevokeToken revokes the token with accessor (an admin action).

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
@@ -177,36 +177,36 @@ func TestTokens(t *testing.T) {
 	e := servertest.New(t, servertest.Options{})
 	ctx := context.Background()
 	root := newClient(t, e, e.Tokens[servertest.Root])
-	res, err := root.CreateToken(ctx, api.TokenCreateRequest{Identity: "ci", Claims: map[string]string{"role": "reader"}, TTL: secret.Duration(3600e9)})
+	token, info, err := root.CreateToken(ctx, secret.TokenRequest{Identity: "ci", Claims: map[string]string{"role": "reader"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(res.Token, core.TokenPrefix) || res.Info.Identity != "ci" || res.Info.CreatedBy != "root-user" || res.Info.ExpiresAt.IsZero() {
-		t.Fatalf("create: %+v", res.Info)
+	if !strings.HasPrefix(token, core.TokenPrefix) || info.Identity != "ci" || info.CreatedBy != "root-user" || info.ExpiresAt.Sub(info.CreatedAt) != time.Hour {
+		t.Fatalf("create: %+v", info)
 	}
-	ci := newClient(t, e, res.Token)
+	ci := newClient(t, e, token)
 	self, err := ci.LookupSelf(ctx)
-	if err != nil || self.Accessor != res.Info.Accessor || self.Claims["role"] != "reader" {
+	if err != nil || self.Accessor != info.Accessor || self.Claims["role"] != "reader" {
 		t.Fatalf("lookup-self: %+v, %v", self, err)
 	}
 	// The new token acts as a reader: it may list app/, not create tokens.
 	if _, err := ci.List(ctx, secret.ListOptions{Prefix: "app/"}); err != nil {
 		t.Errorf("reader list: %v", err)
 	}
-	_, err = ci.CreateToken(ctx, api.TokenCreateRequest{Identity: "x"})
+	_, _, err = ci.CreateToken(ctx, secret.TokenRequest{Identity: "x"})
 	wantErr(t, "reader creating a token", err, secret.ErrPermissionDenied)
 	list, err := root.ListTokens(ctx)
 	if err != nil || len(list) != 6 {
 		t.Fatalf("list: %d tokens, %v", len(list), err)
 	}
-	if err := root.RevokeToken(ctx, res.Info.Accessor); err != nil {
+	if err := root.RevokeToken(ctx, info.Accessor); err != nil {
 		t.Fatal(err)
 	}
 	_, err = ci.LookupSelf(ctx)
 	wantErr(t, "revoked token", err, secret.ErrUnauthenticated)
 	err = root.RevokeToken(ctx, "0123456789abcdef")
 	wantErr(t, "revoke unknown", err, secret.ErrNotFound)
-	_, err = root.CreateToken(ctx, api.TokenCreateRequest{Identity: "has space"})
+	_, _, err = root.CreateToken(ctx, secret.TokenRequest{Identity: "has space"})
 	wantErr(t, "bad identity", err, secret.ErrInvalidArgument)
 	if err := root.Health(ctx); err != nil {
 		t.Error(err)

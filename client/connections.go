@@ -3,12 +3,9 @@ package client
 import (
 	"context"
 
-	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/secret"
 )
-
-var _ passman.Connections = (*Client)(nil)
 
 // PutConnection implements passman.Connections.
 func (c *Client) PutConnection(ctx context.Context, conn secret.Connection) (secret.Connection, error) {

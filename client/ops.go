@@ -44,13 +44,6 @@ func (c *Client) RotateDue(ctx context.Context, opts rotation.DueOptions) (rotat
 	return out, err
 }
 
-// Entries lists the rotated secrets under prefix and whether each is due
-// (see rotation.Engine.Entries); it is RotationStatus under the engine's
-// name, so a Client and an Engine serve the same commands.
-func (c *Client) Entries(ctx context.Context, prefix string) ([]rotation.Entry, error) {
-	return c.RotationStatus(ctx, prefix)
-}
-
 // RotationStatus lists the rotated secrets under prefix and whether each
 // is due.
 func (c *Client) RotationStatus(ctx context.Context, prefix string) ([]rotation.Entry, error) {

@@ -154,7 +154,7 @@ func BenchmarkCreateToken(b *testing.B) {
 			if err := core.SeedTokens(ctx, l, n); err != nil {
 				b.Fatal(err)
 			}
-			req := core.TokenRequest{Identity: "repo:acme/app:ref:refs/heads/main", Claims: map[string]string{"repository": "acme/app"}, TTL: 15 * time.Minute}
+			req := secret.TokenRequest{Identity: "repo:acme/app:ref:refs/heads/main", Claims: map[string]string{"repository": "acme/app"}, TTL: 15 * time.Minute}
 			for b.Loop() {
 				if _, _, err := l.CreateToken(ctx, req); err != nil {
 					b.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -294,8 +293,3 @@ func (r connectionResolver) Resolve(ctx context.Context, ref string) (secret.Val
 		return secret.Value{}, fmt.Errorf("%w: connection %s: reference must be env:NAME or secret:PATH", secret.ErrInvalidArgument, r.conn)
 	}
 }
-
-var (
-	_ passman.Connections      = (*Local)(nil)
-	_ rotation.ConnectorSource = (*Local)(nil)
-)

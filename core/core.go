@@ -15,6 +15,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
@@ -62,6 +63,9 @@ type Options struct {
 	// Getenv resolves connections' env:NAME credential references; nil
 	// resolves none.
 	Getenv func(string) string
+	// Metrics counts rotations (attempts, outcomes, stale secrets); nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 	// CheckpointInterval is how often the audit head is recorded when only
 	// reads and failures moved it; 0 means DefaultCheckpointInterval.
 	CheckpointInterval time.Duration

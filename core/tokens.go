@@ -74,17 +74,6 @@ const DefaultTokenRetention = 24 * time.Hour
 // lists the accessors, stays well under audit.MaxEntrySize.
 const reapBatch = 1000
 
-// TokenRequest asks for a new bearer token.
-type TokenRequest struct {
-	// Identity becomes the subject's id (policy input.subject.id, the audit
-	// entry's actor) for every request made with the token.
-	Identity string
-	// Claims become input.subject.claims, e.g. {"role": "ci"}.
-	Claims map[string]string
-	// TTL bounds the token's life; 0 means it never expires.
-	TTL time.Duration
-}
-
 // tokenRecord is what the store keeps: the info and the token's hash.
 type tokenRecord struct {
 	secret.TokenInfo
@@ -103,7 +92,7 @@ func hashToken(token string) string {
 // accessor. Creating a token is an admin action; it is authorized and
 // audited like a change to a secret (the entry names the accessor, never
 // the token) and commits only if its audit entry was written.
-func (l *Local) CreateToken(ctx context.Context, req TokenRequest) (string, secret.TokenInfo, error) {
+func (l *Local) CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error) {
 	o := op{action: ActionTokenCreate, perm: policy.ActionAdmin}
 	if err := validateTokenRequest(req); err != nil {
 		return "", secret.TokenInfo{}, l.deny(ctx, o, nil, err)
@@ -413,7 +402,7 @@ func (l *Local) commitTokens(ctx context.Context, o op, dec *audit.Decision, fn 
 	return err
 }
 
-func validateTokenRequest(req TokenRequest) error {
+func validateTokenRequest(req secret.TokenRequest) error {
 	if err := validLabel("identity", req.Identity, MaxTokenIdentityLen); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestTokenLifecycle(t *testing.T) {
 	opts.Now = clock.Now
 	l := open(t, opts)
 
-	token, info, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ci", Claims: map[string]string{"role": "deploy"}, TTL: time.Hour})
+	token, info, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci", Claims: map[string]string{"role": "deploy"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 
 	// A second token, then expiry of the first.
-	token2, info2, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ops"})
+	token2, info2, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ops"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTokenRequestValidation(t *testing.T) {
 	for i := range core.MaxTokenClaims + 1 {
 		many[strings.Repeat("k", i+1)] = "v"
 	}
-	for name, req := range map[string]core.TokenRequest{
+	for name, req := range map[string]secret.TokenRequest{
 		"no identity":     {},
 		"space":           {Identity: "a b"},
 		"control":         {Identity: "a\nb"},
@@ -183,13 +183,13 @@ func TestTokenAdminIsAuthorized(t *testing.T) {
 	ctx := context.Background()
 	opts := initStore(t, audit.SyncWrite)
 	admin := open(t, opts)
-	_, info, err := admin.CreateToken(ctx, core.TokenRequest{Identity: "ci"})
+	_, info, err := admin.CreateToken(ctx, secret.TokenRequest{Identity: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A token subject named like the creator is not the creator.
 	as := core.WithSubject(ctx, policy.Subject{ID: "alice", Kind: policy.KindToken})
-	if _, _, err := admin.CreateToken(as, core.TokenRequest{Identity: "x"}); !errors.Is(err, secret.ErrPermissionDenied) {
+	if _, _, err := admin.CreateToken(as, secret.TokenRequest{Identity: "x"}); !errors.Is(err, secret.ErrPermissionDenied) {
 		t.Errorf("token subject creating a token: %v", err)
 	}
 	if err := admin.RevokeToken(as, info.Accessor); !errors.Is(err, secret.ErrPermissionDenied) {
@@ -205,7 +205,7 @@ func TestTokenAdminIsAuthorized(t *testing.T) {
 	opts.Authorizer = denyAll{}
 	l := open(t, opts)
 	defer l.Close()
-	if _, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "x"}); !errors.Is(err, secret.ErrPermissionDenied) {
+	if _, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "x"}); !errors.Is(err, secret.ErrPermissionDenied) {
 		t.Errorf("create under deny-all: %v", err)
 	}
 	if err := l.RevokeToken(ctx, info.Accessor); !errors.Is(err, secret.ErrPermissionDenied) {
@@ -230,7 +230,7 @@ func TestTokenCreateFailsClosed(t *testing.T) {
 	l := open(t, initStore(t, audit.SyncWrite))
 	defer l.Close()
 	restore := core.BreakAudit(l, errors.New("no space left on device"))
-	token, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ci"})
+	token, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci"})
 	restore()
 	if !errors.Is(err, secret.ErrAudit) || token != "" {
 		t.Fatalf("create with a broken audit log: %q, %v", token, err)
@@ -254,7 +254,7 @@ func TestReapTokens(t *testing.T) {
 	defer l.Close()
 	create := func(identity string, ttl time.Duration) (string, secret.TokenInfo) {
 		t.Helper()
-		tok, info, err := l.CreateToken(ctx, core.TokenRequest{Identity: identity, TTL: ttl})
+		tok, info, err := l.CreateToken(ctx, secret.TokenRequest{Identity: identity, TTL: ttl})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,7 +350,7 @@ func TestReapTokensIsAuthorized(t *testing.T) {
 	opts.Now = clock.Now
 	l := open(t, opts)
 	defer l.Close()
-	if _, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ci", TTL: time.Minute}); err != nil {
+	if _, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci", TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Hour)
@@ -382,7 +382,7 @@ func TestTokenIndexMigration(t *testing.T) {
 			l := open(t, opts)
 			var toks []string
 			for _, id := range []string{"a", "b", "c"} {
-				tok, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: id, Claims: map[string]string{"role": id}, TTL: time.Hour})
+				tok, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: id, Claims: map[string]string{"role": id}, TTL: time.Hour})
 				if err != nil {
 					t.Fatal(err)
 				}

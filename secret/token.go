@@ -23,3 +23,14 @@ type TokenInfo struct {
 func (t TokenInfo) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
+
+// TokenRequest asks for a new bearer token.
+type TokenRequest struct {
+	// Identity becomes the subject's id (policy input.subject.id, the audit
+	// entry's actor) for every request made with the token.
+	Identity string
+	// Claims become input.subject.claims, e.g. {"role": "ci"}.
+	Claims map[string]string
+	// TTL bounds the token's life; 0 means it never expires.
+	TTL time.Duration
+}

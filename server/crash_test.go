@@ -94,7 +94,7 @@ func TestServerCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "root-user", Claims: map[string]string{"role": "root"}})
+	token, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "root-user", Claims: map[string]string{"role": "root"}})
 	if err != nil {
 		t.Fatal(err)
 	}

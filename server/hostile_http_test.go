@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/passman-dev/passman/api"
-	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
+	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/server/servertest"
 )
@@ -88,7 +88,7 @@ func TestRateLimitByIdentity(t *testing.T) {
 	e := servertest.New(t, servertest.Options{Limiter: server.NewRateLimiter(0.001, burst, 100)})
 	var tokens []string
 	for range 2 * burst {
-		tok, _, err := e.Local.CreateToken(context.Background(), core.TokenRequest{Identity: "reader-user", Claims: map[string]string{"role": "reader"}})
+		tok, _, err := e.Local.CreateToken(context.Background(), secret.TokenRequest{Identity: "reader-user", Claims: map[string]string{"role": "reader"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -143,7 +143,7 @@ func newTenantServer(t *testing.T) *tenantServer {
 		"b-dev":     {"team": "team-b", "role": "dev"},
 		"read-only": {"team": "nobody", "role": "dev"},
 	} {
-		tok, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: name, Claims: claims})
+		tok, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: name, Claims: claims})
 		must(t, err)
 		ts.tokens[name] = tok
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/passman-dev/passman/api"
-	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
@@ -308,7 +307,7 @@ func serveOIDCLogin(h *handler, ctx context.Context, c *call) (any, error) {
 		}
 		return nil, err
 	}
-	token, info, err := h.issuer.CreateToken(ctx, core.TokenRequest{Identity: identity, Claims: claims, TTL: h.oidc.cfg.TokenTTL})
+	token, info, err := h.issuer.CreateToken(ctx, secret.TokenRequest{Identity: identity, Claims: claims, TTL: h.oidc.cfg.TokenTTL})
 	if err != nil {
 		return nil, fmt.Errorf("issue token for OIDC identity: %w", err)
 	}
@@ -331,7 +330,7 @@ func scrub(msg, token string) string {
 // refuses claims under "passman.", which only the server sets.
 type reservedClaimsGuard struct{ TokenAdmin }
 
-func (g reservedClaimsGuard) CreateToken(ctx context.Context, req core.TokenRequest) (string, secret.TokenInfo, error) {
+func (g reservedClaimsGuard) CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error) {
 	for k := range req.Claims {
 		if strings.HasPrefix(k, reservedClaimPrefix) {
 			return "", secret.TokenInfo{}, fmt.Errorf("%w: claims starting with %q are reserved for the server", secret.ErrInvalidArgument, reservedClaimPrefix)

@@ -107,7 +107,7 @@ func newPolicyEnv(t *testing.T, policyText string, oidcCfg *server.OIDCConfig, t
 			t.Fatal(err)
 		}
 	}
-	if e.root, _, err = e.local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}}); err != nil {
+	if e.root, _, err = e.local.CreateToken(ctx, secret.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}}); err != nil {
 		t.Fatal(err)
 	}
 	opts := server.Options{Logger: slog.New(slog.NewJSONHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
-	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -197,7 +196,7 @@ func serveTokenCreate(h *handler, ctx context.Context, c *call) (any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
 	}
-	token, info, err := h.admin.CreateToken(ctx, core.TokenRequest{Identity: req.Identity, Claims: req.Claims, TTL: time.Duration(req.TTL)})
+	token, info, err := h.admin.CreateToken(ctx, secret.TokenRequest{Identity: req.Identity, Claims: req.Claims, TTL: time.Duration(req.TTL)})
 	if err != nil {
 		return nil, err
 	}

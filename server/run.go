@@ -238,7 +238,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// The root token acts as "root" with claim role=root, which the
 		// dev policy (RootPolicy) makes admin. It is created as the local
 		// actor, the store's creator, before the server answers anyone.
-		token, info, err := local.CreateToken(ctx, core.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}, TTL: DevRootTokenTTL})
+		token, info, err := local.CreateToken(ctx, secret.TokenRequest{Identity: "root", Claims: map[string]string{"role": "root"}, TTL: DevRootTokenTTL})
 		if err != nil {
 			return fmt.Errorf("create root token: %w", err)
 		}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
@@ -148,7 +147,7 @@ func TestRunWithCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := l.CreateToken(ctx, core.TokenRequest{Identity: "ci", Claims: map[string]string{"role": "root"}, TTL: time.Hour})
+	token, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci", Claims: map[string]string{"role": "root"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +295,7 @@ func TestRunReapsTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, err := c.CreateToken(ctx, api.TokenCreateRequest{Identity: "ci", TTL: secret.Duration(time.Minute)})
+	_, short, err := c.CreateToken(ctx, secret.TokenRequest{Identity: "ci", TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +306,7 @@ func TestRunReapsTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ti := range list {
-			if ti.Accessor == short.Info.Accessor {
+			if ti.Accessor == short.Accessor {
 				return true
 			}
 		}

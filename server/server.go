@@ -45,7 +45,7 @@ type TokenAuthenticator interface {
 // authenticator given to New does too, the token create, revoke and list
 // routes are served (authorized by the Service's policy as admin actions).
 type TokenAdmin interface {
-	CreateToken(ctx context.Context, req core.TokenRequest) (string, secret.TokenInfo, error)
+	CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error)
 	RevokeToken(ctx context.Context, accessor string) error
 	ListTokens(ctx context.Context) ([]secret.TokenInfo, error)
 }

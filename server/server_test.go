@@ -109,7 +109,7 @@ func TestRouteMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, spare, err := e.Local.CreateToken(ctx, core.TokenRequest{Identity: "spare"})
+	_, spare, err := e.Local.CreateToken(ctx, secret.TokenRequest{Identity: "spare"})
 	if err != nil {
 		t.Fatal(err)
 	}

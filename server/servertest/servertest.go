@@ -19,6 +19,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/testclock"
 	"github.com/passman-dev/passman/metrics"
+	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
 )
 
@@ -104,7 +105,7 @@ func New(t testing.TB, o Options) *Env {
 
 	// Tokens are created by the store's creator, whom the bundled policy
 	// makes admin.
-	for kind, req := range map[string]core.TokenRequest{
+	for kind, req := range map[string]secret.TokenRequest{
 		Root:    {Identity: "root-user", Claims: map[string]string{"role": "root"}},
 		Reader:  {Identity: "reader-user", Claims: map[string]string{"role": "reader"}},
 		Nobody:  {Identity: "nobody-user"},
