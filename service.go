@@ -45,4 +45,3 @@ type Service interface {
 	// keeps only the last limit of them.
 	QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error)
 }
-
