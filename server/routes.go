@@ -41,6 +41,9 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteTokenList.Name:         serveTokenList,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
+
+	// A scan's candidates, confirmed (fingerprints.go).
+	api.RouteFingerprintConfirm.Name: serveFingerprintConfirm,
 }
 
 func servePut(h *handler, ctx context.Context, c *call) (any, error) {

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,9 @@ type Options struct {
 	// by its verified TLS client certificate (see clientCertInfo). The
 	// TLS config must verify client certificates (Config.ClientCAFile).
 	ClientCerts bool
+	// ConfirmLimiter limits fingerprint confirmations per identity; nil
+	// means DefaultConfirmRPS and DefaultConfirmBurst.
+	ConfirmLimiter *RateLimiter
 }
 
 // New returns the API handler: svc serves the secret routes, tokens
@@ -98,6 +102,9 @@ type handler struct {
 	clientCerts bool
 	log         *slog.Logger
 	max         int64
+	// confirm limits fingerprint confirmations per identity, whatever the
+	// server-wide rate limit says.
+	confirm *RateLimiter
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -116,6 +123,10 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 		h.issuer, h.admin = h.admin, reservedClaimsGuard{h.admin}
 	}
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
+	h.confirm = opts.ConfirmLimiter
+	if h.confirm == nil {
+		h.confirm = NewRateLimiter(DefaultConfirmRPS, DefaultConfirmBurst, 0)
+	}
 	return h
 }
 
@@ -332,7 +343,12 @@ func (h *handler) writeError(w http.ResponseWriter, reqID string, route *api.Rou
 		body = api.ErrorBody{Class: "not_found", Message: notFoundMessage}
 	}
 	status := api.Status(body.Class)
+	var rl rateLimited
 	switch {
+	case errors.As(err, &rl):
+		// As the server-wide limiter answers (RateLimiter.Middleware).
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(rl.wait)))
 	case class == api.ClassUnavailable:
 		body.Message = "service unavailable; try again later"
 	case status >= 500:
@@ -433,7 +449,8 @@ func (u unavailable) Unwrap() error { return u.err }
 // classOf is secret.Class, plus the server's own unavailable class.
 func classOf(err error) string {
 	var u unavailable
-	if errors.As(err, &u) {
+	var rl rateLimited
+	if errors.As(err, &u) || errors.As(err, &rl) {
 		return api.ClassUnavailable
 	}
 	return secret.Class(err)
