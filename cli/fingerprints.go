@@ -53,7 +53,8 @@ func newFingerprintsExportCmd(a *app) *cobra.Command {
 		Long: `Write the fingerprint index for a scanner without the store
 ('passman scan ... --index FILE'): the store's detection key and, for every
 live version under --prefix that you may read, the first 24 bits of its
-keyed fingerprint — never a value, a full fingerprint, a path or a length.
+keyed fingerprint — never a value, a full fingerprint or a path, and of
+lengths only the set present (which keeps scanning fast).
 A scanned token whose prefix is in the file is only a candidate: the scan
 has the store confirm it (the server with an address set), which answers
 only for secrets the caller may read. Nobody can confirm a guess with the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,8 +75,8 @@ func TestExportAndLookup(t *testing.T) {
 			t.Fatalf("%q matched %+v", miss, m)
 		}
 	}
-	if lo, hi := ix.LengthRange(); ix.Len() != 2 || ix.Withheld() != 1 || !ix.Local() || lo != fpindex.MinValueLength || hi != 32 {
-		t.Fatalf("index of %d, %d withheld, range %d–%d", ix.Len(), ix.Withheld(), lo, hi)
+	if ix.Len() != 2 || ix.Withheld() != 1 || !ix.Local() || !slices.Equal(ix.Lengths(), []int{len(oldValue), len(newValue)}) {
+		t.Fatalf("index of %d, %d withheld, lengths %v", ix.Len(), ix.Withheld(), ix.Lengths())
 	}
 }
 
@@ -97,7 +98,7 @@ func TestShareableExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := v.Info.Fingerprint
-	for _, leak := range []string{"CANARY", full, full[:8], "prod/db", `"length"`, `"entries"`} {
+	for _, leak := range []string{"CANARY", full, full[:8], "prod/db", `"length"`, `"entries"`, `"version"`} {
 		if strings.Contains(buf.String(), leak) {
 			t.Errorf("the shareable index holds %q", leak)
 		}
@@ -155,34 +156,35 @@ func TestReadRejectsBadFiles(t *testing.T) {
 	t.Parallel()
 	key := strings.Repeat("A", 43) + "=" // 32 zero bytes, base64
 	fp := strings.Repeat("ab", 32)
-	head := `{"format":2,"detection_key":"` + key + `","max_length":32,`
+	head := `{"format":2,"detection_key":"` + key + `","lengths":[20],`
 	for name, tc := range map[string]struct {
 		in   string
 		want error
 		msg  string
 	}{
-		"empty":             {"", secret.ErrInvalidArgument, ""},
-		"not json":          {"hello", secret.ErrInvalidArgument, ""},
-		"version 1":         {`{"format":1,"detection_key":"` + key + `","entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active","length":3}]}`, secret.ErrInvalidArgument, "no longer read"},
-		"version 3":         {`{"format":3}`, secret.ErrInvalidArgument, "format 3"},
-		"unknown field":     {`{"format":2,"extra":1}`, secret.ErrInvalidArgument, ""},
-		"short key":         {`{"format":2,"detection_key":"AAAA"}`, secret.ErrInvalidArgument, ""},
-		"bad fp":            {head + `"entries":[{"fingerprint":"zz","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
-		"upper fp":          {head + `"entries":[{"fingerprint":"` + strings.ToUpper(fp) + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
-		"bad path":          {head + `"entries":[{"fingerprint":"` + fp + `","path":"../x","version":1,"state":"active"}]}`, secret.ErrInvalidPath, ""},
-		"bad version":       {head + `"entries":[{"fingerprint":"` + fp + `","path":"a","version":0,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
-		"entries, no max":   {`{"format":2,"detection_key":"` + key + `","entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
-		"huge max":          {`{"format":2,"detection_key":"` + key + `","max_length":99999999}`, secret.ErrInvalidArgument, ""},
-		"both forms":        {head + `"prefix_bits":24,"prefixes":["abcdef"],"entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
-		"prefixes, no bits": {head + `"prefixes":["abcdef"]}`, secret.ErrInvalidArgument, ""},
-		"too many bits":     {head + `"prefix_bits":32,"prefixes":["abcdef01"]}`, secret.ErrInvalidArgument, ""},
-		"odd bits":          {head + `"prefix_bits":18,"prefixes":["abcd"]}`, secret.ErrInvalidArgument, ""},
-		"short prefix":      {head + `"prefix_bits":24,"prefixes":["abcd"]}`, secret.ErrInvalidArgument, ""},
-		"bad prefix":        {head + `"prefix_bits":24,"prefixes":["abcdeg"]}`, secret.ErrInvalidArgument, ""},
-		"upper prefix":      {head + `"prefix_bits":24,"prefixes":["ABCDEF"]}`, secret.ErrInvalidArgument, ""},
-		"bad scope":         {head + `"prefix":"../"}`, secret.ErrInvalidPath, ""},
-		"negative count":    {head + `"withheld":-1}`, secret.ErrInvalidArgument, ""},
-		"wrong type":        {`{"format":"2"}`, secret.ErrInvalidArgument, ""},
+		"empty":              {"", secret.ErrInvalidArgument, ""},
+		"not json":           {"hello", secret.ErrInvalidArgument, ""},
+		"version 1":          {`{"format":1,"detection_key":"` + key + `","entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active","length":3}]}`, secret.ErrInvalidArgument, "no longer read"},
+		"version 3":          {`{"format":3}`, secret.ErrInvalidArgument, "format 3"},
+		"unknown field":      {`{"format":2,"extra":1}`, secret.ErrInvalidArgument, ""},
+		"short key":          {`{"format":2,"detection_key":"AAAA"}`, secret.ErrInvalidArgument, ""},
+		"bad fp":             {head + `"entries":[{"fingerprint":"zz","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
+		"upper fp":           {head + `"entries":[{"fingerprint":"` + strings.ToUpper(fp) + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
+		"bad path":           {head + `"entries":[{"fingerprint":"` + fp + `","path":"../x","version":1,"state":"active"}]}`, secret.ErrInvalidPath, ""},
+		"bad version":        {head + `"entries":[{"fingerprint":"` + fp + `","path":"a","version":0,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
+		"entries, no length": {`{"format":2,"detection_key":"` + key + `","entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
+		"huge length":        {`{"format":2,"detection_key":"` + key + `","lengths":[99999999]}`, secret.ErrInvalidArgument, ""},
+		"short length":       {`{"format":2,"detection_key":"` + key + `","lengths":[3]}`, secret.ErrInvalidArgument, ""},
+		"both forms":         {head + `"prefix_bits":24,"prefixes":["abcdef"],"entries":[{"fingerprint":"` + fp + `","path":"a","version":1,"state":"active"}]}`, secret.ErrInvalidArgument, ""},
+		"prefixes, no bits":  {head + `"prefixes":["abcdef"]}`, secret.ErrInvalidArgument, ""},
+		"too many bits":      {head + `"prefix_bits":32,"prefixes":["abcdef01"]}`, secret.ErrInvalidArgument, ""},
+		"odd bits":           {head + `"prefix_bits":18,"prefixes":["abcd"]}`, secret.ErrInvalidArgument, ""},
+		"short prefix":       {head + `"prefix_bits":24,"prefixes":["abcd"]}`, secret.ErrInvalidArgument, ""},
+		"bad prefix":         {head + `"prefix_bits":24,"prefixes":["abcdeg"]}`, secret.ErrInvalidArgument, ""},
+		"upper prefix":       {head + `"prefix_bits":24,"prefixes":["ABCDEF"]}`, secret.ErrInvalidArgument, ""},
+		"bad scope":          {head + `"prefix":"../"}`, secret.ErrInvalidPath, ""},
+		"negative count":     {head + `"withheld":-1}`, secret.ErrInvalidArgument, ""},
+		"wrong type":         {`{"format":"2"}`, secret.ErrInvalidArgument, ""},
 	} {
 		_, err := fpindex.Read(strings.NewReader(tc.in))
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
@@ -205,9 +207,9 @@ func TestReadRejectsBadFiles(t *testing.T) {
 
 func FuzzRead(f *testing.F) {
 	key := strings.Repeat("A", 43) + "="
-	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","max_length":32,"prefix_bits":24,"prefixes":["abcdef"]}`))
-	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","max_length":32,"prefix_bits":20,"prefixes":["abcde"]}`))
-	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","max_length":16,"entries":[{"fingerprint":"` + strings.Repeat("ab", 32) + `","path":"a","version":1,"state":"active"}]}`))
+	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[20,32],"prefix_bits":24,"prefixes":["abcdef"]}`))
+	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[20],"prefix_bits":20,"prefixes":["abcde"]}`))
+	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[16],"entries":[{"fingerprint":"` + strings.Repeat("ab", 32) + `","path":"a","version":1,"state":"active"}]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ix, err := fpindex.Read(bytes.NewReader(b))

@@ -12,11 +12,9 @@
 // # Candidate rules
 //
 // Generated values may contain symbols (!#$%&()*+,-./:;<=>?@[]^_{|}~), so
-// splitting the text on every delimiter would cut them apart. Instead every
-// span between an opening and a closing delimiter whose length is in the
-// index's range (at least 16 bytes, at most the longest exported value
-// rounded up to a power of two) is tried. The text is divided into lines at
-// '\n', and:
+// splitting the text on every delimiter would cut them apart. Instead only
+// the lengths present in the index matter. The text is divided into lines
+// at '\n', and:
 //
 //  1. A candidate starts at a boundary: the start of the fragment or of a
 //     line, or right after an opening delimiter — a separator (below), a
@@ -24,7 +22,7 @@
 //     tokens, quoted strings, .env KEY=VALUE, YAML "key: VALUE", JSON string
 //     values, URL userinfo (postgres://user:VALUE@host) and query strings
 //     (?token=VALUE&x=1), and "Authorization: Bearer VALUE".
-//  2. For every boundary p and every length L in the index's range,
+//  2. For every boundary p and every length L present in the index,
 //     fragment[p:p+L] is a candidate if it contains no separator (so it
 //     lies within one line) and the byte after it is the end of the
 //     fragment or a closing delimiter: any opening delimiter or one of
@@ -34,8 +32,7 @@
 //     a binary file is found. A value never contains one.
 //
 // Every candidate is fingerprinted, so the cost is one HMAC per (boundary,
-// length) pair that passes rules 2 and 3 (the index holds no value's
-// length, so every length in range is tried), and a near miss — one byte
+// length) pair that passes rules 2 and 3, and a near miss — one byte
 // changed, another case, a prefix or suffix of a longer token, a substring
 // — is never confirmed. The delimiter sets only bound that cost; correctness
 // comes from the fingerprint.
@@ -54,6 +51,8 @@
 //     is not found.
 package managed
 
+import "slices"
+
 // Index is what a Matcher needs from an exported fingerprint index;
 // *fpindex.Index satisfies it. Implementations must be safe for concurrent
 // use if Find is called concurrently.
@@ -61,9 +60,9 @@ type Index interface {
 	// Candidate fingerprints value into fp and reports whether it may be
 	// a managed value (the caller confirms it).
 	Candidate(fp *[32]byte, value []byte) bool
-	// LengthRange is the range of value lengths worth hashing; 0, 0 when
-	// the index is empty.
-	LengthRange() (minLen, maxLen int)
+	// Lengths returns the distinct value lengths worth hashing, in any
+	// order.
+	Lengths() []int
 }
 
 // Match is one candidate for a managed secret found in a fragment. It never
@@ -82,25 +81,27 @@ type Match struct {
 // built, so one Matcher may serve concurrent Find calls over a
 // concurrency-safe Index.
 type Matcher struct {
-	ix             Index
-	minLen, maxLen int
+	ix      Index
+	lengths []int // distinct, positive, ascending
 }
 
 // New returns a Matcher over ix, which must not be nil. It reads ix's
-// length range once; an index whose contents change later needs a new
-// Matcher.
+// lengths once; an index whose contents change later needs a new Matcher.
 func New(ix Index) *Matcher {
-	minLen, maxLen := ix.LengthRange()
-	return &Matcher{ix: ix, minLen: max(minLen, 1), maxLen: maxLen}
+	var lengths []int
+	for _, n := range ix.Lengths() {
+		if n > 0 {
+			lengths = append(lengths, n)
+		}
+	}
+	slices.Sort(lengths)
+	return &Matcher{ix: ix, lengths: slices.Compact(lengths)}
 }
 
 // Find returns the candidates in fragment, in order of position (then
 // length). Each (position, length) is examined once. Find never panics on
 // any input, including binary and invalid UTF-8.
 func (m *Matcher) Find(fragment []byte) []Match {
-	if m.maxLen < m.minLen {
-		return nil
-	}
 	var out []Match
 	var fp *[32]byte // one buffer per call, allocated at the first hash
 	n := len(fragment)
@@ -123,11 +124,11 @@ func (m *Matcher) Find(fragment []byte) []Match {
 		if p > runEnd {
 			runEnd = nextSeparator(fragment, p)
 		}
-		// Every end in range that is a closing delimiter (or the run's
-		// end) makes a candidate: the index says how long values may be,
-		// never which lengths exist.
-		last := min(p+m.maxLen, runEnd)
-		for e := p + m.minLen; e <= last; e++ {
+		for _, l := range m.lengths {
+			e := p + l
+			if e > runEnd {
+				break // lengths ascend: every longer one crosses a separator too
+			}
 			if e < n && classes[fragment[e]]&closes == 0 {
 				continue
 			}
@@ -135,7 +136,7 @@ func (m *Matcher) Find(fragment []byte) []Match {
 				fp = new([32]byte)
 			}
 			if m.ix.Candidate(fp, fragment[p:e]) {
-				out = append(out, Match{Line: line, Column: p - lineStart + 1, Length: e - p, Fingerprint: *fp})
+				out = append(out, Match{Line: line, Column: p - lineStart + 1, Length: l, Fingerprint: *fp})
 			}
 		}
 	}
