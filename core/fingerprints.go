@@ -29,6 +29,7 @@ func (l *Local) ExportFingerprints(ctx context.Context, w io.Writer) (int, error
 	if err != nil {
 		return 0, err
 	}
+	defer clear(f.DetectionKey)
 	return f.Exported, fpindex.Write(w, f)
 }
 
@@ -42,7 +43,9 @@ func (l *Local) ExportFingerprintPrefixes(ctx context.Context, prefix string, w 
 	if err != nil {
 		return fpindex.File{}, err
 	}
-	if err := fpindex.Write(w, f); err != nil {
+	err = fpindex.Write(w, f)
+	clear(f.DetectionKey)
+	if err != nil {
 		return fpindex.File{}, err
 	}
 	f.DetectionKey = nil
