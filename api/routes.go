@@ -110,11 +110,16 @@ var (
 	// RouteRotationStatus lists the rotated secrets under a prefix and
 	// whether each is due (a list, authorized as one).
 	RouteRotationStatus = Route{Name: "rotation.status", Method: http.MethodGet, Path: Prefix + "/rotation-status", Idempotent: true}
-	// RouteFingerprintExport answers the fingerprint index file (package
-	// fpindex), detection key included: an admin action, audited as
-	// fingerprints.export. It precedes RouteFingerprint in Routes, whose
-	// prefix it shares.
+	// RouteFingerprintExport answers the shareable fingerprint index
+	// (package fpindex: detection key and 24-bit prefixes) of the secrets
+	// under ?prefix= that the caller may read: a listing of the prefix,
+	// audited as fingerprints.export. It and RouteFingerprintConfirm
+	// precede RouteFingerprint in Routes, whose prefix they share.
 	RouteFingerprintExport = Route{Name: "fingerprints.export", Method: http.MethodGet, Path: Prefix + "/fingerprints/export", Idempotent: true}
+	// RouteFingerprintConfirm answers which of a batch of full
+	// fingerprints (a scan's candidates) are values of versions the caller
+	// may read: rate-limited per identity, audited as fingerprints.confirm.
+	RouteFingerprintConfirm = Route{Name: "fingerprints.confirm", Method: http.MethodPost, Path: Prefix + "/fingerprints/confirm", Idempotent: true, MaxBody: MaxConfirmBody}
 	// RouteRespond responds to leaks of managed secrets as the server's
 	// respond policy decides (rotate, revoke the leaked version): each
 	// step is a Service call authorized and audited as the caller. Not
@@ -143,9 +148,9 @@ var (
 var Routes = []Route{
 	RoutePut, RouteGet, RoutePurge, RouteDescribe, RouteList, RouteRollback,
 	RouteDelete, RouteUndelete, RouteDestroy, RouteMetadata, RouteStage,
-	// Before RouteFingerprint: "export" would otherwise be taken for a
-	// fingerprint.
-	RouteFingerprintExport,
+	// Before RouteFingerprint: "export" and "confirm" would otherwise be
+	// taken for fingerprints.
+	RouteFingerprintExport, RouteFingerprintConfirm,
 	RouteFingerprint, RouteAuditVerify, RouteAuditQuery,
 	RouteRotate, RouteRotateDue, RouteRotationStatus, RouteRespond,
 	RoutePolicyEval,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
@@ -135,6 +136,17 @@ type StageRequest struct {
 	Stage   secret.Stage `json:"stage"`
 	Version int          `json:"version"`
 }
+
+// ConfirmRequest is the body of POST /v1/fingerprints/confirm: at most
+// fpindex.MaxConfirm fingerprints, lowercase hex. The answer is an
+// fpindex.Confirmation.
+type ConfirmRequest struct {
+	Fingerprints []string `json:"fingerprints"`
+}
+
+// MaxConfirmBody bounds a ConfirmRequest: fpindex.MaxConfirm quoted
+// 64-character fingerprints and their commas, with room to spare.
+const MaxConfirmBody = fpindex.MaxConfirm*67 + 1<<10
 
 // FingerprintResponse is the body of GET /v1/fingerprints/{fingerprint}.
 type FingerprintResponse struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/fpindex"
 )
 
 func newFingerprintsCmd(a *app) *cobra.Command {
@@ -24,47 +25,55 @@ func newFingerprintsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// fingerprintExporter writes the fingerprint index: core.Local, or a
-// passman server (client.Client), where it is an admin action audited as
-// the token's identity.
-type fingerprintExporter interface {
-	ExportFingerprints(ctx context.Context, w io.Writer) (int, error)
+// fingerprintSource exports the shareable fingerprint index and confirms
+// its candidates: core.Local, or a passman server (client.Client), where
+// both are authorized and audited as the token's identity.
+type fingerprintSource interface {
+	ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error)
+	fpindex.Confirmer
 }
 
 var (
-	_ fingerprintExporter = (*core.Local)(nil)
-	_ fingerprintExporter = (*client.Client)(nil)
+	_ fingerprintSource = (*core.Local)(nil)
+	_ fingerprintSource = (*client.Client)(nil)
 )
 
-// withFingerprintExporter runs fn with the server at remoteAddr when one
-// is set, else with the local store.
-func (a *app) withFingerprintExporter(ctx context.Context, fn func(fingerprintExporter) error) error {
-	return withBackend(ctx, a, func(c *client.Client) fingerprintExporter { return c },
-		func(l *core.Local) fingerprintExporter { return l }, fn)
+// withFingerprintSource runs fn with the server at remoteAddr when one is
+// set, else with the local store.
+func (a *app) withFingerprintSource(ctx context.Context, fn func(fingerprintSource) error) error {
+	return withBackend(ctx, a, func(c *client.Client) fingerprintSource { return c },
+		func(l *core.Local) fingerprintSource { return l }, fn)
 }
 
 func newFingerprintsExportCmd(a *app) *cobra.Command {
-	var file string
+	var file, prefix string
 	cmd := &cobra.Command{
-		Use:   "export --file FILE",
-		Short: "Write the detection key and every managed version's fingerprint",
-		Long: `Write the fingerprint index: the store's detection key and, for every live
-version, its keyed fingerprint, path, stages and length — never a value — so
-a scanner without the store can recognise managed secrets.
+		Use:   "export --file FILE [--prefix PREFIX]",
+		Short: "Write the detection key and the fingerprint prefixes of managed values",
+		Long: `Write the fingerprint index for a scanner without the store
+('passman scan ... --index FILE'): the store's detection key and, for every
+live version under --prefix that you may read, the first 24 bits of its
+keyed fingerprint — never a value, a full fingerprint or a path, and of
+lengths only the set present (which keeps scanning fast).
+A scanned token whose prefix is in the file is only a candidate: the scan
+has the store confirm it (the server with an address set), which answers
+only for secrets the caller may read. Nobody can confirm a guess with the
+file alone.
 
-Holding the file lets one test guesses against the fingerprints: a
-low-entropy secret can be brute-forced offline. Treat it like a CI secret
-(see package fpindex). The file is written with mode 0600; "-" writes to
-standard output. With a server address set, the server's index is
-exported (an admin action on the server).`,
+Values too weak to export (fewer than 16 bytes, or an estimated entropy
+under 64 bits) are left out and counted. The file still holds the
+detection key: treat it like a CI secret. It is written with mode 0600;
+"-" writes to standard output. With a server address set, the server's
+index is exported, as the token's identity.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usageErrorf("--file is required (\"-\" for standard output)")
 			}
-			return a.withFingerprintExporter(cmd.Context(), func(l fingerprintExporter) error {
+			ctx := cmd.Context()
+			return a.withFingerprintSource(ctx, func(src fingerprintSource) error {
 				if file == "-" {
-					_, err := l.ExportFingerprints(cmd.Context(), a.out.w)
+					_, err := src.ExportFingerprintPrefixes(ctx, prefix, a.out.w)
 					return err
 				}
 				tmp, err := os.CreateTemp(filepath.Dir(file), ".passman-fingerprints-*")
@@ -72,7 +81,7 @@ exported (an admin action on the server).`,
 					return fmt.Errorf("export fingerprints: %w", err)
 				}
 				defer os.Remove(tmp.Name())
-				n, err := l.ExportFingerprints(cmd.Context(), tmp)
+				f, err := src.ExportFingerprintPrefixes(ctx, prefix, tmp)
 				if cerr := tmp.Close(); err == nil {
 					err = cerr
 				}
@@ -82,13 +91,17 @@ exported (an admin action on the server).`,
 				if err != nil {
 					return fmt.Errorf("export fingerprints: %w", err)
 				}
-				return a.out.emit(map[string]any{"file": file, "entries": n}, func(w io.Writer) error {
-					_, err := fmt.Fprintf(w, "exported %d fingerprints to %s\n", n, file)
+				return a.out.emit(map[string]any{"file": file, "entries": f.Exported, "withheld": f.Withheld}, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "exported %d fingerprints to %s\n", f.Exported, file)
+					if err == nil && f.Withheld > 0 {
+						_, err = fmt.Fprintf(w, "left out %d too weak to export (fewer than %d bytes or about %d bits)\n", f.Withheld, fpindex.MinValueLength, fpindex.MinEntropyBits)
+					}
 					return err
 				})
 			})
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", "file to write (mode 0600), - for standard output")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "export only secrets under this path prefix")
 	return cmd
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman/client"
+	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/scanner"
 )
@@ -36,8 +38,8 @@ type scanFlags struct {
 
 func (f *scanFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.config, "config", "", "a .gitleaks.toml extending the default rules")
-	cmd.Flags().StringVar(&f.index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets")
-	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using the store's index (the server's, with a server address set)")
+	cmd.Flags().StringVar(&f.index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets (candidates are confirmed by the server with an address set, else the local store)")
+	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using the store's index (the server's, with a server address set); only secrets you may read")
 	cmd.Flags().StringVar(&f.format, "format", "", "report format: "+strings.Join(scanner.Formats, ", ")+" (default: the -o format)")
 	cmd.Flags().StringVar(&f.baseline, "baseline", "", "a JSON report (passman's or gitleaks') of known findings: only new ones are reported")
 	cmd.Flags().BoolVar(&f.respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version); on the server, with a server address set")
@@ -50,7 +52,16 @@ func newScanCmd(a *app) *cobra.Command {
 		Short: "Find leaked secrets: gitleaks' rules plus passman's own managed secrets",
 		Long: `Scan files for secrets with gitleaks' rules and, with --index or --managed,
 recognise passman's own managed secrets by keyed fingerprint (a random
-password matches no rule). Findings never show the secret.
+password matches no rule). Findings never show the secret. Only secrets
+you may read are recognised, and values too weak to export (fewer than 16
+bytes or about 64 bits) are not searched for.
+
+The exported index holds only a 24-bit prefix of each fingerprint: a token
+whose prefix is in it is a candidate, and the store confirms candidates
+(POST /v1/fingerprints/confirm on a server; rate-limited and audited).
+--index FILE confirms with the server when an address is set, else with
+the local store. A token that may read only part of the store uses
+'passman fingerprints export --prefix' and --index.
 
 With a server address set (--addr or PASSMAN_ADDR), --managed exports the
 server's index and --respond has the server respond, with its respond
@@ -211,42 +222,36 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 	if f.respond && !f.managed {
 		return fail(usageErrorf("--respond needs --managed: the response acts on the store whose index recognised the leak"))
 	}
-	opts := scanner.Options{ConfigPath: f.config}
-	ix, err := a.scanIndex(ctx, f)
-	if err != nil {
-		return fail(err)
-	}
-	if ix != nil {
-		opts.Managed = ix
-	}
-	s, err := scanner.New(opts)
-	if err != nil {
-		return fail(err)
-	}
-	baseline, ignore, err := f.filters()
-	if err != nil {
-		return fail(err)
-	}
-	findings, stats, err := scan(s)
-	if err != nil {
-		return fail(fmt.Errorf("scan: %w", err))
-	}
-	findings, _ = baseline.Filter(findings)
-	findings, _ = ignore.Filter(findings)
-	var respondErr error
-	if f.respond {
-		respondErr = a.respond(ctx, findings)
-	}
-	if err := scanner.Write(a.out.w, format, findings, stats, a.env.getenv); err != nil {
-		return fail(err)
-	}
-	if respondErr != nil {
-		return fail(respondErr)
-	}
-	if len(findings) > 0 {
-		return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d leaks found", len(findings))}
-	}
-	return nil
+	return a.withManaged(ctx, f, scanner.Options{ConfigPath: f.config}, func(opts scanner.Options) error {
+		s, err := scanner.New(opts)
+		if err != nil {
+			return fail(err)
+		}
+		baseline, ignore, err := f.filters()
+		if err != nil {
+			return fail(err)
+		}
+		findings, stats, err := scan(s)
+		if err != nil {
+			return fail(fmt.Errorf("scan: %w", err))
+		}
+		findings, _ = baseline.Filter(findings)
+		findings, _ = ignore.Filter(findings)
+		var respondErr error
+		if f.respond {
+			respondErr = a.respond(ctx, findings)
+		}
+		if err := scanner.Write(a.out.w, format, findings, stats, a.env.getenv); err != nil {
+			return fail(err)
+		}
+		if respondErr != nil {
+			return fail(respondErr)
+		}
+		if len(findings) > 0 {
+			return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d leaks found", len(findings))}
+		}
+		return nil
+	})
 }
 
 // filters loads the baseline and the .gitleaksignore the flags name (or
@@ -310,26 +315,81 @@ func (a *app) progress(unit string) func(done, total int) {
 	}
 }
 
-// scanIndex loads the fingerprint index the flags name, if any.
-func (a *app) scanIndex(ctx context.Context, f *scanFlags) (*fpindex.Index, error) {
+// withManaged runs scan with opts completed for the index the flags name,
+// if any: --index FILE, whose candidates the store confirms (the server
+// with an address set, else the local store, open for the scan) unless
+// the file is in the local form; --managed, the local store's own index
+// in the local form (the store is closed again before the scan) or, with
+// an address set, the server's shareable index and its confirmations.
+// Either way only secrets the caller may read are recognised. scan's
+// errors are returned as they are; the others exit 2.
+func (a *app) withManaged(ctx context.Context, f *scanFlags, opts scanner.Options, scan func(scanner.Options) error) error {
+	ran := false
+	run := func(ix *fpindex.Index, c fpindex.Confirmer) error {
+		if n := ix.Withheld(); n > 0 {
+			fmt.Fprintf(a.env.Stderr, "note: %d managed values are too weak to export (fewer than %d bytes or about %d bits) and are not searched for\n", n, fpindex.MinValueLength, fpindex.MinEntropyBits)
+		}
+		opts.Managed, opts.Confirm = ix, c
+		ran = true
+		return scan(opts)
+	}
+	var err error
 	switch {
 	case f.index != "":
-		file, err := os.Open(f.index)
-		if err != nil {
-			return nil, fmt.Errorf("--index: %w", err)
+		var ix *fpindex.Index
+		if ix, err = readIndexFile(f.index); err != nil {
+			break
 		}
-		defer file.Close()
-		return fpindex.Read(file)
+		if ix.Local() {
+			return run(ix, nil)
+		}
+		err = withBackend(ctx, a, func(c *client.Client) fingerprintSource { return c },
+			func(l *core.Local) fingerprintSource { return l }, func(c fingerprintSource) error { return run(ix, c) })
+	case f.managed && a.remoteAddr() != "":
+		err = a.withFingerprintSource(ctx, func(c fingerprintSource) error {
+			var buf bytes.Buffer
+			if _, err := c.ExportFingerprintPrefixes(ctx, "", &buf); err != nil {
+				return fmt.Errorf("--managed: %w", err)
+			}
+			ix, err := fpindex.Read(&buf)
+			if err != nil {
+				return fmt.Errorf("--managed: %w", err)
+			}
+			return run(ix, c)
+		})
 	case f.managed:
 		var buf bytes.Buffer
-		err := a.withFingerprintExporter(ctx, func(x fingerprintExporter) error {
-			_, err := x.ExportFingerprints(ctx, &buf)
+		err = a.withLocal(ctx, func(l *core.Local, _ config) error {
+			_, err := l.ExportFingerprints(ctx, &buf)
 			return err
 		})
-		if err != nil {
-			return nil, fmt.Errorf("--managed: %w", err)
+		var ix *fpindex.Index
+		if err == nil {
+			ix, err = fpindex.Read(&buf)
 		}
-		return fpindex.Read(&buf)
+		if err != nil {
+			err = fmt.Errorf("--managed: %w", err)
+			break
+		}
+		return run(ix, nil)
+	default:
+		return scan(opts)
 	}
-	return nil, nil
+	if err != nil && !ran {
+		return &exitError{code: exitScanError, err: err}
+	}
+	return err
+}
+
+func readIndexFile(path string) (*fpindex.Index, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--index: %w", err)
+	}
+	defer file.Close()
+	ix, err := fpindex.Read(file)
+	if err != nil {
+		return nil, fmt.Errorf("--index %s: %w", path, err)
+	}
+	return ix, nil
 }

@@ -57,16 +57,27 @@ func TestRemoteRotate(t *testing.T) {
 		t.Errorf("rotate --due: %q", out)
 	}
 
+	// The initial values are too weak to export; the rotated one is not.
 	file := filepath.Join(t.TempDir(), "fp.json")
-	r.must(ExitOK, "", "fingerprints", "export", "--file", file)
+	if out := r.must(ExitOK, "", "fingerprints", "export", "--file", file).stdout; !strings.Contains(out, "exported 1 fingerprints") || !strings.Contains(out, "left out 2 too weak") {
+		t.Errorf("export: %q", out)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	ix, err := fpindex.Read(f)
-	if err != nil || ix.Len() != 3 {
-		t.Errorf("exported index: %v, %v", ix, err)
+	if err != nil || ix.Len() != 1 || ix.Withheld() != 2 || ix.Local() {
+		t.Errorf("exported index: %v", err)
+	}
+	// A reader may export what it may read, and only that.
+	reader := map[string]string{envToken: e.Tokens[servertest.Reader]}
+	if inv := r.run("", reader, "fingerprints", "export", "--file", file); inv.code == ExitOK {
+		t.Errorf("export of the whole store as reader: %+v", inv)
+	}
+	if inv := r.run("", reader, "fingerprints", "export", "--prefix", "app/", "--file", file); inv.code != ExitOK || !strings.Contains(inv.stdout, "exported 1 fingerprints") {
+		t.Errorf("export of app/ as reader: %+v", inv)
 	}
 }
 

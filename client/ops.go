@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -56,17 +57,48 @@ func (c *Client) RotationStatus(ctx context.Context, prefix string) ([]rotation.
 	return out, err
 }
 
-// ExportFingerprints writes the server's fingerprint index (detection key
-// included; an admin action the server audits) to w in the format of
-// package fpindex, and returns how many entries it holds, as
-// core.Local.ExportFingerprints does.
-func (c *Client) ExportFingerprints(ctx context.Context, w io.Writer) (int, error) {
+// ExportFingerprintPrefixes writes the server's shareable fingerprint
+// index of the secrets under prefix that the token may read (detection key
+// and fingerprint prefixes; see package fpindex) to w, as
+// core.Local.ExportFingerprintPrefixes does, and returns its header
+// without the key.
+func (c *Client) ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error) {
 	var f fpindex.File
 	defer func() { clear(f.DetectionKey) }()
-	if err := c.do(ctx, request{route: api.RouteFingerprintExport, out: &f, retry: true}); err != nil {
-		return 0, err
+	var q url.Values
+	if prefix != "" {
+		q = url.Values{api.QueryPrefix: {prefix}}
 	}
-	return len(f.Entries), fpindex.Write(w, f)
+	if err := c.do(ctx, request{route: api.RouteFingerprintExport, query: q, out: &f, retry: true}); err != nil {
+		return fpindex.File{}, err
+	}
+	if err := fpindex.Write(w, f); err != nil {
+		return fpindex.File{}, err
+	}
+	head := f
+	head.DetectionKey = nil
+	return head, nil
+}
+
+var _ fpindex.Confirmer = (*Client)(nil)
+
+// ConfirmFingerprints asks the server which of fps are values of versions
+// the token may read (see core.Local.ConfirmFingerprints), in requests of
+// at most fpindex.MaxConfirm fingerprints.
+func (c *Client) ConfirmFingerprints(ctx context.Context, fps []string) (fpindex.Confirmation, error) {
+	out := fpindex.Confirmation{Matches: map[string][]secret.FingerprintMatch{}}
+	for batch := range slices.Chunk(fps, fpindex.MaxConfirm) {
+		var conf fpindex.Confirmation
+		if err := c.do(ctx, request{route: api.RouteFingerprintConfirm, in: api.ConfirmRequest{Fingerprints: batch}, out: &conf, retry: true}); err != nil {
+			return fpindex.Confirmation{}, err
+		}
+		if out.StoreID != "" && conf.StoreID != out.StoreID {
+			return fpindex.Confirmation{}, fmt.Errorf("%s: the server answered for two stores", api.RouteFingerprintConfirm.Name)
+		}
+		out.StoreID = conf.StoreID
+		maps.Copy(out.Matches, conf.Matches)
+	}
+	return out, nil
 }
 
 // RespondToLeaks asks the server to respond to leaks with its own respond

@@ -51,16 +51,36 @@ func TestRotationRoundTrip(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	n := must[int](t, "export")(c.ExportFingerprints(ctx, &buf))
+	f := must[fpindex.File](t, "export")(c.ExportFingerprintPrefixes(ctx, "app/", &buf))
 	ix, err := fpindex.Read(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || ix.Len() != 2 || ix.StoreID() == "" {
-		t.Errorf("export: %d entries, index of %d", n, ix.Len())
+	// "first value" is too weak to export; the generated v2 is not.
+	if f.Exported != 1 || f.Withheld != 1 || f.DetectionKey != nil || ix.Len() != 1 || ix.Local() || ix.StoreID() == "" {
+		t.Errorf("export: %+v, index of %d", f, ix.Len())
 	}
-	_, err = newClient(t, e, e.Tokens[servertest.Reader]).ExportFingerprints(ctx, &buf)
-	wantErr(t, "export as reader", err, secret.ErrPermissionDenied)
+	// The rotated value is generated, so strong: the store confirms it.
+	v, err := e.Local.Get(ctx, "app/db", secret.Selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fps := []string{v.Info.Fingerprint, strings.Repeat("0", 64)}
+	conf := must[fpindex.Confirmation](t, "confirm")(c.ConfirmFingerprints(ctx, fps))
+	if conf.StoreID != ix.StoreID() || len(conf.Matches) != 1 || len(conf.Matches[v.Info.Fingerprint]) != 1 {
+		t.Errorf("confirm: %+v", conf)
+	}
+	// More than one request carries: the client splits them.
+	many := make([]string, fpindex.MaxConfirm+5)
+	for i := range many {
+		many[i] = fmt.Sprintf("%064x", i)
+	}
+	many[len(many)-1] = v.Info.Fingerprint
+	if conf := must[fpindex.Confirmation](t, "confirm many")(c.ConfirmFingerprints(ctx, many)); len(conf.Matches) != 1 {
+		t.Errorf("confirm of %d: %+v", len(many), conf)
+	}
+	_, err = newClient(t, e, e.Tokens[servertest.Nobody]).ExportFingerprintPrefixes(ctx, "", &buf)
+	wantErr(t, "export as nobody", err, secret.ErrPermissionDenied)
 }
 
 // TestRespondToLeaks has the server respond to leaks: results in order,

@@ -161,24 +161,6 @@ func (l *Local) SetStage(ctx context.Context, path string, stage secret.Stage, v
 	return l.mutate(ctx, op{action: ActionStage, perm: policy.ActionRotate, path: path, secret: true}, func(c store.Call) error { return l.st.SetStage(ctx, c, path, stage, version) })
 }
 
-// LookupFingerprint implements passman.Service. It names secrets without
-// revealing values, so it needs list, not read.
-func (l *Local) LookupFingerprint(ctx context.Context, fp string) ([]secret.FingerprintMatch, error) {
-	dec, err := l.authorize(ctx, op{action: ActionLookup, perm: policy.ActionList})
-	if err != nil {
-		return nil, err
-	}
-	m, err := l.st.LookupFingerprint(ctx, fp)
-	e := audit.Entry{Action: ActionLookup, Details: map[string]string{"matches": strconv.Itoa(len(m))}, Decision: dec}
-	if err == nil {
-		e.Fingerprint = fp
-	}
-	if err := l.read(ctx, e, err); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
 // VerifyAudit implements passman.Service. It records the head first, so
 // entries of this session's reads are covered.
 func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {

@@ -50,12 +50,19 @@ func (d *DetectionKey) Fingerprint(value []byte) string {
 
 // Sum returns the raw 32-byte HMAC of value. It is safe for concurrent use.
 func (d *DetectionKey) Sum(value []byte) []byte {
+	return d.AppendSum(nil, value)
+}
+
+// AppendSum appends the raw 32-byte HMAC of value to dst and returns the
+// result: a scanner hashing millions of candidates reuses one buffer
+// instead of allocating a sum each. It is safe for concurrent use.
+func (d *DetectionKey) AppendSum(dst, value []byte) []byte {
 	h := d.pool.Get().(hash.Hash)
 	h.Reset()
 	h.Write(value)
-	sum := h.Sum(nil)
+	dst = h.Sum(dst)
 	d.pool.Put(h)
-	return sum
+	return dst
 }
 
 // String never shows the key.

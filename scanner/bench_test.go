@@ -36,24 +36,25 @@ func benchRepo(b *testing.B) string {
 }
 
 // benchIndex returns a fingerprint index of n random values whose lengths
-// spread over 12–51 bytes, as a large store's would.
-func benchIndex(tb testing.TB, n int) *fpindex.Index {
+// spread over 12–51 bytes, as a large store's would (those under 16 bytes
+// are withheld by the export rule), in the local or the shareable form.
+func benchIndex(tb testing.TB, n int, local bool) *fpindex.Index {
 	seed := make([]byte, keyring.SeedSize)
 	rand.Read(seed)
 	key, err := keyring.NewDetectionKey(seed)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := fpindex.File{StoreID: "bench", CreatedAt: time.Now(), DetectionKey: key.Bytes()}
+	b := fpindex.NewBuilder("bench", "", key, time.Now(), local)
 	for i := range n {
 		v := make([]byte, 6+i%20)
 		rand.Read(v)
 		s := []byte(hex.EncodeToString(v))
-		f.Entries = append(f.Entries, fpindex.Entry{Fingerprint: key.Fingerprint(s), Path: fmt.Sprintf("b/s%06d", i),
-			Version: 1, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Length: len(s)})
+		b.Add(s, key.Fingerprint(s), secret.FingerprintMatch{Path: fmt.Sprintf("b/s%06d", i),
+			Version: 1, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive})
 	}
 	var buf bytes.Buffer
-	if err := fpindex.Write(&buf, f); err != nil {
+	if err := fpindex.Write(&buf, b.File()); err != nil {
 		tb.Fatal(err)
 	}
 	ix, err := fpindex.Read(&buf)
@@ -69,13 +70,21 @@ func benchIndex(tb testing.TB, n int) *fpindex.Index {
 func BenchmarkScanGit(b *testing.B) {
 	repo := benchRepo(b)
 	for _, bc := range []struct {
-		name    string
-		managed bool
-	}{{"rules", false}, {"rules+managed100k", true}} {
+		name      string
+		managed   bool
+		shareable bool
+	}{{"rules", false, false}, {"rules+managed100k", true, false}, {"rules+managed100k/shareable", true, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			opts := scanner.Options{}
 			if bc.managed {
-				opts.Managed = benchIndex(b, 100_000)
+				ix := benchIndex(b, 100_000, !bc.shareable)
+				opts.Managed = ix
+				if bc.shareable {
+					// The store's answers, without a store: the
+					// shareable index's candidates confirmed by the
+					// local form of the same values.
+					opts.Confirm = benchIndex(b, 0, true)
+				}
 			}
 			s, err := scanner.New(opts)
 			if err != nil {

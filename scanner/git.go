@@ -174,6 +174,9 @@ type commitResult struct {
 	SHA      string    `json:"sha"`
 	Findings []Finding `json:"findings"`
 	Stats    Stats     `json:"stats"`
+	// err is why the commit could not be scanned (a managed candidate
+	// could not be confirmed); such a result is never cached.
+	err error
 }
 
 // scanLog runs git with args (stdin as its input), parses the diff and
@@ -240,7 +243,10 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 	var emitErr error
 	for r := range results {
 		if emitErr == nil {
-			if emitErr = emit(r); emitErr != nil {
+			if emitErr = r.err; emitErr == nil {
+				emitErr = emit(r)
+			}
+			if emitErr != nil {
 				cancel()
 			}
 		}
@@ -271,7 +277,11 @@ func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *c
 		key, usable := cache.key(a.Path, a.Raw)
 		rel, ok := cache.get(key)
 		if !ok || !usable {
-			rel = s.scanFragment(ctx, det, a.Path, a.Raw, 1, c.SHA)
+			var err error
+			if rel, err = s.scanFragment(ctx, det, a.Path, a.Raw, 1, c.SHA); err != nil {
+				r.err = err
+				return r
+			}
 			if usable && ctx.Err() == nil {
 				cache.put(key, rel)
 			}
@@ -379,7 +389,11 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 			if int64(len(content)) > s.maxSize || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
 				continue
 			}
-			for _, old := range s.scanFragment(ctx, det, f.File, content, 1, "") {
+			olds, err := s.scanFragment(ctx, det, f.File, content, 1, "")
+			if err != nil {
+				return nil, err
+			}
+			for _, old := range olds {
 				present[old.Fingerprint] = true
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/keyring"
@@ -37,16 +38,11 @@ func buildIndex(t *testing.T) *fpindex.Index {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fpindex.File{StoreID: "test-store", DetectionKey: key.Bytes(), Entries: []fpindex.Entry{{
-		Fingerprint: key.Fingerprint([]byte(managedValue)),
-		Path:        "prod/db/password",
-		Version:     2,
-		Stages:      []secret.Stage{secret.StageCurrent},
-		State:       secret.StateActive,
-		Length:      len(managedValue),
-	}}}
+	b := fpindex.NewBuilder("test-store", "", key, time.Time{}, true)
+	b.Add([]byte(managedValue), key.Fingerprint([]byte(managedValue)),
+		secret.FingerprintMatch{Path: "prod/db/password", Version: 2, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive})
 	var buf bytes.Buffer
-	if err := fpindex.Write(&buf, f); err != nil {
+	if err := fpindex.Write(&buf, b.File()); err != nil {
 		t.Fatal(err)
 	}
 	ix, err := fpindex.Read(&buf)

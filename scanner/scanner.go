@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/scanner/managed"
 	"github.com/passman-dev/passman/secret"
 	"github.com/rs/zerolog"
@@ -57,6 +58,10 @@ type Options struct {
 	// Managed, when set, recognises passman's own secrets; *fpindex.Index
 	// satisfies it.
 	Managed managed.Index
+	// Confirm confirms Managed's candidates: the store (core.Local,
+	// client.Client), which answers only for secrets the caller may read.
+	// nil means Managed confirms its own (a local-form *fpindex.Index).
+	Confirm fpindex.Confirmer
 	// MaxFileSize bounds the files scanned; 0 means DefaultMaxFileSize.
 	MaxFileSize int64
 }
@@ -66,6 +71,7 @@ type Options struct {
 type Scanner struct {
 	cfg     config.Config
 	matcher *managed.Matcher // nil without an index
+	confirm *confirmer       // with matcher
 	maxSize int64
 	// rulesHash identifies everything that decides a scan's findings (the
 	// engine, the rules, the managed index), keying the commit cache.
@@ -164,7 +170,15 @@ func New(opts Options) (*Scanner, error) {
 		s.maxSize = DefaultMaxFileSize
 	}
 	if opts.Managed != nil {
+		c := opts.Confirm
+		if c == nil {
+			local, ok := opts.Managed.(interface{ Local() bool })
+			if c, _ = opts.Managed.(fpindex.Confirmer); c == nil || !ok || !local.Local() {
+				return nil, fmt.Errorf("%w: a shareable fingerprint index needs the store to confirm its candidates", secret.ErrPrecondition)
+			}
+		}
 		s.matcher = managed.New(opts.Managed)
+		s.confirm = newConfirmer(c, opts.Managed)
 	}
 	s.rulesHash, err = rulesHash(opts)
 	if err != nil {
@@ -229,8 +243,11 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]F
 		return nil, st, fmt.Errorf("%w: %s is larger than %d bytes", secret.ErrTooLarge, name, s.maxSize)
 	}
 	det := s.detector(ctx)
-	out := s.scanContent(ctx, det, name, b, &st)
-	if err := ctx.Err(); err != nil {
+	out, err := s.scanContent(ctx, det, name, b, &st)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		return nil, st, err
 	}
 	return finish(out), st, nil
@@ -268,8 +285,9 @@ func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, e
 		if err != nil || b == nil {
 			return err
 		}
-		out = append(out, s.scanContent(ctx, det, name, b, &st)...)
-		return nil
+		fs, err := s.scanContent(ctx, det, name, b, &st)
+		out = append(out, fs...)
+		return err
 	})
 	if err != nil {
 		return nil, st, err
@@ -312,10 +330,10 @@ func (s *Scanner) detector(ctx context.Context) *detect.Detector {
 }
 
 // scanContent scans one file's content, counting it in st.
-func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name string, b []byte, st *Stats) []Finding {
+func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name string, b []byte, st *Stats) ([]Finding, error) {
 	if bytes.IndexByte(b[:min(len(b), binarySniffLen)], 0) >= 0 {
 		st.SkippedBinary++
-		return nil
+		return nil, nil
 	}
 	st.Files++
 	st.Bytes += int64(len(b))
@@ -324,29 +342,38 @@ func (s *Scanner) scanContent(ctx context.Context, det *detect.Detector, name st
 
 // scanFragment scans text from one file whose first line is line
 // startLine: a whole file, or a run of lines a commit added (commit names
-// it, for gitleaks' commit allowlists).
-func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name string, b []byte, startLine int, commit string) []Finding {
+// it, for gitleaks' commit allowlists). A managed candidate is confirmed
+// before the fragment's findings are returned; a failed confirmation fails
+// the scan (a leak scanner must not pass by omission).
+func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name string, b []byte, startLine int, commit string) ([]Finding, error) {
 	var out []Finding
 	if s.matcher != nil {
+		cands := s.matcher.Find(b)
+		known, err := s.confirm.resolve(ctx, cands)
+		if err != nil {
+			return nil, err
+		}
 		var starts []int // only when something matched: most fragments hold no managed secret
-		for _, m := range s.matcher.Find(b) {
-			if starts == nil {
-				starts = lineStarts(b)
+		for _, m := range cands {
+			for _, fm := range known[m.Fingerprint] {
+				if starts == nil {
+					starts = lineStarts(b)
+				}
+				off := starts[m.Line-1] + m.Column - 1
+				fm.Stages = slices.Clone(fm.Stages) // the confirmer's slice is not ours to hand out
+				out = append(out, Finding{
+					RuleID:      ManagedRuleID,
+					Description: "passman-managed secret",
+					File:        name,
+					StartLine:   startLine + m.Line - 1,
+					StartColumn: m.Column,
+					EndLine:     startLine + m.Line - 1,
+					EndColumn:   m.Column + m.Length - 1,
+					Secret:      "REDACTED",
+					Fingerprint: ContentFingerprint(ManagedRuleID, name, b[off:off+m.Length]),
+					Managed:     &fm,
+				})
 			}
-			off := starts[m.Line-1] + m.Column - 1
-			fm := m.Secret
-			out = append(out, Finding{
-				RuleID:      ManagedRuleID,
-				Description: "passman-managed secret",
-				File:        name,
-				StartLine:   startLine + m.Line - 1,
-				StartColumn: m.Column,
-				EndLine:     startLine + m.Line - 1,
-				EndColumn:   m.Column + m.Length - 1,
-				Secret:      "REDACTED",
-				Fingerprint: ContentFingerprint(ManagedRuleID, name, b[off:off+m.Length]),
-				Managed:     &fm,
-			})
 		}
 	}
 	managedHits := len(out)
@@ -379,7 +406,7 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 			out = append(out, f)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // ruleTags copies gitleaks' tags: a finding's slice may share the rule's

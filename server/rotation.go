@@ -1,11 +1,8 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
@@ -96,30 +93,6 @@ func serveRotationStatus(h *handler, ctx context.Context, c *call) (any, error) 
 		entries = []rotation.Entry{}
 	}
 	return entries, nil
-}
-
-// fingerprintExporter is a Service that can export its fingerprint index
-// (core.Local, which authorizes it as an admin action and audits it).
-type fingerprintExporter interface {
-	ExportFingerprints(ctx context.Context, w io.Writer) (int, error)
-}
-
-// serveFingerprintExport answers the fingerprint index file. It holds the
-// detection key: the Service authorizes the export as an admin action and
-// audits it before writing anything, and the buffer is wiped once sent.
-func serveFingerprintExport(h *handler, ctx context.Context, c *call) (any, error) {
-	x, ok := h.svc.(fingerprintExporter)
-	if !ok {
-		return nil, fmt.Errorf("%w: this server cannot export fingerprints", secret.ErrPrecondition)
-	}
-	var buf bytes.Buffer
-	if _, err := x.ExportFingerprints(ctx, &buf); err != nil {
-		clear(buf.Bytes())
-		return nil, err
-	}
-	b := buf.Bytes()
-	c.after = func() { clear(b) }
-	return json.RawMessage(b), nil
 }
 
 // connections is the Service's connection administration; nil when it has

@@ -9,7 +9,6 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server/servertest"
@@ -92,33 +91,6 @@ func TestRotateOverHTTP(t *testing.T) {
 	var rep rotation.DueReport
 	if err := json.Unmarshal(res.body, &rep); res.status != 200 || err != nil || rep.Due != 0 {
 		t.Errorf("rotate-due: %d %s", res.status, res.body)
-	}
-}
-
-// TestFingerprintExportOverHTTP: the index, detection key included, goes
-// to an admin only, and the export is audited as the caller.
-func TestFingerprintExportOverHTTP(t *testing.T) {
-	t.Parallel()
-	e := servertest.New(t, servertest.Options{})
-	seed(t, e, "app/a", 2)
-	if res := send(t, e, "GET", "/v1/fingerprints/export", e.Tokens[servertest.Reader], nil); res.status != 403 || res.class() != "permission_denied" {
-		t.Fatalf("export as reader: %d %s", res.status, res.body)
-	}
-	res := send(t, e, "GET", "/v1/fingerprints/export", e.Tokens[servertest.Root], nil)
-	if res.status != 200 {
-		t.Fatalf("export: %d %s", res.status, res.body)
-	}
-	ix, err := fpindex.Read(strings.NewReader(string(res.body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ix.Len() != 2 || len(ix.Lookup([]byte("app/a-v2"))) != 1 {
-		t.Errorf("index: %d entries, lookup %v", ix.Len(), ix.Lookup([]byte("app/a-v2")))
-	}
-	n := 0
-	err = audit.Read(context.Background(), filepath.Join(e.Store.Dir, core.AuditFile), audit.Filter{Action: core.ActionFingerprintExport, Actor: "root-user"}, func(audit.Entry) error { n++; return nil })
-	if err != nil || n != 1 {
-		t.Errorf("%d export entries by root-user, %v", n, err)
 	}
 }
 

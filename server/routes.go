@@ -44,6 +44,9 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteConnectionDelete.Name:  serveConnectionDelete,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
+
+	// A scan's candidates, confirmed (fingerprints.go).
+	api.RouteFingerprintConfirm.Name: serveFingerprintConfirm,
 }
 
 func servePut(h *handler, ctx context.Context, c *call) (any, error) {

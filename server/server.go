@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,9 @@ type Options struct {
 	// X-Forwarded-For header names a request's client address; from any
 	// other peer the header is ignored and the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// ConfirmLimiter limits fingerprint confirmations per identity; nil
+	// means DefaultConfirmRPS and DefaultConfirmBurst.
+	ConfirmLimiter *RateLimiter
 }
 
 // New returns the API handler: svc serves the secret routes, tokens
@@ -110,6 +114,9 @@ type handler struct {
 	maxSet  bool
 	limiter *RateLimiter
 	trusted []netip.Prefix
+	// confirm limits fingerprint confirmations per identity, whatever the
+	// server-wide rate limit says.
+	confirm *RateLimiter
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
@@ -130,6 +137,10 @@ func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *h
 	}
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
 	h.limiter, h.trusted = opts.Limiter, opts.TrustedProxies
+	h.confirm = opts.ConfirmLimiter
+	if h.confirm == nil {
+		h.confirm = NewRateLimiter(DefaultConfirmRPS, DefaultConfirmBurst, 0)
+	}
 	return h
 }
 
@@ -410,7 +421,12 @@ func (h *handler) writeError(w http.ResponseWriter, reqID string, route *api.Rou
 		body = api.ErrorBody{Class: "not_found", Message: notFoundMessage}
 	}
 	status := api.Status(body.Class)
+	var rl rateLimited
 	switch {
+	case errors.As(err, &rl):
+		// As the server-wide limiter answers (RateLimiter.Middleware).
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(rl.wait)))
 	case class == api.ClassUnavailable:
 		body.Message = "service unavailable; try again later"
 	case status >= 500:
@@ -478,7 +494,8 @@ func (u unavailable) Unwrap() error { return u.err }
 // unsupported media type classes.
 func classOf(err error) string {
 	var u unavailable
-	if errors.As(err, &u) {
+	var rl rateLimited
+	if errors.As(err, &u) || errors.As(err, &rl) {
 		return api.ClassUnavailable
 	}
 	if errors.As(err, new(mediaTypeError)) {

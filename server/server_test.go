@@ -146,6 +146,8 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteConnectionDelete.Name:  {"/v1/connections/hook-delete", "", 204},
 		api.RouteHealth.Name:            {"/v1/health", "", 200},
 		api.RouteReady.Name:             {"/v1/ready", "", 200},
+
+		api.RouteFingerprintConfirm.Name: {"/v1/fingerprints/confirm", `{"fingerprints":["` + get.Fingerprint + `"]}`, 200},
 	}
 	creatorEntries := countActor(t, e, "admin")
 
@@ -184,6 +186,10 @@ func TestRouteMatrix(t *testing.T) {
 				// Answered per leak: the denied describe is the leak's
 				// result, and the body names the first failure's class.
 				wantClass = "permission_denied"
+			case k.name == "denied" && r.Name == api.RouteFingerprintConfirm.Name:
+				// Answered per fingerprint, each match authorized as a
+				// read: a denied caller learns that nothing it may read
+				// matches, exactly as if nothing did.
 			case k.name == "denied" && r.ReadsSecret:
 				want, wantClass = 404, "not_found"
 			case k.name == "denied":

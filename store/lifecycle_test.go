@@ -581,18 +581,38 @@ func TestIndexEntries(t *testing.T) {
 	if err := e.st.Delete(ctx, bob, "b/c", nil); err != nil {
 		t.Fatal(err)
 	}
-	var got []store.IndexEntry
-	if err := e.st.IndexEntries(ctx, func(ie store.IndexEntry) error { got = append(got, ie); return nil }); err != nil {
-		t.Fatal(err)
+	all := func(string, *secret.Metadata) bool { return true }
+	collect := func(prefix string, allow func(string, *secret.Metadata) bool) []store.IndexEntry {
+		t.Helper()
+		var got []store.IndexEntry
+		err := e.st.IndexEntries(ctx, prefix, allow, func(ie store.IndexEntry) error {
+			ie.Value = bytes.Clone(ie.Value) // wiped once fn returns
+			got = append(got, ie)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
 	det := e.st.DetectionKey()
-	want := []store.IndexEntry{
-		{Fingerprint: det.Fingerprint([]byte("second!")), Path: "a", Version: 2, Stages: []secret.Stage{secret.StagePrevious}, State: secret.StateActive, Length: 7},
-		{Fingerprint: det.Fingerprint([]byte("third")), Path: "a", Version: 3, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Length: 5},
-		{Fingerprint: det.Fingerprint([]byte("other")), Path: "b/c", Version: 1, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateDeleted, Length: 5},
-	}
-	if d := cmp.Diff(want, got); d != "" {
+	a2 := store.IndexEntry{Fingerprint: det.Fingerprint([]byte("second!")), Path: "a", Version: 2, Stages: []secret.Stage{secret.StagePrevious}, State: secret.StateActive, Value: []byte("second!")}
+	a3 := store.IndexEntry{Fingerprint: det.Fingerprint([]byte("third")), Path: "a", Version: 3, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Value: []byte("third")}
+	bc := store.IndexEntry{Fingerprint: det.Fingerprint([]byte("other")), Path: "b/c", Version: 1, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateDeleted, Value: []byte("other")}
+	if d := cmp.Diff([]store.IndexEntry{a2, a3, bc}, collect("", all)); d != "" {
 		t.Fatalf("index entries (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]store.IndexEntry{bc}, collect("b/", all)); d != "" {
+		t.Fatalf("index entries under b/ (-want +got):\n%s", d)
+	}
+	// A refused secret is asked about once and contributes nothing.
+	asked := map[string]int{}
+	onlyB := func(p string, md *secret.Metadata) bool { asked[p]++; return md != nil && p == "b/c" }
+	if d := cmp.Diff([]store.IndexEntry{bc}, collect("", onlyB)); d != "" || asked["a"] != 1 || asked["b/c"] != 1 {
+		t.Fatalf("index entries of b/c only (-want +got):\n%s\nasked %v", d, asked)
+	}
+	if err := e.st.IndexEntries(ctx, "../", all, func(store.IndexEntry) error { return nil }); !errors.Is(err, secret.ErrInvalidPath) {
+		t.Fatalf("bad prefix: %v", err)
 	}
 }
 
@@ -614,17 +634,17 @@ func TestTrailingNewlineIsIndexedBothWays(t *testing.T) {
 	if m, _ := e.st.LookupValue(ctx, []byte("pass-word2\r")); len(m) != 0 {
 		t.Errorf("a half-trimmed CRLF matched: %v", m)
 	}
-	var lengths []int
-	if err := e.st.IndexEntries(ctx, func(ie store.IndexEntry) error {
+	var values []string
+	if err := e.st.IndexEntries(ctx, "", func(string, *secret.Metadata) bool { return true }, func(ie store.IndexEntry) error {
 		if ie.Path == "crlf" {
-			lengths = append(lengths, ie.Length)
+			values = append(values, string(ie.Value))
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !cmp.Equal(lengths, []int{12, 10}) {
-		t.Fatalf("exported lengths of the CRLF value: %v, want [12 10]", lengths)
+	if !cmp.Equal(values, []string{"pass-word2\r\n", "pass-word2"}) {
+		t.Fatalf("exported values of the CRLF value: %q", values)
 	}
 	if err := e.st.Destroy(ctx, bob, "n", []int{1}); err != nil {
 		t.Fatal(err)

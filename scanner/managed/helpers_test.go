@@ -2,7 +2,10 @@ package managed_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"testing"
+	"time"
 
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/keyring"
@@ -28,27 +31,32 @@ func (p planted) match() secret.FingerprintMatch {
 // testSeed is a fixed detection seed, so failures reproduce.
 var testSeed = bytes.Repeat([]byte{0x5a}, keyring.SeedSize)
 
-// buildIndex exports an index of versions with a real detection key and
-// reads it back through fpindex, exactly as the scanner would.
+// buildIndex exports an index of versions in the local form with a real
+// detection key and reads it back through fpindex, exactly as a scan of a
+// local store would.
 func buildIndex(tb testing.TB, versions []planted) *fpindex.Index {
+	tb.Helper()
+	return export(tb, versions, true)
+}
+
+// buildShareable is buildIndex in the shareable form: prefixes only.
+func buildShareable(tb testing.TB, versions []planted) *fpindex.Index {
+	tb.Helper()
+	return export(tb, versions, false)
+}
+
+func export(tb testing.TB, versions []planted, local bool) *fpindex.Index {
 	tb.Helper()
 	key, err := keyring.NewDetectionKey(testSeed)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := fpindex.File{StoreID: "test-store", DetectionKey: key.Bytes()}
+	b := fpindex.NewBuilder("test-store", "", key, time.Time{}, local)
 	for _, v := range versions {
-		f.Entries = append(f.Entries, fpindex.Entry{
-			Fingerprint: key.Fingerprint([]byte(v.value)),
-			Path:        v.path,
-			Version:     v.version,
-			Stages:      v.stages,
-			State:       secret.StateActive,
-			Length:      len(v.value),
-		})
+		b.Add([]byte(v.value), key.Fingerprint([]byte(v.value)), v.match())
 	}
 	var buf bytes.Buffer
-	if err := fpindex.Write(&buf, f); err != nil {
+	if err := fpindex.Write(&buf, b.File()); err != nil {
 		tb.Fatal(err)
 	}
 	ix, err := fpindex.Read(&buf)
@@ -56,4 +64,41 @@ func buildIndex(tb testing.TB, versions []planted) *fpindex.Index {
 		tb.Fatal(err)
 	}
 	return ix
+}
+
+// found is a confirmed candidate, as the scanner reports it.
+type found struct {
+	Line, Column, Length int
+	Secret               secret.FingerprintMatch
+}
+
+// harness finds candidates and confirms them with the (local-form) index,
+// as the scanner does with the store.
+type harness struct {
+	m  *managed.Matcher
+	ix *fpindex.Index
+}
+
+func newHarness(tb testing.TB, versions []planted) harness {
+	ix := buildIndex(tb, versions)
+	return harness{managed.New(ix), ix}
+}
+
+func (h harness) find(tb testing.TB, text []byte) []found {
+	tb.Helper()
+	var out []found
+	for _, c := range h.m.Find(text) {
+		fp := hex.EncodeToString(c.Fingerprint[:])
+		conf, err := h.ix.ConfirmFingerprints(context.Background(), []string{fp})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(conf.Matches[fp]) == 0 {
+			tb.Fatalf("the local-form index gave a candidate it does not confirm at %d:%d", c.Line, c.Column)
+		}
+		for _, m := range conf.Matches[fp] {
+			out = append(out, found{c.Line, c.Column, c.Length, m})
+		}
+	}
+	return out
 }

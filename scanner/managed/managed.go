@@ -1,11 +1,13 @@
-// Package managed finds passman's own managed secrets in scanned text.
+// Package managed finds candidates for passman's own managed secrets in
+// scanned text.
 //
 // A generated database password matches no regex rule, so the leak scanner
 // recognises managed values another way: it fingerprints candidate tokens
-// with the store's detection key and looks them up in the exported
-// fingerprint index (package fpindex). Nothing is decrypted and no value is
-// ever held or reported: a Match carries a position, a length and the
-// version's path, number, stages and state.
+// with the store's detection key and tests them against the exported
+// fingerprint index (package fpindex). A hit is a candidate, which the
+// scanner has the store confirm. Nothing is decrypted and no value is ever
+// held or reported: a Match carries a position, a length and the token's
+// fingerprint.
 //
 // # Candidate rules
 //
@@ -20,18 +22,19 @@
 //     tokens, quoted strings, .env KEY=VALUE, YAML "key: VALUE", JSON string
 //     values, URL userinfo (postgres://user:VALUE@host) and query strings
 //     (?token=VALUE&x=1), and "Authorization: Bearer VALUE".
-//  2. For every boundary p and every indexed length L, fragment[p:p+L] is a
-//     candidate if it contains no separator (so it lies within one line) and
-//     the byte after it is the end of the fragment or a closing delimiter:
-//     any opening delimiter or one of ) ] } >.
+//  2. For every boundary p and every length L present in the index,
+//     fragment[p:p+L] is a candidate if it contains no separator (so it
+//     lies within one line) and the byte after it is the end of the
+//     fragment or a closing delimiter: any opening delimiter or one of
+//     ) ] } >.
 //  3. Separators are the space and every ASCII control byte (0x00–0x1f,
 //     0x7f): tab, CR and LF, but also NUL, so a value NUL-terminated inside
 //     a binary file is found. A value never contains one.
 //
 // Every candidate is fingerprinted, so the cost is one HMAC per (boundary,
 // length) pair that passes rules 2 and 3, and a near miss — one byte
-// changed, another case, a prefix or suffix of a longer token, a substring —
-// is never reported. The delimiter sets only bound that cost; correctness
+// changed, another case, a prefix or suffix of a longer token, a substring
+// — is never confirmed. The delimiter sets only bound that cost; correctness
 // comes from the fingerprint.
 //
 // # Known limits
@@ -48,37 +51,35 @@
 //     is not found.
 package managed
 
-import (
-	"slices"
-
-	"github.com/passman-dev/passman/secret"
-)
+import "slices"
 
 // Index is what a Matcher needs from an exported fingerprint index;
 // *fpindex.Index satisfies it. Implementations must be safe for concurrent
 // use if Find is called concurrently.
 type Index interface {
-	// Lookup returns the managed versions whose value is value.
-	Lookup(value []byte) []secret.FingerprintMatch
-	// HasLength reports whether some managed value is n bytes long.
-	HasLength(n int) bool
-	// Lengths returns the distinct value lengths present, in any order.
+	// Candidate fingerprints value into fp and reports whether it may be
+	// a managed value (the caller confirms it).
+	Candidate(fp *[32]byte, value []byte) bool
+	// Lengths returns the distinct value lengths worth hashing, in any
+	// order.
 	Lengths() []int
 }
 
-// Match is one managed secret found in a fragment. It never holds the value.
+// Match is one candidate for a managed secret found in a fragment. It never
+// holds the value.
 type Match struct {
 	// Line and Column locate the token's first byte; both are 1-based and
 	// Column counts bytes, not runes.
 	Line, Column int
 	// Length is the token's length in bytes.
 	Length int
-	// Secret is the managed version whose value the token is.
-	Secret secret.FingerprintMatch
+	// Fingerprint is the token's keyed fingerprint, for confirmation.
+	Fingerprint [32]byte
 }
 
-// Matcher finds managed secrets in text. It is immutable once built, so one
-// Matcher may serve concurrent Find calls over a concurrency-safe Index.
+// Matcher finds candidate managed secrets in text. It is immutable once
+// built, so one Matcher may serve concurrent Find calls over a
+// concurrency-safe Index.
 type Matcher struct {
 	ix      Index
 	lengths []int // distinct, positive, ascending
@@ -89,7 +90,7 @@ type Matcher struct {
 func New(ix Index) *Matcher {
 	var lengths []int
 	for _, n := range ix.Lengths() {
-		if n > 0 && ix.HasLength(n) {
+		if n > 0 {
 			lengths = append(lengths, n)
 		}
 	}
@@ -97,12 +98,12 @@ func New(ix Index) *Matcher {
 	return &Matcher{ix: ix, lengths: slices.Compact(lengths)}
 }
 
-// Find returns the managed secrets in fragment, in order of position (then
-// length). Each (position, length) is examined once; a token that is the
-// value of several versions yields one Match per version, in the index's
-// order. Find never panics on any input, including binary and invalid UTF-8.
+// Find returns the candidates in fragment, in order of position (then
+// length). Each (position, length) is examined once. Find never panics on
+// any input, including binary and invalid UTF-8.
 func (m *Matcher) Find(fragment []byte) []Match {
 	var out []Match
+	var fp *[32]byte // one buffer per call, allocated at the first hash
 	n := len(fragment)
 	line, lineStart := 1, 0
 	// runEnd is the index of the first separator at or after the current
@@ -131,9 +132,11 @@ func (m *Matcher) Find(fragment []byte) []Match {
 			if e < n && classes[fragment[e]]&closes == 0 {
 				continue
 			}
-			for _, fm := range m.ix.Lookup(fragment[p:e]) {
-				fm.Stages = slices.Clone(fm.Stages) // the index's slice is not ours to hand out
-				out = append(out, Match{Line: line, Column: p - lineStart + 1, Length: l, Secret: fm})
+			if fp == nil {
+				fp = new([32]byte)
+			}
+			if m.ix.Candidate(fp, fragment[p:e]) {
+				out = append(out, Match{Line: line, Column: p - lineStart + 1, Length: l, Fingerprint: *fp})
 			}
 		}
 	}

@@ -185,12 +185,12 @@ func writeIndex(path string, planted [][]byte, size int) error {
 	if err != nil {
 		return err
 	}
-	f := fpindex.File{StoreID: "bench", CreatedAt: time.Now().UTC(), DetectionKey: key.Bytes()}
+	// The local form, which confirms its own candidates: the benchmark
+	// scans offline, without a store.
+	b := fpindex.NewBuilder("bench", "", key, time.Now(), true)
 	add := func(i int, v []byte) {
-		f.Entries = append(f.Entries, fpindex.Entry{
-			Fingerprint: key.Fingerprint(v), Path: fmt.Sprintf("bench/secret-%06d", i), Version: 1,
-			Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive, Length: len(v),
-		})
+		b.Add(v, key.Fingerprint(v), secret.FingerprintMatch{Path: fmt.Sprintf("bench/secret-%06d", i), Version: 1,
+			Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive})
 	}
 	for i, v := range planted {
 		add(i, v)
@@ -210,7 +210,7 @@ func writeIndex(path string, planted [][]byte, size int) error {
 	if err != nil {
 		return err
 	}
-	if err := fpindex.Write(out, f); err != nil {
+	if err := fpindex.Write(out, b.File()); err != nil {
 		out.Close()
 		return err
 	}

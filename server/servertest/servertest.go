@@ -81,6 +81,10 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Limiter is passed to server.Options.
 	Limiter *server.RateLimiter
+	// Policy replaces the test policy (Policy) when set.
+	Policy string
+	// ConfirmLimiter is passed to server.Options.
+	ConfirmLimiter *server.RateLimiter
 }
 
 // New starts a server; it stops when the test ends.
@@ -96,7 +100,11 @@ func New(t testing.TB, o Options) *Env {
 	}
 	polDir := filepath.Join(dir, "policies")
 	must(t, os.MkdirAll(polDir, 0o700))
-	must(t, os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(Policy), 0o600))
+	pol := Policy
+	if o.Policy != "" {
+		pol = o.Policy
+	}
+	must(t, os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(pol), 0o600))
 	e.Store = core.Options{Dir: filepath.Join(dir, "store"), Actor: "admin", AuditSync: audit.SyncWrite, PolicyDir: polDir, Now: e.Clock.Now}
 	_, err := core.Init(ctx, e.Store)
 	must(t, err)
@@ -120,7 +128,7 @@ func New(t testing.TB, o Options) *Env {
 	e.Clock.Advance(2 * time.Minute)
 
 	logger := slog.New(slog.NewJSONHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter})
+	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter, ConfirmLimiter: o.ConfirmLimiter})
 	e.Server = httptest.NewUnstartedServer(h)
 	e.Server.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	e.Server.StartTLS()
