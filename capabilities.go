@@ -3,7 +3,9 @@ package passman
 import (
 	"context"
 	"encoding/json"
+	"io"
 
+	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
@@ -71,4 +73,14 @@ type LeakResponder interface {
 // answer and its checkpoints are recorded.
 type Readier interface {
 	Ready(ctx context.Context) error
+}
+
+// Fingerprints shares the managed secrets' fingerprint index with leak
+// scanners: the shareable index (detection key and truncated fingerprint
+// prefixes) of the secrets under prefix the caller may read, and the
+// confirmation of candidate fingerprints, answered only for versions the
+// caller may read.
+type Fingerprints interface {
+	ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error)
+	fpindex.Confirmer
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
@@ -25,24 +26,11 @@ func newFingerprintsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// fingerprintSource exports the shareable fingerprint index and confirms
-// its candidates: core.Local, or a passman server (client.Client), where
-// both are authorized and audited as the token's identity.
-type fingerprintSource interface {
-	ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error)
-	fpindex.Confirmer
-}
-
-var (
-	_ fingerprintSource = (*core.Local)(nil)
-	_ fingerprintSource = (*client.Client)(nil)
-)
-
 // withFingerprintSource runs fn with the server at remoteAddr when one is
 // set, else with the local store.
-func (a *app) withFingerprintSource(ctx context.Context, fn func(fingerprintSource) error) error {
-	return withBackend(ctx, a, func(c *client.Client) fingerprintSource { return c },
-		func(l *core.Local) fingerprintSource { return l }, fn)
+func (a *app) withFingerprintSource(ctx context.Context, fn func(passman.Fingerprints) error) error {
+	return withBackend(ctx, a, func(c *client.Client) passman.Fingerprints { return c },
+		func(l *core.Local) passman.Fingerprints { return l }, fn)
 }
 
 func newFingerprintsExportCmd(a *app) *cobra.Command {
@@ -71,7 +59,7 @@ index is exported, as the token's identity.`,
 				return usageErrorf("--file is required (\"-\" for standard output)")
 			}
 			ctx := cmd.Context()
-			return a.withFingerprintSource(ctx, func(src fingerprintSource) error {
+			return a.withFingerprintSource(ctx, func(src passman.Fingerprints) error {
 				if file == "-" {
 					_, err := src.ExportFingerprintPrefixes(ctx, prefix, a.out.w)
 					return err

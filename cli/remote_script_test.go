@@ -82,7 +82,7 @@ func startScriptServer(e *testscript.Env) error {
 
 	reqLog := &servertest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(reqLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewUnstartedServer(server.New(local, local, server.Options{Logger: logger}))
+	srv := httptest.NewUnstartedServer(server.New(local, server.Options{Logger: logger}))
 	srv.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	srv.StartTLS()
 	planted := new([]string)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
@@ -343,10 +344,10 @@ func (a *app) withManaged(ctx context.Context, f *scanFlags, opts scanner.Option
 		if ix.Local() {
 			return run(ix, nil)
 		}
-		err = withBackend(ctx, a, func(c *client.Client) fingerprintSource { return c },
-			func(l *core.Local) fingerprintSource { return l }, func(c fingerprintSource) error { return run(ix, c) })
+		err = withBackend(ctx, a, func(c *client.Client) passman.Fingerprints { return c },
+			func(l *core.Local) passman.Fingerprints { return l }, func(c passman.Fingerprints) error { return run(ix, c) })
 	case f.managed && a.remoteAddr() != "":
-		err = a.withFingerprintSource(ctx, func(c fingerprintSource) error {
+		err = a.withFingerprintSource(ctx, func(c passman.Fingerprints) error {
 			var buf bytes.Buffer
 			if _, err := c.ExportFingerprintPrefixes(ctx, "", &buf); err != nil {
 				return fmt.Errorf("--managed: %w", err)

@@ -10,4 +10,5 @@ var (
 	_ passman.Rotator         = (*Client)(nil)
 	_ passman.LeakResponder   = (*Client)(nil)
 	_ passman.Readier         = (*Client)(nil)
+	_ passman.Fingerprints    = (*Client)(nil)
 )

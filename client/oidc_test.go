@@ -91,7 +91,7 @@ allow if {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(server.New(l, l, server.Options{OIDC: o, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewTLSServer(server.New(l, server.Options{OIDC: o, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv
 }

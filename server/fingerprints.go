@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"strconv"
 	"time"
 
 	"github.com/passman-dev/passman/api"
-	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -26,36 +23,17 @@ const (
 	DefaultConfirmBurst = 20
 )
 
-// fingerprintIndex is a Service that exports and confirms fingerprints
-// (core.Local, which authorizes each against the policy and audits it).
-type fingerprintIndex interface {
-	ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error)
-	fpindex.Confirmer
-}
-
-func (h *handler) fingerprints() (fingerprintIndex, error) {
-	x, ok := h.svc.(fingerprintIndex)
-	if !ok {
-		return nil, fmt.Errorf("%w: this server cannot export or confirm fingerprints", secret.ErrPrecondition)
-	}
-	return x, nil
-}
-
 // serveFingerprintExport answers the shareable fingerprint index of the
 // secrets under ?prefix= that the caller may read. It holds the detection
 // key: the Service authorizes and audits the export before writing
 // anything, and the buffer is wiped once sent.
 func serveFingerprintExport(h *handler, ctx context.Context, c *call) (any, error) {
-	x, err := h.fingerprints()
-	if err != nil {
-		return nil, err
-	}
 	prefix := c.r.URL.Query().Get(api.QueryPrefix)
 	if err := secret.ValidatePrefix(prefix); err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if _, err := x.ExportFingerprintPrefixes(ctx, prefix, &buf); err != nil {
+	if _, err := h.svc.ExportFingerprintPrefixes(ctx, prefix, &buf); err != nil {
 		clear(buf.Bytes())
 		return nil, err
 	}
@@ -77,10 +55,6 @@ func (r rateLimited) Error() string {
 // before anything else is done; the Service validates the batch,
 // authorizes every match as a read and audits the call.
 func serveFingerprintConfirm(h *handler, ctx context.Context, c *call) (any, error) {
-	x, err := h.fingerprints()
-	if err != nil {
-		return nil, err
-	}
 	if ok, wait := h.confirm.Allow(c.token.Identity); !ok {
 		return nil, rateLimited{wait}
 	}
@@ -88,5 +62,5 @@ func serveFingerprintConfirm(h *handler, ctx context.Context, c *call) (any, err
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
 	}
-	return x.ConfirmFingerprints(ctx, req.Fingerprints)
+	return h.svc.ConfirmFingerprints(ctx, req.Fingerprints)
 }

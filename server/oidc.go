@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
@@ -283,9 +284,6 @@ func serveOIDCLogin(h *handler, ctx context.Context, c *call) (any, error) {
 	if h.oidc == nil {
 		return nil, errNoOIDC
 	}
-	if h.issuer == nil {
-		return nil, errNoTokenAdmin
-	}
 	if c.r.ContentLength > maxOIDCBodyBytes {
 		return nil, fmt.Errorf("%w: request body is %d bytes, at most %d allowed", secret.ErrTooLarge, c.r.ContentLength, maxOIDCBodyBytes)
 	}
@@ -307,7 +305,7 @@ func serveOIDCLogin(h *handler, ctx context.Context, c *call) (any, error) {
 		}
 		return nil, err
 	}
-	token, info, err := h.issuer.CreateToken(ctx, secret.TokenRequest{Identity: identity, Claims: claims, TTL: h.oidc.cfg.TokenTTL})
+	token, info, err := h.svc.CreateToken(ctx, secret.TokenRequest{Identity: identity, Claims: claims, TTL: h.oidc.cfg.TokenTTL})
 	if err != nil {
 		return nil, fmt.Errorf("issue token for OIDC identity: %w", err)
 	}
@@ -326,9 +324,9 @@ func scrub(msg, token string) string {
 	return msg
 }
 
-// reservedClaimsGuard is the TokenAdmin the token-create route uses: it
+// reservedClaimsGuard is the token administration the token routes use: it
 // refuses claims under "passman.", which only the server sets.
-type reservedClaimsGuard struct{ TokenAdmin }
+type reservedClaimsGuard struct{ passman.Tokens }
 
 func (g reservedClaimsGuard) CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error) {
 	for k := range req.Claims {
@@ -337,7 +335,7 @@ func (g reservedClaimsGuard) CreateToken(ctx context.Context, req secret.TokenRe
 		}
 	}
 	// Unwrapped: the route's error messages stay what they were.
-	return g.TokenAdmin.CreateToken(ctx, req)
+	return g.Tokens.CreateToken(ctx, req)
 }
 
 // subjectKind is the policy kind of a token: a token the server issued

@@ -117,7 +117,7 @@ func newPolicyEnv(t *testing.T, policyText string, oidcCfg *server.OIDCConfig, t
 		}
 	}
 	opts.ClientCerts = tlsSetup != nil
-	e.srv = httptest.NewUnstartedServer(server.New(e.local, e.local, opts))
+	e.srv = httptest.NewUnstartedServer(server.New(e.local, opts))
 	// Refused handshakes are expected in the mTLS tests.
 	e.srv.Config.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
 	if tlsSetup != nil {

@@ -5,15 +5,8 @@ import (
 	"fmt"
 
 	"github.com/passman-dev/passman/api"
-	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
-
-// leakDecider is a Service that decides leak responses with its own
-// respond policy (core.Local).
-type leakDecider interface {
-	DecideLeakResponse(ctx context.Context, in policy.RespondInput) (policy.Response, error)
-}
 
 // serveRespond responds to leaks with the server's respond policy and
 // connectors, through the rotation engine (see engine): every describe,
@@ -21,10 +14,6 @@ type leakDecider interface {
 // caller. The request is refused whole, before anything is done, if it
 // holds too many leaks or an invalid one.
 func serveRespond(h *handler, ctx context.Context, c *call) (any, error) {
-	d, ok := h.svc.(leakDecider)
-	if !ok {
-		return nil, fmt.Errorf("%w: this server has no respond policy", secret.ErrPrecondition)
-	}
 	var req api.RespondRequest
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
@@ -40,11 +29,7 @@ func serveRespond(h *handler, ctx context.Context, c *call) (any, error) {
 			return nil, fmt.Errorf("leaks[%d]: %w", i, err)
 		}
 	}
-	e, err := h.engine()
-	if err != nil {
-		return nil, err
-	}
-	results, err := e.RespondToLeaks(ctx, req.Leaks, d.DecideLeakResponse)
+	results, err := h.svc.RespondToLeaks(ctx, req.Leaks)
 	out := api.RespondResponse{Results: results}
 	if err != nil {
 		out.Error = &api.ErrorBody{Class: classOf(err), Message: err.Error()}

@@ -187,14 +187,7 @@ func serveAuditQuery(h *handler, ctx context.Context, c *call) (any, error) {
 	return api.AuditEntriesResponse{Entries: entries}, nil
 }
 
-// errNoTokenAdmin answers the token administration routes of a server
-// whose authenticator cannot administer tokens.
-var errNoTokenAdmin = fmt.Errorf("%w: this server does not administer tokens", secret.ErrPrecondition)
-
 func serveTokenCreate(h *handler, ctx context.Context, c *call) (any, error) {
-	if h.admin == nil {
-		return nil, errNoTokenAdmin
-	}
 	var req api.TokenCreateRequest
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
@@ -207,9 +200,6 @@ func serveTokenCreate(h *handler, ctx context.Context, c *call) (any, error) {
 }
 
 func serveTokenRevoke(h *handler, ctx context.Context, c *call) (any, error) {
-	if h.admin == nil {
-		return nil, errNoTokenAdmin
-	}
 	var req api.TokenRevokeRequest
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
@@ -224,9 +214,6 @@ func serveTokenLookupSelf(_ *handler, _ context.Context, c *call) (any, error) {
 }
 
 func serveTokenList(h *handler, ctx context.Context, _ *call) (any, error) {
-	if h.admin == nil {
-		return nil, errNoTokenAdmin
-	}
 	infos, err := h.admin.ListTokens(ctx)
 	if err != nil {
 		return nil, err
@@ -252,10 +239,8 @@ func serveReady(h *handler, ctx context.Context, _ *call) (any, error) {
 	if h.draining.Load() {
 		return nil, unavailable{errors.New("shutting down")}
 	}
-	if r, ok := h.svc.(readier); ok {
-		if err := r.Ready(ctx); err != nil {
-			return nil, unavailable{fmt.Errorf("%w: %w", errNotReady, err)}
-		}
+	if err := h.svc.Ready(ctx); err != nil {
+		return nil, unavailable{fmt.Errorf("%w: %w", errNotReady, err)}
 	}
 	return api.HealthResponse{Status: "ready"}, nil
 }

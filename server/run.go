@@ -195,6 +195,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// programs, and env:NAME references resolve in an environment the
 	// master key has left.
 	cfg.Store.Connectors = rotation.Connectors(rotation.ConnectorOptions{ExecPrograms: cfg.ExecPrograms})
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	cfg.Store.Metrics = cfg.Metrics
 	cfg.Store.Getenv = cfg.Getenv
 	if cfg.Store.Getenv == nil {
 		cfg.Store.Getenv = os.Getenv
@@ -261,10 +265,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	started.URL = "https://" + clientAddr(ln.Addr())
 
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
-	h := newHandler(local, local, cfg.Options)
+	h := newHandler(local, cfg.Options)
 	srv := &http.Server{
 		Handler:           withMetrics(h, cfg.Metrics, cfg.UnauthenticatedMetricsAccess),
 		TLSConfig:         tlsConfig,

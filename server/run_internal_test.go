@@ -24,6 +24,17 @@ func (f fakeTokens) LookupToken(_ context.Context, token string) (secret.TokenIn
 	return secret.TokenInfo{Identity: id, Accessor: "acc-" + token}, nil
 }
 
+// tokensOnly is a Backend that only authenticates: the wiring tests call
+// nothing else (a call would panic on the nil Backend).
+type tokensOnly struct {
+	Backend
+	tokens fakeTokens
+}
+
+func (b tokensOnly) LookupToken(ctx context.Context, token string) (secret.TokenInfo, error) {
+	return b.tokens.LookupToken(ctx, token)
+}
+
 // TestMetricsAndLimitsWiring: a caller is limited by its validated
 // identity (two tokens of one identity share a bucket), made-up tokens
 // by their address, whose exhausted bucket then refuses even a valid
@@ -33,7 +44,7 @@ func TestMetricsAndLimitsWiring(t *testing.T) {
 	m := metrics.New()
 	tokens := fakeTokens{"a1": "alice", "a2": "alice", "b1": "bob", "c1": "carol"}
 	l := NewRateLimiter(0.001, 1, 100)
-	h := withMetrics(newHandler(nil, tokens, Options{Metrics: m, Limiter: l}), m, true)
+	h := withMetrics(newHandler(tokensOnly{tokens: tokens}, Options{Metrics: m, Limiter: l}), m, true)
 	get := func(target, token string) int {
 		r := httptest.NewRequest("GET", target, nil)
 		if token != "" {
@@ -82,7 +93,7 @@ func TestMetricsAndLimitsWiring(t *testing.T) {
 // and a refused scrape is logged and counted as an authentication failure.
 func TestMetricsNeedToken(t *testing.T) {
 	m := metrics.New()
-	h := withMetrics(newHandler(nil, fakeTokens{"a1": "alice"}, Options{Metrics: m}), m, false)
+	h := withMetrics(newHandler(tokensOnly{tokens: fakeTokens{"a1": "alice"}}, Options{Metrics: m}), m, false)
 	get := func(token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/metrics", nil)
 		if token != "" {

@@ -42,18 +42,20 @@ type TokenAuthenticator interface {
 	LookupToken(ctx context.Context, token string) (secret.TokenInfo, error)
 }
 
-// TokenAdmin manages tokens; core.Local implements it. When the
-// authenticator given to New does too, the token create, revoke and list
-// routes are served (authorized by the Service's policy as admin actions).
-type TokenAdmin interface {
-	CreateToken(ctx context.Context, req secret.TokenRequest) (string, secret.TokenInfo, error)
-	RevokeToken(ctx context.Context, accessor string) error
-	ListTokens(ctx context.Context) ([]secret.TokenInfo, error)
-}
-
-// readier is a Service that can say whether it can serve (core.Local).
-type readier interface {
-	Ready(ctx context.Context) error
+// Backend is what the server serves: the Service, every capability a
+// route uses, and token lookup to authenticate callers. core.Local
+// implements it. New takes nothing less, so a capability missing is a
+// compile error, not an answer at request time.
+type Backend interface {
+	passman.Service
+	passman.Connections
+	passman.Tokens
+	passman.PolicyEvaluator
+	passman.Rotator
+	passman.LeakResponder
+	passman.Readier
+	passman.Fingerprints
+	TokenAuthenticator
 }
 
 // DefaultMaxBodyBytes bounds a request body: a maximal value in base64,
@@ -90,22 +92,21 @@ type Options struct {
 	ConfirmLimiter *RateLimiter
 }
 
-// New returns the API handler: svc serves the secret routes, tokens
-// authenticates callers. Every route except the health and readiness
-// probes needs a valid token, so svc is never called without a subject
-// (core.Local would otherwise act as its own OS user).
-func New(svc passman.Service, tokens TokenAuthenticator, opts Options) http.Handler {
-	return newHandler(svc, tokens, opts)
+// New returns the API handler over b, which also authenticates callers.
+// Every route except the health and readiness probes needs a valid token,
+// so b is never called without a subject (core.Local would otherwise act
+// as its own OS user).
+func New(b Backend, opts Options) http.Handler {
+	return newHandler(b, opts)
 }
 
 type handler struct {
 	metrics *metrics.Metrics
-	svc     passman.Service
-	tokens  TokenAuthenticator
-	admin   TokenAdmin // nil when tokens cannot administer
-	// issuer is admin without the reserved-claims guard: the OIDC
-	// exchange, the one caller allowed to set ClaimKind.
-	issuer      TokenAdmin
+	svc     Backend
+	// admin is svc's token administration behind the reserved-claims
+	// guard; svc itself issues the OIDC exchange's tokens, the one caller
+	// allowed to set ClaimKind.
+	admin       passman.Tokens
 	oidc        *OIDC
 	clientCerts bool
 	log         *slog.Logger
@@ -122,18 +123,14 @@ type handler struct {
 	draining atomic.Bool
 }
 
-func newHandler(svc passman.Service, tokens TokenAuthenticator, opts Options) *handler {
-	h := &handler{svc: svc, tokens: tokens, log: opts.Logger, max: opts.MaxBodyBytes, metrics: opts.Metrics}
+func newHandler(svc Backend, opts Options) *handler {
+	h := &handler{svc: svc, admin: reservedClaimsGuard{svc}, log: opts.Logger, max: opts.MaxBodyBytes, metrics: opts.Metrics}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	h.maxSet = h.max > 0
 	if !h.maxSet {
 		h.max = DefaultMaxBodyBytes
-	}
-	h.admin, _ = tokens.(TokenAdmin)
-	if h.admin != nil {
-		h.issuer, h.admin = h.admin, reservedClaimsGuard{h.admin}
 	}
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
 	h.limiter, h.trusted = opts.Limiter, opts.TrustedProxies
@@ -367,7 +364,7 @@ func (h *handler) authenticate(ctx context.Context, r *http.Request) (secret.Tok
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return secret.TokenInfo{}, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", secret.ErrUnauthenticated)
 	}
-	info, err := h.tokens.LookupToken(ctx, token)
+	info, err := h.svc.LookupToken(ctx, token)
 	if err != nil {
 		if errors.Is(err, secret.ErrUnauthenticated) {
 			return secret.TokenInfo{}, err

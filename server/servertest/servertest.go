@@ -105,7 +105,7 @@ func New(t testing.TB, o Options) *Env {
 		pol = o.Policy
 	}
 	must(t, os.WriteFile(filepath.Join(polDir, "test.rego"), []byte(pol), 0o600))
-	e.Store = core.Options{Dir: filepath.Join(dir, "store"), Actor: "admin", AuditSync: audit.SyncWrite, PolicyDir: polDir, Now: e.Clock.Now}
+	e.Store = core.Options{Dir: filepath.Join(dir, "store"), Actor: "admin", AuditSync: audit.SyncWrite, PolicyDir: polDir, Now: e.Clock.Now, Metrics: o.Metrics}
 	_, err := core.Init(ctx, e.Store)
 	must(t, err)
 	e.Local, err = core.Open(ctx, e.Store)
@@ -128,7 +128,7 @@ func New(t testing.TB, o Options) *Env {
 	e.Clock.Advance(2 * time.Minute)
 
 	logger := slog.New(slog.NewJSONHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := server.New(e.Local, e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter, ConfirmLimiter: o.ConfirmLimiter})
+	h := server.New(e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter, ConfirmLimiter: o.ConfirmLimiter})
 	e.Server = httptest.NewUnstartedServer(h)
 	e.Server.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	e.Server.StartTLS()
