@@ -2,8 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,12 +39,6 @@ const (
 	ActionKeyList   = "keys.list"
 )
 
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
-}
-
 // record appends one audit entry for an operation that ended with err (nil:
 // success). The entry's outcome and error class come from err; the error's
 // text is never logged, since a caller's message could quote input.
@@ -65,7 +57,7 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 	// A caller that gives up must not stop its operation being recorded.
 	ctx = context.WithoutCancel(ctx)
 	if e.RequestID == "" {
-		e.RequestID = newRequestID()
+		e.RequestID = audit.RequestID(ctx)
 	}
 	if e.Actor == "" {
 		sub := l.subject(ctx)
@@ -108,7 +100,7 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 	if err != nil {
 		return err
 	}
-	reqID := newRequestID()
+	reqID := audit.RequestID(ctx)
 	actor := l.subject(ctx).ID
 	call := store.Call{Actor: actor, Commit: func(tx store.Tx, ev store.Event) error {
 		e := eventEntry(o.action, reqID, ev)

@@ -373,7 +373,7 @@ func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) err
 // commits, as mutate does for secrets: a token exists only if its creation
 // was audited. A failure is audited under the same request id.
 func (l *Local) commitTokens(ctx context.Context, o op, dec *audit.Decision, fn func(tx store.Tx) error, committed func()) error {
-	reqID := newRequestID()
+	reqID := audit.RequestID(ctx)
 	entry := func() audit.Entry {
 		// o.details is read when the entry is written: fn may add to it
 		// (the accessor of a new token).

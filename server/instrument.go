@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/metrics"
 )
 
@@ -90,7 +91,7 @@ func (h *handler) guardMetrics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		reqID := newRequestID()
+		reqID := audit.NewRequestID()
 		sw.Header().Set("X-Request-Id", reqID)
 		sw.Header().Set("Cache-Control", "no-store")
 		rl := reqLog{route: metricsRoute}

@@ -12,9 +12,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
@@ -171,7 +170,7 @@ type reqLog struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	reqID := newRequestID()
+	reqID := audit.NewRequestID()
 	hdr := w.Header()
 	hdr.Set("X-Request-Id", reqID)
 	// Responses carry secrets and tokens: no cache may keep one.
@@ -217,7 +216,8 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 		return h.writeError(w, reqID, route, err)
 	}
 	c := &call{r: r, route: route}
-	ctx := r.Context()
+	// The request's audit entries carry the id its log line and answer do.
+	ctx := audit.WithRequestID(r.Context(), reqID)
 	switch {
 	case !route.Public:
 		info, ok, err := h.admit(w, r, reqID, route, rl)
@@ -526,9 +526,3 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush, deadlines and the
 // connection through the wrapper.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
-}

@@ -439,3 +439,33 @@ func TestCanary(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditEntriesCarryTheRequestID: an audited request's entries name
+// the request id its answer (X-Request-Id) and log line carry, so an
+// operator can go from one to the other.
+func TestAuditEntriesCarryTheRequestID(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, servertest.Options{})
+	seed(t, e, "app/id", 1)
+	req, err := http.NewRequest("GET", e.URL+"/v1/secrets/app/id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Tokens[servertest.Root])
+	resp, err := e.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	entries, err := e.Local.QueryAudit(context.Background(), audit.Filter{Path: "app/id", Action: "secret.get"}, 1)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("audit: %v %v", entries, err)
+	}
+	if id == "" || entries[0].RequestID != id {
+		t.Errorf("audit entry's request id %q, answer's %q", entries[0].RequestID, id)
+	}
+	if !strings.Contains(e.Log.String(), id) {
+		t.Errorf("the request log does not name %s", id)
+	}
+}
