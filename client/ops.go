@@ -19,7 +19,7 @@ import (
 )
 
 // Rotate asks the server to rotate path through its connector, as the
-// token's identity (see rotation.Engine.Rotate; trigger is "manual" or
+// token's identity (see rotation.Runner.Rotate; trigger is "manual" or
 // "due"). A rotation that failed returns its Result, whose State says
 // whether it was rolled back, and an error, as the engine does. It is
 // never retried once it may have reached the server: a repeat would start
@@ -36,7 +36,7 @@ func (c *Client) Rotate(ctx context.Context, path, trigger string) (rotation.Res
 }
 
 // RotateDue asks the server to rotate every due secret (see
-// rotation.Engine.RotateDue). Not retried once it may have reached the
+// rotation.Runner.RotateDue). Not retried once it may have reached the
 // server.
 func (c *Client) RotateDue(ctx context.Context, opts rotation.DueOptions) (rotation.DueReport, error) {
 	var out rotation.DueReport
@@ -103,7 +103,7 @@ func (c *Client) ConfirmFingerprints(ctx context.Context, fps []string) (fpindex
 
 // RespondToLeaks asks the server to respond to leaks with its own respond
 // policy and connectors, as the token's identity (see
-// rotation.Engine.RespondToLeaks): one result per leak, in order, and the
+// rotation.Runner.RespondToLeaks): one result per leak, in order, and the
 // first failure as an error whose class is the server's. Leaks beyond
 // api.MaxRespondLeaks go in further requests. A request is never retried
 // once it may have reached the server: a repeat may rotate again.

@@ -17,10 +17,10 @@ var (
 	_ rotation.ConnectorSource = (*Local)(nil)
 )
 
-// rotations is the rotation engine over l: every step a call of l as the
+// rotations is the rotation runner over l: every step a call of l as the
 // context's subject, its connectors from l's connections.
-func (l *Local) rotations() *rotation.Engine {
-	e := rotation.NewEngine(l, l)
+func (l *Local) rotations() *rotation.Runner {
+	e := rotation.NewRunner(l, l)
 	e.Now = l.opts.Now
 	e.Metrics = l.opts.Metrics
 	return e

@@ -179,7 +179,7 @@ func TestRotationAuthorizedBeforeAnySideEffect(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The administrator rotates once, so a revocation of v1 is scheduled.
-	if _, err := rotation.NewEngine(l, l).Rotate(ctx, "team-a/app/y", "manual"); err != nil {
+	if _, err := rotation.NewRunner(l, l).Rotate(ctx, "team-a/app/y", "manual"); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(ran(), " "); got != "set test" {
@@ -189,7 +189,7 @@ func TestRotationAuthorizedBeforeAnySideEffect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := rotation.NewEngine(l, l)
+	e := rotation.NewRunner(l, l)
 	e.Now = func() time.Time { return time.Now().Add(time.Hour) } // past the grace period
 	for _, who := range []string{"team-a.dev", "team-a.lead", "team-b.ops"} {
 		if _, err := e.Rotate(as(who), "team-a/app/y", "manual"); !errors.Is(err, secret.ErrPermissionDenied) {

@@ -200,7 +200,7 @@ func (l *Local) QueryAudit(ctx context.Context, f audit.Filter, limit int) ([]au
 // metadataPerms are the authorization actions a metadata change needs:
 // write for its plain fields; its rotation settings (spec, period) are an
 // action of their own, since they decide what a rotation does on a target
-// system; and the rotation engine's record (status) needs rotate, since it
+// system; and the rotation runner's record (status) needs rotate, since it
 // schedules revocations. The first is the one the change is audited under.
 func metadataPerms(u secret.MetadataUpdate) []string {
 	var perms []string

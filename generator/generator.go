@@ -1,5 +1,5 @@
 // Package generator makes random secret values from crypto/rand. The CLI,
-// the manifest's generate blocks and the rotation engine all use it, so a
+// the manifest's generate blocks and the rotation runner all use it, so a
 // secret's strength does not depend on which front end created it.
 package generator
 

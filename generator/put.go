@@ -8,7 +8,7 @@ import (
 )
 
 // Value generates a value to spec, the generator's defaults filled in
-// (Spec.Normalize). It is how every front end and the rotation engine make
+// (Spec.Normalize). It is how every front end and the rotation runner make
 // a value passman chooses.
 func Value(spec Spec) (secret.Value, error) {
 	spec, err := spec.Normalize()

@@ -2,7 +2,7 @@
 // type Metrics owns its own registry (never prometheus.DefaultRegisterer,
 // so two servers in one process, or tests, cannot collide and nothing a
 // dependency registers globally is exported by accident) and offers one
-// method per event the server, the rotation engine and the client report.
+// method per event the server, the rotation runner and the client report.
 //
 // Label values come from small fixed sets or from names the code chooses
 // (route patterns, audit actions, connector types), never from requests:

@@ -48,7 +48,7 @@ func BenchmarkRotateDue(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		e := &rotation.Engine{Store: l, Connectors: l, Now: clock}
+		e := &rotation.Runner{Store: l, Connectors: l, Now: clock}
 		now = now.Add(2 * time.Hour)
 		b.StartTimer()
 		start := time.Now()
@@ -68,7 +68,7 @@ func BenchmarkRotateOne(b *testing.B) {
 	if _, err := l.Put(context.Background(), "app/key", secret.NewValue([]byte("first")), secret.PutOptions{Metadata: md}); err != nil {
 		b.Fatal(err)
 	}
-	e := &rotation.Engine{Store: l, Connectors: l}
+	e := &rotation.Runner{Store: l, Connectors: l}
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()
@@ -122,7 +122,7 @@ func BenchmarkLeakToRotated(b *testing.B) {
 			b.Fatalf("findings %d", len(findings))
 		}
 		f := findings[0]
-		e := &rotation.Engine{Store: l, Connectors: l}
+		e := &rotation.Runner{Store: l, Connectors: l}
 		res, err := e.Respond(context.Background(), rotation.Leak{Path: f.Managed.Path, Version: f.Managed.Version, Where: f.File}, pe.Respond)
 		if err != nil || res.Rotation == nil || res.Rotation.To != 2 {
 			b.Fatalf("response %+v: %v", res, err)
@@ -143,7 +143,7 @@ func BenchmarkPostgresRotation(b *testing.B) {
 	if _, err := l.Put(context.Background(), "prod/db/password", secret.NewValue([]byte("initial-password-1")), secret.PutOptions{Metadata: md}); err != nil {
 		b.Fatal(err)
 	}
-	e := &rotation.Engine{Store: l, Connectors: l}
+	e := &rotation.Runner{Store: l, Connectors: l}
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()

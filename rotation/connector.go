@@ -4,7 +4,7 @@
 // becomes previous), and, after a grace period, revoke the previous value.
 //
 // Connectors apply values to target systems (PostgreSQL roles, GitHub
-// Actions secrets, webhooks, commands); the Engine drives the steps, records
+// Actions secrets, webhooks, commands); the Runner drives the steps, records
 // each one in the secret's metadata through the audited Service, rolls back
 // on failure, and resumes or rolls back a rotation a crash interrupted.
 package rotation

@@ -31,7 +31,7 @@ type Entry struct {
 // passed since the last successful rotation (or since its current
 // version was written, if it never rotated), or a rotation is in progress
 // (a crash left it: running it again resumes it).
-func (e *Engine) Entries(ctx context.Context, prefix string) ([]Entry, error) {
+func (e *Runner) Entries(ctx context.Context, prefix string) ([]Entry, error) {
 	now := e.now()
 	var out []Entry
 	opts := secret.ListOptions{Prefix: prefix, Limit: secret.MaxListLimit, WithMetadata: true}
@@ -99,7 +99,7 @@ type DueReport struct {
 // RotateDue rotates every due secret: a canary batch first, then the rest
 // on several workers, stopping when failures exceed the threshold. It
 // also revokes previous versions whose grace period is over.
-func (e *Engine) RotateDue(ctx context.Context, opts DueOptions) (DueReport, error) {
+func (e *Runner) RotateDue(ctx context.Context, opts DueOptions) (DueReport, error) {
 	entries, err := e.Entries(ctx, opts.Prefix)
 	if err != nil {
 		return DueReport{}, err

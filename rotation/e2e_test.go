@@ -24,7 +24,7 @@ import (
 
 // pgSetup creates a login role with password pw on a real server and a
 // secret rotated by the postgres connector (single-user) holding pw.
-func pgSetup(t *testing.T, l *core.Local, path, pw string) (*pgtest.Server, string, *rotation.Engine) {
+func pgSetup(t *testing.T, l *core.Local, path, pw string) (*pgtest.Server, string, *rotation.Runner) {
 	t.Helper()
 	srv := pgtest.Start(t)
 	role := pgtest.Name("app")
@@ -34,7 +34,7 @@ func pgSetup(t *testing.T, l *core.Local, path, pw string) (*pgtest.Server, stri
 	if _, err := l.Put(context.Background(), path, secret.NewValue([]byte(pw)), secret.PutOptions{Metadata: md}); err != nil {
 		t.Fatal(err)
 	}
-	return srv, role, &rotation.Engine{Store: l, Connectors: l}
+	return srv, role, &rotation.Runner{Store: l, Connectors: l}
 }
 
 // pgConnection makes connection "pg" to srv for path and role, its admin

@@ -46,7 +46,7 @@ type LeakResult struct {
 // same leak rotate once), revoke the leaked version once it is no longer
 // current, and report notify and ignore decisions. The secret's own
 // stages, read now, go to the policy: an exported index may be stale.
-func (e *Engine) Respond(ctx context.Context, leak Leak, decide Decider) (LeakResult, error) {
+func (e *Runner) Respond(ctx context.Context, leak Leak, decide Decider) (LeakResult, error) {
 	res := LeakResult{Path: leak.Path, Version: leak.Version}
 	s, err := e.Store.Describe(ctx, leak.Path)
 	if err != nil {
@@ -214,7 +214,7 @@ func LeakFindings(findings []scanner.Finding) []LeakFinding {
 // the first response's result. A failed response does not stop the
 // others: its result's Error says why, and the first error is returned
 // after them all.
-func (e *Engine) RespondToLeaks(ctx context.Context, leaks []LeakFinding, decide Decider) ([]LeakResult, error) {
+func (e *Runner) RespondToLeaks(ctx context.Context, leaks []LeakFinding, decide Decider) ([]LeakResult, error) {
 	results := make([]LeakResult, len(leaks))
 	done := map[leakKey]int{}
 	var first error
@@ -240,7 +240,7 @@ func (e *Engine) RespondToLeaks(ctx context.Context, leaks []LeakFinding, decide
 }
 
 // respondTo validates one leak and responds to it.
-func (e *Engine) respondTo(ctx context.Context, lf LeakFinding, decide Decider) (LeakResult, error) {
+func (e *Runner) respondTo(ctx context.Context, lf LeakFinding, decide Decider) (LeakResult, error) {
 	if err := lf.Validate(); err != nil {
 		return LeakResult{Path: lf.Path, Version: lf.Version}, err
 	}
@@ -269,7 +269,7 @@ func AnnotateFindings(findings []scanner.Finding, results []LeakResult) {
 
 // revokeVersion revokes one version at once (a leaked value does not wait
 // for a grace period), and clears a scheduled revocation of it.
-func (e *Engine) revokeVersion(ctx context.Context, s secret.Secret, version int) error {
+func (e *Runner) revokeVersion(ctx context.Context, s secret.Secret, version int) error {
 	if s.Metadata.Rotation == nil {
 		return fmt.Errorf("%w: revoke %s v%d: no rotation configured", secret.ErrInvalidArgument, s.Path, version)
 	}

@@ -64,7 +64,7 @@ func (r *Rotation) Legacy() bool {
 }
 
 // Validate checks the spec's shape; whether the connection exists and lets
-// the secret use it is the rotation engine's business.
+// the secret use it is the rotation runner's business.
 func (r *Rotation) Validate() error {
 	if r == nil {
 		return nil
@@ -244,7 +244,7 @@ const (
 )
 
 // RotationStatus records a secret's last (or running) rotation, written by
-// the rotation engine through UpdateMetadata after each step, so every
+// the rotation runner through UpdateMetadata after each step, so every
 // step is durable and audited.
 type RotationStatus struct {
 	State RotationState `json:"state"`

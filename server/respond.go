@@ -9,7 +9,7 @@ import (
 )
 
 // serveRespond responds to leaks with the server's respond policy and
-// connectors, through the rotation engine (see engine): every describe,
+// connectors, through the rotation runner: every describe,
 // read, rotation step and revocation is authorized and audited as the
 // caller. The request is refused whole, before anything is done, if it
 // holds too many leaks or an invalid one.

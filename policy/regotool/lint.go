@@ -65,7 +65,7 @@ type Violation struct {
 }
 
 // LintReport is the result of Lint.
-type LintReport struct {
+type SourceReport struct {
 	// Violations are sorted by file, line, column and rule.
 	Violations []Violation
 	// Files is the number of .rego files checked.
@@ -73,7 +73,7 @@ type LintReport struct {
 }
 
 // Errors returns the number of violations of severity error.
-func (r LintReport) Errors() int {
+func (r SourceReport) Errors() int {
 	n := 0
 	for _, v := range r.Violations {
 		if v.Severity == SeverityError {
@@ -84,7 +84,7 @@ func (r LintReport) Errors() int {
 }
 
 // Warnings returns the number of violations of severity warning.
-func (r LintReport) Warnings() int {
+func (r SourceReport) Warnings() int {
 	return len(r.Violations) - r.Errors()
 }
 
@@ -103,14 +103,14 @@ func (r LintReport) Warnings() int {
 // Problems in the files are violations, never errors; Lint fails only when
 // dir cannot be used (secret.ErrNotFound, secret.ErrInvalidArgument), the
 // Regal configuration is invalid, or ctx ends.
-func Lint(ctx context.Context, dir string) (LintReport, error) {
+func Lint(ctx context.Context, dir string) (SourceReport, error) {
 	files, err := findRegoFiles(dir)
 	if err != nil {
-		return LintReport{}, err
+		return SourceReport{}, err
 	}
 	cfg, err := loadRegalConfig(dir)
 	if err != nil {
-		return LintReport{}, err
+		return SourceReport{}, err
 	}
 
 	var vs []Violation
@@ -145,12 +145,12 @@ func Lint(ctx context.Context, dir string) (LintReport, error) {
 	if len(modules) > 0 {
 		rv, err := lintRegal(ctx, dir, cfg, modules, contents)
 		if err != nil {
-			return LintReport{}, err
+			return SourceReport{}, err
 		}
 		vs = append(vs, rv...)
 	}
 	sortViolations(vs)
-	return LintReport{Violations: vs, Files: len(files)}, nil
+	return SourceReport{Violations: vs, Files: len(files)}, nil
 }
 
 // compileStrict compiles modules together in strict mode and returns the

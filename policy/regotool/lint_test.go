@@ -20,7 +20,7 @@ type finding struct {
 	Line, Column                 int
 }
 
-func findings(rep LintReport) []finding {
+func findings(rep SourceReport) []finding {
 	var out []finding
 	for _, v := range rep.Violations {
 		out = append(out, finding{v.Source, v.Rule, v.Severity, filepath.Base(v.File), v.Line, v.Column})

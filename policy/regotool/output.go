@@ -29,7 +29,7 @@ var TestFormats = []string{"text", "json"}
 //     annotate the files in a pull request, then the summary.
 //
 // An unknown format is an error wrapping secret.ErrInvalidArgument.
-func WriteLint(w io.Writer, format string, r LintReport) error {
+func WriteLint(w io.Writer, format string, r SourceReport) error {
 	switch format {
 	case "text":
 		return writeLintText(w, r)
@@ -121,7 +121,7 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeLintText(w io.Writer, r LintReport) error {
+func writeLintText(w io.Writer, r SourceReport) error {
 	ew := &report.ErrWriter{W: w}
 	for _, v := range r.Violations {
 		ew.Printf("%s: %s: %s (%s)\n", printable(position(v)), v.Severity, indent(printable(v.Message)), v.Rule)
@@ -141,7 +141,7 @@ func position(v Violation) string {
 	return fmt.Sprintf("%s:%d:%d", v.File, v.Line, v.Column)
 }
 
-func lintSummary(r LintReport) string {
+func lintSummary(r SourceReport) string {
 	files := plural(r.Files, "file")
 	if len(r.Violations) == 0 {
 		return files + " checked, no problems found"

@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 // edgeReport exercises what the writers must escape or leave out: a warning,
 // a file-level violation, an absolute path, and a message and file name with
 // the characters GitHub's workflow commands reserve.
-var edgeReport = LintReport{
+var edgeReport = SourceReport{
 	Files: 3,
 	Violations: []Violation{
 		{Source: "compile", Rule: RuleFileTooLarge, Category: "compile", Severity: "error", File: "policy/big.rego",
@@ -55,7 +55,7 @@ func TestWriteLintGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reports := map[string]LintReport{"lint_checks": checks, "lint_edge": edgeReport, "lint_clean": {Files: 2}}
+	reports := map[string]SourceReport{"lint_checks": checks, "lint_edge": edgeReport, "lint_clean": {Files: 2}}
 	for name, rep := range reports {
 		for _, format := range LintFormats {
 			t.Run(name+"."+format, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestWriteTestGolden(t *testing.T) {
 
 func TestWriteUnknownFormat(t *testing.T) {
 	t.Parallel()
-	err := WriteLint(&bytes.Buffer{}, "xml", LintReport{})
+	err := WriteLint(&bytes.Buffer{}, "xml", SourceReport{})
 	if !errors.Is(err, secret.ErrInvalidArgument) || !strings.Contains(err.Error(), "text, json, sarif, github") {
 		t.Errorf("WriteLint(xml) = %v", err)
 	}
@@ -117,7 +117,7 @@ func TestGitHubEscaping(t *testing.T) {
 }
 
 // checkSARIF parses the output back and checks the facts code scanning uses.
-func checkSARIF(t *testing.T, b []byte, rep LintReport) {
+func checkSARIF(t *testing.T, b []byte, rep SourceReport) {
 	t.Helper()
 	doc, err := sarif.FromBytes(b)
 	if err != nil {

@@ -45,7 +45,7 @@ func ruleDescription(rule string) string {
 // id (in order of first appearance), a result per violation. A relative file
 // is a URI relative to %SRCROOT%, which code-scanning uploads resolve against
 // the repository root; an absolute one is a file:// URI.
-func writeLintSARIF(w io.Writer, r LintReport) error {
+func writeLintSARIF(w io.Writer, r SourceReport) error {
 	rep, err := sarif.New(sarif.Version210)
 	if err != nil {
 		return fmt.Errorf("sarif report: %w", err)
@@ -96,7 +96,7 @@ func writeLintSARIF(w io.Writer, r LintReport) error {
 // writeLintGitHub writes a workflow command per violation, then the summary
 // as a plain line. go-githubactions does the commands' escaping, as GitHub's
 // toolkit does it.
-func writeLintGitHub(w io.Writer, r LintReport) error {
+func writeLintGitHub(w io.Writer, r SourceReport) error {
 	ew := &report.ErrWriter{W: w}
 	gh := githubactions.New(githubactions.WithWriter(ew))
 	for _, v := range r.Violations {

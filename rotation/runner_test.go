@@ -113,7 +113,7 @@ func (s slotTarget) Revoke(ctx context.Context, t rotation.Target) error {
 
 // engine is the engine over st (a store from openStore, or a wrapper of
 // one) whose fake connector acts on tgt.
-func engine(st rotation.Store, tgt *target, now func() time.Time) *rotation.Engine {
+func engine(st rotation.Store, tgt *target, now func() time.Time) *rotation.Runner {
 	l, ok := st.(*core.Local)
 	if cs, isCrash := st.(*crashStore); isCrash {
 		l, ok = cs.Local, true
@@ -123,7 +123,7 @@ func engine(st rotation.Store, tgt *target, now func() time.Time) *rotation.Engi
 	}
 	slot, _ := fakeTargets.Load(l)
 	slot.(*atomic.Pointer[target]).Store(tgt)
-	return &rotation.Engine{Store: st, Connectors: l, Now: now}
+	return &rotation.Runner{Store: st, Connectors: l, Now: now}
 }
 
 // seed creates path with a first value and a rotation spec through
@@ -422,7 +422,7 @@ func TestRotateDueCanary(t *testing.T) {
 
 	// A failing canary stops the run before the rest.
 	now = now.Add(25 * time.Hour)
-	bad := &rotation.Engine{Store: l, Now: clock, Connectors: failingSource{}}
+	bad := &rotation.Runner{Store: l, Now: clock, Connectors: failingSource{}}
 	rep, err = bad.RotateDue(ctx, rotation.DueOptions{Canary: 3})
 	if err != nil || len(rep.Failed) != 3 || len(rep.Rotated) != 0 || len(rep.Skipped) != 27 || !strings.Contains(rep.Stopped, "canary") {
 		t.Fatalf("rep = %+v, err = %v", rep, err)

@@ -36,8 +36,10 @@ type ConnectorSource interface {
 	RotationConnector(ctx context.Context, path string, spec *secret.Rotation) (Connector, string, error)
 }
 
-// Engine runs rotations.
-type Engine struct {
+// Runner runs rotations: the staged protocol, resumption and rollback,
+// due rotations and leak responses. (The policy package's Engine decides;
+// a Runner acts.)
+type Runner struct {
 	Store      Store
 	Connectors ConnectorSource
 	// Now is the clock; nil means time.Now.
@@ -46,9 +48,9 @@ type Engine struct {
 	Metrics *metrics.Metrics
 }
 
-// NewEngine is the engine over st whose connectors come from src.
-func NewEngine(st Store, src ConnectorSource) *Engine {
-	return &Engine{Store: st, Connectors: src}
+// NewRunner is the runner over st whose connectors come from src.
+func NewRunner(st Store, src ConnectorSource) *Runner {
+	return &Runner{Store: st, Connectors: src}
 }
 
 // Result is the outcome of one rotation.
@@ -69,7 +71,7 @@ type Result struct {
 // Resumed); a pending version no rotation owns is discarded first. A
 // failure in set or test rolls the target back to the current value and
 // destroys the pending version; the error returned says so.
-func (e *Engine) Rotate(ctx context.Context, path, trigger string) (Result, error) {
+func (e *Runner) Rotate(ctx context.Context, path, trigger string) (Result, error) {
 	res, connector, err := e.rotate(ctx, path, trigger)
 	if connector != "" && res.State != "" {
 		e.Metrics.ObserveRotation(connector, string(res.State))
@@ -78,7 +80,7 @@ func (e *Engine) Rotate(ctx context.Context, path, trigger string) (Result, erro
 }
 
 // rotate is Rotate; it also names the connector, once known, for metrics.
-func (e *Engine) rotate(ctx context.Context, path, trigger string) (Result, string, error) {
+func (e *Runner) rotate(ctx context.Context, path, trigger string) (Result, string, error) {
 	s, err := e.Store.Describe(ctx, path)
 	if err != nil {
 		return Result{Path: path}, "", fmt.Errorf("rotate %s: %w", path, err)
@@ -107,7 +109,7 @@ func (e *Engine) rotate(ctx context.Context, path, trigger string) (Result, stri
 	return res, kind, err
 }
 
-func (e *Engine) now() time.Time {
+func (e *Runner) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
 	}
@@ -115,7 +117,7 @@ func (e *Engine) now() time.Time {
 }
 
 // start creates the pending version and runs the remaining steps.
-func (e *Engine) start(ctx context.Context, s secret.Secret, spec *secret.Rotation, conn Connector, trigger string) (Result, error) {
+func (e *Runner) start(ctx context.Context, s secret.Secret, spec *secret.Rotation, conn Connector, trigger string) (Result, error) {
 	path, from := s.Path, s.CurrentVersion
 	var current secret.Value
 	if from > 0 {
@@ -164,7 +166,7 @@ func (e *Engine) start(ctx context.Context, s secret.Secret, spec *secret.Rotati
 }
 
 // resume continues a rotation a crash interrupted, from its recorded step.
-func (e *Engine) resume(ctx context.Context, s secret.Secret, conn Connector, st secret.RotationStatus) (Result, error) {
+func (e *Runner) resume(ctx context.Context, s secret.Secret, conn Connector, st secret.RotationStatus) (Result, error) {
 	path := s.Path
 	res := Result{Path: path, From: st.From, Resumed: true}
 	if st.Pending > 0 && s.CurrentVersion == st.Pending {
@@ -197,7 +199,7 @@ func (e *Engine) resume(ctx context.Context, s secret.Secret, conn Connector, st
 }
 
 // advance runs set, test and finish from st.Step on.
-func (e *Engine) advance(ctx context.Context, path string, spec *secret.Rotation, conn Connector, st secret.RotationStatus, next, current secret.Value, resumed bool) (Result, error) {
+func (e *Runner) advance(ctx context.Context, path string, spec *secret.Rotation, conn Connector, st secret.RotationStatus, next, current secret.Value, resumed bool) (Result, error) {
 	target := Target{Path: path, Version: st.Pending, Value: next, Current: current}
 	steps := []struct {
 		step secret.RotationStep
@@ -227,7 +229,7 @@ func (e *Engine) advance(ctx context.Context, path string, spec *secret.Rotation
 	return e.succeed(ctx, path, spec, st, resumed)
 }
 
-func (e *Engine) succeed(ctx context.Context, path string, spec *secret.Rotation, st secret.RotationStatus, resumed bool) (Result, error) {
+func (e *Runner) succeed(ctx context.Context, path string, spec *secret.Rotation, st secret.RotationStatus, resumed bool) (Result, error) {
 	now := e.now().UTC()
 	st.State, st.Step, st.Error = secret.RotationSucceeded, "", ""
 	st.FinishedAt, st.LastSuccess = now, now
@@ -243,7 +245,7 @@ func (e *Engine) succeed(ctx context.Context, path string, spec *secret.Rotation
 // rollback returns the target to the current value and destroys the
 // pending version. If the target cannot be restored the pending version is
 // kept (the target may hold it) and the rotation is marked failed.
-func (e *Engine) rollback(ctx context.Context, path string, conn Connector, st secret.RotationStatus, step secret.RotationStep, cause error, next, current secret.Value, resumed bool) (Result, error) {
+func (e *Runner) rollback(ctx context.Context, path string, conn Connector, st secret.RotationStatus, step secret.RotationStep, cause error, next, current secret.Value, resumed bool) (Result, error) {
 	msg := fmt.Sprintf("%s failed: %s", step, scrub(cause.Error(), next, current))
 	res := Result{Path: path, From: st.From, Resumed: resumed}
 	var rbErr error
@@ -269,7 +271,7 @@ func (e *Engine) rollback(ctx context.Context, path string, conn Connector, st s
 
 // discard removes the pending label and destroys the version: a value that
 // never went live has no reason to stay readable.
-func (e *Engine) discard(ctx context.Context, path string, version int) error {
+func (e *Runner) discard(ctx context.Context, path string, version int) error {
 	if err := e.Store.SetStage(ctx, path, secret.StagePending, 0); err != nil {
 		return err
 	}
@@ -279,7 +281,7 @@ func (e *Engine) discard(ctx context.Context, path string, version int) error {
 	return nil
 }
 
-func (e *Engine) record(ctx context.Context, path string, st secret.RotationStatus) error {
+func (e *Runner) record(ctx context.Context, path string, st secret.RotationStatus) error {
 	if _, err := e.Store.UpdateMetadata(ctx, path, secret.MetadataUpdate{RotationStatus: &st}); err != nil {
 		return fmt.Errorf("rotate %s: record step %s: %w", path, st.Step, err)
 	}
@@ -288,7 +290,7 @@ func (e *Engine) record(ctx context.Context, path string, st secret.RotationStat
 
 // Revoke revokes the previous version of path once its grace period is
 // over (at once if now is set), and reports whether it revoked one.
-func (e *Engine) Revoke(ctx context.Context, path string, now bool) (bool, error) {
+func (e *Runner) Revoke(ctx context.Context, path string, now bool) (bool, error) {
 	s, err := e.Store.Describe(ctx, path)
 	if err != nil {
 		return false, fmt.Errorf("revoke %s: %w", path, err)
