@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/passman-dev/passman/core"
-	"golang.org/x/term"
 )
 
 // Env is the process environment a command runs in. Tests build their own;

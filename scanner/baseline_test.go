@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )

@@ -6,9 +6,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/passman-dev/passman/secret"
 	"github.com/spf13/viper"
 	"github.com/zricethezav/gitleaks/v8/config"
+
+	"github.com/passman-dev/passman/secret"
 )
 
 // loadConfig returns gitleaks' default rules, extended by the .gitleaks.toml

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/scanner"

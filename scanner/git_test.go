@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )

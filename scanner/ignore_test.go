@@ -10,13 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passman-dev/passman/scanner"
-	"github.com/passman-dev/passman/secret"
 	"github.com/rs/zerolog"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/logging"
 	"github.com/zricethezav/gitleaks/v8/report"
+
+	"github.com/passman-dev/passman/scanner"
+	"github.com/passman-dev/passman/secret"
 )
 
 func init() {

@@ -22,14 +22,15 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/passman-dev/passman/fpindex"
-	"github.com/passman-dev/passman/scanner/managed"
-	"github.com/passman-dev/passman/secret"
 	"github.com/rs/zerolog"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/logging"
 	gitleaksregexp "github.com/zricethezav/gitleaks/v8/regexp"
+
+	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/scanner/managed"
+	"github.com/passman-dev/passman/secret"
 )
 
 // DefaultMaxFileSize is the file size limit when Options.MaxFileSize is 0.

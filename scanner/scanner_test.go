@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
 )

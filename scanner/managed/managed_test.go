@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/passman-dev/passman/scanner/managed"
 	"github.com/passman-dev/passman/secret"
 )
