@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/generator"
 	"github.com/passman-dev/passman/manifest"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -217,4 +219,35 @@ func (r racingService) Put(ctx context.Context, path string, v secret.Value, o s
 		return secret.VersionInfo{}, err
 	}
 	return r.Service.Put(ctx, path, v, o)
+}
+
+// TestStoreLintInputNamesConnections: linting the store shows each
+// secret's rotation period and connection, as linting a manifest does,
+// never its params.
+func TestStoreLintInputNamesConnections(t *testing.T) {
+	t.Parallel()
+	l := newStore(t)
+	ctx := context.Background()
+	period := secret.Duration(720 * time.Hour)
+	md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
+	if _, err := l.Put(ctx, "prod/rotated", secret.NewValue([]byte("value-1")), secret.PutOptions{Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Put(ctx, "prod/plain", secret.NewValue([]byte("value-2")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := manifest.StoreLintInput(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*policy.LintRotation{}
+	for _, s := range in.Secrets {
+		got[s.Path] = s.Rotation
+	}
+	if r := got["prod/rotated"]; r == nil || r.Connection != "generated" || r.Period != "720h0m0s" {
+		t.Errorf("rotated secret: %+v", r)
+	}
+	if got["prod/plain"] != nil {
+		t.Errorf("plain secret has a rotation: %+v", got["prod/plain"])
+	}
 }

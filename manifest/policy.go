@@ -55,8 +55,14 @@ func StoreLintInput(ctx context.Context, svc passman.Service) (policy.LintInput,
 	}
 	for path, md := range all {
 		s := policy.LintSecret{Path: path, Owner: md.Owner, Description: md.Description, Tags: md.Tags}
-		if md.RotationPeriod > 0 {
-			s.Rotation = &policy.LintRotation{Period: md.RotationPeriod.String()}
+		if md.RotationPeriod > 0 || md.Rotation != nil && md.Rotation.Connection != "" {
+			s.Rotation = &policy.LintRotation{}
+			if md.RotationPeriod > 0 {
+				s.Rotation.Period = md.RotationPeriod.String()
+			}
+			if md.Rotation != nil {
+				s.Rotation.Connection = md.Rotation.Connection
+			}
 		}
 		in.Secrets = append(in.Secrets, s)
 	}
