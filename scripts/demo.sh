@@ -33,6 +33,14 @@ run secret get prod/db/password -o json
 run audit tail -n 5
 run audit verify
 
+# Connections are an administrator's: how rotations reach their targets,
+# and which secrets may use them. The example manifest's secrets name them.
+run connection put pg-main --connector postgres --config admin_dsn=env:PASSMAN_PG_ADMIN_DSN \
+  --allow-path 'prod/db/*' --allow-role 'app_*'
+run connection put tls-renew --connector exec --config command=/usr/local/bin/renew-tls-key \
+  --allow-path prod/app/tls-key
+run connection list
+
 # Policy as code: the example policies pass their tests, the example
 # manifest lints clean against them, and plan/apply bring the store in line
 # (plan exits 2 while there is something to apply).
