@@ -204,6 +204,7 @@ type ConnectionRequest struct {
 	Config       map[string]string `json:"config,omitempty"`
 	AllowedPaths []string          `json:"allowed_paths"`
 	AllowedRoles []string          `json:"allowed_roles,omitempty"`
+	AllowedNames []string          `json:"allowed_names,omitempty"`
 }
 
 // ConnectionListResponse answers GET /v1/connections.

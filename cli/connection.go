@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/strictjson"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
@@ -64,15 +68,17 @@ func newConnectionPutCmd(a *app) *cobra.Command {
 		Use:   "put NAME --connector KIND --allow-path PATTERN... [--config KEY=VALUE]... [--allow-role PATTERN]...",
 		Short: "Create or replace a connection",
 		Long: `Create or replace a connection. --allow-path names the secrets that may use
-it: a path, or a prefix ending in * (team-a/*). A postgres connection also
-needs --allow-role for the roles its secrets may name (app_*). The exec
+it: a path, or a folder followed by * (team-a/*). A postgres connection also
+needs --allow-role for the roles its secrets may name (app_*); a github
+connection pins its scope (owner and repo, environment, or org) and needs
+--allow-name for the Actions secret names its secrets may set. The exec
 connector runs only programs a server's operator lists in its configuration
 (rotation.exec_programs).`,
 		Example: `  passman connection put pg-team-a --connector postgres \
       --config admin_dsn=env:PG_ADMIN_DSN --allow-path 'team-a/*' --allow-role 'team_a_*'
   passman connection put gh-acme-app --connector github \
       --config token=secret:ops/github-token --config owner=acme --config repo=app \
-      --allow-path 'team-a/ci/*'`,
+      --allow-path 'team-a/ci/*' --allow-name 'TEAM_A_*'`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.Name = args[0]
@@ -109,6 +115,7 @@ connector runs only programs a server's operator lists in its configuration
 	fs.StringArrayVar(&config, "config", nil, "connector setting `KEY=VALUE`; credentials as env:NAME or secret:PATH (repeatable)")
 	fs.StringArrayVar(&c.AllowedPaths, "allow-path", nil, "secret `PATTERN` that may use it: a path or a prefix ending in * (repeatable, required)")
 	fs.StringArrayVar(&c.AllowedRoles, "allow-role", nil, "postgres role `PATTERN` its secrets may name: a role or a prefix ending in * (repeatable)")
+	fs.StringArrayVar(&c.AllowedNames, "allow-name", nil, "github Actions secret name `PATTERN` its secrets may name (repeatable)")
 	return cmd
 }
 
@@ -142,6 +149,9 @@ func connectionText(w io.Writer, c secret.Connection) error {
 	t.row("allowed_paths", strings.Join(c.AllowedPaths, " "))
 	if len(c.AllowedRoles) > 0 {
 		t.row("allowed_roles", strings.Join(c.AllowedRoles, " "))
+	}
+	if len(c.AllowedNames) > 0 {
+		t.row("allowed_names", strings.Join(c.AllowedNames, " "))
 	}
 	if !c.UpdatedAt.IsZero() {
 		t.row("updated", timeText(c.UpdatedAt)+" by "+c.UpdatedBy)
@@ -199,76 +209,133 @@ func newConnectionDeleteCmd(a *app) *cobra.Command {
 	}
 }
 
+// maxMigrationPlan bounds a plan file read by migrate --apply.
+const maxMigrationPlan = 64 << 20
+
 func newConnectionMigrateCmd(a *app) *cobra.Command {
-	var prefix string
-	var apply bool
+	var prefix, apply string
 	cmd := &cobra.Command{
-		Use:   "migrate [--prefix PREFIX] [--apply]",
+		Use:   "migrate [--prefix PREFIX] | --apply PLAN",
 		Short: "Move rotation specs from before connections to connections",
 		Long: `Rotation specs written before connections existed named a connector and
 its whole configuration (credentials, endpoints, programs) in the secret's
 metadata, which anyone allowed to write the secret could change. Such specs
-no longer run. migrate plans their move: each spec's per-secret params stay
-with the secret, the rest becomes a connection shared by the secrets with the
-same connector and configuration, allowing exactly their paths (and roles).
-Read the plan: it is the administrator who adopts what those specs say.
---apply then creates the connections and rewrites the specs.`,
+no longer run. migrate plans their move: each onto a new connection that pins
+the old spec's whole configuration, its target included (a role, a
+repository's secret), shared only by secrets whose configuration was the
+same and allowing exactly their paths. No existing connection is changed.
+
+Whoever could write a secret wrote its old spec: read the plan before you
+adopt it. Save it (-o json > plan.json), read it, then apply exactly that
+plan with --apply plan.json. Apply creates each connection, then moves each
+of its secrets whose spec is still the one planned from; what fails (a name
+taken since, a spec changed since, an exec program this server does not
+list) is reported and the rest goes on.
+
+Exit codes: 0 planned or applied, 1 something was not moved, 2 error.`,
+		Example: `  passman connection migrate -o json > plan.json
+  passman connection migrate --apply plan.json`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if apply != "" {
+				if cmd.Flags().Changed("prefix") {
+					return usageErrorf("--prefix belongs to planning; --apply applies the plan file as it is")
+				}
+				m, err := readMigrationPlan(apply)
+				if err != nil {
+					return err
+				}
+				var rep rotation.MigrationReport
+				err = a.withConnections(ctx, func(s connectionAdmin) error {
+					rep, err = rotation.ApplyMigration(ctx, s, m)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("apply migration: %w", err)
+				}
+				if err := a.out.emit(rep, func(w io.Writer) error { return migrationReportText(w, rep) }); err != nil {
+					return err
+				}
+				if len(rep.Failed) > 0 {
+					return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d not moved", len(rep.Failed))}
+				}
+				return nil
+			}
 			var m rotation.Migration
 			err := a.withConnections(ctx, func(s connectionAdmin) error {
 				var err error
-				if m, err = rotation.Connectors(rotation.ConnectorOptions{ExecAnyProgram: true}).PlanMigration(ctx, s, prefix); err != nil {
-					return err
-				}
-				if apply {
-					return rotation.ApplyMigration(ctx, s, m)
-				}
-				return nil
+				m, err = rotation.PlanMigration(ctx, s, prefix)
+				return err
 			})
 			if err != nil {
-				return fmt.Errorf("migrate rotation specs: %w", err)
+				return fmt.Errorf("plan migration: %w", err)
 			}
-			return a.out.emit(m, func(w io.Writer) error { return migrationText(w, m, apply) })
+			return a.out.emit(m, func(w io.Writer) error { return migrationText(w, m) })
 		},
 	}
-	cmd.Flags().StringVar(&prefix, "prefix", "", "only secrets under `PREFIX`")
-	cmd.Flags().BoolVar(&apply, "apply", false, "create the connections and rewrite the specs")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "plan only secrets under `PREFIX`")
+	cmd.Flags().StringVar(&apply, "apply", "", "apply the plan in `FILE` (migrate -o json), as it is")
 	return cmd
 }
 
-func migrationText(w io.Writer, m rotation.Migration, applied bool) error {
-	if len(m.Secrets) == 0 {
+// readMigrationPlan reads a plan file strictly: it is what an
+// administrator read and decided to adopt.
+func readMigrationPlan(name string) (rotation.Migration, error) {
+	var m rotation.Migration
+	f, err := os.Open(name)
+	if err != nil {
+		return m, usageErrorf("--apply: %w", err)
+	}
+	defer f.Close() // read-only
+	b, err := io.ReadAll(io.LimitReader(f, maxMigrationPlan+1))
+	if err != nil {
+		return m, fmt.Errorf("read plan %s: %w", name, err)
+	}
+	if len(b) > maxMigrationPlan {
+		return m, fmt.Errorf("%w: plan %s is over %d bytes", secret.ErrTooLarge, name, maxMigrationPlan)
+	}
+	if err := strictjson.Check(b, &m); err != nil {
+		return m, fmt.Errorf("%w: plan %s: %v", secret.ErrInvalidArgument, name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("%w: plan %s: not a plan of 'passman connection migrate -o json': %v", secret.ErrInvalidArgument, name, err)
+	}
+	return m, nil
+}
+
+func migrationText(w io.Writer, m rotation.Migration) error {
+	n := 0
+	for _, g := range m.Groups {
+		if c := g.Connection; c != nil {
+			fmt.Fprintf(w, "create connection %s (%s)\n", c.Name, c.Connector)
+			for _, k := range slices.Sorted(maps.Keys(c.Config)) {
+				fmt.Fprintf(w, "    config.%s = %s\n", k, c.Config[k])
+			}
+			fmt.Fprintf(w, "    allowed_paths: %s\n", strings.Join(c.AllowedPaths, " "))
+		}
+		for _, s := range g.Secrets {
+			n++
+			fmt.Fprintf(w, "move %s: connector %s -> connection %s\n", s.Path, s.From.LegacyConnector, s.To.Connection)
+		}
+	}
+	if n == 0 {
 		_, err := fmt.Fprintln(w, "No rotation spec predates connections.")
 		return err
 	}
-	verb := map[bool]string{false: "would", true: "did"}[applied]
-	for _, ch := range m.Connections {
-		c := ch.Connection
-		what := "extend"
-		if ch.Create {
-			what = "create"
-		}
-		fmt.Fprintf(w, "%s %s connection %s (%s)\n", verb, what, c.Name, c.Connector)
-		for _, k := range slices.Sorted(maps.Keys(c.Config)) {
-			fmt.Fprintf(w, "    config.%s = %s\n", k, c.Config[k])
-		}
-		fmt.Fprintf(w, "    allowed_paths: %s\n", strings.Join(c.AllowedPaths, " "))
-		if len(c.AllowedRoles) > 0 {
-			fmt.Fprintf(w, "    allowed_roles: %s\n", strings.Join(c.AllowedRoles, " "))
-		}
+	_, err := fmt.Fprintln(w, "Read it, save it (-o json > plan.json) and apply it with --apply plan.json.")
+	return err
+}
+
+func migrationReportText(w io.Writer, rep rotation.MigrationReport) error {
+	for _, p := range rep.Moved {
+		fmt.Fprintf(w, "moved %s\n", p)
 	}
-	for _, s := range m.Secrets {
-		params := ""
-		for _, k := range slices.Sorted(maps.Keys(s.To.Params)) {
-			params += fmt.Sprintf(" %s=%s", k, s.To.Params[k])
-		}
-		fmt.Fprintf(w, "%s move %s: connector %s -> connection %s%s\n", verb, s.Path, s.From.LegacyConnector, s.To.Connection, params)
+	for _, f := range rep.Failed {
+		fmt.Fprintf(w, "NOT moved %s%s: %s\n", f.Connection, f.Path, f.Error)
 	}
-	if !applied {
-		_, err := fmt.Fprintln(w, "Run again with --apply to do it.")
-		return err
-	}
-	return nil
+	_, err := fmt.Fprintf(w, "%d moved, %d not moved.\n", len(rep.Moved), len(rep.Failed))
+	return err
 }

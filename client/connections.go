@@ -10,7 +10,7 @@ import (
 // PutConnection implements passman.Connections.
 func (c *Client) PutConnection(ctx context.Context, conn secret.Connection) (secret.Connection, error) {
 	var out secret.Connection
-	in := api.ConnectionRequest{Connector: conn.Connector, Config: conn.Config, AllowedPaths: conn.AllowedPaths, AllowedRoles: conn.AllowedRoles}
+	in := api.ConnectionRequest{Connector: conn.Connector, Config: conn.Config, AllowedPaths: conn.AllowedPaths, AllowedRoles: conn.AllowedRoles, AllowedNames: conn.AllowedNames}
 	err := c.do(ctx, request{route: api.RouteConnectionPut, tail: conn.Name, in: in, out: &out, retry: true})
 	return out, err
 }

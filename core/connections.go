@@ -183,6 +183,11 @@ func (l *Local) bind(ctx context.Context, path string, spec *secret.Rotation) (s
 		return secret.Connection{}, nil, err
 	}
 	conn, err := l.connection(ctx, spec.Connection)
+	if errors.Is(err, secret.ErrNotFound) || err == nil && conn.Name != secret.GeneratedConnection && !conn.AllowsPath(path) {
+		// One answer for both: whether a connection the secret may not
+		// use exists, and what it is, is not the caller's to learn.
+		return secret.Connection{}, nil, fmt.Errorf("%w: no connection %s that %s may use", secret.ErrNotFound, spec.Connection, path)
+	}
 	if err != nil {
 		return conn, nil, err
 	}
@@ -276,7 +281,10 @@ func (r connectionResolver) Resolve(ctx context.Context, ref string) (secret.Val
 			v = r.l.opts.Getenv(name)
 		}
 		if v == "" {
-			return secret.Value{}, fmt.Errorf("%w: connection %s: environment variable %s is not set", secret.ErrInvalidArgument, r.conn, name)
+			// Not named: the error becomes the rotation's status, which
+			// the secret's readers see; the connection's administrator
+			// knows which variable it names.
+			return secret.Value{}, fmt.Errorf("%w: connection %s: an environment variable it names is not set", secret.ErrInvalidArgument, r.conn)
 		}
 		return secret.NewValue([]byte(v)), nil
 	case ok && kind == "secret" && secret.ValidatePath(name) == nil:
@@ -286,7 +294,9 @@ func (r connectionResolver) Resolve(ctx context.Context, ref string) (secret.Val
 			if errors.Is(err, secret.ErrAudit) {
 				return secret.Value{}, err
 			}
-			return secret.Value{}, fmt.Errorf("connection %s: resolve %s: %w", r.conn, ref, err)
+			// The audit entry names the path; the error, which the
+			// secret's readers see, only its class.
+			return secret.Value{}, fmt.Errorf("%w: connection %s: a secret it names could not be read", secret.ErrPrecondition, r.conn)
 		}
 		return v.Value, nil
 	default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,8 +144,10 @@ func TestSpecCannotCarryWhatTheServerActsOn(t *testing.T) {
 		spec secret.Rotation
 		want error
 	}{
-		"another team's connection": {secret.Rotation{Connection: "run-a"}, secret.ErrPermissionDenied},
-		"a program of its own":      {secret.Rotation{Connection: "run-a", Params: map[string]string{"command": "/bin/sh"}}, secret.ErrPermissionDenied},
+		// Answered as a missing connection would be: what connections
+		// exist for other paths is not the caller's to learn.
+		"another team's connection": {secret.Rotation{Connection: "run-a"}, secret.ErrNotFound},
+		"a program of its own":      {secret.Rotation{Connection: "run-a", Params: map[string]string{"command": "/bin/sh"}}, secret.ErrNotFound},
 		"env reference":             {secret.Rotation{Connection: "generated", Params: map[string]string{"token": "env:SERVER_ONLY"}}, secret.ErrInvalidArgument},
 		"secret reference":          {secret.Rotation{Connection: "generated", Params: map[string]string{"token": "secret:team-a/app/y"}}, secret.ErrInvalidArgument},
 		"legacy form":               {secret.Rotation{LegacyConnector: "exec", LegacyConfig: map[string]string{"command": "/bin/sh"}}, secret.ErrInvalidArgument},
@@ -282,23 +285,50 @@ func auditEntries(t *testing.T, l *core.Local) []audit.Entry {
 }
 
 // TestApplyMigration: a migration creates its connections and rewrites
-// specs as an administrator; a team lead cannot apply one.
+// the specs it planned from, as an administrator; a team lead cannot apply
+// one; a spec that changed since the plan, or a connection name taken
+// since, is reported and the rest still moves.
 func TestApplyMigration(t *testing.T) {
 	t.Parallel()
 	l, as, _ := tenantStore(t)
-	m := rotation.Migration{
-		Connections: []rotation.ConnectionChange{{Create: true, Connection: secret.Connection{Name: "hook-1", Connector: "webhook",
-			Config: map[string]string{"url": "https://hooks.example/a", "signing_key": "env:K"}, AllowedPaths: []string{"team-a/app/y"}}}},
-		Secrets: []rotation.SpecMove{{Path: "team-a/app/y", To: secret.Rotation{Connection: "hook-1", Length: 30}}},
+	ctx := context.Background()
+	for _, p := range []string{"team-a/app/z", "team-a/app/w"} {
+		if _, err := l.Put(ctx, p, secret.NewValue([]byte("value of "+p)), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := rotation.ApplyMigration(as("team-a.lead"), l, m); !errors.Is(err, secret.ErrPermissionDenied) {
-		t.Fatalf("a lead applied a migration: %v", err)
+	hook := func(name string, paths ...string) *secret.Connection {
+		return &secret.Connection{Name: name, Connector: "webhook", Config: map[string]string{"url": "https://hooks.example/a", "signing_key": "env:K"}, AllowedPaths: paths}
 	}
-	if err := rotation.ApplyMigration(context.Background(), l, m); err != nil {
+	// No API writes a spec in the old form any more; y's plan starts from
+	// the spec it has now, which is what ApplyMigration compares.
+	if _, err := l.UpdateMetadata(ctx, "team-a/app/y", secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: "generated"}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := l.Describe(context.Background(), "team-a/app/y")
-	if err != nil || s.Metadata.Rotation == nil || s.Metadata.Rotation.Connection != "hook-1" || s.Metadata.Rotation.Length != 30 {
-		t.Fatalf("after the migration: %+v %v", s.Metadata.Rotation, err)
+	m := rotation.Migration{Groups: []rotation.MigrationGroup{
+		{Connection: hook("hook-1", "team-a/app/y"), Secrets: []rotation.SpecMove{{Path: "team-a/app/y", To: secret.Rotation{Connection: "hook-1", Length: 30}}}},
+		{Connection: hook("run-a", "team-a/app/z"), Secrets: []rotation.SpecMove{{Path: "team-a/app/z", To: secret.Rotation{Connection: "run-a"}}}},
+		{Connection: hook("hook-2", "team-a/app/w"), Secrets: []rotation.SpecMove{{Path: "team-a/app/w", From: secret.Rotation{LegacyConnector: "webhook"}, To: secret.Rotation{Connection: "hook-2"}}}},
+	}}
+	m.Groups[0].Secrets[0].From = secret.Rotation{Connection: "generated"}
+	if rep, err := rotation.ApplyMigration(as("team-a.lead"), l, m); !errors.Is(err, secret.ErrPermissionDenied) || len(rep.Moved) != 0 {
+		t.Fatalf("a lead applied a migration: %+v %v", rep, err)
+	}
+	rep, err := rotation.ApplyMigration(ctx, l, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Moved, []string{"team-a/app/y"}) {
+		t.Errorf("moved %v", rep.Moved)
+	}
+	failed := map[string]string{}
+	for _, f := range rep.Failed {
+		failed[f.Connection+f.Path] = f.Error
+	}
+	if !strings.Contains(failed["run-a"], "exists now") || !strings.Contains(failed["team-a/app/w"], "changed since the plan") {
+		t.Errorf("failures %v", failed)
+	}
+	if _, err := l.GetConnection(ctx, "hook-2"); err != nil {
+		t.Errorf("the third group's connection was not created after the second failed: %v", err)
 	}
 }

@@ -118,7 +118,9 @@ func (e *execConnector) run(ctx context.Context, step string, t Target) error {
 	if err == nil {
 		return nil
 	}
-	what := fmt.Sprintf("exec %s %s v%d: %s", step, t.Path, t.Version, e.command)
+	// The program's path is the connection's configuration: not named to
+	// a caller, whose rotation status this error becomes.
+	what := fmt.Sprintf("exec %s %s v%d", step, t.Path, t.Version)
 	msg := strings.TrimSpace(redactCaptured(stderr.buf, stderr.dropped > 0, t.Value.Reveal(), t.Current.Reveal()))
 	if msg != "" {
 		if stderr.dropped > 0 {

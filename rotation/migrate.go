@@ -2,8 +2,10 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -14,21 +16,21 @@ import (
 // secret's writer chose the connector and its whole configuration, to
 // connections an administrator owns. Specs in the old form never run; a
 // migration is how an administrator adopts what they describe, after
-// reading the plan.
+// reading the plan: whoever could write a secret wrote its old spec.
 type Migration struct {
-	// Connections are the connections to create, or to extend with more
-	// allowed paths (and roles).
-	Connections []ConnectionChange `json:"connections"`
-	// Secrets are the specs to rewrite, sorted by path.
-	Secrets []SpecMove `json:"secrets"`
+	// Groups are the new connections, each with the specs that move onto
+	// it; the built-in generated connection's group has no Connection.
+	Groups []MigrationGroup `json:"groups"`
 }
 
-// ConnectionChange is a connection the migration creates or extends.
-type ConnectionChange struct {
-	// Create: a new connection; otherwise an existing one with the same
-	// connector and configuration gains allowed paths and roles.
-	Create     bool              `json:"create"`
-	Connection secret.Connection `json:"connection"`
+// MigrationGroup is one new connection and the secrets it serves.
+type MigrationGroup struct {
+	// Connection is created (never an existing one changed): it pins the
+	// old spec's whole configuration, its target included (a role, a
+	// repository and secret name), and allows exactly the group's paths,
+	// so no secret gains a target another secret had.
+	Connection *secret.Connection `json:"connection,omitempty"`
+	Secrets    []SpecMove         `json:"secrets"`
 }
 
 // SpecMove is one secret's spec, before and after.
@@ -38,6 +40,19 @@ type SpecMove struct {
 	To   secret.Rotation `json:"to"`
 }
 
+// MigrationReport is what ApplyMigration did.
+type MigrationReport struct {
+	Moved  []string           `json:"moved"`
+	Failed []MigrationFailure `json:"failed,omitempty"`
+}
+
+// MigrationFailure is a group or a secret that was not moved.
+type MigrationFailure struct {
+	Connection string `json:"connection,omitempty"`
+	Path       string `json:"path,omitempty"`
+	Error      string `json:"error"`
+}
+
 // migrationStore is what planning a migration reads.
 type migrationStore interface {
 	List(ctx context.Context, opts secret.ListOptions) (secret.ListPage, error)
@@ -45,14 +60,11 @@ type migrationStore interface {
 }
 
 // PlanMigration finds every secret under prefix whose rotation spec is in
-// the old form and plans its move: the config keys a spec may still set
-// (the connector's params) stay with the secret; the rest (credentials,
-// endpoints, programs, scopes) becomes a connection, shared by the secrets
-// whose connector and connection config are equal, allowing exactly those
-// secrets' paths and (postgres) roles. An existing connection with the
-// same connector and config is extended instead of duplicated. New
-// connections are named after their connector: postgres-1, postgres-2, ...
-func (reg Registry) PlanMigration(ctx context.Context, st migrationStore, prefix string) (Migration, error) {
+// the old form and plans its move onto a new connection that pins the old
+// spec's whole configuration and allows exactly the paths of the secrets
+// that had that same configuration (the same target). New connections are
+// named after their connector (postgres-1, ...), never reusing a name.
+func PlanMigration(ctx context.Context, st migrationStore, prefix string) (Migration, error) {
 	existing, err := st.ListConnections(ctx)
 	if err != nil {
 		return Migration{}, fmt.Errorf("list connections: %w", err)
@@ -61,8 +73,8 @@ func (reg Registry) PlanMigration(ctx context.Context, st migrationStore, prefix
 	for _, c := range existing {
 		taken[c.Name] = true
 	}
-	var m Migration
-	changes := map[string]*ConnectionChange{} // by connector + config
+	var generated MigrationGroup
+	groups := map[string]*MigrationGroup{} // by connector + config
 	opts := secret.ListOptions{Prefix: prefix, Limit: secret.MaxListLimit, WithMetadata: true}
 	for {
 		page, err := st.List(ctx, opts)
@@ -74,82 +86,86 @@ func (reg Registry) PlanMigration(ctx context.Context, st migrationStore, prefix
 				continue
 			}
 			from := *e.Metadata.Rotation
-			kind := reg[from.LegacyConnector]
 			to := secret.Rotation{Length: from.Length, Classes: from.Classes, GracePeriod: from.GracePeriod}
-			config := map[string]string{}
-			for k, v := range from.LegacyConfig {
-				if slices.Contains(kind.Params, k) {
-					if to.Params == nil {
-						to.Params = map[string]string{}
-					}
-					to.Params[k] = v
-				} else {
-					config[k] = v
-				}
-			}
-			if from.LegacyConnector == "generated" && len(config) == 0 {
+			if from.LegacyConnector == "generated" && len(from.LegacyConfig) == 0 {
 				to.Connection = secret.GeneratedConnection
-				m.Secrets = append(m.Secrets, SpecMove{Path: e.Path, From: from, To: to})
+				generated.Secrets = append(generated.Secrets, SpecMove{Path: e.Path, From: from, To: to})
 				continue
 			}
-			key := migrationKey(from.LegacyConnector, config)
-			ch := changes[key]
-			if ch == nil {
-				ch = &ConnectionChange{Create: true}
-				if i := slices.IndexFunc(existing, func(c secret.Connection) bool {
-					return migrationKey(c.Connector, c.Config) == key
-				}); i >= 0 {
-					ch.Create, ch.Connection = false, existing[i]
-					ch.Connection.AllowedPaths = slices.Clone(ch.Connection.AllowedPaths)
-					ch.Connection.AllowedRoles = slices.Clone(ch.Connection.AllowedRoles)
-				} else {
-					ch.Connection = secret.Connection{Name: freeName(from.LegacyConnector, taken), Connector: from.LegacyConnector, Config: config}
-				}
-				changes[key] = ch
+			key := migrationKey(from.LegacyConnector, from.LegacyConfig)
+			g := groups[key]
+			if g == nil {
+				g = &MigrationGroup{Connection: &secret.Connection{Name: freeName(from.LegacyConnector, taken), Connector: from.LegacyConnector, Config: maps.Clone(from.LegacyConfig)}}
+				groups[key] = g
 			}
-			if !ch.Connection.AllowsPath(e.Path) {
-				ch.Connection.AllowedPaths = append(ch.Connection.AllowedPaths, e.Path)
-			}
-			for _, k := range kind.Roles {
-				for role := range strings.SplitSeq(to.Params[k], ",") {
-					if role = strings.TrimSpace(role); role != "" && !ch.Connection.AllowsRole(role) {
-						ch.Connection.AllowedRoles = append(ch.Connection.AllowedRoles, role)
-					}
-				}
-			}
-			to.Connection = ch.Connection.Name
-			m.Secrets = append(m.Secrets, SpecMove{Path: e.Path, From: from, To: to})
+			g.Connection.AllowedPaths = append(g.Connection.AllowedPaths, e.Path)
+			to.Connection = g.Connection.Name
+			g.Secrets = append(g.Secrets, SpecMove{Path: e.Path, From: from, To: to})
 		}
 		if page.Next == "" {
 			break
 		}
 		opts.After = page.Next
 	}
-	for _, key := range slices.Sorted(maps.Keys(changes)) {
-		m.Connections = append(m.Connections, *changes[key])
+	var m Migration
+	if len(generated.Secrets) > 0 {
+		m.Groups = append(m.Groups, generated)
+	}
+	for _, key := range slices.Sorted(maps.Keys(groups)) {
+		m.Groups = append(m.Groups, *groups[key])
 	}
 	return m, nil
 }
 
-// ApplyMigration creates or extends the plan's connections, then rewrites
-// each secret's spec. It stops at the first error: what was done stays
-// done, and planning again picks up the rest.
-func ApplyMigration(ctx context.Context, svc interface {
+// migrationTarget is what applying a migration needs.
+type migrationTarget interface {
+	Describe(ctx context.Context, path string) (secret.Secret, error)
+	GetConnection(ctx context.Context, name string) (secret.Connection, error)
 	PutConnection(ctx context.Context, c secret.Connection) (secret.Connection, error)
 	UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error)
-}, m Migration) error {
-	for _, ch := range m.Connections {
-		if _, err := svc.PutConnection(ctx, ch.Connection); err != nil {
-			return fmt.Errorf("connection %s: %w", ch.Connection.Name, err)
+}
+
+// ApplyMigration applies a plan an administrator read (PlanMigration's,
+// possibly saved and loaded again): each group's connection is created
+// (a name already taken fails the group: plan again), then each of its
+// secrets whose spec is still the one planned from moves onto it. A
+// failure is reported and the rest goes on, so one spec that cannot move
+// (an exec program this server does not list) keeps nobody else's
+// rotations off.
+func ApplyMigration(ctx context.Context, st migrationTarget, m Migration) (MigrationReport, error) {
+	rep := MigrationReport{Moved: []string{}}
+	for _, g := range m.Groups {
+		if g.Connection != nil {
+			if _, err := st.GetConnection(ctx, g.Connection.Name); err == nil {
+				rep.Failed = append(rep.Failed, MigrationFailure{Connection: g.Connection.Name, Error: "a connection of that name exists now; plan again"})
+				continue
+			} else if !errors.Is(err, secret.ErrNotFound) {
+				return rep, fmt.Errorf("connection %s: %w", g.Connection.Name, err)
+			}
+			if _, err := st.PutConnection(ctx, *g.Connection); err != nil {
+				rep.Failed = append(rep.Failed, MigrationFailure{Connection: g.Connection.Name, Error: err.Error()})
+				continue
+			}
+		}
+		for _, s := range g.Secrets {
+			cur, err := st.Describe(ctx, s.Path)
+			switch {
+			case err != nil:
+				rep.Failed = append(rep.Failed, MigrationFailure{Path: s.Path, Error: err.Error()})
+				continue
+			case cur.Metadata.Rotation == nil || !reflect.DeepEqual(*cur.Metadata.Rotation, s.From):
+				rep.Failed = append(rep.Failed, MigrationFailure{Path: s.Path, Error: "its spec changed since the plan; plan again"})
+				continue
+			}
+			to := s.To
+			if _, err := st.UpdateMetadata(ctx, s.Path, secret.MetadataUpdate{Rotation: &to}); err != nil {
+				rep.Failed = append(rep.Failed, MigrationFailure{Path: s.Path, Error: err.Error()})
+				continue
+			}
+			rep.Moved = append(rep.Moved, s.Path)
 		}
 	}
-	for _, s := range m.Secrets {
-		to := s.To
-		if _, err := svc.UpdateMetadata(ctx, s.Path, secret.MetadataUpdate{Rotation: &to}); err != nil {
-			return fmt.Errorf("%s: %w", s.Path, err)
-		}
-	}
-	return nil
+	return rep, nil
 }
 
 func migrationKey(connector string, config map[string]string) string {

@@ -92,12 +92,11 @@ func Postgres(cfg map[string]string, r Resolver) (Connector, error) {
 		}
 		return &pgSingleUser{pgConnector: c, role: role}, nil
 	case roles != "":
-		parts := strings.Split(roles, ",")
+		parts := pgSplitRoles(roles)
 		if len(parts) != 2 {
 			return nil, fmt.Errorf("%w: config key %q: want exactly two roles separated by a comma, got %d", secret.ErrInvalidArgument, pgRoles, len(parts))
 		}
 		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
 			if err := pgCheckRoleName(parts[i]); err != nil {
 				return nil, fmt.Errorf("%w: config key %q: role %d: %v", secret.ErrInvalidArgument, pgRoles, i+1, err)
 			}
@@ -109,6 +108,17 @@ func Postgres(cfg map[string]string, r Resolver) (Connector, error) {
 	default:
 		return nil, fmt.Errorf("%w: config key %q or %q is required", secret.ErrInvalidArgument, pgRole, pgRoles)
 	}
+}
+
+// pgSplitRoles reads the roles param: names separated by commas, spaces
+// around each trimmed. Bind checks the names it returns against the
+// connection's allowed_roles, so the role checked is the role altered.
+func pgSplitRoles(roles string) []string {
+	parts := strings.Split(roles, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 var pgEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -196,11 +206,11 @@ func pgWithTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 func (c *pgConnector) adminConfig(ctx context.Context) (*pgx.ConnConfig, error) {
 	v, err := c.r.Resolve(ctx, c.adminRef)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s %s: %w", pgAdminDSN, c.adminRef, err)
+		return nil, fmt.Errorf("resolve %s: %w", pgAdminDSN, err)
 	}
 	cfg, err := pgx.ParseConfig(string(v.Reveal()))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: not a DSN pgx can parse", pgAdminDSN, c.adminRef)
+		return nil, fmt.Errorf("%s: not a DSN pgx can parse", pgAdminDSN)
 	}
 	return cfg, nil
 }
@@ -222,7 +232,7 @@ func (c *pgConnector) setPassword(ctx context.Context, role string, pw []byte) e
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return pgStepError(ctx, fmt.Sprintf("set password of role %q: connect as admin (%s)", role, c.adminRef), err, cfg.Password)
+		return pgStepError(ctx, fmt.Sprintf("set password of role %q: connect as admin", role), err, cfg.Password)
 	}
 	defer func() { _ = conn.Close(ctx) }()
 

@@ -501,8 +501,10 @@ func TestPostgresAdminDSNUnresolvable(t *testing.T) {
 	}
 	for name, step := range map[string]func(context.Context, Target) error{"Set": c.Set, "Test": c.Test} {
 		err := step(ctx, Target{Value: pgVal(pgCanary)})
-		if !errors.Is(err, secret.ErrNotFound) || !strings.Contains(err.Error(), "admin_dsn env:NOT_SET") {
-			t.Errorf("%s: err = %v, want the resolver's not found, naming the reference", name, err)
+		// The key, not the reference: the reference is the connection's
+		// configuration, and the error becomes the rotation's status.
+		if !errors.Is(err, secret.ErrNotFound) || !strings.Contains(err.Error(), "resolve admin_dsn:") {
+			t.Errorf("%s: err = %v, want the resolver's not found, naming the key", name, err)
 		}
 		pgCheckNoLeak(t, err, pgCanary)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/passman-dev/passman/secret"
 )
@@ -20,9 +19,12 @@ type Kind struct {
 	// programs and scopes are never a secret writer's to choose. A key the
 	// connection sets cannot be set again by a spec.
 	Params []string
-	// Roles names the param(s) that hold database roles, checked against
-	// the connection's AllowedRoles. "roles" holds a comma-separated list.
-	Roles []string
+	// Targets say, for params that name something on the target system,
+	// which of the connection's allow-lists a value from a spec must be
+	// in, and how the connector reads the param into names (exactly as its
+	// factory does, so the name checked is the name acted on). A value the
+	// connection itself sets is the administrator's and is not checked.
+	Targets map[string]TargetParam
 	// CheckParams are alternative sets of params that complete a
 	// connection (each key only where the connection leaves it unset), so
 	// that checking a connection builds a connector: its own keys and
@@ -30,6 +32,22 @@ type Kind struct {
 	// rotation. It passes if one alternative builds.
 	CheckParams []map[string]string
 }
+
+// TargetParam is a param naming something on the target system.
+type TargetParam struct {
+	// Allowed is the connection's allow-list for it.
+	Allowed func(secret.Connection) []string
+	// Names reads the param's value into the names it designates.
+	Names func(value string) []string
+	// What names it in errors ("role").
+	What string
+}
+
+var (
+	pgRoleTarget  = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedRoles }, Names: func(v string) []string { return []string{v} }, What: "role"}
+	pgRolesTarget = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedRoles }, Names: pgSplitRoles, What: "role"}
+	ghNameTarget  = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedNames }, Names: func(v string) []string { return []string{v} }, What: "secret name"}
+)
 
 // ConnectorOptions choose what the built-in connectors may do on this
 // machine.
@@ -48,10 +66,15 @@ type ConnectorOptions struct {
 func Connectors(opts ConnectorOptions) Registry {
 	reg := Registry{
 		"generated": {New: Generated},
-		"postgres": {New: Postgres, Params: []string{pgRole, pgRoles}, Roles: []string{pgRole, pgRoles},
+		"postgres": {New: Postgres, Params: []string{pgRole, pgRoles},
+			Targets:     map[string]TargetParam{pgRole: pgRoleTarget, pgRoles: pgRolesTarget},
 			CheckParams: []map[string]string{{pgRole: "passman_check"}, {}}},
-		"github": {New: GitHub, Params: []string{"name", "owner", "repo", "environment", "org", "visibility"},
-			CheckParams: []map[string]string{{"name": "PASSMAN_CHECK", "owner": "passman", "repo": "check"}, {"name": "PASSMAN_CHECK", "org": "passman"}}},
+		// The scope (owner and repo, environment, or org, and an org
+		// secret's visibility) is the connection's: a spec picks only the
+		// secret's name, within the connection's allowed_names.
+		"github": {New: GitHub, Params: []string{"name"},
+			Targets:     map[string]TargetParam{"name": ghNameTarget},
+			CheckParams: []map[string]string{{"name": "PASSMAN_CHECK"}, {}}},
 		"webhook": {New: Webhook},
 	}
 	addPlatformConnectors(reg, opts)
@@ -87,14 +110,15 @@ func (reg Registry) Bind(conn secret.Connection, path string, spec *secret.Rotat
 		case cfg[k] != "":
 			return nil, fmt.Errorf("%w: rotation param %q is set by connection %s", secret.ErrInvalidArgument, k, conn.Name)
 		}
-		cfg[k] = spec.Params[k]
-	}
-	for _, k := range kind.Roles {
-		for role := range strings.SplitSeq(cfg[k], ",") {
-			if role = strings.TrimSpace(role); role != "" && !conn.AllowsRole(role) {
-				return nil, fmt.Errorf("%w: connection %s does not allow role %q (see its allowed_roles)", secret.ErrPermissionDenied, conn.Name, role)
+		v := spec.Params[k]
+		if t, ok := kind.Targets[k]; ok {
+			for _, name := range t.Names(v) {
+				if !matchTarget(t.Allowed(conn), name) {
+					return nil, fmt.Errorf("%w: connection %s does not allow %s %q", secret.ErrPermissionDenied, conn.Name, t.What, name)
+				}
 			}
 		}
+		cfg[k] = v
 	}
 	c, err := kind.New(cfg, r)
 	if err != nil {
@@ -115,8 +139,11 @@ func (reg Registry) Check(conn secret.Connection) error {
 	if !ok {
 		return fmt.Errorf("%w: connector %q is not available here (have %v)", secret.ErrInvalidArgument, conn.Connector, reg.Names())
 	}
-	if len(conn.AllowedRoles) > 0 && len(kind.Roles) == 0 {
+	if len(conn.AllowedRoles) > 0 && kind.Targets[pgRole].What == "" {
 		return fmt.Errorf("%w: allowed_roles applies to postgres connections only", secret.ErrInvalidArgument)
+	}
+	if len(conn.AllowedNames) > 0 && kind.Targets["name"].What == "" {
+		return fmt.Errorf("%w: allowed_names applies to github connections only", secret.ErrInvalidArgument)
 	}
 	alts := kind.CheckParams
 	if len(alts) == 0 {
@@ -142,6 +169,13 @@ func (reg Registry) Check(conn secret.Connection) error {
 		}
 	}
 	return fmt.Errorf("connection %s (%s): %w", conn.Name, conn.Connector, first)
+}
+
+// matchTarget matches a name exactly, or by a pattern's prefix before its
+// trailing "*": the same test as secret.Connection.AllowsRole.
+func matchTarget(patterns []string, name string) bool {
+	c := secret.Connection{AllowedRoles: patterns}
+	return name != "" && c.AllowsRole(name)
 }
 
 // checkResolver is the resolver of a check: factories never resolve while

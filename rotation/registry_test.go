@@ -20,7 +20,7 @@ func TestBindRefusesWhatASpecMustNotChoose(t *testing.T) {
 	pg := secret.Connection{Name: "pg-team-a", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG_ADMIN"},
 		AllowedPaths: []string{"team-a/*"}, AllowedRoles: []string{"team_a_*"}}
 	gh := secret.Connection{Name: "gh-app", Connector: "github", Config: map[string]string{"token": "env:GH_TOKEN", "owner": "acme", "repo": "app"},
-		AllowedPaths: []string{"team-a/ci/token"}}
+		AllowedPaths: []string{"team-a/ci/token"}, AllowedNames: []string{"TEAM_A_*"}}
 	spec := func(params map[string]string) *secret.Rotation {
 		return &secret.Rotation{Connection: "x", Params: params}
 	}
@@ -40,10 +40,14 @@ func TestBindRefusesWhatASpecMustNotChoose(t *testing.T) {
 		{"one of two roles not allowed", pg, "team-a/db", spec(map[string]string{"roles": "team_a_1,postgres"}), secret.ErrPermissionDenied, `role "postgres"`},
 		{"admin DSN from the spec", pg, "team-a/db", spec(map[string]string{"role": "team_a_app", "admin_dsn": "env:PASSMAN_MASTER_KEY"}), secret.ErrInvalidArgument, `rotation param "admin_dsn"`},
 		{"test DSN from the spec", pg, "team-a/db", spec(map[string]string{"role": "team_a_app", "test_dsn": "host=evil.example"}), secret.ErrInvalidArgument, `rotation param "test_dsn"`},
-		{"github name", gh, "team-a/ci/token", spec(map[string]string{"name": "DEPLOY_KEY"}), nil, ""},
-		{"github api_url from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "api_url": "https://evil.example"}), secret.ErrInvalidArgument, `rotation param "api_url"`},
-		{"github token from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "token": "secret:team-b/db"}), secret.ErrInvalidArgument, `rotation param "token"`},
-		{"github scope pinned by the connection", gh, "team-a/ci/token", spec(map[string]string{"name": "X", "repo": "other"}), secret.ErrInvalidArgument, "set by connection gh-app"},
+		{"github name", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_A_DEPLOY_KEY"}), nil, ""},
+		{"another team's github secret", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_B_DEPLOY_KEY"}), secret.ErrPermissionDenied, `does not allow secret name "TEAM_B_DEPLOY_KEY"`},
+		{"github visibility from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_A_X", "visibility": "all"}), secret.ErrInvalidArgument, `rotation param "visibility"`},
+		{"role padded with a space", pg, "team-a/db", spec(map[string]string{"role": " team_a_app"}), secret.ErrPermissionDenied, "does not allow role"},
+		{"role with a no-break space", pg, "team-a/db", spec(map[string]string{"role": "team_a_app\u00a0"}), nil, ""},
+		{"github api_url from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_A_X", "api_url": "https://evil.example"}), secret.ErrInvalidArgument, `rotation param "api_url"`},
+		{"github token from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_A_X", "token": "secret:team-b/db"}), secret.ErrInvalidArgument, `rotation param "token"`},
+		{"github scope from the spec", gh, "team-a/ci/token", spec(map[string]string{"name": "TEAM_A_X", "repo": "other"}), secret.ErrInvalidArgument, `rotation param "repo"`},
 		{"no spec", pg, "team-a/db", nil, secret.ErrInvalidArgument, "no rotation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +105,10 @@ func TestCheckConnection(t *testing.T) {
 	}{
 		{"postgres", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}, AllowedPaths: []string{"db/*"}, AllowedRoles: []string{"app_*"}}), ""},
 		{"postgres with pinned roles", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG", "roles": "a,b"}, AllowedPaths: []string{"db/x"}, AllowedRoles: []string{"a", "b"}}), ""},
-		{"github per-secret scope", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH"}, AllowedPaths: []string{"ci/*"}}), ""},
+		{"github without a scope", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH"}, AllowedPaths: []string{"ci/*"}}), "scope"},
+		{"github repository", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH", "owner": "acme", "repo": "app"}, AllowedPaths: []string{"ci/*"}, AllowedNames: []string{"APP_*"}}), ""},
+		{"names on postgres", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}, AllowedPaths: []string{"db/*"}, AllowedNames: []string{"x"}}), "github connections only"},
+		{"pattern crossing a segment", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "env:PG"}, AllowedPaths: []string{"team-a*"}}), "must follow a /"},
 		{"github org", ok(secret.Connection{Name: "gh", Connector: "github", Config: map[string]string{"token": "env:GH", "org": "acme"}, AllowedPaths: []string{"ci/*"}}), ""},
 		{"webhook", ok(secret.Connection{Name: "hook", Connector: "webhook", Config: map[string]string{"url": "https://h.example/x", "signing_key": "secret:ops/hook"}, AllowedPaths: []string{"*"}}), ""},
 		{"DSN instead of a reference", ok(secret.Connection{Name: "pg", Connector: "postgres", Config: map[string]string{"admin_dsn": "postgres://u:pw@h/db"}, AllowedPaths: []string{"db/*"}}), "admin_dsn"},
@@ -149,10 +156,10 @@ func (f migrationFake) ListConnections(context.Context) ([]secret.Connection, er
 	return f.conns, nil
 }
 
-// TestPlanMigration: each legacy spec's params stay with the secret, the
-// rest becomes a connection shared by equal configurations and allowing
-// exactly their paths and roles; an equal existing connection is
-// extended, not duplicated.
+// TestPlanMigration: each legacy spec moves onto a new connection that
+// pins its whole configuration, target included, shared only by secrets
+// whose configuration was the same, and allowing exactly their paths; an
+// existing connection is never extended, its name never reused.
 func TestPlanMigration(t *testing.T) {
 	t.Parallel()
 	legacy := func(path, connector string, config map[string]string) secret.ListEntry {
@@ -161,8 +168,8 @@ func TestPlanMigration(t *testing.T) {
 	f := migrationFake{
 		entries: []secret.ListEntry{
 			legacy("a/db1", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_1"}),
-			legacy("a/db2", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_2"}),
-			legacy("b/db", "postgres", map[string]string{"admin_dsn": "env:PG_B", "roles": "b_1,b_2"}),
+			legacy("b/db", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_2"}),
+			legacy("a/db1-copy", "postgres", map[string]string{"admin_dsn": "env:PG", "role": "app_1"}),
 			legacy("c/gen", "generated", nil),
 			legacy("d/hook", "webhook", map[string]string{"url": "https://h.example/x", "signing_key": "env:K"}),
 			{Path: "e/new", Metadata: &secret.Metadata{Rotation: &secret.Rotation{Connection: "generated"}}},
@@ -174,46 +181,54 @@ func TestPlanMigration(t *testing.T) {
 			{Name: "postgres-1", Connector: "webhook", Config: map[string]string{"url": "https://other.example"}, AllowedPaths: []string{"q/*"}},
 		},
 	}
-	m, err := Connectors(ConnectorOptions{}).PlanMigration(context.Background(), f, "")
+	m, err := PlanMigration(context.Background(), f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	moves := map[string]string{}
-	for _, s := range m.Secrets {
-		moves[s.Path] = s.To.Connection + " " + fmt.Sprint(s.To.Params)
-		if s.To.Length != 40 || s.To.Legacy() {
-			t.Errorf("%s: spec %+v", s.Path, s.To)
+	conns := map[string]string{}
+	for _, g := range m.Groups {
+		if g.Connection != nil {
+			conns[g.Connection.Name] = fmt.Sprint(g.Connection.Config, g.Connection.AllowedPaths)
+		}
+		for _, s := range g.Secrets {
+			moves[s.Path] = s.To.Connection
+			if s.To.Length != 40 || s.To.Legacy() || len(s.To.Params) != 0 {
+				t.Errorf("%s: spec %+v", s.Path, s.To)
+			}
 		}
 	}
-	want := map[string]string{
-		"a/db1": "postgres-2 map[role:app_1]", "a/db2": "postgres-2 map[role:app_2]",
-		"b/db": "postgres-3 map[roles:b_1,b_2]", "c/gen": "generated map[]", "d/hook": "hooks map[]",
-	}
+	want := map[string]string{"a/db1": "postgres-2", "a/db1-copy": "postgres-2", "b/db": "postgres-3", "c/gen": "generated", "d/hook": "webhook-1"}
 	if !reflect.DeepEqual(moves, want) {
 		t.Errorf("moves %v, want %v", moves, want)
 	}
-	conns := map[string]string{}
-	for _, c := range m.Connections {
-		conns[c.Connection.Name] = fmt.Sprint(c.Create, c.Connection.Config, c.Connection.AllowedPaths, c.Connection.AllowedRoles)
-	}
 	wantConns := map[string]string{
-		"postgres-2": "true map[admin_dsn:env:PG] [a/db1 a/db2] [app_1 app_2]",
-		"postgres-3": "true map[admin_dsn:env:PG_B] [b/db] [b_1 b_2]",
-		"hooks":      "false map[signing_key:env:K url:https://h.example/x] [z/* d/hook] []",
+		"postgres-2": "map[admin_dsn:env:PG role:app_1] [a/db1 a/db1-copy]",
+		"postgres-3": "map[admin_dsn:env:PG role:app_2] [b/db]",
+		"webhook-1":  "map[signing_key:env:K url:https://h.example/x] [d/hook]",
 	}
 	if !reflect.DeepEqual(conns, wantConns) {
 		t.Errorf("connections %v, want %v", conns, wantConns)
 	}
-	// What the plan makes binds: each new spec to its connection.
-	for _, s := range m.Secrets {
+	// Each moved spec binds to its connection, and to no other group's
+	// target: a/db1 cannot name app_2 on its connection.
+	reg := Connectors(ConnectorOptions{})
+	for _, g := range m.Groups {
 		conn := secret.Connection{Name: "generated", Connector: "generated"}
-		for _, c := range m.Connections {
-			if c.Connection.Name == s.To.Connection {
-				conn = c.Connection
-			}
+		if g.Connection != nil {
+			conn = *g.Connection
 		}
-		if _, err := Connectors(ConnectorOptions{}).Bind(conn, s.Path, &s.To, checkResolver{}); err != nil {
-			t.Errorf("%s does not bind after the move: %v", s.Path, err)
+		for _, s := range g.Secrets {
+			if _, err := reg.Bind(conn, s.Path, &s.To, checkResolver{}); err != nil {
+				t.Errorf("%s does not bind after the move: %v", s.Path, err)
+			}
+			if conn.Connector == "postgres" {
+				other := s.To
+				other.Params = map[string]string{"role": "app_2"}
+				if _, err := reg.Bind(conn, s.Path, &other, checkResolver{}); err == nil {
+					t.Errorf("%s may name another role after the move", s.Path)
+				}
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -109,9 +110,12 @@ type Connection struct {
 	// connection: an exact path, or a prefix ending in "*" ("team-a/*").
 	// Empty allows none.
 	AllowedPaths []string `json:"allowed_paths"`
-	// AllowedRoles are, for postgres connections, the roles a secret may
-	// name, with the same pattern form. Empty allows none.
+	// AllowedRoles are, for postgres connections, the roles a secret's
+	// spec may name: a role, or a prefix ending in "*". Empty allows none.
 	AllowedRoles []string `json:"allowed_roles,omitempty"`
+	// AllowedNames are, for github connections, the Actions secret names
+	// a secret's spec may name, in the same form. Empty allows none.
+	AllowedNames []string `json:"allowed_names,omitempty"`
 
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	CreatedBy string    `json:"created_by,omitempty"`
@@ -159,12 +163,14 @@ func (c *Connection) Validate() error {
 			return fmt.Errorf("allowed_paths: %w", err)
 		}
 	}
-	if len(c.AllowedPaths) > MaxConnectionPatterns || len(c.AllowedRoles) > MaxConnectionPatterns {
-		return fmt.Errorf("%w: at most %d allowed paths and %d allowed roles", ErrInvalidArgument, MaxConnectionPatterns, MaxConnectionPatterns)
+	if len(c.AllowedPaths) > MaxConnectionPatterns || len(c.AllowedRoles) > MaxConnectionPatterns || len(c.AllowedNames) > MaxConnectionPatterns {
+		return fmt.Errorf("%w: at most %d allowed paths, roles and names each", ErrInvalidArgument, MaxConnectionPatterns)
 	}
-	for _, r := range c.AllowedRoles {
-		if r == "" || len(r) > MaxRotationConfigKey || !utf8.ValidString(r) || strings.ContainsFunc(r, isControl) || strings.Contains(strings.TrimSuffix(r, "*"), "*") {
-			return fmt.Errorf("%w: allowed_roles: each is a role name or a prefix ending in *, 1 to %d bytes of printable UTF-8", ErrInvalidArgument, MaxRotationConfigKey)
+	for what, list := range map[string][]string{"allowed_roles": c.AllowedRoles, "allowed_names": c.AllowedNames} {
+		for _, r := range list {
+			if r == "" || len(r) > MaxRotationConfigKey || !utf8.ValidString(r) || strings.ContainsFunc(r, func(r rune) bool { return isControl(r) || unicode.IsSpace(r) }) || strings.Contains(strings.TrimSuffix(r, "*"), "*") {
+				return fmt.Errorf("%w: %s: each is a name or a prefix ending in *, 1 to %d bytes of printable UTF-8 without spaces", ErrInvalidArgument, what, MaxRotationConfigKey)
+			}
 		}
 	}
 	return nil
@@ -175,6 +181,9 @@ func (c *Connection) AllowsPath(path string) bool { return matchAny(c.AllowedPat
 
 // AllowsRole reports whether a secret may name role (postgres).
 func (c *Connection) AllowsRole(role string) bool { return matchAny(c.AllowedRoles, role) }
+
+// AllowsName reports whether a secret may name an Actions secret (github).
+func (c *Connection) AllowsName(name string) bool { return matchAny(c.AllowedNames, name) }
 
 // matchAny matches s against patterns: equal, or starting with a
 // pattern's text before its trailing "*".
@@ -191,8 +200,9 @@ func matchAny(patterns []string, s string) bool {
 	return false
 }
 
-// validPathPattern accepts a secret path, or a path prefix followed by "*"
-// ("*" alone allows every path).
+// validPathPattern accepts a secret path, or a folder followed by "*"
+// ("team-a/*"; "*" alone allows every path). The "*" must follow a "/":
+// "team-a*" would also allow "team-admin/...".
 func validPathPattern(p string) error {
 	prefix, wild := strings.CutSuffix(p, "*")
 	if !wild {
@@ -200,6 +210,9 @@ func validPathPattern(p string) error {
 	}
 	if strings.Contains(prefix, "*") {
 		return fmt.Errorf("%w: %q: * is allowed only at the end", ErrInvalidArgument, p)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("%w: %q: * must follow a / (%s/*), or a path must be whole", ErrInvalidArgument, p, strings.TrimSuffix(prefix, "/"))
 	}
 	return ValidatePrefix(prefix)
 }

@@ -77,7 +77,7 @@ func serveConnectionPut(h *handler, ctx context.Context, c *call) (any, error) {
 	if err := decode(c, &req, false); err != nil {
 		return nil, err
 	}
-	return h.svc.PutConnection(ctx, secret.Connection{Name: c.tail, Connector: req.Connector, Config: req.Config, AllowedPaths: req.AllowedPaths, AllowedRoles: req.AllowedRoles})
+	return h.svc.PutConnection(ctx, secret.Connection{Name: c.tail, Connector: req.Connector, Config: req.Config, AllowedPaths: req.AllowedPaths, AllowedRoles: req.AllowedRoles, AllowedNames: req.AllowedNames})
 }
 
 func serveConnectionGet(h *handler, ctx context.Context, c *call) (any, error) {
