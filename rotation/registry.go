@@ -35,7 +35,9 @@ type Kind struct {
 
 // TargetParam is a param naming something on the target system.
 type TargetParam struct {
-	// Allowed is the connection's allow-list for it.
+	// List names the connection's allow-list for it ("allowed_roles"),
+	// and Allowed reads it.
+	List    string
 	Allowed func(secret.Connection) []string
 	// Names reads the param's value into the names it designates.
 	Names func(value string) []string
@@ -44,9 +46,12 @@ type TargetParam struct {
 }
 
 var (
-	pgRoleTarget  = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedRoles }, Names: func(v string) []string { return []string{v} }, What: "role"}
-	pgRolesTarget = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedRoles }, Names: pgSplitRoles, What: "role"}
-	ghNameTarget  = TargetParam{Allowed: func(c secret.Connection) []string { return c.AllowedNames }, Names: func(v string) []string { return []string{v} }, What: "secret name"}
+	allowedRoles  = func(c secret.Connection) []string { return c.AllowedRoles }
+	allowedNames  = func(c secret.Connection) []string { return c.AllowedNames }
+	oneName       = func(v string) []string { return []string{v} }
+	pgRoleTarget  = TargetParam{List: "allowed_roles", Allowed: allowedRoles, Names: oneName, What: "role"}
+	pgRolesTarget = TargetParam{List: "allowed_roles", Allowed: allowedRoles, Names: pgSplitRoles, What: "role"}
+	ghNameTarget  = TargetParam{List: "allowed_names", Allowed: allowedNames, Names: oneName, What: "secret name"}
 )
 
 // ConnectorOptions choose what the built-in connectors may do on this
@@ -113,7 +118,7 @@ func (reg Registry) Bind(conn secret.Connection, path string, spec *secret.Rotat
 		v := spec.Params[k]
 		if t, ok := kind.Targets[k]; ok {
 			for _, name := range t.Names(v) {
-				if !matchTarget(t.Allowed(conn), name) {
+				if !secret.MatchPattern(t.Allowed(conn), name) {
 					return nil, fmt.Errorf("%w: connection %s does not allow %s %q", secret.ErrPermissionDenied, conn.Name, t.What, name)
 				}
 			}
@@ -128,9 +133,10 @@ func (reg Registry) Bind(conn secret.Connection, path string, spec *secret.Rotat
 }
 
 // Check validates a connection against its connector before it is
-// stored: the connector exists here, and the keys the connection sets are
-// connection keys. The configuration as a whole (required keys, formats)
-// is checked with the params of each secret that binds to it.
+// stored: the connector exists here, its allow-lists are ones the
+// connector has, and a connector builds from the connection's config
+// completed with Kind.CheckParams, so its keys and values are checked now;
+// Bind checks them again with each secret's params.
 func (reg Registry) Check(conn secret.Connection) error {
 	if err := conn.Validate(); err != nil {
 		return err
@@ -139,11 +145,14 @@ func (reg Registry) Check(conn secret.Connection) error {
 	if !ok {
 		return fmt.Errorf("%w: connector %q is not available here (have %v)", secret.ErrInvalidArgument, conn.Connector, reg.Names())
 	}
-	if len(conn.AllowedRoles) > 0 && kind.Targets[pgRole].What == "" {
-		return fmt.Errorf("%w: allowed_roles applies to postgres connections only", secret.ErrInvalidArgument)
+	lists := map[string]bool{}
+	for _, t := range kind.Targets {
+		lists[t.List] = true
 	}
-	if len(conn.AllowedNames) > 0 && kind.Targets["name"].What == "" {
-		return fmt.Errorf("%w: allowed_names applies to github connections only", secret.ErrInvalidArgument)
+	for list, set := range map[string]bool{"allowed_roles": len(conn.AllowedRoles) > 0, "allowed_names": len(conn.AllowedNames) > 0} {
+		if set && !lists[list] {
+			return fmt.Errorf("%w: %s does not apply to %s connections", secret.ErrInvalidArgument, list, conn.Connector)
+		}
 	}
 	alts := kind.CheckParams
 	if len(alts) == 0 {
@@ -171,13 +180,6 @@ func (reg Registry) Check(conn secret.Connection) error {
 	return fmt.Errorf("connection %s (%s): %w", conn.Name, conn.Connector, first)
 }
 
-// matchTarget matches a name exactly, or by a pattern's prefix before its
-// trailing "*": the same test as secret.Connection.AllowsRole.
-func matchTarget(patterns []string, name string) bool {
-	c := secret.Connection{AllowedRoles: patterns}
-	return name != "" && c.AllowsRole(name)
-}
-
 // checkResolver is the resolver of a check: factories never resolve while
 // building, so it is never called.
 type checkResolver struct{}
@@ -186,7 +188,8 @@ func (checkResolver) Resolve(context.Context, string) (secret.Value, error) {
 	return secret.Value{}, fmt.Errorf("%w: not resolved while checking", secret.ErrInvalidArgument)
 }
 
-// Generated is the built-in connection of rotations with no target.
+// generatedConnection is the built-in connection of rotations with no
+// target.
 var generatedConnection = secret.Connection{Name: secret.GeneratedConnection, Connector: "generated"}
 
 // BuiltinConnection returns the built-in connection of that name.

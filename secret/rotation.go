@@ -177,17 +177,15 @@ func (c *Connection) Validate() error {
 }
 
 // AllowsPath reports whether a secret at path may use the connection.
-func (c *Connection) AllowsPath(path string) bool { return matchAny(c.AllowedPaths, path) }
+func (c *Connection) AllowsPath(path string) bool { return MatchPattern(c.AllowedPaths, path) }
 
-// AllowsRole reports whether a secret may name role (postgres).
-func (c *Connection) AllowsRole(role string) bool { return matchAny(c.AllowedRoles, role) }
-
-// AllowsName reports whether a secret may name an Actions secret (github).
-func (c *Connection) AllowsName(name string) bool { return matchAny(c.AllowedNames, name) }
-
-// matchAny matches s against patterns: equal, or starting with a
-// pattern's text before its trailing "*".
-func matchAny(patterns []string, s string) bool {
+// MatchPattern matches s against an allow-list: s equals a pattern, or
+// starts with a pattern's text before its trailing "*". An empty s
+// matches nothing.
+func MatchPattern(patterns []string, s string) bool {
+	if s == "" {
+		return false
+	}
 	for _, p := range patterns {
 		if prefix, ok := strings.CutSuffix(p, "*"); ok {
 			if strings.HasPrefix(s, prefix) {
