@@ -53,7 +53,7 @@ func (l *Local) PutConnection(ctx context.Context, c secret.Connection) (secret.
 	}
 	now, who := l.opts.now().UTC(), l.subject(ctx).ID
 	var out secret.Connection
-	err := l.changeTokens(ctx, o, func(tx store.Tx) error {
+	err := l.changeRecords(ctx, o, func(tx store.Tx) error {
 		// After authorization: what this process's connectors accept is
 		// an administrator's business.
 		if err := l.connectors().Check(c); err != nil {
@@ -67,6 +67,7 @@ func (l *Local) PutConnection(ctx context.Context, c secret.Connection) (secret.
 		next.Config = maps.Clone(c.Config)
 		next.AllowedPaths = slices.Clone(c.AllowedPaths)
 		next.AllowedRoles = slices.Clone(c.AllowedRoles)
+		next.AllowedNames = slices.Clone(c.AllowedNames)
 		next.UpdatedAt, next.UpdatedBy = now, who
 		if old, ok := all[c.Name]; ok {
 			next.CreatedAt, next.CreatedBy = old.CreatedAt, old.CreatedBy
@@ -135,7 +136,7 @@ func (l *Local) DeleteConnection(ctx context.Context, name string) error {
 		return l.deny(ctx, o, nil, err)
 	}
 	o.details["connection"] = name
-	return l.changeTokens(ctx, o, func(tx store.Tx) error {
+	return l.changeRecords(ctx, o, func(tx store.Tx) error {
 		all, err := readConnections(tx)
 		if err != nil {
 			return err

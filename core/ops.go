@@ -264,3 +264,47 @@ func (r rawMeta) Info(ctx context.Context) (store.Info, error) {
 }
 
 func (r rawMeta) Keyring() *keyring.Keyring { return r.kr }
+
+// changeRecords authorizes o, then runs fn as commitRecords does.
+func (l *Local) changeRecords(ctx context.Context, o op, fn func(tx store.Tx) error, committed func()) error {
+	dec, err := l.authorize(ctx, o)
+	if err != nil {
+		return err
+	}
+	return l.commitRecords(ctx, o, dec, fn, committed)
+}
+
+// commitRecords runs fn, authorized by dec, in a database transaction
+// over the store's own records (tokens, connections) whose audit entry is
+// appended, and the chain head recorded, just before it commits, as mutate
+// does for secrets: a token or a connection exists only if its creation
+// was audited. A failure is audited under the same request id.
+func (l *Local) commitRecords(ctx context.Context, o op, dec *audit.Decision, fn func(tx store.Tx) error, committed func()) error {
+	reqID := audit.RequestID(ctx)
+	entry := func() audit.Entry {
+		// o.details is read when the entry is written: fn may add to it
+		// (the accessor of a new token).
+		return audit.Entry{Action: o.action, RequestID: reqID, Decision: dec, Details: maps.Clone(o.details)}
+	}
+	err := l.db.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		pc, ok := tx.(preCommitter)
+		if !ok {
+			return l.appendChange(ctx, tx, entry(), false)
+		}
+		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, entry(), true) })
+		pc.BeforeCommit("audit-sync", l.log.Sync)
+		return nil
+	})
+	if err == nil && committed != nil {
+		committed()
+	}
+	if err != nil && !errors.Is(err, secret.ErrAudit) {
+		if aerr := l.record(ctx, entry(), err); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+	}
+	return err
+}

@@ -121,7 +121,7 @@ func (l *Local) CreateToken(ctx context.Context, req secret.TokenRequest) (strin
 		}
 		o.details["claims"] = string(b)
 	}
-	err := l.changeTokens(ctx, o, func(tx store.Tx) error {
+	err := l.changeRecords(ctx, o, func(tx store.Tx) error {
 		// A fresh token each attempt: an accessor that collides (one in
 		// 2^64) is simply drawn again rather than overwriting a record.
 		for range 3 {
@@ -164,7 +164,7 @@ func (l *Local) RevokeToken(ctx context.Context, accessor string) error {
 	}
 	o.details = map[string]string{"accessor": accessor}
 	by := l.subject(ctx).ID
-	return l.changeTokens(ctx, o, func(tx store.Tx) error {
+	return l.changeRecords(ctx, o, func(tx store.Tx) error {
 		rec, err := getTokenRecord(tx, accessor)
 		if err != nil {
 			return err
@@ -318,7 +318,7 @@ func (l *Local) ReapTokens(ctx context.Context, keep time.Duration) (int, error)
 		var gone []string
 		bo := o
 		bo.details = maps.Clone(o.details)
-		err := l.commitTokens(ctx, bo, dec, func(tx store.Tx) error {
+		err := l.commitRecords(ctx, bo, dec, func(tx store.Tx) error {
 			gone = gone[:0]
 			for _, acc := range batch {
 				rec, err := getTokenRecord(tx, acc)
@@ -357,49 +357,6 @@ func (l *Local) ReapTokens(ctx context.Context, keep time.Duration) (int, error)
 func (r tokenRecord) reapable(cutoff time.Time) bool {
 	return (!r.ExpiresAt.IsZero() && r.ExpiresAt.Before(cutoff)) ||
 		(!r.RevokedAt.IsZero() && r.RevokedAt.Before(cutoff))
-}
-
-// changeTokens authorizes o, then runs fn as commitTokens does.
-func (l *Local) changeTokens(ctx context.Context, o op, fn func(tx store.Tx) error, committed func()) error {
-	dec, err := l.authorize(ctx, o)
-	if err != nil {
-		return err
-	}
-	return l.commitTokens(ctx, o, dec, fn, committed)
-}
-
-// commitTokens runs fn, authorized by dec, in a database transaction whose
-// audit entry is appended, and the chain head recorded, just before it
-// commits, as mutate does for secrets: a token exists only if its creation
-// was audited. A failure is audited under the same request id.
-func (l *Local) commitTokens(ctx context.Context, o op, dec *audit.Decision, fn func(tx store.Tx) error, committed func()) error {
-	reqID := audit.RequestID(ctx)
-	entry := func() audit.Entry {
-		// o.details is read when the entry is written: fn may add to it
-		// (the accessor of a new token).
-		return audit.Entry{Action: o.action, RequestID: reqID, Decision: dec, Details: maps.Clone(o.details)}
-	}
-	err := l.db.Update(ctx, func(tx store.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		pc, ok := tx.(preCommitter)
-		if !ok {
-			return l.appendChange(ctx, tx, entry(), false)
-		}
-		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, entry(), true) })
-		pc.BeforeCommit("audit-sync", l.log.Sync)
-		return nil
-	})
-	if err == nil && committed != nil {
-		committed()
-	}
-	if err != nil && !errors.Is(err, secret.ErrAudit) {
-		if aerr := l.record(ctx, entry(), err); aerr != nil {
-			return errors.Join(err, aerr)
-		}
-	}
-	return err
 }
 
 func validateTokenRequest(req secret.TokenRequest) error {
