@@ -27,6 +27,9 @@ export PASSMAN_GITLEAKS := $(GITLEAKS)
 # The rotation tests run a real PostgreSQL server (scripts/deps.sh installs
 # it); under make they fail rather than skip without one.
 export PASSMAN_REQUIRE_POSTGRES := 1
+# The fsync durability tests trace system calls with strace (scripts/deps.sh
+# installs it); under make they fail rather than skip without it.
+export PASSMAN_REQUIRE_STRACE := 1
 
 .PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean
 

@@ -8,7 +8,10 @@
 #   - the PostgreSQL server (package postgresql), whose binaries the
 #     postgres rotation connector's tests run a throwaway server from
 #     (internal/pgtest); without them those tests skip, or fail when
-#     PASSMAN_REQUIRE_POSTGRES=1.
+#     PASSMAN_REQUIRE_POSTGRES=1;
+#   - strace (package strace), with which the fsync durability tests
+#     (internal/synctrace) watch a child's system calls; without it they
+#     skip, or fail when PASSMAN_REQUIRE_STRACE=1.
 set -uo pipefail
 
 have_re2() { pkg-config --exists re2 2>/dev/null; }
@@ -21,6 +24,7 @@ have_postgres() {
 missing=()
 have_re2 || missing+=(libre2-dev)
 have_postgres || missing+=(postgresql)
+command -v strace >/dev/null || missing+=(strace)
 if [ ${#missing[@]} = 0 ]; then
   exit 0
 fi
@@ -30,6 +34,7 @@ without() {
   case $1 in
   libre2-dev) echo "building with the WebAssembly RE2" ;;
   postgresql) echo "the PostgreSQL connector tests will skip" ;;
+  strace) echo "the fsync durability tests will skip (make test fails)" ;;
   esac
 }
 
