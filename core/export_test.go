@@ -1,12 +1,14 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
@@ -80,4 +82,36 @@ func SeedTokens(ctx context.Context, l *Local, n int) error {
 		}
 		return nil
 	})
+}
+
+// SealedByKey counts the sealed values in l's database (every version's
+// data key and the detection seed) by the master key that wraps them, read
+// straight from the database so a crash test sees how far a re-wrap got.
+func SealedByKey(ctx context.Context, l *Local) (map[string]int, error) {
+	count := map[string]int{}
+	err := l.db.View(ctx, func(tx store.Tx) error {
+		add := func(b []byte) error {
+			var s keyring.Sealed
+			if err := s.UnmarshalBinary(b); err != nil {
+				return err
+			}
+			count[s.KeyID]++
+			return nil
+		}
+		seed, err := tx.Get([]byte("m/seed"))
+		if err != nil {
+			return fmt.Errorf("detection seed: %w", err)
+		}
+		if err := add(seed); err != nil {
+			return err
+		}
+		// s/<path>\x00 is a record; s/<path>\x00\x01<version> a sealed value.
+		return tx.Scan([]byte("s/"), nil, func(k, v []byte) (bool, error) {
+			if i := bytes.IndexByte(k, 0); i < 0 || i == len(k)-1 {
+				return true, nil
+			}
+			return true, add(v)
+		})
+	})
+	return count, err
 }

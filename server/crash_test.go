@@ -1,24 +1,20 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/crashtest"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/server/servertest"
@@ -105,38 +101,14 @@ func TestServerCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const rounds, writers = 3, 8
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	// A round takes about half a second under -race; twelve restart the
+	// server on the store each kill left behind, in seconds.
+	const rounds, writers = 12, 8
+	rng := crashtest.Rand(t)
 	var acked []serverAck
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestServerCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), serverCrashEnv+"="+dir)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		urlc := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if u, ok := strings.CutPrefix(sc.Text(), "url "); ok {
-					urlc <- u
-				} else {
-					t.Logf("round %d: child: %s", round, sc.Text())
-				}
-			}
-		}()
-		var addr string
-		select {
-		case addr = <-urlc:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("round %d: the server did not start", round)
-		}
+		child := crashtest.Start(t, "TestServerCrashChild", serverCrashEnv+"="+dir)
+		addr := child.Await(t, "url ", 30*time.Second, func(line string) { t.Logf("round %d: child: %s", round, line) })
 		c, err := client.New(client.Options{Addr: addr, Token: token, CACertFile: cert, Retries: -1, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -146,6 +118,8 @@ func TestServerCrash(t *testing.T) {
 		keep := secret.MaxVersionsLimit
 		var mu sync.Mutex
 		var roundAcks []serverAck
+		first := make(chan struct{})
+		var firstOnce sync.Once
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for w := range writers {
@@ -168,23 +142,27 @@ func TestServerCrash(t *testing.T) {
 					mu.Lock()
 					roundAcks = append(roundAcks, serverAck{path, info.Version, value})
 					mu.Unlock()
+					firstOnce.Do(func() { close(first) })
 				}
 			}()
 		}
-		time.Sleep(time.Duration(300+rng.IntN(400)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+		// Kill once a write went through, at a random moment of the burst.
+		select {
+		case <-first:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no write was acknowledged", round)
 		}
-		_ = cmd.Wait()
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		for _, line := range child.Kill(t) {
+			t.Logf("round %d: child: %s", round, line)
+		}
 		close(stop)
 		wg.Wait()
 		acked = append(acked, roundAcks...)
 		t.Logf("round %d: %d writes acknowledged before SIGKILL", round, len(roundAcks))
-		if len(roundAcks) == 0 {
-			t.Fatalf("round %d: no write was acknowledged: the burst never ran", round)
-		}
 		checkServerCrash(t, ctx, opts, acked, round)
 	}
+	t.Logf("%d writes acknowledged in %d rounds", len(acked), rounds)
 }
 
 func checkServerCrash(t *testing.T, ctx context.Context, opts core.Options, acked []serverAck, round int) {
