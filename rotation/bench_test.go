@@ -132,9 +132,16 @@ func BenchmarkLeakToRotated(b *testing.B) {
 
 // BenchmarkPostgresRotation is one single-user PostgreSQL rotation end to
 // end (create, ALTER ROLE, log in with the new password, promote) against
-// a real server on loopback, with the audited store's fsyncs.
+// a real server on loopback, with the audited store's fsyncs. durable runs
+// the server with PostgreSQL's defaults, every commit fsync'd, as in
+// production; nosync with the tests' server, which syncs nothing, so the
+// difference is what the server's durability costs.
 func BenchmarkPostgresRotation(b *testing.B) {
-	srv := pgtest.Start(b)
+	b.Run("durable", func(b *testing.B) { benchPostgresRotation(b, pgtest.NewDurable(b)) })
+	b.Run("nosync", func(b *testing.B) { benchPostgresRotation(b, pgtest.Start(b)) })
+}
+
+func benchPostgresRotation(b *testing.B, srv *pgtest.Server) {
 	role := pgtest.Name("bench")
 	srv.Exec(b, "CREATE ROLE "+role+" LOGIN PASSWORD 'initial-password-1'")
 	l := openSyncedStore(b)

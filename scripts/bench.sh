@@ -38,7 +38,8 @@ run ./scanner/managed '.' 20x
 
 # Rotation: one rotation (generated connector), rotate --due over 1,000
 # secrets, a leak through scan and respond to a finished rotation, and one
-# PostgreSQL rotation against a real server (skipped without PostgreSQL).
+# PostgreSQL rotation against a real server, durable and syncing nothing
+# (skipped without PostgreSQL).
 run ./rotation 'BenchmarkRotateOne|BenchmarkRotateDue|BenchmarkLeakToRotated|BenchmarkPostgres' 5x
 # The scanner on a 1,000-commit benchmark repository (make bench-scan
 # compares with gitleaks on 10,000).

@@ -9,6 +9,11 @@
 // part, about a second); tests keep apart by naming their roles and
 // databases with Name. New starts a server of the test's own.
 //
+// These servers do not sync (fsync, synchronous_commit and full_page_writes
+// off): they need not survive a power cut, and syncing would only slow the
+// tests. NewDurable starts one with PostgreSQL's durable defaults, for
+// benchmarks.
+//
 // Without the binaries tests skip, or fail when PASSMAN_REQUIRE_POSTGRES=1
 // (CI sets it, so a missing package cannot turn the tests into silent
 // skips).
@@ -88,7 +93,7 @@ func Start(t testing.TB) *Server {
 	// A failed start is not retried: every later test would wait for the
 	// same failure.
 	if shared.err == nil && (shared.srv == nil || shared.srv.stopped.Load()) {
-		shared.srv, shared.err = start()
+		shared.srv, shared.err = start(false)
 	}
 	if shared.err != nil {
 		fail(t, shared.err)
@@ -101,7 +106,21 @@ func Start(t testing.TB) *Server {
 // ends, for tests that restart or break it.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s, err := start()
+	return newServer(t, false)
+}
+
+// NewDurable is New with PostgreSQL's own durability settings (fsync,
+// synchronous_commit and full_page_writes on), which every other server
+// here turns off for speed: for benchmarks whose figures must be those of
+// a server that keeps what it acknowledged.
+func NewDurable(t testing.TB) *Server {
+	t.Helper()
+	return newServer(t, true)
+}
+
+func newServer(t testing.TB, durable bool) *Server {
+	t.Helper()
+	s, err := start(durable)
 	if err != nil {
 		fail(t, err)
 		return nil
@@ -257,7 +276,7 @@ func runAs() (*syscall.Credential, error) {
 // socket path may have.
 const maxSocketDir = 80
 
-func start() (*Server, error) {
+func start(durable bool) (*Server, error) {
 	binDir, err := findBinDir(debianBinGlob)
 	if err != nil {
 		return nil, err
@@ -285,7 +304,7 @@ func start() (*Server, error) {
 			}
 		}
 	}()
-	if err := s.initdb(cred); err != nil {
+	if err := s.initdb(cred, durable); err != nil {
 		return nil, err
 	}
 	if err := s.startWatchdog(cred); err != nil {
@@ -310,7 +329,7 @@ func start() (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) initdb(cred *syscall.Credential) error {
+func (s *Server) initdb(cred *syscall.Credential, durable bool) error {
 	sock := filepath.Join(s.dir, "sock")
 	pwfile := filepath.Join(s.dir, "admin.pw")
 	if err := os.Mkdir(sock, 0o700); err != nil {
@@ -329,10 +348,13 @@ func (s *Server) initdb(cred *syscall.Credential) error {
 		}
 	}
 	data := filepath.Join(s.dir, "data")
-	// --no-sync: a test server need not survive a power cut, and syncing
-	// is most of initdb's time on slow disks.
-	cmd := s.command(cred, filepath.Join(s.binDir, "initdb"), "-D", data, "-U", AdminRole, "--pwfile", pwfile,
-		"--auth", "scram-sha-256", "--encoding", "UTF8", "--no-locale", "--no-sync")
+	args := []string{"-D", data, "-U", AdminRole, "--pwfile", pwfile, "--auth", "scram-sha-256", "--encoding", "UTF8", "--no-locale"}
+	if !durable {
+		// A test server need not survive a power cut, and syncing is
+		// most of initdb's time on slow disks.
+		args = append(args, "--no-sync")
+	}
+	cmd := s.command(cred, filepath.Join(s.binDir, "initdb"), args...)
 	out, err := cmd.CombinedOutput()
 	_ = os.Remove(pwfile)
 	if err != nil {
@@ -347,10 +369,15 @@ unix_socket_directories = '%s'
 password_encryption = 'scram-sha-256'
 max_connections = 50
 shared_buffers = 16MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 `, strings.ReplaceAll(sock, "'", "''"))
+	// A test server need not survive a power cut; a durable one keeps
+	// PostgreSQL's defaults (every commit fsync'd before it is
+	// acknowledged), stated so the log of a run shows them.
+	if durable {
+		conf += "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n"
+	} else {
+		conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+	}
 	if err := appendFile(filepath.Join(data, "postgresql.conf"), conf); err != nil {
 		return err
 	}

@@ -201,3 +201,29 @@ func TestFailUnavailable(t *testing.T) {
 		t.Errorf("start failure: skipped %q, failed %q; want a failure", r.skipped, r.failed)
 	}
 }
+
+// TestDurability: the benchmarks label their servers durable or not, so
+// the settings must be what the label says.
+func TestDurability(t *testing.T) {
+	for name, s := range map[string]struct {
+		srv  *Server
+		want string
+	}{
+		"shared":  {Start(t), "off"},
+		"durable": {NewDurable(t), "on"},
+	} {
+		conn, err := connect(t, s.srv.AdminDSN())
+		if err != nil {
+			t.Fatalf("%s: connect as admin: %v", name, err)
+		}
+		var fsync, syncCommit, fullPages string
+		err = conn.QueryRow(context.Background(), `SELECT current_setting('fsync'), current_setting('synchronous_commit'),
+			current_setting('full_page_writes')`).Scan(&fsync, &syncCommit, &fullPages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fsync + " " + syncCommit + " " + fullPages; got != strings.Repeat(s.want+" ", 2)+s.want {
+			t.Errorf("%s server: fsync, synchronous_commit, full_page_writes = %s, want all %s", name, got, s.want)
+		}
+	}
+}
