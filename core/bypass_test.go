@@ -27,9 +27,6 @@ var notOperations = map[string]string{
 	"Ready": "the health probe: it reports whether the database and the audit log answer, and reveals nothing stored",
 	"LookupToken": "authentication, which comes before authorization: it is how a bearer token becomes the subject " +
 		"the policy then decides about (TestLookupToken* cover it)",
-	"DecideLeakResponse": "the rotation.Decider RespondToLeaks hands the runner: it evaluates the respond policy on the " +
-		"input it is given, reads nothing stored and changes nothing; what it recommends is done through authorized " +
-		"calls, and the leak's secret was already described as the caller",
 }
 
 // capabilityTypes are the interfaces through which front ends reach Local:

@@ -44,5 +44,5 @@ func (l *Local) RotationStatus(ctx context.Context, prefix string) ([]rotation.E
 // RespondToLeaks implements passman.LeakResponder: the store's respond
 // policy decides, the engine acts.
 func (l *Local) RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error) {
-	return l.rotations().RespondToLeaks(ctx, leaks, l.DecideLeakResponse)
+	return l.rotations().RespondToLeaks(ctx, leaks, l.decideLeakResponse)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
@@ -114,4 +115,11 @@ func SealedByKey(ctx context.Context, l *Local) (map[string]int, error) {
 		})
 	})
 	return count, err
+}
+
+// DecideLeakResponse is the respond policy's decision RespondToLeaks
+// hands the runner (unexported: a front end responds through
+// RespondToLeaks, every step authorized).
+func DecideLeakResponse(l *Local, ctx context.Context, in policy.RespondInput) (policy.Response, error) {
+	return l.decideLeakResponse(ctx, in)
 }

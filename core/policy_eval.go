@@ -57,12 +57,12 @@ func (l *Local) EvalPolicy(ctx context.Context, decision string, input json.RawM
 	return res, nil
 }
 
-// DecideLeakResponse asks this store's respond policy what to do about a
+// decideLeakResponse asks this store's respond policy what to do about a
 // leaked version (a rotation.Decider). It is neither authorized nor
 // audited itself: a response acts only through Service calls (describe,
 // read, rotate, revoke), which are, as the caller, and a rotation's
 // trigger records the policy's reason.
-func (l *Local) DecideLeakResponse(ctx context.Context, in policy.RespondInput) (policy.Response, error) {
+func (l *Local) decideLeakResponse(ctx context.Context, in policy.RespondInput) (policy.Response, error) {
 	eng, ok := l.authz.(policyEngine)
 	if !ok {
 		return policy.Response{}, errNoPolicyEngine

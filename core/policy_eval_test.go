@@ -91,7 +91,7 @@ func TestPolicyDecisionsNeedAnEngine(t *testing.T) {
 	if _, err := l.EvalPolicy(ctx, policy.DecisionAuthz, json.RawMessage(evalInput), false); !errors.Is(err, secret.ErrPrecondition) {
 		t.Errorf("eval: %v", err)
 	}
-	if _, err := l.DecideLeakResponse(ctx, policy.RespondInput{Secret: policy.RespondSecret{Path: "app/x", Version: 1, State: "active"}}); !errors.Is(err, secret.ErrPrecondition) {
+	if _, err := core.DecideLeakResponse(l, ctx, policy.RespondInput{Secret: policy.RespondSecret{Path: "app/x", Version: 1, State: "active"}}); !errors.Is(err, secret.ErrPrecondition) {
 		t.Errorf("respond decision: %v", err)
 	}
 
@@ -112,7 +112,7 @@ func TestDecideLeakResponse(t *testing.T) {
 	t.Parallel()
 	l := open(t, initStore(t, audit.SyncWrite))
 	defer l.Close()
-	r, err := l.DecideLeakResponse(context.Background(), policy.RespondInput{
+	r, err := core.DecideLeakResponse(l, context.Background(), policy.RespondInput{
 		Finding: map[string]any{"rule": "passman-managed", "file": "app.env", "line": 1},
 		Secret:  policy.RespondSecret{Path: "app/x", Version: 2, Stages: []string{"current"}, State: "active"},
 	})
