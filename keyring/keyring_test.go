@@ -2,7 +2,9 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -270,7 +272,10 @@ func TestDetectionKey(t *testing.T) {
 }
 
 // FuzzParseKeyFile feeds arbitrary bytes to the key file parser: it must
-// fail cleanly and never echo key material it could not parse.
+// fail cleanly and never echo key material. The input holds markers that
+// are replaced by a key (derived from the second argument) in base64 (@K),
+// URL-safe base64 (@U), hex (@H) or raw (@R), so key material can sit in
+// any field or where a field name belongs; an error must quote none of it.
 func FuzzParseKeyFile(f *testing.F) {
 	r, _ := New(t0)
 	dir := f.TempDir()
@@ -279,12 +284,62 @@ func FuzzParseKeyFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	good, _ := os.ReadFile(p)
-	f.Add(good)
-	f.Add([]byte(`{"version":1,"active":"x","keys":[{"id":"x","key":"AAAA"}]}`))
-	f.Add([]byte(`{}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	seed := []byte("seed")
+	f.Add(good, seed)
+	f.Add([]byte(`{"version":1,"active":"x","keys":[{"id":"x","key":"AAAA"}]}`), seed)
+	f.Add([]byte(`{}`), seed)
+	created := `"created":"2026-11-26T12:00:00Z"`
+	for _, doc := range []string{
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K@K",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@H",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@R",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K!",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":@K,` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":["@K"],` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":{"@K":1},` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"@K","key":"@K",` + created + `}]}`,
+		`{"version":1,"active":"@K","keys":[{"id":"x","key":"@U",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K","created":"@K"}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `,"retired":"@H"}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","@K":"@K",` + created + `}]}`,
+		`{"version":"@K","active":"x","keys":[]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `}]}@K`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K` + "\\u00zz" + `"}]}`,
+		`{"version":1,"active":"x","keys":"@K"}`,
+		`{"version":1,"@K":1}`,
+		`@K`,
+	} {
+		f.Add([]byte(doc), seed)
+	}
+	f.Fuzz(func(t *testing.T, doc, seed []byte) {
+		m := sha256.Sum256(seed)
+		encoded := map[string]string{
+			"@K": base64.StdEncoding.EncodeToString(m[:]),
+			"@U": base64.RawURLEncoding.EncodeToString(m[:]),
+			"@H": hex.EncodeToString(m[:]),
+			"@R": string(m[:]),
+		}
+		b := doc
+		for marker, v := range encoded {
+			b = bytes.ReplaceAll(b, []byte(marker), []byte(v))
+		}
 		kr, err := parseFile(b)
 		if err != nil {
+			msg := err.Error()
+			for name, v := range encoded {
+				// Any 8 bytes of the key, 12 characters of its text: more
+				// than chance puts in an error message.
+				w := 12
+				if name == "@R" {
+					w = 8
+				}
+				for i := 0; i+w <= len(v); i++ {
+					if strings.Contains(msg, v[i:i+w]) {
+						t.Fatalf("error echoes key material (%s): %s", name, msg)
+					}
+				}
+			}
 			return
 		}
 		if kr.active == nil || !kr.Has(kr.Active()) {
