@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -231,22 +232,52 @@ func TestSealedBinary(t *testing.T) {
 	}
 }
 
+// FuzzSealedUnmarshal: a decode either fails with ErrCorrupt, leaving the
+// value as it was, or succeeds with every field well formed and re-encodes
+// to exactly its input; what decodes opens only if it is the value sealed.
 func FuzzSealedUnmarshal(f *testing.F) {
 	r, _ := New(t0)
 	s, _ := r.Seal([]byte("value"), nil)
-	b, _ := s.MarshalBinary()
-	f.Add(b)
+	good, _ := s.MarshalBinary()
+	f.Add(good)
 	f.Add([]byte{1})
+	f.Add(good[:len(good)-len("value")-1]) // ciphertext shorter than its tag
+	f.Add(append([]byte{1, 0}, good[2:]...))
+	f.Add(append([]byte{1, 255}, good[2:]...))
+	f.Add(append([]byte{2}, good[1:]...))
+	f.Add(append(bytes.Clone(good), 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var s Sealed
+		in := bytes.Clone(b)
+		before := Sealed{KeyID: "before", WrappedKey: []byte{1}, Nonce: []byte{2}, Ciphertext: []byte{3}}
+		s := before
 		if err := s.UnmarshalBinary(b); err != nil {
 			if !errors.Is(err, secret.ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
+			if !reflect.DeepEqual(s, before) {
+				t.Fatalf("a failed decode changed the value: %+v", s)
+			}
 			return
 		}
-		// Whatever decodes must fail to open cleanly, not panic.
-		_, _ = r.Open(s, nil)
+		if len(s.KeyID) == 0 || len(s.KeyID) > maxKeyIDLen || len(s.WrappedKey) != wrappedSize ||
+			len(s.Nonce) != nonceSize || len(s.Ciphertext) < tagSize {
+			t.Fatalf("decoded a malformed value: id %d, wrapped key %d, nonce %d, ciphertext %d bytes",
+				len(s.KeyID), len(s.WrappedKey), len(s.Nonce), len(s.Ciphertext))
+		}
+		out, err := s.MarshalBinary()
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("decoded value re-encodes to %x, %v; input %x", out, err, in)
+		}
+		if !bytes.Equal(b, in) {
+			t.Fatal("decoding modified its input")
+		}
+		pt, err := r.Open(s, nil)
+		switch {
+		case err == nil && (!bytes.Equal(in, good) || string(pt) != "value"):
+			t.Fatalf("a value never sealed opens to %q", pt)
+		case err != nil && !errors.Is(err, secret.ErrCorrupt) && !errors.Is(err, secret.ErrKey):
+			t.Fatalf("Open: %v, want ErrCorrupt or ErrKey", err)
+		}
 	})
 }
 
