@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/server/servertest"
 )
 
 // invocation is one in-process run of Main and what it printed.
@@ -72,9 +77,12 @@ func (r *runner) must(want int, stdin string, args ...string) invocation {
 }
 
 // TestCanary writes a unique value and runs every command, successful or
-// not, checking that the value is printed by explicit secret get calls and
-// nowhere else: not in any other output, not on stderr, not in the audit
-// log or key file, and not in plaintext in the database.
+// not (the server too, in-process, driven by remote commands), checking
+// that the value is printed by explicit secret get calls and nowhere else:
+// not in any other output, not on stderr, not in the server's output or
+// log, not in the audit log or key file, and not in plaintext in the
+// database. It looks for the value itself and its base64 and hex
+// encodings, as the server's canary test does.
 //
 // It is deliberately not parallel. The audit log's flock belongs to the open
 // file, and while TestScripts forks passman processes from this same test
@@ -183,6 +191,73 @@ func TestCanary(t *testing.T) {
 	r.must(ExitOK, "", "apply", "-f", clean)
 	r.must(ExitOK, "", "plan", "-f", clean)
 
+	// Scanning history and the index: the value committed in one repository
+	// and staged in another is found and never printed.
+	repo := t.TempDir()
+	if err := os.WriteFile(filepath.Join(repo, "config.env"), []byte("TOKEN="+canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "init", "-q")
+	git(t, repo, "add", "config.env")
+	git(t, repo, "commit", "-q", "-m", "config")
+	if err := os.WriteFile(filepath.Join(repo, "staged.env"), []byte("OTHER="+canary+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "add", "staged.env")
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitFailure, "", "scan", "git", repo, "--managed", "-o", format)
+		r.must(ExitFailure, "", "scan", "staged", repo, "--managed", "-o", format)
+	}
+
+	// Policies: the tools on a policy directory, evaluation on an input
+	// and on standard input that is the value instead of JSON.
+	policyDir := t.TempDir()
+	for _, name := range []string{"teams.rego", "teams_test.rego"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(policyDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	input := filepath.Join(t.TempDir(), "input.json")
+	if err := os.WriteFile(input, []byte(`{"subject": {"id": "bob", "kind": "user"}, "action": "read", "path": "app/canary", "store": {"created_by": "alice"}, "time": "2026-11-26T00:00:00Z"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitOK, "", "policy", "test", policyDir, "-o", format)
+		r.must(ExitFailure, "", "policy", "lint", policyDir, "-o", format) // Regal's layout rules
+		r.must(ExitOK, "", "policy", "fmt", policyDir, "-o", format)
+		r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", format)
+		r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain", "-o", format)
+	}
+	r.must(ExitUsage, canary, "policy", "eval", "--decision", "authz", "--input", "-")
+
+	// Tokens on the local store; the value handed as a token or an
+	// accessor is not repeated.
+	for _, format := range []string{"text", "json"} {
+		tok := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ops", "--claim", "role=reader", "--ttl", "1h").stdout)
+		if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup", "-o", format); inv.code != ExitOK {
+			t.Fatalf("token lookup: %+v", inv)
+		}
+		r.must(ExitOK, "", "token", "list", "-o", format)
+	}
+	r.must(ExitUsage, "", "token", "revoke", canary)
+	if inv := r.run("", map[string]string{envToken: canary}, "token", "lookup"); inv.code == ExitOK {
+		t.Fatalf("token lookup with the value as token: %+v", inv)
+	}
+
+	// Connections: an administrator's rotation targets.
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitOK, "", "connection", "put", "hook", "--connector", "webhook", "--config", "url=https://hooks.example/a", "--config", "signing_key=env:HOOK_KEY", "--allow-path", "app/*", "-o", format)
+		r.must(ExitOK, "", "connection", "get", "hook", "-o", format)
+		r.must(ExitOK, "", "connection", "list", "-o", format)
+		r.must(ExitOK, "", "connection", "migrate", "-o", format)
+		r.must(ExitOK, "", "connection", "delete", "hook", "-o", format)
+	}
+	r.must(ExitUsage, "", "connection", "put", "bad", "--connector", "webhook", "--config", "url=https://hooks.example/b", "--config", "signing_key="+canary, "--allow-path", "a/*")
+
 	// Failures, several of them handed the value where it does not belong.
 	r.must(ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
 	r.must(ExitUsage, canary, "secret", "put", "app/../canary")
@@ -204,6 +279,11 @@ func TestCanary(t *testing.T) {
 		r.must(ExitOK, "", append(path, "--help")...)
 	}
 
+	// The server: a dev server started in-process serves the value to the
+	// remote commands; its log and output must not hold it either.
+	serverOut, serverLog, remoteReveals := runDevServer(t, r, canary)
+	reveals = append(reveals, remoteReveals...)
+
 	// The value must show up only in the reveals.
 	revealed := map[*invocation]bool{}
 	for i := range r.log {
@@ -213,14 +293,20 @@ func TestCanary(t *testing.T) {
 			}
 		}
 	}
+	forms := leakForms(canary)
 	for i := range r.log {
 		inv := &r.log[i]
 		cmdline := "passman " + strings.Join(inv.args, " ")
-		if strings.Contains(inv.stderr, canary) {
-			t.Errorf("%s: value on stderr: %q", cmdline, inv.stderr)
+		if f := findLeak(inv.stderr, forms); f != "" {
+			t.Errorf("%s: value on stderr (%s): %q", cmdline, f, inv.stderr)
 		}
-		if !revealed[inv] && strings.Contains(inv.stdout, canary) {
-			t.Errorf("%s: value on stdout: %q", cmdline, inv.stdout)
+		if f := findLeak(inv.stdout, forms); !revealed[inv] && f != "" {
+			t.Errorf("%s: value on stdout (%s): %q", cmdline, f, inv.stdout)
+		}
+	}
+	for name, out := range map[string]string{"server output": serverOut, "server log": serverLog} {
+		if f := findLeak(out, forms); f != "" {
+			t.Errorf("%s holds the value (%s):\n%s", name, f, out)
 		}
 	}
 	storeDir := r.env[envStore]
@@ -229,13 +315,135 @@ func TestCanary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(b, []byte(canary)) {
-			t.Errorf("%s holds the value in plaintext", name)
+		if f := findLeak(string(b), forms); f != "" {
+			t.Errorf("%s holds the value in plaintext (%s)", name, f)
 		}
 	}
-	if len(r.log) < 60 {
+	if len(r.log) < 120 {
 		t.Errorf("only %d invocations ran; the command list shrank?", len(r.log))
 	}
+}
+
+// leakForms are the encodings of a value a leak may take: the value
+// itself, base64 (padded or not, standard or URL alphabet) and hex.
+func leakForms(v string) map[string]string {
+	return map[string]string{
+		"literal":   v,
+		"base64":    strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(v)), "="),
+		"base64url": strings.TrimRight(base64.URLEncoding.EncodeToString([]byte(v)), "="),
+		"hex":       hex.EncodeToString([]byte(v)),
+		"upper hex": strings.ToUpper(hex.EncodeToString([]byte(v))),
+	}
+}
+
+// findLeak names the form of the value s holds, "" if none.
+func findLeak(s string, forms map[string]string) string {
+	for name, f := range forms {
+		if strings.Contains(s, f) {
+			return name
+		}
+	}
+	return ""
+}
+
+func git(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// runDevServer runs 'passman server --dev' in-process, drives it with
+// remote commands (recorded in r's log) that put the value, reveal it and
+// hand it where it does not belong, stops it as Ctrl-C would, and returns
+// what the server printed and logged and the remote reveals.
+func runDevServer(t *testing.T, r *runner, canary string) (stdout, stderr string, reveals []invocation) {
+	t.Helper()
+	var out, errb servertest.Buffer // read while Main writes them
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	home := t.TempDir()
+	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		switch k {
+		case "HOME":
+			return home
+		case "GOGC":
+			return "100" // the server would otherwise change this process's GC
+		}
+		return ""
+	}}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"server", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, env)
+	}()
+	exports := map[string]string{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(exports) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no exports printed; stdout %q, stderr %q", out.String(), errb.String())
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("server exited %d: %s", code, errb.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		for _, m := range regexp.MustCompile(`(?m)^export (PASSMAN_\w+)=(\S+)$`).FindAllStringSubmatch(out.String(), -1) {
+			exports[m[1]] = m[2]
+		}
+	}
+	// The remote commands share r's log, so the checks cover them.
+	saved := r.env
+	r.env = map[string]string{"HOME": home}
+	for k, v := range exports {
+		r.env[k] = v
+	}
+	defer func() { r.env = saved }()
+
+	r.must(ExitOK, canary, "secret", "put", "app/canary", "--owner", "team")
+	r.must(ExitOK, canary, "secret", "put", "app/canary", "-o", "json")
+	reveals = append(reveals,
+		r.must(ExitOK, "", "secret", "get", "app/canary", "--version", "1"),
+		r.must(ExitOK, "", "secret", "get", "app/canary", "--version", "2", "-o", "json"))
+	for _, format := range []string{"text", "json"} {
+		r.must(ExitOK, "", "secret", "list", "-o", format)
+		r.must(ExitOK, "", "secret", "history", "app/canary", "-o", format)
+		r.must(ExitOK, "", "secret", "meta", "app/canary", "-o", format)
+		r.must(ExitOK, "", "audit", "tail", "-n", "50", "-o", format)
+		r.must(ExitOK, "", "audit", "verify", "-o", format)
+		r.must(ExitOK, "", "token", "list", "-o", format)
+		r.must(ExitOK, "", "status", "-o", format)
+	}
+	tok := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h").stdout)
+	if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup"); inv.code != ExitOK {
+		t.Fatalf("remote token lookup: %+v", inv)
+	}
+	r.must(ExitOK, "", "fingerprints", "export", "--file", "-")
+	r.must(ExitOK, "", "secret", "destroy", "app/canary", "--versions", "1")
+	// Failures with the value where it does not belong.
+	r.must(ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
+	r.must(ExitUsage, canary, "secret", "put", "app/../canary")
+	r.must(ExitUsage, "", "secret", "put", "app/canary", "--value", canary)
+	r.must(ExitUsage, "", "token", "revoke", canary)
+	for _, args := range [][]string{{"secret", "get", "app/canary"}, {"secret", "list"}, {"token", "lookup"}} {
+		if inv := r.run("", map[string]string{envToken: canary}, args...); inv.code == ExitOK {
+			t.Fatalf("passman %s with the value as token: %+v", strings.Join(args, " "), inv)
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("server exited %d: %s", code, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	if !strings.Contains(errb.String(), `"route":"secret.put"`) {
+		t.Fatalf("the server logged no request:\n%s", errb.String())
+	}
+	return out.String(), errb.String(), reveals
 }
 
 // commandPaths lists the path (without "passman") of every command in the

@@ -3,8 +3,10 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/passman-dev/passman/audit"
@@ -14,33 +16,62 @@ import (
 	"github.com/passman-dev/passman/store/boltdb"
 )
 
-// TestCompactRemovesDestroyedCiphertext destroys a version and compacts:
-// afterwards no byte sequence of its sealed value is left in the database
-// file, and everything else still reads and verifies.
+// TestCompactRemovesDestroyedCiphertext destroys versions and compacts:
+// afterwards no byte sequence of their sealed values is left in the
+// database file, and everything else still reads and verifies. The
+// versions are many and large, so that the few pages compaction's own
+// writes (its audit entries) may reuse cannot erase them all: without the
+// rewrite some would survive.
 func TestCompactRemovesDestroyedCiphertext(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	opts := initStore(t, audit.SyncWrite)
 	l := open(t, opts)
-	for _, v := range []string{"first-value-to-destroy", "second-value"} {
-		if _, err := l.Put(ctx, "app/key", secret.NewValue([]byte(v)), secret.PutOptions{}); err != nil {
-			t.Fatal(err)
+	const n = 24
+	paths := make([]string, n)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("app/key%02d", i)
+		for _, v := range []string{strings.Repeat("first-value-to-destroy ", 60), "second-value"} {
+			if _, err := l.Put(ctx, paths[i], secret.NewValue([]byte(v)), secret.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(opts.Dir, core.DBFile)
-	sealed := readSealed(t, dbPath, "s/app/key\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01")
+	// The tail of a ciphertext (GCM tag included) is random: finding it
+	// means the bytes survived.
+	tails := make([][]byte, n)
+	for i, p := range paths {
+		sealed := readSealed(t, dbPath, "s/"+p+"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01")
+		tails[i] = sealed[len(sealed)-24:]
+	}
 	l = open(t, opts)
-	if err := l.Destroy(ctx, "app/key", []int{1}); err != nil {
-		t.Fatal(err)
+	for _, p := range paths {
+		if err := l.Destroy(ctx, p, []int{1}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if pre, _ := os.ReadFile(dbPath); !bytes.Contains(pre, sealed[len(sealed)-24:]) {
-		t.Log("note: the freed page was already reused before compaction")
+	// Destroy frees the pages but leaves their bytes, until a later write
+	// reuses the page (each Destroy here is one). Enough of them must be
+	// found now, or the check after compaction proves nothing.
+	pre, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := 0
+	for _, tail := range tails {
+		if bytes.Contains(pre, tail) {
+			present++
+		}
+	}
+	if present < n/4 {
+		t.Fatalf("only %d of %d destroyed ciphertexts are in the file before compaction: the test cannot show that compaction removes them", present, n)
 	}
 	rep, err := core.Compact(ctx, opts)
 	if err != nil {
@@ -53,14 +84,16 @@ func TestCompactRemovesDestroyedCiphertext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The tail of a ciphertext (GCM tag included) is random: finding it
-	// means the bytes survived.
-	if bytes.Contains(raw, sealed[len(sealed)-24:]) {
-		t.Fatal("the destroyed version's ciphertext is still in the compacted file")
+	for i, tail := range tails {
+		if bytes.Contains(raw, tail) {
+			t.Fatalf("%s version 1: the destroyed ciphertext is still in the compacted file", paths[i])
+		}
 	}
 	l = open(t, opts)
-	if v, err := l.Get(ctx, "app/key", secret.Selector{}); err != nil || string(v.Value.Reveal()) != "second-value" {
-		t.Fatalf("current value after compaction: %v", err)
+	for _, p := range paths {
+		if v, err := l.Get(ctx, p, secret.Selector{}); err != nil || string(v.Value.Reveal()) != "second-value" {
+			t.Fatalf("%s: current value after compaction: %v", p, err)
+		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package fpindex_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -210,14 +212,85 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[20,32],"prefix_bits":24,"prefixes":["abcdef"]}`))
 	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[20],"prefix_bits":20,"prefixes":["abcde"]}`))
 	f.Add([]byte(`{"format":2,"detection_key":"` + key + `","lengths":[16],"entries":[{"fingerprint":"` + strings.Repeat("ab", 32) + `","path":"a","version":1,"state":"active"}]}`))
+	f.Add([]byte(`{"format":2,"store_id":"s1","created_at":"2026-01-02T03:04:05+01:00","prefix":"app/","detection_key":"` + key + `","lengths":[16,40],"exported":2,"withheld":3,"entries":[{"fingerprint":"` + strings.Repeat("cd", 32) + `","path":"app/a","version":2,"stages":["current","pending"],"state":"active"},{"fingerprint":"` + strings.Repeat("cd", 32) + `","path":"app/b","version":1,"state":"destroyed"}]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ix, err := fpindex.Read(bytes.NewReader(b))
 		if err != nil {
 			return
 		}
-		var fp [32]byte
-		_ = ix.Candidate(&fp, []byte("0123456789abcdefghij"))
-		_ = ix.Lookup([]byte("x"))
+		// Round trip: what Read accepts, Write re-encodes to a file Read
+		// accepts as the same index.
+		var f1 fpindex.File
+		if err := json.Unmarshal(b, &f1); err != nil {
+			t.Fatalf("Read accepted what does not decode as a File: %v", err)
+		}
+		var out bytes.Buffer
+		if err := fpindex.Write(&out, f1); err != nil {
+			t.Fatal(err)
+		}
+		ix2, err := fpindex.Read(bytes.NewReader(out.Bytes()))
+		if err != nil {
+			t.Fatalf("Read rejects Write's encoding of what it accepted: %v\n%s", err, out.Bytes())
+		}
+		var f2 fpindex.File
+		if err := json.Unmarshal(out.Bytes(), &f2); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := normalFile(f1), normalFile(f2); !reflect.DeepEqual(a, b) {
+			t.Fatalf("round trip changed the file:\n%+v\n%+v", a, b)
+		}
+		if ix.Len() != ix2.Len() || ix.Withheld() != ix2.Withheld() || ix.StoreID() != ix2.StoreID() ||
+			ix.Local() != ix2.Local() || !slices.Equal(ix.Lengths(), ix2.Lengths()) {
+			t.Fatalf("round trip changed the index: %d %d %q %v %v, then %d %d %q %v %v",
+				ix.Len(), ix.Withheld(), ix.StoreID(), ix.Local(), ix.Lengths(),
+				ix2.Len(), ix2.Withheld(), ix2.StoreID(), ix2.Local(), ix2.Lengths())
+		}
+		var fp, fp2 [32]byte
+		for _, v := range []string{"0123456789abcdefghij", "x", oldValue, weak} {
+			if c1, c2 := ix.Candidate(&fp, []byte(v)), ix2.Candidate(&fp2, []byte(v)); c1 != c2 || fp != fp2 {
+				t.Fatalf("Candidate(%q) = %v, then %v after the round trip", v, c1, c2)
+			}
+			if !reflect.DeepEqual(ix.Lookup([]byte(v)), ix2.Lookup([]byte(v))) {
+				t.Fatalf("Lookup(%q) changed by the round trip", v)
+			}
+		}
+		if ix.Local() {
+			var fps []string
+			for _, e := range f1.Entries {
+				fps = append(fps, e.Fingerprint)
+			}
+			c1, err1 := ix.ConfirmFingerprints(context.Background(), fps)
+			c2, err2 := ix2.ConfirmFingerprints(context.Background(), fps)
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(c1, c2) || len(fps) > 0 && len(c1.Matches) == 0 {
+				t.Fatalf("confirmation changed by the round trip: %+v %v, then %+v %v", c1, err1, c2, err2)
+			}
+		}
 	})
+}
+
+// normalFile makes two decodings of one file comparable: JSON does not
+// tell a missing list from an empty one, and a time's location is a
+// pointer.
+func normalFile(f fpindex.File) fpindex.File {
+	f.CreatedAt = f.CreatedAt.UTC()
+	if len(f.Lengths) == 0 {
+		f.Lengths = nil
+	}
+	if len(f.Prefixes) == 0 {
+		f.Prefixes = nil
+	}
+	if len(f.DetectionKey) == 0 {
+		f.DetectionKey = nil
+	}
+	if len(f.Entries) == 0 {
+		f.Entries = nil
+	}
+	f.Entries = slices.Clone(f.Entries)
+	for i := range f.Entries {
+		if len(f.Entries[i].Stages) == 0 {
+			f.Entries[i].Stages = nil
+		}
+	}
+	return f
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/passman-dev/passman/internal/fsx"
@@ -73,7 +76,7 @@ func parseFile(b []byte) (*Keyring, error) {
 	dec.DisallowUnknownFields()
 	var ff fileFormat
 	if err := dec.Decode(&ff); err != nil {
-		return nil, fmt.Errorf("not a passman key file: %v", err)
+		return nil, fmt.Errorf("not a passman key file (%s)", jsonProblem(err))
 	}
 	if ff.Version != 1 {
 		return nil, fmt.Errorf("unsupported key file version %d", ff.Version)
@@ -91,7 +94,7 @@ func parseFile(b []byte) (*Keyring, error) {
 		// The ID is derived from the material; a mismatch means the file was
 		// edited by hand or damaged.
 		if k.ID != fk.ID {
-			return nil, fmt.Errorf("key %d: id %q does not match its key material", i+1, fk.ID)
+			return nil, fmt.Errorf("key %d: id %s does not match its key material", i+1, quoteID(fk.ID))
 		}
 		if r.key(k.ID) != nil {
 			return nil, fmt.Errorf("key %s listed twice", k.ID)
@@ -103,9 +106,47 @@ func parseFile(b []byte) (*Keyring, error) {
 		}
 	}
 	if r.active == nil {
-		return nil, fmt.Errorf("active key %q is not in the file", ff.Active)
+		return nil, fmt.Errorf("active key %s is not in the file", quoteID(ff.Active))
 	}
 	return r, nil
+}
+
+// jsonProblem describes a decoding error without quoting the file: the
+// decoder's own messages quote unknown field names and unparsable times,
+// and a hand-edited key file may hold key material in either place.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("field %s has the wrong type", te.Field)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "truncated"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field"
+	}
+	return "malformed"
+}
+
+// quoteID quotes s for an error if it has the form of a key id, which tells
+// nothing about the key; anything else might be key material in the wrong
+// place.
+func quoteID(s string) string {
+	if len(s) == 17 && s[0] == 'k' && isLowerHex(s[1:]) {
+		return strconv.Quote(s)
+	}
+	return "(not a key id)"
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // SaveFile writes the keyring to path with mode 0600, atomically: a crash

@@ -2,10 +2,13 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -229,22 +232,52 @@ func TestSealedBinary(t *testing.T) {
 	}
 }
 
+// FuzzSealedUnmarshal: a decode either fails with ErrCorrupt, leaving the
+// value as it was, or succeeds with every field well formed and re-encodes
+// to exactly its input; what decodes opens only if it is the value sealed.
 func FuzzSealedUnmarshal(f *testing.F) {
 	r, _ := New(t0)
 	s, _ := r.Seal([]byte("value"), nil)
-	b, _ := s.MarshalBinary()
-	f.Add(b)
+	good, _ := s.MarshalBinary()
+	f.Add(good)
 	f.Add([]byte{1})
+	f.Add(good[:len(good)-len("value")-1]) // ciphertext shorter than its tag
+	f.Add(append([]byte{1, 0}, good[2:]...))
+	f.Add(append([]byte{1, 255}, good[2:]...))
+	f.Add(append([]byte{2}, good[1:]...))
+	f.Add(append(bytes.Clone(good), 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var s Sealed
+		in := bytes.Clone(b)
+		before := Sealed{KeyID: "before", WrappedKey: []byte{1}, Nonce: []byte{2}, Ciphertext: []byte{3}}
+		s := before
 		if err := s.UnmarshalBinary(b); err != nil {
 			if !errors.Is(err, secret.ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
+			if !reflect.DeepEqual(s, before) {
+				t.Fatalf("a failed decode changed the value: %+v", s)
+			}
 			return
 		}
-		// Whatever decodes must fail to open cleanly, not panic.
-		_, _ = r.Open(s, nil)
+		if len(s.KeyID) == 0 || len(s.KeyID) > maxKeyIDLen || len(s.WrappedKey) != wrappedSize ||
+			len(s.Nonce) != nonceSize || len(s.Ciphertext) < tagSize {
+			t.Fatalf("decoded a malformed value: id %d, wrapped key %d, nonce %d, ciphertext %d bytes",
+				len(s.KeyID), len(s.WrappedKey), len(s.Nonce), len(s.Ciphertext))
+		}
+		out, err := s.MarshalBinary()
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("decoded value re-encodes to %x, %v; input %x", out, err, in)
+		}
+		if !bytes.Equal(b, in) {
+			t.Fatal("decoding modified its input")
+		}
+		pt, err := r.Open(s, nil)
+		switch {
+		case err == nil && (!bytes.Equal(in, good) || string(pt) != "value"):
+			t.Fatalf("a value never sealed opens to %q", pt)
+		case err != nil && !errors.Is(err, secret.ErrCorrupt) && !errors.Is(err, secret.ErrKey):
+			t.Fatalf("Open: %v, want ErrCorrupt or ErrKey", err)
+		}
 	})
 }
 
@@ -270,7 +303,10 @@ func TestDetectionKey(t *testing.T) {
 }
 
 // FuzzParseKeyFile feeds arbitrary bytes to the key file parser: it must
-// fail cleanly and never echo key material it could not parse.
+// fail cleanly and never echo key material. The input holds markers that
+// are replaced by a key (derived from the second argument) in base64 (@K),
+// URL-safe base64 (@U), hex (@H) or raw (@R), so key material can sit in
+// any field or where a field name belongs; an error must quote none of it.
 func FuzzParseKeyFile(f *testing.F) {
 	r, _ := New(t0)
 	dir := f.TempDir()
@@ -279,12 +315,62 @@ func FuzzParseKeyFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	good, _ := os.ReadFile(p)
-	f.Add(good)
-	f.Add([]byte(`{"version":1,"active":"x","keys":[{"id":"x","key":"AAAA"}]}`))
-	f.Add([]byte(`{}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	seed := []byte("seed")
+	f.Add(good, seed)
+	f.Add([]byte(`{"version":1,"active":"x","keys":[{"id":"x","key":"AAAA"}]}`), seed)
+	f.Add([]byte(`{}`), seed)
+	created := `"created":"2026-11-26T12:00:00Z"`
+	for _, doc := range []string{
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K@K",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@H",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@R",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K!",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":@K,` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":["@K"],` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":{"@K":1},` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"@K","key":"@K",` + created + `}]}`,
+		`{"version":1,"active":"@K","keys":[{"id":"x","key":"@U",` + created + `}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K","created":"@K"}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `,"retired":"@H"}]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","@K":"@K",` + created + `}]}`,
+		`{"version":"@K","active":"x","keys":[]}`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K",` + created + `}]}@K`,
+		`{"version":1,"active":"x","keys":[{"id":"x","key":"@K` + "\\u00zz" + `"}]}`,
+		`{"version":1,"active":"x","keys":"@K"}`,
+		`{"version":1,"@K":1}`,
+		`@K`,
+	} {
+		f.Add([]byte(doc), seed)
+	}
+	f.Fuzz(func(t *testing.T, doc, seed []byte) {
+		m := sha256.Sum256(seed)
+		encoded := map[string]string{
+			"@K": base64.StdEncoding.EncodeToString(m[:]),
+			"@U": base64.RawURLEncoding.EncodeToString(m[:]),
+			"@H": hex.EncodeToString(m[:]),
+			"@R": string(m[:]),
+		}
+		b := doc
+		for marker, v := range encoded {
+			b = bytes.ReplaceAll(b, []byte(marker), []byte(v))
+		}
 		kr, err := parseFile(b)
 		if err != nil {
+			msg := err.Error()
+			for name, v := range encoded {
+				// Any 8 bytes of the key, 12 characters of its text: more
+				// than chance puts in an error message.
+				w := 12
+				if name == "@R" {
+					w = 8
+				}
+				for i := 0; i+w <= len(v); i++ {
+					if strings.Contains(msg, v[i:i+w]) {
+						t.Fatalf("error echoes key material (%s): %s", name, msg)
+					}
+				}
+			}
 			return
 		}
 		if kr.active == nil || !kr.Has(kr.Active()) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func fixture(t *testing.T) (path string, l layout) {
 	if fixtureData.bytes == nil {
 		d := openT(t, path, Options{NoSync: true})
 		var kv []string
-		for i := range 3000 {
+		for i := range fixtureKeys {
 			kv = append(kv, fmt.Sprintf("s/%05d", i), strings.Repeat("v", 100))
 		}
 		putAll(t, d, kv...)
@@ -185,9 +186,17 @@ func TestOpenBadMetaPages(t *testing.T) {
 	}
 }
 
+// fixtureKeys is the number of keys fixture writes, each s/%05d with value
+// fixtureValue.
+const fixtureKeys = 3000
+
+var fixtureValue = strings.Repeat("v", 100)
+
 // checkOps runs every operation against a possibly damaged store; each must
-// succeed or fail with ErrCorrupt, and none may panic. It reports whether
-// any failed.
+// succeed or fail with ErrCorrupt, and none may panic. What a read returns
+// without an error must be exactly what was written: damage may be reported,
+// never served as data (garbage, a lost key or an extra one). It reports
+// whether any operation failed.
 func checkOps(t *testing.T, path string, ro bool) (corrupt bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -204,24 +213,48 @@ func checkOps(t *testing.T, path string, ro bool) (corrupt bool) {
 			corrupt = true
 		}
 	}
-	check("View Get", d.View(ctx, func(tx store.Tx) error {
-		for i := 0; i < 3000; i += 7 {
-			if _, err := tx.Get(fmt.Appendf(nil, "s/%05d", i)); err != nil && !errors.Is(err, store.ErrKeyNotFound) {
+	// One transaction per key, so that damage met by one read does not
+	// hide what the reads of other keys return.
+	for i := range fixtureKeys {
+		key := fmt.Sprintf("s/%05d", i)
+		check("View Get "+key, d.View(ctx, func(tx store.Tx) error {
+			v, err := tx.Get([]byte(key))
+			if err != nil {
+				if errors.Is(err, store.ErrKeyNotFound) {
+					t.Fatalf("Get(%s) on a damaged store: key silently lost", key)
+				}
 				return err
 			}
-		}
-		return nil
-	}))
-	check("View Scan", d.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte("s/"), nil, func(k, v []byte) (bool, error) { return true, nil })
-	}))
-	_, err = d.Stats(ctx)
+			if string(v) != fixtureValue {
+				t.Fatalf("Get(%s) on a damaged store = %q, want the value written", key, v)
+			}
+			return nil
+		}))
+	}
+	next := 0
+	scanErr := d.View(ctx, func(tx store.Tx) error {
+		return tx.Scan([]byte("s/"), nil, func(k, v []byte) (bool, error) {
+			if want := fmt.Sprintf("s/%05d", next); string(k) != want || string(v) != fixtureValue {
+				t.Fatalf("Scan on a damaged store visited %q = %q, want %s = the value written", k, v, want)
+			}
+			next++
+			return true, nil
+		})
+	})
+	check("View Scan", scanErr)
+	if scanErr == nil && next != fixtureKeys {
+		t.Fatalf("Scan on a damaged store visited %d keys without an error, want %d", next, fixtureKeys)
+	}
+	st, err := d.Stats(ctx)
 	check("Stats", err)
+	if err == nil && st.Keys != fixtureKeys {
+		t.Fatalf("Stats on a damaged store = %d keys without an error, want %d", st.Keys, fixtureKeys)
+	}
 	if ro {
 		return corrupt
 	}
-	check("Update", d.Update(ctx, func(tx store.Tx) error {
-		for i := 0; i < 3000; i += 11 {
+	updErr := d.Update(ctx, func(tx store.Tx) error {
+		for i := 0; i < fixtureKeys; i += 11 {
 			if err := tx.Put(fmt.Appendf(nil, "s/%05d", i), []byte("new")); err != nil {
 				return err
 			}
@@ -230,10 +263,48 @@ func checkOps(t *testing.T, path string, ro bool) (corrupt bool) {
 			}
 		}
 		return nil
-	}))
-	check("Batch", d.Batch(ctx, func(tx store.Tx) error {
+	})
+	check("Update", updErr)
+	batchErr := d.Batch(ctx, func(tx store.Tx) error {
 		return tx.Put([]byte("s/00500"), []byte("batch"))
-	}))
+	})
+	check("Batch", batchErr)
+	// A write reported as done must read back as written.
+	if updErr == nil || batchErr == nil {
+		check("View after writes", d.View(ctx, func(tx store.Tx) error {
+			readBack := func(key, want string) error {
+				v, err := tx.Get([]byte(key))
+				switch {
+				case err != nil && !errors.Is(err, store.ErrKeyNotFound):
+					return err
+				case want == "" && err == nil:
+					t.Fatalf("Get(%s) = %q after its delete was acknowledged", key, v)
+				case want != "" && (err != nil || string(v) != want):
+					t.Fatalf("Get(%s) = %q, %v after writing %q was acknowledged", key, v, err, want)
+				}
+				return nil
+			}
+			if batchErr == nil {
+				if err := readBack("s/00500", "batch"); err != nil {
+					return err
+				}
+			}
+			if updErr == nil {
+				for i := 0; i < fixtureKeys; i += 11 {
+					if err := readBack(fmt.Sprintf("s/%05d", i), "new"); err != nil {
+						return err
+					}
+					if i+1 == 500 && batchErr == nil {
+						continue
+					}
+					if err := readBack(fmt.Sprintf("s/%05d", i+1), ""); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}))
+	}
 	return corrupt
 }
 
@@ -279,7 +350,9 @@ func TestBranchBodyGarbage(t *testing.T) {
 	for seed := range uint64(8) {
 		path, l := fixture(t)
 		overwrite(t, path, int64(l.bucketRoot*l.pageSize+16), garbage(seed, l.pageSize-16))
-		checkOps(t, path, seed%2 == 0)
+		if !checkOps(t, path, seed%2 == 0) {
+			t.Fatalf("seed %d: a scrambled bucket root went unnoticed", seed)
+		}
 	}
 }
 
@@ -314,19 +387,24 @@ func TestTruncated(t *testing.T) {
 }
 
 // TestRandomPageDamage overwrites random pages, whole or all but the header,
-// and requires every operation to succeed or report corruption.
+// and requires every operation to succeed with the data written or report
+// corruption; damage to a page the bucket's tree uses must be reported.
 func TestRandomPageDamage(t *testing.T) {
 	for seed := range uint64(24) {
 		path, l := fixture(t)
 		r := rand.New(rand.NewPCG(seed, 2))
+		inTree := false
 		for range 1 + r.IntN(3) {
 			id := 2 + r.IntN(l.pages-2)
+			inTree = inTree || id == l.bucketRoot || slices.Contains(l.leaves, id)
 			skip := 0
 			if r.IntN(2) == 0 {
 				skip = 16
 			}
 			overwrite(t, path, int64(id*l.pageSize+skip), garbage(r.Uint64(), l.pageSize-skip))
 		}
-		checkOps(t, path, seed%3 == 0)
+		if !checkOps(t, path, seed%3 == 0) && inTree {
+			t.Fatalf("seed %d: damage to the bucket's tree went unnoticed", seed)
+		}
 	}
 }
