@@ -9,16 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
-	"github.com/passman-dev/passman/server/servertest"
 )
 
 // invocation is one in-process run of Main and what it printed.
@@ -360,42 +357,12 @@ func git(t *testing.T, dir string, args ...string) {
 // what the server printed and logged and the remote reveals.
 func runDevServer(t *testing.T, r *runner, canary string) (stdout, stderr string, reveals []invocation) {
 	t.Helper()
-	var out, errb servertest.Buffer // read while Main writes them
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	home := t.TempDir()
-	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-		switch k {
-		case "HOME":
-			return home
-		case "GOGC":
-			return "100" // the server would otherwise change this process's GC
-		}
-		return ""
-	}}
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"server", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, env)
-	}()
-	exports := map[string]string{}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(exports) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no exports printed; stdout %q, stderr %q", out.String(), errb.String())
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("server exited %d: %s", code, errb.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		for _, m := range regexp.MustCompile(`(?m)^export (PASSMAN_\w+)=(\S+)$`).FindAllStringSubmatch(out.String(), -1) {
-			exports[m[1]] = m[2]
-		}
-	}
+	d := startDevServer(t, home, "--log-level", "debug")
 	// The remote commands share r's log, so the checks cover them.
 	saved := r.env
 	r.env = map[string]string{"HOME": home}
-	for k, v := range exports {
+	for k, v := range d.exports {
 		r.env[k] = v
 	}
 	defer func() { r.env = saved }()
@@ -431,19 +398,11 @@ func runDevServer(t *testing.T, r *runner, canary string) (stdout, stderr string
 		}
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("server exited %d: %s", code, errb.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not stop")
+	d.stop(t)
+	if !strings.Contains(d.errb.String(), `"route":"secret.put"`) {
+		t.Fatalf("the server logged no request:\n%s", d.errb.String())
 	}
-	if !strings.Contains(errb.String(), `"route":"secret.put"`) {
-		t.Fatalf("the server logged no request:\n%s", errb.String())
-	}
-	return out.String(), errb.String(), reveals
+	return d.out.String(), d.errb.String(), reveals
 }
 
 // commandPaths lists the path (without "passman") of every command in the

@@ -229,56 +229,82 @@ func TestLocalTokens(t *testing.T) {
 	r.must(ExitNotFound, "", "token", "revoke", "0123456789abcdef")
 }
 
-// TestServerDev runs 'passman server --dev', uses it with the exports it
-// prints, and stops it as Ctrl-C would.
-func TestServerDev(t *testing.T) {
-	var out, errb servertest.Buffer // read while Main writes them
+// devServer is 'passman server --dev' run in-process by a test.
+type devServer struct {
+	out, errb servertest.Buffer // read while Main writes them
+	// exports are the PASSMAN_* variables it printed for its clients.
+	exports map[string]string
+	cancel  context.CancelFunc
+	done    chan int
+}
+
+// startDevServer runs 'passman server --dev' in-process, its HOME at home,
+// with args added, and waits for the exports it prints.
+func startDevServer(t *testing.T, home string, args ...string) *devServer {
+	t.Helper()
+	d := &devServer{exports: map[string]string{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-		if k == "HOME" {
-			return t.TempDir()
+	d.cancel = cancel
+	t.Cleanup(cancel)
+	env := Env{Stdin: strings.NewReader(""), Stdout: &d.out, Stderr: &d.errb, Getenv: func(k string) string {
+		switch k {
+		case "HOME":
+			return home
+		case "GOGC":
+			return "100" // the server would otherwise change this process's GC
 		}
 		return ""
 	}}
-	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"server", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json"}, env)
+		d.done <- Main(ctx, append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...), env)
 	}()
-	exports := map[string]string{}
+	exportLine := regexp.MustCompile(`(?m)^export (PASSMAN_\w+)=(\S+)$`)
 	deadline := time.Now().Add(20 * time.Second)
-	for len(exports) < 3 {
+	for len(d.exports) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no exports printed; stdout %q, stderr %q", out.String(), errb.String())
+			t.Fatalf("no exports printed; stdout %q, stderr %q", d.out.String(), d.errb.String())
 		}
 		select {
-		case code := <-done:
-			t.Fatalf("server exited %d: %s", code, errb.String())
+		case code := <-d.done:
+			t.Fatalf("server exited %d: %s", code, d.errb.String())
 		case <-time.After(20 * time.Millisecond):
 		}
-		for _, m := range regexp.MustCompile(`(?m)^export (PASSMAN_\w+)=(\S+)$`).FindAllStringSubmatch(out.String(), -1) {
-			exports[m[1]] = m[2]
+		for _, m := range exportLine.FindAllStringSubmatch(d.out.String(), -1) {
+			d.exports[m[1]] = m[2]
 		}
 	}
+	return d
+}
+
+// stop stops the server as Ctrl-C would; it must exit cleanly.
+func (d *devServer) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case code := <-d.done:
+		if code != ExitOK {
+			t.Fatalf("server exited %d: %s", code, d.errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
+
+// TestServerDev runs 'passman server --dev', uses it with the exports it
+// prints, and stops it as Ctrl-C would.
+func TestServerDev(t *testing.T) {
+	d := startDevServer(t, t.TempDir())
 	r := newRunner(t)
-	for k, v := range exports {
+	for k, v := range d.exports {
 		r.env[k] = v
 	}
 	r.must(ExitOK, "dev value", "secret", "put", "dev/x")
 	if got := r.must(ExitOK, "", "secret", "get", "dev/x").stdout; got != "dev value" {
 		t.Fatalf("get: %q", got)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("server exited %d: %s", code, errb.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not stop")
-	}
-	logs := errb.String()
-	if !strings.Contains(logs, `"route":"secret.put"`) || strings.Contains(logs, exports[envToken]) || strings.Contains(logs, "dev value") {
+	d.stop(t)
+	logs := d.errb.String()
+	if !strings.Contains(logs, `"route":"secret.put"`) || strings.Contains(logs, d.exports[envToken]) || strings.Contains(logs, "dev value") {
 		t.Errorf("server log:\n%s", logs)
 	}
 }
