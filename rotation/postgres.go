@@ -10,10 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -451,7 +448,7 @@ func pgStepError(ctx context.Context, what string, err error, secrets ...string)
 	case isConnect:
 		// pgx's text names the user, database, host and port the
 		// connection's DSN holds: the operator's, not the caller's to see.
-		text = "connect: " + pgConnectCause(err)
+		text = "connect: " + netCause(err)
 	}
 	for _, s := range secrets {
 		if s != "" && strings.Contains(text, s) {
@@ -475,29 +472,6 @@ func pgHideEndpoint(text string, cfg *pgconn.Config) string {
 		}
 	}
 	return text
-}
-
-// pgConnectCause says why a connection failed without naming where it
-// went: the system call's error ("connection refused"), a name lookup
-// failure, or a timeout.
-func pgConnectCause(err error) string {
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return "timed out"
-	case errors.As(err, &dnsErr):
-		return "host name lookup failed"
-	case errors.As(err, &opErr):
-		var sysErr *os.SyscallError
-		if errors.As(opErr.Err, &sysErr) {
-			return sysErr.Err.Error()
-		}
-		return opErr.Op + " failed"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "the server closed the connection"
-	}
-	return "the server could not be reached (details withheld: they name the connection's endpoint)"
 }
 
 // pgSingleUser rotates one role's password; the stored value is the

@@ -1,7 +1,11 @@
 package rotation
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"os"
 	"sort"
 	"strings"
 
@@ -69,4 +73,28 @@ func scrub(msg string, values ...secret.Value) string {
 		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
 	}
 	return msg
+}
+
+// netCause says why a connection failed without naming where it went
+// (a connection's endpoint is its configuration, and connector errors
+// become the rotation's status, which the secret's readers see): the system call's error ("connection refused"), a name lookup
+// failure, or a timeout.
+func netCause(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "timed out"
+	case errors.As(err, &dnsErr):
+		return "host name lookup failed"
+	case errors.As(err, &opErr):
+		var sysErr *os.SyscallError
+		if errors.As(opErr.Err, &sysErr) {
+			return sysErr.Err.Error()
+		}
+		return opErr.Op + " failed"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection"
+	}
+	return "could not be reached (details withheld: they name the connection's endpoint)"
 }

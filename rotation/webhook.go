@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -300,11 +299,11 @@ func (w *webhookConnector) checkRedirect(req *http.Request, via []*http.Request)
 	return nil
 }
 
-// safeURL is the URL for messages: no query, which may hold a token
-// (config holds no secrets, but receivers' URLs sometimes do).
-func (w *webhookConnector) safeURL() string {
-	return w.url.Scheme + "://" + w.url.Host + w.url.EscapedPath()
-}
+// receiverName names the receiver in messages. Not its URL: that is the
+// connection's configuration (a receiver's URL is often a capability), and
+// connector errors become the rotation's status, which the secret's
+// readers see.
+const receiverName = "the webhook receiver"
 
 // Set implements Connector.
 func (w *webhookConnector) Set(ctx context.Context, t Target) error {
@@ -326,11 +325,11 @@ func (w *webhookConnector) Test(ctx context.Context, t Target) error {
 	}
 	var resp WebhookTestResponse
 	if err := json.Unmarshal(body, &resp); err != nil || resp.Proof == "" {
-		return fmt.Errorf("%w: webhook test %s v%d: %s answered without a proof (want JSON {\"proof\": ...}, see WebhookProof)", secret.ErrPrecondition, t.Path, t.Version, w.safeURL())
+		return fmt.Errorf("%w: webhook test %s v%d: %s answered without a proof (want JSON {\"proof\": ...}, see WebhookProof)", secret.ErrPrecondition, t.Path, t.Version, receiverName)
 	}
 	got, err := hex.DecodeString(resp.Proof)
 	if err != nil || !hmac.Equal(got, webhookProofMAC(t.Value.Reveal(), challenge)) {
-		return fmt.Errorf("%w: webhook test %s v%d: %s does not hold this version's value (wrong proof)", secret.ErrPrecondition, t.Path, t.Version, w.safeURL())
+		return fmt.Errorf("%w: webhook test %s v%d: %s does not hold this version's value (wrong proof)", secret.ErrPrecondition, t.Path, t.Version, receiverName)
 	}
 	return nil
 }
@@ -407,7 +406,7 @@ func (w *webhookConnector) attempt(ctx context.Context, ev WebhookEvent, key []b
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.url.String(), bytes.NewReader(body))
 	if err != nil {
-		return webhookAttempt{err: fmt.Errorf("POST %s: %w", w.safeURL(), err)}
+		return webhookAttempt{err: fmt.Errorf("POST %s: %w: cannot build the request", receiverName, secret.ErrInvalidArgument)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "passman-rotation")
@@ -415,16 +414,12 @@ func (w *webhookConnector) attempt(ctx context.Context, ev WebhookEvent, key []b
 	req.Header.Set(WebhookSignatureHeader, "sha256="+hex.EncodeToString(webhookMAC(key, ts, body)))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		// url.Error quotes the full URL; the message names it without
-		// its query instead.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
+		// url.Error quotes the full URL and a dial error the address:
+		// only the cause is said.
 		if actx.Err() != nil && ctx.Err() == nil {
-			return webhookAttempt{err: fmt.Errorf("POST %s: no answer within %s: %w", w.safeURL(), w.timeout, context.DeadlineExceeded), retry: true}
+			return webhookAttempt{err: fmt.Errorf("POST %s: no answer within %s: %w", receiverName, w.timeout, context.DeadlineExceeded), retry: true}
 		}
-		return webhookAttempt{err: redactError(fmt.Errorf("POST %s: %w", w.safeURL(), err), secrets...), retry: true}
+		return webhookAttempt{err: fmt.Errorf("POST %s: %s", receiverName, netCause(err)), retry: true}
 	}
 	defer resp.Body.Close()
 	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, webhookMaxResponse+1))
@@ -434,11 +429,11 @@ func (w *webhookConnector) attempt(ctx context.Context, ev WebhookEvent, key []b
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		if readErr != nil {
-			return webhookAttempt{err: fmt.Errorf("POST %s: read answer: %w", w.safeURL(), readErr), retry: true}
+			return webhookAttempt{err: fmt.Errorf("POST %s: read answer: %w", receiverName, readErr), retry: true}
 		}
 		return webhookAttempt{body: raw}
 	}
-	a := webhookAttempt{err: fmt.Errorf("POST %s: answered %s%s", w.safeURL(), resp.Status, webhookQuote(raw, truncated, secrets))}
+	a := webhookAttempt{err: fmt.Errorf("POST %s: answered %s%s", receiverName, resp.Status, webhookQuote(raw, truncated, secrets))}
 	switch c := resp.StatusCode; {
 	case c >= 300 && c <= 399:
 		a.err = fmt.Errorf("%w (a redirect to another host, or one that would drop the POST, is not followed)", a.err)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -507,5 +508,38 @@ func TestTrimSecretPrefixSuffix(t *testing.T) {
 		if got := string(trimSecretPrefixSuffix([]byte(tc.b), []byte(tc.s))); got != tc.want {
 			t.Errorf("trim(%q, %q) = %q, want %q", tc.b, tc.s, got, tc.want)
 		}
+	}
+}
+
+// TestWebhookErrorsHideTheReceiver: a failed delivery's error names no
+// part of the receiver's URL (often a capability, and the connection's
+// configuration): the error becomes the rotation's status, which the
+// secret's readers see.
+func TestWebhookErrorsHideTheReceiver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	target := Target{Path: "app/hook", Version: 2, Value: secret.NewValue([]byte("hook-value-1"))}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	for name, url := range map[string]string{"5xx": srv.URL, "refused": closed} {
+		err := webhookTestConnector(t, url+"/services/cap-canary-7e1?token=q-canary-7e1", map[string]string{"retries": "0"}).Set(ctx, target)
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		host := strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+		for _, part := range []string{"cap-canary-7e1", "q-canary-7e1", host} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%s: error names %q: %v", name, part, err)
+			}
+		}
+		t.Logf("%s: %v", name, err)
 	}
 }
