@@ -56,9 +56,6 @@ func checkTagValue(v string) string {
 	return checkText(v, secret.MaxTagValueLen, false)
 }
 
-// MaxConnectorLen bounds a connector name.
-const MaxConnectorLen = 64
-
 // checkConnection checks the shape of a connection name; whether such a
 // connection exists and lets the secret use it is the store's business.
 func checkConnection(name string) string {

@@ -11,7 +11,6 @@ import (
 // Limits on a rotation spec and a connection, so metadata stays small and
 // policy input sane.
 const (
-	MaxConnectorLen       = 64
 	MaxConnectionNameLen  = 64
 	MaxRotationParams     = 16
 	MaxRotationConfig     = 32
