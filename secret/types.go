@@ -155,6 +155,10 @@ type MetadataUpdate struct {
 	// merging deletes keys whose new value is "".
 	ReplaceTags   bool `json:"replace_tags,omitempty"`
 	ReplaceCustom bool `json:"replace_custom,omitempty"`
+	// Create makes the update create a secret that does not exist yet,
+	// with no version: a stub whose metadata and rotation are managed
+	// (by Terraform, say) while its value is put by someone else.
+	Create bool `json:"create,omitempty"`
 }
 
 // SetsPlainFields reports whether u changes anything but the rotation

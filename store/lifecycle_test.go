@@ -367,6 +367,35 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+// TestStub: an update with Create makes a secret with metadata and no
+// version, which reads as having no value until one is put; Create on an
+// existing secret is a plain update.
+func TestStub(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	owner := "team-db"
+	m, err := e.st.UpdateMetadata(ctx, bob, "stub", secret.MetadataUpdate{Owner: &owner, Create: true})
+	if err != nil || m.Owner != owner || m.CreatedBy != "bob" || m.CreatedAt.IsZero() {
+		t.Fatalf("create stub: %+v, %v", m, err)
+	}
+	s, err := e.st.Describe(ctx, "stub")
+	if err != nil || len(s.Versions) != 0 || s.CurrentVersion != 0 || s.Metadata.Owner != owner {
+		t.Fatalf("describe stub: %+v, %v", s, err)
+	}
+	if _, err := e.st.Get(ctx, "stub", secret.Selector{}); !errors.Is(err, secret.ErrNotFound) {
+		t.Fatalf("read of a stub: %v, want not found", err)
+	}
+	v := e.put(t, "stub", "value", secret.PutOptions{})
+	if v.Version != 1 {
+		t.Fatalf("first version of a stub: %+v", v)
+	}
+	other := "team-app"
+	if m, err := e.st.UpdateMetadata(ctx, bob, "stub", secret.MetadataUpdate{Owner: &other, Create: true}); err != nil || m.Owner != other || m.CreatedAt != s.Metadata.CreatedAt {
+		t.Fatalf("create on an existing secret: %+v, %v", m, err)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

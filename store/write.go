@@ -450,6 +450,10 @@ func (s *Store) UpdateMetadata(ctx context.Context, c Call, path string, u secre
 	var out secret.Metadata
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
 		r, err := s.loadRecord(tx, path)
+		if errors.Is(err, secret.ErrNotFound) && u.Create {
+			r, err = &record{}, nil
+			r.Meta.CreatedAt, r.Meta.CreatedBy = s.now().UTC(), c.Actor
+		}
 		if err != nil {
 			return Event{}, err
 		}
