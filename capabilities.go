@@ -33,6 +33,17 @@ type Connections interface {
 	DeleteConnection(ctx context.Context, name string) error
 }
 
+// ValueComparer: whether a value equals a secret's current value,
+// answered on the server, so a front end can tell drift without reading
+// the value (the Terraform provider's write-only values).
+type ValueComparer interface {
+	// CompareValue reports whether value equals the current version's value of path.
+	// Authorized as a read of path (a caller who may not read it gets exactly the
+	// not-found answer a missing path gets); audited as "secret.compare" with the
+	// outcome, never the value; constant-time and length-hiding.
+	CompareValue(ctx context.Context, path string, value []byte) (bool, error)
+}
+
 // Tokens administers bearer tokens: admin actions. A token is returned
 // once, by CreateToken; passman keeps only its hash.
 type Tokens interface {

@@ -74,9 +74,14 @@ func (r Route) URL(tail string) string {
 
 // The routes. Secret operations map one to one onto passman.Service.
 var (
-	RoutePut      = Route{Name: "secret.put", Method: http.MethodPut, Path: Prefix + "/secrets/", Tail: TailPath}
-	RouteGet      = Route{Name: "secret.get", Method: http.MethodGet, Path: Prefix + "/secrets/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
-	RoutePurge    = Route{Name: "secret.purge", Method: http.MethodDelete, Path: Prefix + "/secrets/", Tail: TailPath, Idempotent: true}
+	RoutePut   = Route{Name: "secret.put", Method: http.MethodPut, Path: Prefix + "/secrets/", Tail: TailPath}
+	RouteGet   = Route{Name: "secret.get", Method: http.MethodGet, Path: Prefix + "/secrets/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
+	RoutePurge = Route{Name: "secret.purge", Method: http.MethodDelete, Path: Prefix + "/secrets/", Tail: TailPath, Idempotent: true}
+	// RouteCompare answers whether a value equals a secret's current
+	// value (passman.ValueComparer): a read, so denied it answers as a
+	// missing secret does; POST because the value travels in the body,
+	// never in a URL. It changes nothing.
+	RouteCompare  = Route{Name: "secret.compare", Method: http.MethodPost, Path: Prefix + "/compare/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
 	RouteDescribe = Route{Name: "secret.describe", Method: http.MethodGet, Path: Prefix + "/describe/", Tail: TailPath, ReadsSecret: true, Idempotent: true}
 	RouteList     = Route{Name: "secret.list", Method: http.MethodGet, Path: Prefix + "/list", Idempotent: true}
 	// Rollback writes a new version each time: not idempotent.
@@ -146,7 +151,7 @@ var (
 
 // Routes is the route table: every endpoint the server serves.
 var Routes = []Route{
-	RoutePut, RouteGet, RoutePurge, RouteDescribe, RouteList, RouteRollback,
+	RoutePut, RouteGet, RoutePurge, RouteCompare, RouteDescribe, RouteList, RouteRollback,
 	RouteDelete, RouteUndelete, RouteDestroy, RouteMetadata, RouteStage,
 	// Before RouteFingerprint: "export" and "confirm" would otherwise be
 	// taken for fingerprints.

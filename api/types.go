@@ -119,6 +119,18 @@ type GetResponse struct {
 	Value []byte             `json:"value"`
 }
 
+// CompareRequest is the body of POST /v1/compare/{path}.
+type CompareRequest struct {
+	// Value is the candidate's bytes (base64 in JSON), as PutRequest's.
+	Value []byte `json:"value"`
+}
+
+// CompareResponse answers POST /v1/compare/{path}.
+type CompareResponse struct {
+	// Equal says whether the value equals the current version's.
+	Equal bool `json:"equal"`
+}
+
 // RollbackRequest is the body of POST /v1/rollback/{path}.
 type RollbackRequest struct {
 	Version int `json:"version"`

@@ -11,4 +11,5 @@ var (
 	_ passman.LeakResponder   = (*Client)(nil)
 	_ passman.Readier         = (*Client)(nil)
 	_ passman.Fingerprints    = (*Client)(nil)
+	_ passman.ValueComparer   = (*Client)(nil)
 )

@@ -142,3 +142,11 @@ func (c *Client) EvalPolicy(ctx context.Context, decision string, input json.Raw
 	}
 	return policy.EvalResult{Result: out.Result, Explanation: out.Explanation}, nil
 }
+
+// CompareValue implements passman.ValueComparer: the server compares, so
+// the value is sent (in the body) but the secret's never comes back.
+func (c *Client) CompareValue(ctx context.Context, path string, value []byte) (bool, error) {
+	var out api.CompareResponse
+	err := c.do(ctx, request{route: api.RouteCompare, tail: path, in: api.CompareRequest{Value: value}, out: &out, retry: true})
+	return out.Equal, err
+}

@@ -59,6 +59,9 @@ type bypassCase struct {
 	// what it returns for something that does not exist (noMatch's args).
 	hidden  bool
 	noMatch []any
+	// notFound marks an operation that answers a refused caller as it
+	// answers a missing path (noMatch's args), and audits the denial.
+	notFound bool
 }
 
 func bypassCases(f bypassFixture) map[string]bypassCase {
@@ -69,15 +72,17 @@ func bypassCases(f bypassFixture) map[string]bypassCase {
 	conn := secret.Connection{Name: "run-app", Connector: "exec", Config: map[string]string{"command": "/bin/true"}, AllowedPaths: []string{"app/*"}}
 	return map[string]bypassCase{
 		// passman.Service
-		"Put":      {args: []any{"app/key", secret.NewValue([]byte("v")), secret.PutOptions{}}},
-		"Get":      {args: []any{"app/key", secret.Selector{}}},
-		"Describe": {args: []any{"app/key"}},
-		"List":     {args: []any{secret.ListOptions{Prefix: "app/"}}},
-		"Rollback": {args: []any{"app/key", 1}},
-		"Delete":   {args: []any{"app/key", []int(nil)}},
-		"Undelete": {args: []any{"app/key", []int{1}}},
-		"Destroy":  {args: []any{"app/key", []int{1}}},
-		"Purge":    {args: []any{"app/key"}},
+		"Put": {args: []any{"app/key", secret.NewValue([]byte("v")), secret.PutOptions{}}},
+		"Get": {args: []any{"app/key", secret.Selector{}}},
+		// ValueComparer
+		"CompareValue": {args: []any{"app/key", []byte("v")}, notFound: true, noMatch: []any{"app/none", []byte("v")}},
+		"Describe":     {args: []any{"app/key"}},
+		"List":         {args: []any{secret.ListOptions{Prefix: "app/"}}},
+		"Rollback":     {args: []any{"app/key", 1}},
+		"Delete":       {args: []any{"app/key", []int(nil)}},
+		"Undelete":     {args: []any{"app/key", []int{1}}},
+		"Destroy":      {args: []any{"app/key", []int{1}}},
+		"Purge":        {args: []any{"app/key"}},
 		"UpdateMetadata": {args: []any{"app/key", secret.MetadataUpdate{
 			Owner: &owner, RotationPeriod: &period, Rotation: &secret.Rotation{}}}},
 		"SetStage":          {args: []any{"app/key", secret.StagePrevious, 1}},
@@ -193,6 +198,16 @@ func TestNoOperationBypassesAuthorization(t *testing.T) {
 			if len(added) != 1 || added[0].Outcome == audit.OutcomeDenied {
 				t.Errorf("%s: audit entries %+v, want one", name, added)
 			}
+			continue
+		}
+		if c.notFound {
+			if e, _ := err.(error); !errors.Is(e, secret.ErrNotFound) {
+				t.Errorf("%s under a policy that refuses everything: %v, want not found", name, err)
+			}
+			if want := callMethod(t, l, name, c.noMatch); !reflect.DeepEqual(outs, want) {
+				t.Errorf("%s answers a refused caller %v, and %v for a missing path", name, outs, want)
+			}
+			checkDenied(t, name, added)
 			continue
 		}
 		if e, _ := err.(error); !errors.Is(e, secret.ErrPermissionDenied) {

@@ -14,6 +14,7 @@ var (
 	_ passman.Rotator          = (*Local)(nil)
 	_ passman.LeakResponder    = (*Local)(nil)
 	_ passman.Readier          = (*Local)(nil)
+	_ passman.ValueComparer    = (*Local)(nil)
 	_ rotation.ConnectorSource = (*Local)(nil)
 )
 

@@ -17,6 +17,7 @@ var routeFuncs = map[string]routeFunc{
 	api.RoutePut.Name:               servePut,
 	api.RouteGet.Name:               serveGet,
 	api.RoutePurge.Name:             servePurge,
+	api.RouteCompare.Name:           serveCompare,
 	api.RouteDescribe.Name:          serveDescribe,
 	api.RouteList.Name:              serveList,
 	api.RouteRollback.Name:          serveRollback,
@@ -78,6 +79,21 @@ func serveGet(h *handler, ctx context.Context, c *call) (any, error) {
 	}
 	c.after = v.Value.Wipe
 	return api.GetResponse{Path: v.Path, Info: v.Info, Value: v.Value.Reveal()}, nil
+}
+
+// serveCompare answers whether the body's value equals path's current
+// value; the value is wiped once compared, whatever happened.
+func serveCompare(h *handler, ctx context.Context, c *call) (any, error) {
+	var req api.CompareRequest
+	defer func() { clear(req.Value) }()
+	if err := decode(c, &req, false); err != nil {
+		return nil, err
+	}
+	equal, err := h.svc.CompareValue(ctx, c.tail, req.Value)
+	if err != nil {
+		return nil, err
+	}
+	return api.CompareResponse{Equal: equal}, nil
 }
 
 func servePurge(h *handler, ctx context.Context, c *call) (any, error) {

@@ -54,6 +54,7 @@ type Backend interface {
 	passman.LeakResponder
 	passman.Readier
 	passman.Fingerprints
+	passman.ValueComparer
 	TokenAuthenticator
 }
 

@@ -117,6 +117,7 @@ func TestRouteMatrix(t *testing.T) {
 	cases := map[string]matrixCase{
 		api.RoutePut.Name:               {"/v1/secrets/app/put", `{"value":"` + value + `"}`, 200},
 		api.RouteGet.Name:               {"/v1/secrets/app/get", "", 200},
+		api.RouteCompare.Name:           {"/v1/compare/app/get", `{"value":"` + value + `"}`, 200},
 		api.RoutePurge.Name:             {"/v1/secrets/app/purge", "", 204},
 		api.RouteDescribe.Name:          {"/v1/describe/app/describe", "", 200},
 		api.RouteList.Name:              {"/v1/list?prefix=app/&limit=5", "", 200},
