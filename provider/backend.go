@@ -25,6 +25,7 @@ type Backend interface {
 	passman.Connections
 	passman.Tokens
 	passman.PolicyEvaluator
+	passman.ValueComparer
 }
 
 var (
