@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -125,7 +127,24 @@ func durationText(prior types.String, d secret.Duration) types.String {
 			return prior
 		}
 	}
-	return types.StringValue(d.String())
+	return types.StringValue(formatDuration(d))
+}
+
+// formatDuration renders a duration as a person writes it: whole days as
+// "30d", else Go's form without zero minutes and seconds ("1h", "90m").
+func formatDuration(d secret.Duration) string {
+	td := time.Duration(d)
+	if td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	s := td.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // tfsdkGetter is a plan or config; tfsdkSetter a state.
