@@ -1,0 +1,7 @@
+data "passman_secrets" "prod" {
+  prefix = "prod/"
+}
+
+output "prod_paths" {
+  value = [for s in data.passman_secrets.prod.secrets : s.path]
+}
