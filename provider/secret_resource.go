@@ -436,6 +436,16 @@ func (r *secretResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	if req.Plan.Raw.IsNull() || r.c == nil {
 		return
 	}
+	// An unchanged secret without value_wo has nothing to check: return
+	// before decoding three copies of it, which is most of the cost of a
+	// no-change plan.
+	if !req.State.Raw.IsNull() && req.Plan.Raw.Equal(req.State.Raw) {
+		var v types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("value_wo"), &v)...)
+		if v.IsNull() || resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	var plan, cfg secretModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
