@@ -44,6 +44,21 @@ type ValueComparer interface {
 	CompareValue(ctx context.Context, path string, value []byte) (bool, error)
 }
 
+// Policies administers the policy modules the store holds (admin
+// actions): Rego modules every process opening the store, every server of
+// a cluster, compiles with the bundled policies. A Put or Delete that
+// breaks compilation (strict Rego v1, with the bundled base and the other
+// stored modules) or a test of the policy set is refused with an error
+// whose text carries the compiler's file:line:col or the failing test's
+// name; the old set stays in force. A module whose name ends in "_test" is
+// a unit test module.
+type Policies interface {
+	PutPolicy(ctx context.Context, name, source string) (secret.PolicyModule, error)
+	GetPolicy(ctx context.Context, name string) (secret.PolicyModule, error)
+	ListPolicies(ctx context.Context) ([]secret.PolicyModule, error) // sorted by name, Source omitted
+	DeletePolicy(ctx context.Context, name string) error
+}
+
 // Tokens administers bearer tokens: admin actions. A token is returned
 // once, by CreateToken; passman keeps only its hash.
 type Tokens interface {

@@ -35,6 +35,8 @@ const (
 	TailFingerprint
 	// TailName: a connection's name follows Route.Path.
 	TailName
+	// TailPolicy: a stored policy module's name follows Route.Path.
+	TailPolicy
 )
 
 // Route is one endpoint.
@@ -145,6 +147,16 @@ var (
 	RouteConnectionGet    = Route{Name: "connection.get", Method: http.MethodGet, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
 	RouteConnectionDelete = Route{Name: "connection.delete", Method: http.MethodDelete, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
 
+	// Policies are the Rego modules the store holds (secret.PolicyModule),
+	// which every server sharing the store evaluates with the bundled
+	// ones: admin actions, audited as policy.*. A put or delete that does
+	// not compile, or breaks a test of the set, is 400 and changes
+	// nothing.
+	RoutePolicyList   = Route{Name: "policy.list", Method: http.MethodGet, Path: Prefix + "/policies", Idempotent: true}
+	RoutePolicyPut    = Route{Name: "policy.put", Method: http.MethodPut, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true, MaxBody: MaxPolicyPutBody}
+	RoutePolicyGet    = Route{Name: "policy.get", Method: http.MethodGet, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true}
+	RoutePolicyDelete = Route{Name: "policy.delete", Method: http.MethodDelete, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true}
+
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}
 )
@@ -160,6 +172,7 @@ var Routes = []Route{
 	RouteRotate, RouteRotateDue, RouteRotationStatus, RouteRespond,
 	RoutePolicyEval,
 	RouteConnectionList, RouteConnectionPut, RouteConnectionGet, RouteConnectionDelete,
+	RoutePolicyList, RoutePolicyPut, RoutePolicyGet, RoutePolicyDelete,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
 	RouteHealth, RouteReady,

@@ -224,6 +224,23 @@ type ConnectionListResponse struct {
 	Connections []secret.Connection `json:"connections"`
 }
 
+// PolicyPutRequest is the body of PUT /v1/policies/<name>: the module's
+// Rego source, named by the URL.
+type PolicyPutRequest struct {
+	Source string `json:"source"`
+}
+
+// PolicyListResponse answers GET /v1/policies: the stored modules, sorted
+// by name, without their sources.
+type PolicyListResponse struct {
+	Policies []secret.PolicyModule `json:"policies"`
+}
+
+// MaxPolicyPutBody bounds PUT /v1/policies/<name>: a maximal source
+// (secret.MaxPolicySource) as a JSON string, each byte escaped in two
+// (quotes, backslashes, newlines, tabs), and the envelope.
+const MaxPolicyPutBody = 2*secret.MaxPolicySource + 4<<10
+
 // HealthResponse is the body of the health and readiness probes.
 type HealthResponse struct {
 	Status string `json:"status"`

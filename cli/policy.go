@@ -19,16 +19,22 @@ import (
 func newPolicyCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Test, lint, format and evaluate Rego policies",
+		Short: "Test, lint, format and evaluate Rego policies; store them in the store",
 		Long: `Policies are Rego v1 modules. Three decision points:
   data.passman.authz    who may do what (deny by default)
   data.passman.lint     what a compliant secret looks like (deny / warn / exception)
   data.passman.respond  what to do when a managed secret is found leaked
-Their input schemas are published under policy/schema/.`,
+Their input schemas are published under policy/schema/.
+
+test, lint, fmt and eval work on files. push, list, get and delete administer
+the modules the store holds (on the server when --addr or PASSMAN_ADDR is
+set), which every process opening the store decides with, together with the
+bundled policies and --policies.`,
 		Args: groupArgs,
 		RunE: groupRun,
 	}
-	cmd.AddCommand(newPolicyTestCmd(a), newPolicyLintCmd(a), newPolicyFmtCmd(a), newPolicyEvalCmd(a))
+	cmd.AddCommand(newPolicyTestCmd(a), newPolicyLintCmd(a), newPolicyFmtCmd(a), newPolicyEvalCmd(a),
+		newPolicyPushCmd(a), newPolicyListCmd(a), newPolicyGetCmd(a), newPolicyDeleteCmd(a))
 	return cmd
 }
 

@@ -12,4 +12,5 @@ var (
 	_ passman.Readier         = (*Client)(nil)
 	_ passman.Fingerprints    = (*Client)(nil)
 	_ passman.ValueComparer   = (*Client)(nil)
+	_ passman.Policies        = (*Client)(nil)
 )

@@ -274,8 +274,13 @@ type request struct {
 // do performs r, retrying as the package doc says, and decodes the answer
 // into r.out. Errors never include the token.
 func (c *Client) do(ctx context.Context, r request) error {
-	if r.route.Tail == api.TailPath {
+	switch r.route.Tail {
+	case api.TailPath:
 		if err := secret.ValidatePath(r.tail); err != nil {
+			return err
+		}
+	case api.TailPolicy:
+		if err := secret.ValidatePolicyName(r.tail); err != nil {
 			return err
 		}
 	}

@@ -58,6 +58,7 @@ func (l *Local) authorize(ctx context.Context, o op) (*audit.Decision, error) {
 	if err := validateOp(o); err != nil {
 		return nil, l.deny(ctx, o, nil, err)
 	}
+	l.refreshPolicies(ctx)
 	var md *secret.Metadata
 	if o.secret {
 		if m, err := l.st.Metadata(ctx, o.path); err == nil {

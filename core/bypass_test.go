@@ -94,6 +94,11 @@ func bypassCases(f bypassFixture) map[string]bypassCase {
 		"GetConnection":    {args: []any{"run-app"}},
 		"ListConnections":  {args: []any{}},
 		"DeleteConnection": {args: []any{"run-app"}},
+		// Policies
+		"PutPolicy":    {args: []any{"mine", "package passman.authz\n\nallow := true\n"}},
+		"GetPolicy":    {args: []any{"mine"}},
+		"ListPolicies": {args: []any{}},
+		"DeletePolicy": {args: []any{"mine"}},
 		// Tokens
 		"CreateToken": {args: []any{secret.TokenRequest{Identity: "mallory", Claims: map[string]string{"role": "admin"}}}},
 		"RevokeToken": {args: []any{f.accessor}},
@@ -296,6 +301,9 @@ func bypassStore(t *testing.T, opts core.Options) bypassFixture {
 	if _, err := l.PutConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := l.PutPolicy(ctx, "mine", "package passman.authz\n\nreasons contains \"mine\" if input.action == \"none\"\n"); err != nil {
+		t.Fatal(err)
+	}
 	period := secret.Duration(1)
 	md := &secret.MetadataUpdate{RotationPeriod: &period, Rotation: &secret.Rotation{Connection: secret.GeneratedConnection}}
 	for i, v := range []string{"first value", "second value"} {
@@ -361,6 +369,8 @@ func storeState(t *testing.T, opts core.Options) string {
 		"connections": func() (any, error) { return l.ListConnections(ctx) },
 		"tokens":      func() (any, error) { return l.ListTokens(ctx) },
 		"keys":        func() (any, error) { return l.Keys(ctx) },
+		"policies":    func() (any, error) { return l.ListPolicies(ctx) },
+		"policy":      func() (any, error) { return l.GetPolicy(ctx, "mine") },
 	} {
 		v, err := get()
 		if err != nil {

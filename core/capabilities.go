@@ -15,6 +15,7 @@ var (
 	_ passman.LeakResponder    = (*Local)(nil)
 	_ passman.Readier          = (*Local)(nil)
 	_ passman.ValueComparer    = (*Local)(nil)
+	_ passman.Policies         = (*Local)(nil)
 	_ rotation.ConnectorSource = (*Local)(nil)
 )
 

@@ -66,6 +66,7 @@ func (l *Local) CompareValue(ctx context.Context, path string, value []byte) (bo
 	case len(value) > secret.MaxValueSize:
 		return false, l.deny(ctx, o, nil, fmt.Errorf("%w: value is %d bytes, at most %d (1 MiB) allowed", secret.ErrTooLarge, len(value), secret.MaxValueSize))
 	}
+	l.refreshPolicies(ctx) // not in the read's transaction
 	var dec *audit.Decision
 	var refused error
 	exists := false

@@ -66,6 +66,11 @@ type Options struct {
 	// Metrics counts rotations (attempts, outcomes, stale secrets); nil
 	// counts nothing.
 	Metrics *metrics.Metrics
+	// PolicyCheckInterval is how often, at most, authorization reads the
+	// store's policy generation to see whether another process changed
+	// the stored policy modules; 0 means DefaultPolicyCheckInterval, a
+	// negative value every decision.
+	PolicyCheckInterval time.Duration
 	// CheckpointInterval is how often the audit head is recorded when only
 	// reads and failures moved it; 0 means DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
@@ -111,6 +116,7 @@ type Local struct {
 	createdBy string
 	tokens    tokenCache
 	ck        checkpointer
+	pol       policyState
 }
 
 var _ passman.Service = (*Local)(nil)
@@ -224,6 +230,9 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	}
 	if err := l.migrateTokenIndex(ctx); err != nil {
 		return nil, errors.Join(err, log.Close(), db.Close())
+	}
+	if err := l.loadPolicies(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("load the store's policies: %w", err), log.Close(), db.Close())
 	}
 	l.startCheckpoints(opts.checkpointInterval())
 	return l, nil

@@ -3,8 +3,10 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/passman-dev/passman/audit"
@@ -122,4 +124,30 @@ func SealedByKey(ctx context.Context, l *Local) (map[string]int, error) {
 // RespondToLeaks, every step authorized).
 func DecideLeakResponse(l *Local, ctx context.Context, in policy.RespondInput) (policy.Response, error) {
 	return l.decideLeakResponse(ctx, in)
+}
+
+// WriteStoredPolicy writes m and bumps the policy generation as another
+// process sharing the store would, without compiling anything: for tests
+// of reloading and of sets that do not compile.
+func WriteStoredPolicy(ctx context.Context, l *Local, m secret.PolicyModule) error {
+	return l.db.Update(ctx, func(tx store.Tx) error {
+		gen, err := readPolicyGeneration(tx)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := store.PutMeta(tx, policyMetaPrefix+m.Name, b); err != nil {
+			return err
+		}
+		return store.PutMeta(tx, policyGenerationMeta, []byte(strconv.FormatUint(gen+1, 10)))
+	})
+}
+
+// PolicyGeneration is the store's policy generation.
+func PolicyGeneration(ctx context.Context, l *Local) (uint64, error) {
+	gen, _, err := l.readPolicies(ctx)
+	return gen, err
 }

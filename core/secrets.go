@@ -40,6 +40,8 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	if err := validateOp(o); err != nil {
 		return secret.Versioned{Path: path}, l.deny(ctx, o, nil, err)
 	}
+	// Not in the read's transaction, where decide runs.
+	l.refreshPolicies(ctx)
 	// The policy decides inside the read, on the record the read uses: one
 	// transaction, one decode, and no value is decrypted for a caller the
 	// policy refuses.

@@ -67,6 +67,9 @@ func (set *policySet) authorize(ctx context.Context, in AuthzInput, opts ...rego
 	case !d.Allow && len(reasons) == 0:
 		d.Reasons = []string{defaultDenyReason(in)}
 	}
+	if !d.Allow && set.broken != "" {
+		d.Reasons = append(d.Reasons, set.broken)
+	}
 	slices.Sort(d.Reasons)
 	if key != "" {
 		set.cache.put(key, d)

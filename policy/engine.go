@@ -54,6 +54,14 @@ type Engine struct {
 // the revision that names it. It is immutable once built.
 type policySet struct {
 	revision string
+	// stored are the store's (non-test) modules compiled in, and
+	// generation the store's policy generation they came from (0: none
+	// loaded); see stored.go.
+	stored     []source
+	generation uint64
+	// broken, when set, says why this is the bundled base alone standing
+	// in for a stored set that does not compile (Engine.InstallBroken).
+	broken string
 	// cache memoises authz decisions; nil when a rule depends on time (see
 	// decisionCache).
 	cache    *decisionCache
@@ -99,7 +107,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := compileSet(ctx, opts.Dir, cfg)
+	set, _, err := compileSet(ctx, opts.Dir, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -108,15 +116,23 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Reload recompiles the policies from Options.Dir. On any error the engine
-// keeps deciding with the set it had, and the error names file:line:col.
+// Reload recompiles the policies from Options.Dir, with the stored
+// modules the engine holds. On any error the engine keeps deciding with
+// the set it had, and the error names file:line:col.
 func (e *Engine) Reload(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	set, err := compileSet(ctx, e.dir, e.config)
+	old := e.set.Load()
+	if old.broken != "" {
+		// The base alone stands in for a stored set that does not
+		// compile: the directory is not part of it (see InstallBroken).
+		return fmt.Errorf("reload policies: %w: %s", ErrInvalidPolicy, old.broken)
+	}
+	set, _, err := compileSet(ctx, e.dir, e.config, old.stored)
 	if err != nil {
 		return fmt.Errorf("reload policies: %w", err)
 	}
+	set.generation = old.generation
 	e.set.Store(set)
 	return nil
 }
@@ -126,21 +142,36 @@ func (e *Engine) Reload(ctx context.Context) error {
 // an audit entry records exactly which policy allowed an operation.
 func (e *Engine) Revision() string { return e.set.Load().revision }
 
-// compileSet parses, compiles and prepares one generation.
-func compileSet(ctx context.Context, dir string, cfg map[string]any) (*policySet, error) {
+// compileSet parses, compiles and prepares one generation: the bundled
+// modules, those under dir and stored. It also returns the user
+// directory's sources, for a test run of the same set.
+func compileSet(ctx context.Context, dir string, cfg map[string]any, stored []source) (*policySet, []source, error) {
+	user, err := userSources(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := compileSources(ctx, cfg, append(slices.Clip(user), stored...))
+	if err != nil {
+		return nil, nil, err
+	}
+	set.stored = stored
+	return set, user, nil
+}
+
+// compileSources compiles the bundled modules with extra.
+func compileSources(ctx context.Context, cfg map[string]any, extra []source) (*policySet, error) {
 	srcs, err := bundledSources()
 	if err != nil {
 		return nil, err
 	}
-	user, err := userSources(dir)
-	if err != nil {
-		return nil, err
-	}
-	srcs = append(srcs, user...)
+	srcs = append(srcs, extra...)
 
 	modules := make(map[string]*ast.Module, len(srcs))
 	var parseErrs ast.Errors
 	for _, s := range srcs {
+		if _, dup := modules[s.name]; dup {
+			return nil, fmt.Errorf("%w: two policy modules are named %s", ErrInvalidPolicy, s.name)
+		}
 		m, err := ast.ParseModuleWithOpts(s.name, s.text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			var errs ast.Errors

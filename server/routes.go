@@ -43,6 +43,10 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteConnectionPut.Name:     serveConnectionPut,
 	api.RouteConnectionGet.Name:     serveConnectionGet,
 	api.RouteConnectionDelete.Name:  serveConnectionDelete,
+	api.RoutePolicyList.Name:        servePolicyList,
+	api.RoutePolicyPut.Name:         servePolicyPut,
+	api.RoutePolicyGet.Name:         servePolicyGet,
+	api.RoutePolicyDelete.Name:      servePolicyDelete,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
 

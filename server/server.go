@@ -55,6 +55,7 @@ type Backend interface {
 	passman.Readier
 	passman.Fingerprints
 	passman.ValueComparer
+	passman.Policies
 	TokenAuthenticator
 }
 
@@ -400,6 +401,10 @@ func validateTail(route *api.Route, tail string) (string, error) {
 		}
 	case api.TailName:
 		if err := secret.ValidateConnectionName(tail); err != nil {
+			return "", err
+		}
+	case api.TailPolicy:
+		if err := secret.ValidatePolicyName(tail); err != nil {
 			return "", err
 		}
 	}

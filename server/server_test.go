@@ -109,6 +109,11 @@ func TestRouteMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, name := range []string{"pol-get", "pol-delete"} {
+		if _, err := e.Local.PutPolicy(ctx, name, "package passman.authz\n\nreasons contains \"never\" if input.action == \"none\"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, spare, err := e.Local.CreateToken(ctx, secret.TokenRequest{Identity: "spare"})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +150,10 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteConnectionPut.Name:     {"/v1/connections/hook-a", `{"connector":"webhook","config":{"url":"https://hooks.example/a","signing_key":"env:HOOK_KEY"},"allowed_paths":["app/*"]}`, 200},
 		api.RouteConnectionGet.Name:     {"/v1/connections/hook-get", "", 200},
 		api.RouteConnectionDelete.Name:  {"/v1/connections/hook-delete", "", 204},
+		api.RoutePolicyList.Name:        {"/v1/policies", "", 200},
+		api.RoutePolicyPut.Name:         {"/v1/policies/pol-put", `{"source":"package passman.authz\n\nreasons contains \"never\" if input.action == \"none\"\n"}`, 200},
+		api.RoutePolicyGet.Name:         {"/v1/policies/pol-get", "", 200},
+		api.RoutePolicyDelete.Name:      {"/v1/policies/pol-delete", "", 204},
 		api.RouteHealth.Name:            {"/v1/health", "", 200},
 		api.RouteReady.Name:             {"/v1/ready", "", 200},
 
