@@ -26,6 +26,7 @@ type Backend interface {
 	passman.Tokens
 	passman.PolicyEvaluator
 	passman.ValueComparer
+	passman.Policies
 }
 
 var (

@@ -241,6 +241,7 @@ func (p *passmanProvider) Resources(context.Context) []func() resource.Resource 
 	return []func() resource.Resource{
 		newSecretResource,
 		newConnectionResource,
+		newPolicyResource,
 		newTokenResource,
 	}
 }

@@ -43,6 +43,7 @@ func TestAcceptance(t *testing.T) {
 		"connection":      testConnectionTokenData,
 		"ephemeral token": testEphemeralToken,
 		"canary":          testCanary,
+		"policy":          testPolicy,
 	} {
 		t.Run(name, func(t *testing.T) { fn(t, e) })
 	}
