@@ -30,17 +30,36 @@ export PASSMAN_REQUIRE_POSTGRES := 1
 # The fsync durability tests trace system calls with strace (scripts/deps.sh
 # installs it); under make they fail rather than skip without it.
 export PASSMAN_REQUIRE_STRACE := 1
+# The Terraform provider's acceptance tests drive the terraform binary
+# (1.11 or later, on PATH); under make they fail rather than skip without
+# one.
+export PASSMAN_REQUIRE_TERRAFORM := 1
+PROVIDER_BIN := bin/terraform-provider-passman
 
-.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean
+.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/passman
 
-## demo: init a store in a temporary directory and run the main job on it.
-demo: build
-	./scripts/demo.sh $(BIN)
+## provider: the Terraform provider, for dev_overrides (see README).
+provider:
+	$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o $(PROVIDER_BIN) ./cmd/terraform-provider-passman
+
+## demo: init a store in a temporary directory and run the main job on it,
+## then a short Terraform walkthrough when terraform is installed.
+demo: build provider
+	./scripts/demo.sh $(BIN) $(PROVIDER_BIN)
+
+## testacc: the Terraform provider's acceptance tests alone.
+testacc:
+	$(GO) test $(TEST_FLAGS) ./testacc/ ./provider/
+
+## tfdocs: regenerate docs/terraform from the provider's schema and
+## examples/ (TestDocsUpToDate fails when they are stale).
+tfdocs:
+	./scripts/tfdocs.sh
 
 ## test: formatting, vet, staticcheck, then every test (race detector on).
 # deps runs first and the rest in a new make, so that RE2_TAGS sees what
@@ -101,6 +120,12 @@ bench-scan: build $(GITLEAKS)
 bench-server: build
 	AUDIT_SYNC=fsync ./scripts/bench-server.sh $(BIN)
 	AUDIT_SYNC=write ./scripts/bench-server.sh $(BIN)
+
+## bench-terraform: terraform apply and a no-change plan of 1,000
+## passman_secret against 1,000 terraform_data (the floor) on a local
+## server; prints wall and CPU time and the ratios.
+bench-terraform: build provider
+	./scripts/bench-terraform.sh $(BIN) $(dir $(PROVIDER_BIN))
 
 clean:
 	rm -rf bin $(BENCH_OUT) $(TOOLS)
