@@ -258,7 +258,8 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 		if !r.lint(ctx, b, plan, &resp.Diagnostics) {
 			return nil
 		}
-		cas := 0
+		zero := 0
+		cas := &zero
 		existing, err := b.Describe(ctx, p)
 		switch {
 		case notFound(err):
@@ -270,10 +271,13 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 			return nil
 		default:
 			// Every version deleted (a secret this configuration soft-deleted
-			// before): it is taken over, its history kept.
-			cas = existing.CurrentVersion
+			// before), or a stub: it is taken over, its history kept.
+			cas = &existing.CurrentVersion
+			if existing.CurrentVersion == 0 {
+				cas = nil
+			}
 		}
-		opts := secret.PutOptions{CAS: &cas, Metadata: &u}
+		opts := secret.PutOptions{CAS: cas, Metadata: &u}
 		switch {
 		case !cfg.ValueWO.IsNull():
 			v := secret.NewValue([]byte(cfg.ValueWO.ValueString()))

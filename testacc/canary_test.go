@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +33,12 @@ func providerBinary(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o",
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("build the provider: %w", err)
+			return
+		}
+		cmd := exec.Command(goBin, "build", "-o",
 			filepath.Join(buildDir, "terraform-provider-passman"), "github.com/passman-dev/passman/cmd/terraform-provider-passman")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

@@ -44,6 +44,8 @@ func TestAcceptance(t *testing.T) {
 		"ephemeral token": testEphemeralToken,
 		"canary":          testCanary,
 		"policy":          testPolicy,
+		"validation":      testValidation,
+		"recreate":        testRecreate,
 	} {
 		t.Run(name, func(t *testing.T) { fn(t, e) })
 	}
@@ -472,5 +474,44 @@ resource "passman_secret" "ci" {
 				return nil
 			}),
 		}},
+	})
+}
+
+// testRecreate: a secret destroyed (soft-deleted) and declared again is
+// taken over with its history, and so is a stub that gets a value.
+func testRecreate(t *testing.T, e *env) {
+	withSecrets := e.providerBlock("root") + `
+resource "passman_secret" "g" {
+  path        = "tf/recreate/gen"
+  owner       = "team-a"
+  description = "declared twice"
+  generate {}
+}
+
+resource "passman_secret" "s" {
+  path        = "tf/recreate/stub"
+  owner       = "team-a"
+  description = "a stub, then a value"
+}
+`
+	withValue := strings.Replace(withSecrets, `description = "a stub, then a value"`, `description = "a stub, then a value"
+  value_wo    = "now a value"`, 1)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: remoteFactories(),
+		TerraformVersionChecks:   writeOnly,
+		Steps: []resource.TestStep{
+			{Config: withSecrets},
+			{Config: e.providerBlock("root")},
+			{Config: withValue, Check: checkPassman(func(ctx context.Context) error {
+				s, err := describe(ctx, e, "tf/recreate/gen")
+				if err != nil || len(s.Versions) != 2 || activeVersions(s) != 1 || s.CurrentVersion != 2 {
+					return fmt.Errorf("re-created secret: %+v, %v", s.Versions, err)
+				}
+				if v, n, err := value(ctx, e.Local, "tf/recreate/stub"); err != nil || v != "now a value" || n != 1 {
+					return fmt.Errorf("stub with a value: version %d, %v", n, err)
+				}
+				return nil
+			})},
+		},
 	})
 }
