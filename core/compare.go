@@ -48,8 +48,9 @@ var compareKey = func() []byte {
 // subtle.ConstantTimeCompare: 32 bytes against 32 bytes, so neither the
 // position of the first difference nor a difference in length shows in
 // the comparison's time. Computing each MAC takes time linear in that
-// value's length (about 2 ns a byte); for the stored value that is at
-// most a few microseconds apart, far below a network round trip.
+// value's length (about a nanosecond a byte), so the stored value's
+// length shows, faintly, in the answer's time: to a caller who may read
+// that value anyway, since everyone else is refused before it is opened.
 //
 // The audit entry records the path, the compared version and the result
 // ("equal": "true"/"false"), never the value or its fingerprint.

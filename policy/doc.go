@@ -9,6 +9,11 @@
 // ("sha256:" over module names, texts and the effective config) and every
 // result carries it, so an audit entry can say which policy decided.
 //
+// A store's own modules (secret.PolicyModule) join the set through
+// Prepare, Candidate.Test and Install (stored.go): core.Local compiles and
+// tests each change before it commits it, and reloads when the store's
+// policy generation moves.
+//
 // # Conventions
 //
 // User modules extend the bundled packages; they do not replace them.
