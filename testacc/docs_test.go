@@ -64,3 +64,18 @@ func tree(t *testing.T, dir string) map[string][]byte {
 	}
 	return files
 }
+
+// TestExampleValidates: the runnable example (examples/terraform, which
+// make demo applies) is valid configuration for this provider.
+func TestExampleValidates(t *testing.T) {
+	needTerraform(t)
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "examples", "terraform", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newTFDir(t, string(b))
+	if out := d.run(succeeds, "validate", "-no-color"); !bytes.Contains([]byte(out), []byte("The configuration is valid")) {
+		t.Fatalf("terraform validate:\n%s", out)
+	}
+}
