@@ -82,9 +82,10 @@ func (r *secretResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			"applied without bumping a version by hand. With `value_wo_version`, that number alone decides: the value is written when " +
 			"it changes, which suits values that differ on every run (an ephemeral generator's). See `on_drift` for secrets passman " +
 			"rotates.\n\n" +
-			"**Policy at plan time.** The plan shows the store's lint decision (`data.passman.lint`, the rules of `passman lint`) for the " +
-			"secret: a deny is an error on the offending attribute, a warning a warning; create and update check again, so apply never " +
-			"writes what policy forbids. Evaluating the store's policy is an admin action on a server: with a token that may not, the plan " +
+			"**Policy at plan time.** The plan shows the store's lint decision (`data.passman.lint`, the rules of `passman lint`) for each " +
+			"secret it creates or changes: a deny is an error on the offending attribute, a warning a warning; create and update check again, " +
+			"so apply never writes what policy forbids. An unchanged secret is not checked again (`passman lint --from-store` checks the " +
+			"whole store). Evaluating the store's policy is an admin action on a server: with a token that may not, the plan " +
 			"warns that the check was skipped.\n\n" +
 			"**Destroy** soft-deletes the secret's versions (`passman secret undelete` restores them); with `destroy_on_delete = true` it " +
 			"purges the secret and all its versions for good.",
