@@ -36,7 +36,10 @@ func connFrom(data any, diags *diag.Diagnostics) *conn {
 func errorDiag(diags *diag.Diagnostics, what string, err error) {
 	var ne net.Error
 	var oe *net.OpError
+	var rb *readBackError
 	switch {
+	case errors.As(err, &rb):
+		diags.AddError(what+": changed, but not read back", err.Error())
 	case errors.As(err, &oe), errors.As(err, &ne) && ne.Timeout():
 		diags.AddError(what+": passman server unreachable", err.Error()+
 			"\n\nNothing was changed by this operation. Check that the server at the configured address is running and reachable, then run Terraform again.")

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -255,6 +256,7 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 	}
 	p := plan.Path.ValueString()
 	var s secret.Secret
+	var written secret.VersionInfo
 	err = r.c.use(ctx, func(b Backend) error {
 		if !r.lint(ctx, b, plan, &resp.Diagnostics) {
 			return nil
@@ -283,7 +285,7 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 		case !cfg.ValueWO.IsNull():
 			v := secret.NewValue([]byte(cfg.ValueWO.ValueString()))
 			defer v.Wipe()
-			if _, err := b.Put(ctx, p, v, opts); err != nil {
+			if written, err = b.Put(ctx, p, v, opts); err != nil {
 				return err
 			}
 		case plan.Generate != nil:
@@ -291,7 +293,7 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 			if err != nil {
 				return err
 			}
-			if _, err := generator.Put(ctx, b, p, spec, opts); err != nil {
+			if written, err = generator.Put(ctx, b, p, spec, opts); err != nil {
 				return err
 			}
 		default:
@@ -300,9 +302,12 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 				return err
 			}
 		}
-		s, err = b.Describe(ctx, p)
-		return err
+		return readBack(ctx, b, p, &s)
 	})
+	if rb := (*readBackError)(nil); errors.As(err, &rb) {
+		plan.partial(p, written, nil)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
 	if err != nil {
 		errorDiag(&resp.Diagnostics, "Create secret "+p, err)
 		return
@@ -357,6 +362,7 @@ func (r *secretResource) Update(ctx context.Context, req resource.UpdateRequest,
 	}
 	p := plan.Path.ValueString()
 	var s secret.Secret
+	var written secret.VersionInfo
 	err = r.c.use(ctx, func(b Backend) error {
 		if !r.lint(ctx, b, plan, &resp.Diagnostics) {
 			return nil
@@ -369,7 +375,7 @@ func (r *secretResource) Update(ctx context.Context, req resource.UpdateRequest,
 		case write:
 			v := secret.NewValue([]byte(cfg.ValueWO.ValueString()))
 			defer v.Wipe()
-			if _, err := b.Put(ctx, p, v, secret.PutOptions{Metadata: &u}); err != nil {
+			if written, err = b.Put(ctx, p, v, secret.PutOptions{Metadata: &u}); err != nil {
 				return err
 			}
 		case metadataChanged(plan, state):
@@ -377,9 +383,12 @@ func (r *secretResource) Update(ctx context.Context, req resource.UpdateRequest,
 				return err
 			}
 		}
-		s, err = b.Describe(ctx, p)
-		return err
+		return readBack(ctx, b, p, &s)
 	})
+	if rb := (*readBackError)(nil); errors.As(err, &rb) {
+		plan.partial(p, written, &state)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
 	if err != nil {
 		errorDiag(&resp.Diagnostics, "Update secret "+p, err)
 		return
@@ -609,6 +618,41 @@ func metadataChanged(plan, state secretModel) bool {
 
 func hasActive(s secret.Secret) bool {
 	return slices.ContainsFunc(s.Versions, func(v secret.VersionInfo) bool { return v.State == secret.StateActive })
+}
+
+// readBackError is a failure to read a secret back after it was written:
+// the write stands, so the state must record it.
+type readBackError struct{ err error }
+
+func (e *readBackError) Error() string {
+	return "the change was made, but reading the secret back failed (the next plan refreshes it): " + e.err.Error()
+}
+
+func (e *readBackError) Unwrap() error { return e.err }
+
+func readBack(ctx context.Context, b Backend, p string, s *secret.Secret) error {
+	var err error
+	if *s, err = b.Describe(ctx, p); err != nil {
+		return &readBackError{err}
+	}
+	return nil
+}
+
+// partial records a write whose read-back failed: what the write told,
+// the rest as it was (or null), so that the state says the change was
+// made and the next refresh completes it.
+func (m *secretModel) partial(p string, written secret.VersionInfo, prior *secretModel) {
+	m.ID = types.StringValue(p)
+	m.Version, m.CreatedAt, m.UpdatedAt, m.RotatedAt = types.Int64Value(0), types.StringNull(), types.StringNull(), types.StringNull()
+	if prior != nil {
+		m.Version, m.CreatedAt, m.RotatedAt = prior.Version, prior.CreatedAt, prior.RotatedAt
+	}
+	if written.Version > 0 {
+		m.Version = types.Int64Value(int64(written.Version))
+	}
+	if m.CreatedAt.IsNull() && !written.CreatedAt.IsZero() {
+		m.CreatedAt = timeString(written.CreatedAt)
+	}
 }
 
 // fromSecret sets the computed attributes from passman's answer.

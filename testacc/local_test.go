@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -198,6 +201,62 @@ resource "passman_secret" "b" {
 			{PreConfig: stop, Config: cfg("after"), ExpectError: regexp.MustCompile(`passman server unreachable(.|\n)*Nothing was changed`)},
 			{PreConfig: restart, Config: cfg("before"), PlanOnly: true, Check: descs("before")},
 			{Config: cfg("after"), Check: descs("after")},
+		},
+	})
+}
+
+// TestWrittenButNotReadBack: when the server fails after a secret was
+// written, before the provider could read it back, the state records the
+// write (tainted), so the next apply replaces it instead of failing on a
+// secret that "already exists" outside Terraform.
+func TestWrittenButNotReadBack(t *testing.T) {
+	needTerraform(t)
+	e := servertest.New(t, servertest.Options{})
+	var mu sync.Mutex
+	failNextDescribe, failed := false, false
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := failNextDescribe && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/describe/app/rb/")
+		if fail {
+			failNextDescribe, failed = false, true
+		}
+		if !failed && r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/secrets/app/rb/") {
+			failNextDescribe = true
+		}
+		mu.Unlock()
+		if fail {
+			http.Error(w, `{"error":{"class":"invalid_argument","message":"invalid argument: injected failure"}}`, http.StatusBadRequest)
+			return
+		}
+		e.Server.Config.Handler.ServeHTTP(w, r)
+	}))
+	proxy.StartTLS()
+	t.Cleanup(proxy.Close)
+	cfg := fmt.Sprintf(`
+provider "passman" {
+  address = %q
+  token   = %q
+  ca_cert = %q
+}
+
+resource "passman_secret" "rb" {
+  path        = "app/rb/x"
+  owner       = "team-a"
+  description = "read back fails once"
+  generate {}
+}
+`, proxy.URL, e.Tokens[servertest.Root], e.CAFile)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: remoteFactories(),
+		Steps: []resource.TestStep{
+			{Config: cfg, ExpectError: regexp.MustCompile(`changed, but not read back`)},
+			{Config: cfg, Check: func(*terraform.State) error {
+				s, err := e.Local.Describe(context.Background(), "app/rb/x")
+				if err != nil || len(s.Versions) != 2 || s.CurrentVersion != 2 {
+					return fmt.Errorf("after the replacement: %+v, %v", s.Versions, err)
+				}
+				return nil
+			}},
 		},
 	})
 }
