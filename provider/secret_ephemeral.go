@@ -37,7 +37,8 @@ func (e *secretEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, r
 		MarkdownDescription: "A secret's value, for ephemeral contexts only (Terraform 1.10 or later): another provider's " +
 			"configuration, or a write-only argument such as a database resource's `password_wo` or a `passman_secret`'s " +
 			"`value_wo`. Terraform never writes it to state or plan. Reading it is authorized and audited by passman as a read " +
-			"by the provider's credentials.",
+			"by the provider's credentials. For a secret the same configuration creates, set `path` from the resource's `id` " +
+			"(known once the secret exists), so Terraform opens the ephemeral resource after creating the secret.",
 		Attributes: map[string]schema.Attribute{
 			"path": schema.StringAttribute{Required: true, MarkdownDescription: "Path of the secret.", Validators: []validator.String{secretPathValidator{}}},
 			"version": schema.Int64Attribute{Optional: true, Computed: true,

@@ -364,6 +364,9 @@ resource "passman_secret" "d" {
 			{Config: cfg("drift-three", "value_wo_version = 1"), Check: want("drift-three", 5)},
 			{PreConfig: outOfBand, Config: cfg("drift-three", "value_wo_version = 1"), PlanOnly: true},
 			{Config: cfg("drift-four", "value_wo_version = 2"), Check: want("drift-four", 7)},
+			// on_drift = "ignore": the configuration only seeded the value.
+			{Config: cfg("drift-four", `on_drift = "ignore"`), Check: want("drift-four", 7)},
+			{PreConfig: outOfBand, Config: cfg("drift-four", `on_drift = "ignore"`), PlanOnly: true},
 		},
 	})
 }
