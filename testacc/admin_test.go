@@ -86,6 +86,7 @@ data "passman_secrets" "conn" {
 				},
 			},
 			{Config: cfg, PlanOnly: true},
+			{Config: cfg, ResourceName: "passman_connection.gen", ImportState: true, ImportStateId: "tf-gen", ImportStateVerify: true},
 		},
 		CheckDestroy: func(*terraform.State) error {
 			ctx := context.Background()

@@ -260,3 +260,34 @@ resource "passman_secret" "rb" {
 		},
 	})
 }
+
+// TestLocalStoreInUse: while another process (here the test) holds the
+// local store, the provider fails after its short wait with a message that
+// says so, and changes nothing.
+func TestLocalStoreInUse(t *testing.T) {
+	needTerraform(t)
+	dir := localStore(t)
+	l := openLocal(t, dir)
+	t.Cleanup(func() { l.Close() })
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories(provider.Options{Getenv: func(string) string { return "" }}),
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "passman" {
+  store = %q
+}
+
+resource "passman_secret" "x" {
+  path        = "local/busy"
+  owner       = "me"
+  description = "the store is busy"
+  generate {}
+}
+`, dir),
+			ExpectError: regexp.MustCompile(`in\s+use\s+by\s+another\s+passman\s+process`),
+		}},
+	})
+	if _, err := l.Describe(context.Background(), "local/busy"); err == nil {
+		t.Error("a secret was written to a store in use")
+	}
+}

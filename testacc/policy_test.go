@@ -62,6 +62,7 @@ resource "passman_secret" "s" {
 				ExpectError: regexp.MustCompile(`Policy denies tf/pol/x \(tf_team_tag\)`)},
 			{Config: policy(teamRule + "\ndeny contains x if {\n"), ExpectError: regexp.MustCompile(`store:tf-team\.rego:\d+:\d+`)},
 			{Config: policy(teamRule) + secretCfg(`team = "a"`), Check: version(1)},
+			{Config: policy(teamRule) + secretCfg(`team = "a"`), ResourceName: "passman_policy.team", ImportState: true, ImportStateId: "tf-team", ImportStateVerify: true},
 		},
 		CheckDestroy: func(*terraform.State) error {
 			if _, err := e.Local.GetPolicy(context.Background(), "tf-team"); err == nil {
