@@ -103,6 +103,7 @@ func bypassCases(f bypassFixture) map[string]bypassCase {
 		"RotateDue":         {args: []any{rotation.DueOptions{}}},
 		"RotationStatus":    {args: []any{""}},
 		"SchedulerStatus":   {},
+		"Backup":            {args: []any{&bytes.Buffer{}, core.BackupOptions{}}},
 		"RespondToLeaks":    {args: []any{leak}},
 		"RotationConnector": {args: []any{"app/key", gen}},
 		// Fingerprints, and the local export of a scan in process

@@ -372,3 +372,7 @@ func (s *Store) checkSealKey(id string) error {
 	}
 	return nil
 }
+
+// InfoTx reads the store's info inside tx, for a caller that copies the
+// store (a backup) and must name it as that transaction sees it.
+func InfoTx(tx Tx) (Info, error) { return readInfo(tx) }
