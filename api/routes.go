@@ -140,6 +140,14 @@ var (
 	RouteConnectionGet    = Route{Name: "connection.get", Method: http.MethodGet, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
 	RouteConnectionDelete = Route{Name: "connection.delete", Method: http.MethodDelete, Path: Prefix + "/connections/", Tail: TailName, Idempotent: true}
 
+	// RouteSchedulerStatus answers the scheduler's leader and its last
+	// runs (admin; audited as scheduler.status).
+	RouteSchedulerStatus = Route{Name: "scheduler.status", Method: http.MethodGet, Path: Prefix + "/scheduler", Idempotent: true}
+	// RouteBackup streams a consistent backup of the store (admin;
+	// audited as store.backup): application/octet-stream in the format of
+	// package backup, ?logical=true for the keyspace as records.
+	RouteBackup = Route{Name: "store.backup", Method: http.MethodGet, Path: Prefix + "/store/backup", Idempotent: true}
+
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}
 )
@@ -157,6 +165,7 @@ var Routes = []Route{
 	RouteConnectionList, RouteConnectionPut, RouteConnectionGet, RouteConnectionDelete,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
+	RouteSchedulerStatus, RouteBackup,
 	RouteHealth, RouteReady,
 }
 

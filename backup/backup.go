@@ -61,6 +61,15 @@ const (
 
 func (k Kind) valid() bool { return k == KindBoltDB || k == KindKV || k == KindAudit }
 
+// Options tune a backup.
+type Options struct {
+	// Logical writes the keyspace as key/value records (KindKV) instead of
+	// the database file: larger, but it restores into any backend and
+	// carries no freed pages. A backend that cannot copy its file (etcd)
+	// always writes this.
+	Logical bool `json:"logical,omitempty"`
+}
+
 // Header describes a backup.
 type Header struct {
 	StoreID   string    `json:"store_id"`

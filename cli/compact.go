@@ -12,11 +12,11 @@ import (
 func newStoreCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
-		Short: "Maintain the store's database",
+		Short: "Maintain the store's database: compact, back up, restore",
 		Args:  groupArgs,
 		RunE:  groupRun,
 	}
-	cmd.AddCommand(newStoreCompactCmd(a))
+	cmd.AddCommand(newStoreCompactCmd(a), newStoreBackupCmd(a), newStoreRestoreCmd(a))
 	return cmd
 }
 

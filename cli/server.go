@@ -122,6 +122,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 
 		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
 		TokenRetention:               time.Duration(fc.TokenRetention),
+		Scheduler:                    fc.Scheduler.Config(),
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the

@@ -11,4 +11,6 @@ var (
 	_ passman.LeakResponder   = (*Client)(nil)
 	_ passman.Readier         = (*Client)(nil)
 	_ passman.Fingerprints    = (*Client)(nil)
+	_ passman.Scheduling      = (*Client)(nil)
+	_ passman.Backups         = (*Client)(nil)
 )

@@ -28,14 +28,6 @@ const (
 	ActionRestore = "store.restore"
 )
 
-// BackupOptions tune Backup.
-type BackupOptions struct {
-	// Logical writes the keyspace as key/value records (backup.KindKV)
-	// instead of the database file: larger, but it restores into any
-	// backend. A backend that cannot copy its file always writes this.
-	Logical bool
-}
-
 // snapshotter is a backend that copies its whole file under one read
 // transaction (store/boltdb's Snapshot).
 type snapshotter interface {
@@ -48,7 +40,7 @@ type snapshotter interface {
 // wrapped data keys only, never a master key. It is an admin action,
 // audited when it starts (so the backup's own log says it was taken) and
 // when it ends.
-func (l *Local) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (backup.Header, error) {
+func (l *Local) Backup(ctx context.Context, w io.Writer, opts backup.Options) (backup.Header, error) {
 	o := op{action: ActionBackup, perm: policy.ActionAdmin}
 	dec, err := l.authorize(ctx, o)
 	if err != nil {

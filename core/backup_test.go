@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/policy"
@@ -64,7 +65,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 				before[w] = acked[w].Load()
 			}
 			var buf bytes.Buffer
-			h, err := l.Backup(ctx, &buf, core.BackupOptions{Logical: logical})
+			h, err := l.Backup(ctx, &buf, backup.Options{Logical: logical})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,10 +135,10 @@ func TestBackupRefusals(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	bob := core.WithSubject(ctx, policy.Subject{ID: "bob", Kind: policy.KindToken})
-	if _, err := l.Backup(bob, &buf, core.BackupOptions{}); !errors.Is(err, secret.ErrPermissionDenied) || buf.Len() != 0 {
+	if _, err := l.Backup(bob, &buf, backup.Options{}); !errors.Is(err, secret.ErrPermissionDenied) || buf.Len() != 0 {
 		t.Fatalf("backup by a non-admin: %v, %d bytes written", err, buf.Len())
 	}
-	if _, err := l.Backup(ctx, &buf, core.BackupOptions{Logical: true}); err != nil {
+	if _, err := l.Backup(ctx, &buf, backup.Options{Logical: true}); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(buf.Bytes(), []byte("backup-canary-value-77")) {

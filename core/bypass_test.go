@@ -13,6 +13,7 @@ import (
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -103,7 +104,7 @@ func bypassCases(f bypassFixture) map[string]bypassCase {
 		"RotateDue":         {args: []any{rotation.DueOptions{}}},
 		"RotationStatus":    {args: []any{""}},
 		"SchedulerStatus":   {},
-		"Backup":            {args: []any{&bytes.Buffer{}, core.BackupOptions{}}},
+		"Backup":            {args: []any{&bytes.Buffer{}, backup.Options{}}},
 		"RespondToLeaks":    {args: []any{leak}},
 		"RotationConnector": {args: []any{"app/key", gen}},
 		// Fingerprints, and the local export of a scan in process

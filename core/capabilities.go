@@ -14,6 +14,8 @@ var (
 	_ passman.Rotator          = (*Local)(nil)
 	_ passman.LeakResponder    = (*Local)(nil)
 	_ passman.Readier          = (*Local)(nil)
+	_ passman.Scheduling       = (*Local)(nil)
+	_ passman.Backups          = (*Local)(nil)
 	_ rotation.ConnectorSource = (*Local)(nil)
 )
 

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -40,6 +41,13 @@ import (
 //	telemetry: {unauthenticated_metrics_access: false}
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
+//	scheduler:                 # off by default
+//	  enabled: true            # due rotations, revocations, token reaping; one server of a cluster leads
+//	  interval: 1m             # between runs (at least 1s)
+//	  jitter: 10s              # a random extra delay of up to this before each run
+//	  node: passman-a          # this server's name in status and the election; default host/listen address
+//	  canary: 1                # rotate --due's rules: canary batch size, failures that stop a run
+//	  max_failures: 3
 type FileConfig struct {
 	Listen string `yaml:"listen"`
 	// Addr is Listen's deprecated spelling; Listen wins when both are set.
@@ -59,7 +67,40 @@ type FileConfig struct {
 	Telemetry    Telemetry `yaml:"telemetry"`
 	Rotation     Rotation  `yaml:"rotation"`
 	// TokenRetention: see Config.TokenRetention.
-	TokenRetention Duration `yaml:"token_retention"`
+	TokenRetention Duration      `yaml:"token_retention"`
+	Scheduler      SchedulerFile `yaml:"scheduler"`
+}
+
+// SchedulerFile is the scheduler section; see SchedulerConfig.
+type SchedulerFile struct {
+	Enabled     bool     `yaml:"enabled"`
+	Interval    Duration `yaml:"interval"`
+	Jitter      Duration `yaml:"jitter"`
+	Node        string   `yaml:"node"`
+	Canary      int      `yaml:"canary"`
+	MaxFailures int      `yaml:"max_failures"`
+}
+
+// Config is the SchedulerConfig the section describes.
+func (f SchedulerFile) Config() SchedulerConfig {
+	return SchedulerConfig{Enabled: f.Enabled, Interval: time.Duration(f.Interval), Jitter: time.Duration(f.Jitter), Node: f.Node,
+		Due: rotation.DueOptions{Canary: f.Canary, MaxFailures: f.MaxFailures}}
+}
+
+// minSchedulerInterval keeps a configuration from turning the scheduler
+// into a busy loop over the store.
+const minSchedulerInterval = time.Second
+
+func (f SchedulerFile) check() error {
+	switch {
+	case f.Interval != 0 && time.Duration(f.Interval) < minSchedulerInterval:
+		return fmt.Errorf("scheduler.interval %s is under %s", time.Duration(f.Interval), minSchedulerInterval)
+	case f.Jitter < 0 || f.Canary < 0 || f.MaxFailures < 0:
+		return errors.New("scheduler: jitter, canary and max_failures must not be negative")
+	case len(f.Node) > 256:
+		return errors.New("scheduler.node is longer than 256 bytes")
+	}
+	return nil
 }
 
 // Rotation is the rotation section.
@@ -149,6 +190,9 @@ func LoadFile(name string) (FileConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return fc, fmt.Errorf("%w: server config %s: %v", secret.ErrInvalidArgument, name, err)
+	}
+	if err := fc.Scheduler.check(); err != nil {
 		return fc, fmt.Errorf("%w: server config %s: %v", secret.ErrInvalidArgument, name, err)
 	}
 	for _, p := range fc.Rotation.ExecPrograms {

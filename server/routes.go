@@ -42,6 +42,8 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteConnectionPut.Name:     serveConnectionPut,
 	api.RouteConnectionGet.Name:     serveConnectionGet,
 	api.RouteConnectionDelete.Name:  serveConnectionDelete,
+	api.RouteSchedulerStatus.Name:   serveSchedulerStatus,
+	api.RouteBackup.Name:            serveBackup,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
 

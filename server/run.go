@@ -17,6 +17,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scheduler"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -99,8 +100,11 @@ type Config struct {
 	// server removes them; 0 means core.DefaultTokenRetention.
 	TokenRetention time.Duration
 	// TokenReapInterval is how often it removes them; 0 means
-	// DefaultTokenReapInterval.
+	// DefaultTokenReapInterval. With the scheduler enabled, the scheduler
+	// reaps them instead, on its own interval, on the leading server only.
 	TokenReapInterval time.Duration
+	// Scheduler runs due rotations, revocations and token reaping.
+	Scheduler SchedulerConfig
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -109,6 +113,22 @@ type Config struct {
 	// ShutdownTimeout bounds how long shutdown waits for in-flight
 	// requests before it cuts them off.
 	ShutdownTimeout time.Duration
+}
+
+// SchedulerConfig configures the server's scheduler (package scheduler).
+type SchedulerConfig struct {
+	Enabled bool
+	// Interval separates runs (scheduler.DefaultInterval if 0); Jitter
+	// adds a random delay of up to itself to each.
+	Interval, Jitter time.Duration
+	// Node names this server; "" means its host name and listen address.
+	Node string
+	// Due are the rules of each run's due rotations (rotate --due's).
+	Due rotation.DueOptions
+	// Leadership decides which server runs the schedule; nil means this
+	// one always does (a single server on its own bbolt store). A cluster
+	// sets its etcd election (package scheduler/etcdelect).
+	Leadership scheduler.Leadership
 }
 
 // Started describes a server that is listening.
@@ -248,10 +268,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		started.RootToken, started.CACertFile, dev.tokenExpires = token, cfg.TLSCertFile, info.ExpiresAt
 	}
-	// Stopped before the store closes (deferred later, so run earlier).
-	stopReaper := reapTokens(ctx, local, cfg.Logger, orDefault(cfg.TokenRetention, core.DefaultTokenRetention), orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
-	defer stopReaper()
-
 	addr := cfg.Addr
 	if addr == "" {
 		addr = DefaultAddr
@@ -264,6 +280,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("listen: %w", err)
 	}
 	started.URL = "https://" + clientAddr(ln.Addr())
+
+	// Stopped before the store closes (deferred later, so run earlier).
+	retention := orDefault(cfg.TokenRetention, core.DefaultTokenRetention)
+	if cfg.Scheduler.Enabled {
+		stop, lead, err := startScheduler(ctx, local, cfg, retention, ln.Addr())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		cfg.Leadership = lead
+	} else {
+		stopReaper := reapTokens(ctx, local, cfg.Logger, retention, orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
+		defer stopReaper()
+	}
 
 	h := newHandler(local, cfg.Options)
 	srv := &http.Server{
@@ -307,6 +338,38 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// startScheduler runs the scheduler until ctx is done or stop is called,
+// which waits for a run in progress to end.
+func startScheduler(ctx context.Context, local *core.Local, cfg Config, retention time.Duration, addr net.Addr) (stop func(), lead scheduler.Leadership, err error) {
+	sc := cfg.Scheduler
+	node := sc.Node
+	if node == "" {
+		host, _ := os.Hostname()
+		node = host + "/" + addr.String()
+	}
+	lead = sc.Leadership
+	if lead == nil {
+		lead = scheduler.Single{Node: node}
+	}
+	s, err := scheduler.New(local.Scheduled(), lead, scheduler.Config{
+		Node: node, Interval: sc.Interval, Jitter: sc.Jitter, Due: sc.Due, TokenRetention: retention,
+		Now: cfg.Store.Now, Logger: cfg.Logger, Metrics: metrics.NewScheduler(cfg.Metrics),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", secret.ErrInvalidArgument, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx) // returns nil when ctx ends; failures are logged
+	}()
+	return func() {
+		cancel()
+		<-done
+	}, lead, nil
 }
 
 // reapTokens removes old token records now and every interval until ctx

@@ -144,6 +144,8 @@ func TestRouteMatrix(t *testing.T) {
 		api.RouteConnectionPut.Name:     {"/v1/connections/hook-a", `{"connector":"webhook","config":{"url":"https://hooks.example/a","signing_key":"env:HOOK_KEY"},"allowed_paths":["app/*"]}`, 200},
 		api.RouteConnectionGet.Name:     {"/v1/connections/hook-get", "", 200},
 		api.RouteConnectionDelete.Name:  {"/v1/connections/hook-delete", "", 204},
+		api.RouteSchedulerStatus.Name:   {"/v1/scheduler", "", 200},
+		api.RouteBackup.Name:            {"/v1/store/backup", "", 200},
 		api.RouteHealth.Name:            {"/v1/health", "", 200},
 		api.RouteReady.Name:             {"/v1/ready", "", 200},
 
