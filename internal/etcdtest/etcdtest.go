@@ -422,6 +422,9 @@ func (c *Cluster) spawnWith(m *Member, initialCluster string) error {
 		// a shorter timeout would elect leaders for nothing.
 		"--heartbeat-interval", "100",
 		"--election-timeout", "1000",
+		// The limits passman's etcd store expects (see store/etcd).
+		"--max-txn-ops", "4096",
+		"--max-request-bytes", "8388608",
 		"--logger", "zap",
 		"--log-level", "warn",
 		"--log-outputs", m.logPath,
