@@ -30,6 +30,11 @@ export PASSMAN_REQUIRE_POSTGRES := 1
 # The fsync durability tests trace system calls with strace (scripts/deps.sh
 # installs it); under make they fail rather than skip without it.
 export PASSMAN_REQUIRE_STRACE := 1
+# The cluster tests run a real etcd (internal/etcdtest), built from the
+# wrapper module internal/etcdtest/etcdserver into .tools/etcd; under make
+# they fail rather than skip when it cannot be built.
+ETCD := $(TOOLS)/etcd
+export PASSMAN_REQUIRE_ETCD := 1
 
 .PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean
 
@@ -45,7 +50,7 @@ demo: build
 ## test: formatting, vet, staticcheck, then every test (race detector on).
 # deps runs first and the rest in a new make, so that RE2_TAGS sees what
 # deps installed.
-test: deps $(GITLEAKS)
+test: deps $(GITLEAKS) $(ETCD)
 	@$(MAKE) --no-print-directory lint go-test
 
 go-test:
@@ -59,6 +64,11 @@ deps:
 
 $(GITLEAKS):
 	GOFLAGS= GOBIN=$(TOOLS) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VERSION)
+
+# etcd's server module cannot be go-installed (replace directives in its
+# go.mod); the wrapper module builds the same server from its library.
+$(ETCD): internal/etcdtest/etcdserver/go.mod internal/etcdtest/etcdserver/main.go
+	cd internal/etcdtest/etcdserver && GOFLAGS= GOWORK=off $(GO) build -trimpath -o $(ETCD) .
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
