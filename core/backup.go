@@ -74,6 +74,20 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// revisioner is a transaction reading at one etcd revision
+// (store/etcd's).
+type revisioner interface{ Revision() int64 }
+
+// BackupBackend writes a backup of the store on b, with the audit log at
+// logPath, to w: for a backend without a core.Local of its own in this
+// process, such as an etcd cluster's. On etcd it is a logical export of the
+// deployment's prefix at one revision (backup.KindKV), which restores into
+// a bbolt store (Restore) as well as into etcd. The caller authorizes and
+// audits it (Local.Backup does, for its own store).
+func BackupBackend(ctx context.Context, b store.Backend, logPath string, w io.Writer, opts backup.Options, now time.Time) (backup.Header, error) {
+	return writeBackup(ctx, b, logPath, w, opts.Logical, now)
+}
+
 // writeBackup writes b's backup, with the audit log at logPath, to w.
 func writeBackup(ctx context.Context, b store.Backend, logPath string, w io.Writer, logical bool, now time.Time) (backup.Header, error) {
 	var h backup.Header
@@ -99,6 +113,11 @@ func writeBackup(ctx context.Context, b store.Backend, logPath string, w io.Writ
 			return err
 		}
 		h = backup.Header{StoreID: info.ID, CreatedAt: now.UTC(), Source: "bbolt", KeyIDs: info.Keys, AuditSeq: seq}
+		if r, ok := tx.(revisioner); ok {
+			// etcd: the snapshot's revision, fixed by the reads above; the
+			// keyspace follows as records, read at it.
+			h.Source, h.Revision, logical = "etcd", r.Revision(), true
+		}
 		bw, err := backup.NewWriter(w, h)
 		if err != nil {
 			return err
