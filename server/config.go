@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // FileConfig is the server's configuration file (YAML or JSON), for
@@ -40,6 +42,15 @@ import (
 //	telemetry: {unauthenticated_metrics_access: false}
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
+//	storage: etcd        # bbolt (the default: the file in store) or etcd
+//	server_id: pm-1      # with etcd: this server's name (its audit chain)
+//	etcd:                # with etcd; store is then this server's own directory (its audit log)
+//	  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379, https://10.0.0.3:2379]
+//	  prefix: passman/prod/
+//	  ca_file: /etc/passman/etcd-ca.pem
+//	  cert_file: /etc/passman/etcd-client.pem   # with key_file, for --client-cert-auth
+//	  key_file: /etc/passman/etcd-client-key.pem
+//	  stale_reads: false   # true: reads served by the nearest member, possibly stale
 type FileConfig struct {
 	Listen string `yaml:"listen"`
 	// Addr is Listen's deprecated spelling; Listen wins when both are set.
@@ -60,6 +71,55 @@ type FileConfig struct {
 	Rotation     Rotation  `yaml:"rotation"`
 	// TokenRetention: see Config.TokenRetention.
 	TokenRetention Duration `yaml:"token_retention"`
+	// Storage, ServerID and Etcd: a store shared by several servers.
+	Storage  string    `yaml:"storage"`
+	ServerID string    `yaml:"server_id"`
+	Etcd     *EtcdFile `yaml:"etcd"`
+}
+
+// EtcdFile is the etcd section.
+type EtcdFile struct {
+	Endpoints  []string `yaml:"endpoints"`
+	Prefix     string   `yaml:"prefix"`
+	CAFile     string   `yaml:"ca_file"`
+	CertFile   string   `yaml:"cert_file"`
+	KeyFile    string   `yaml:"key_file"`
+	StaleReads bool     `yaml:"stale_reads"`
+}
+
+// EtcdConfig is the etcd store configuration the file describes, nil for
+// the default bbolt storage. The etcd section without storage: etcd (or
+// the reverse) is an error: a server that silently served its local file
+// instead of the cluster would split the truth in two.
+func (f FileConfig) EtcdConfig() (*etcd.Config, error) {
+	switch f.Storage {
+	case "", "bbolt":
+		if f.Etcd != nil {
+			return nil, fmt.Errorf("%w: server config: an etcd section needs storage: etcd", secret.ErrInvalidArgument)
+		}
+		return nil, nil
+	case "etcd":
+	default:
+		return nil, fmt.Errorf("%w: server config: storage %q: want bbolt or etcd", secret.ErrInvalidArgument, f.Storage)
+	}
+	if f.Etcd == nil || len(f.Etcd.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: server config: storage etcd needs etcd.endpoints", secret.ErrInvalidArgument)
+	}
+	cfg := &etcd.Config{Endpoints: f.Etcd.Endpoints, Prefix: f.Etcd.Prefix, StaleReads: f.Etcd.StaleReads}
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	tlsNeeded := f.Etcd.CAFile != "" || f.Etcd.CertFile != ""
+	for _, ep := range f.Etcd.Endpoints {
+		tlsNeeded = tlsNeeded || strings.HasPrefix(ep, "https://")
+	}
+	if tlsNeeded {
+		var err error
+		if cfg.TLS, err = etcd.TLSFiles(f.Etcd.CAFile, f.Etcd.CertFile, f.Etcd.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 // Rotation is the rotation section.
