@@ -84,6 +84,9 @@ type Header struct {
 	// AuditSeq is the audit chain head the store had recorded at the
 	// snapshot; the audit section holds at least that many entries.
 	AuditSeq uint64 `json:"audit_seq"`
+	// ServerID names the server of a cluster whose audit chain the audit
+	// section is ("" for a single store).
+	ServerID string `json:"server_id,omitempty"`
 }
 
 func (h Header) check() error {

@@ -55,7 +55,7 @@ func (l *Local) Backup(ctx context.Context, w io.Writer, opts backup.Options) (b
 		return backup.Header{}, errors.Join(err, l.record(ctx, audit.Entry{Action: o.action, Decision: dec}, err))
 	}
 	cw := &countWriter{w: w}
-	h, err := writeBackup(ctx, l.db, l.log.Path(), cw, opts.Logical, l.opts.now())
+	h, err := writeBackup(ctx, l.db, l.headName, l.opts.ServerID, l.log.Path(), cw, opts.Logical, l.opts.now())
 	details := map[string]string{"bytes": strconv.FormatInt(cw.n, 10), "audit_seq": strconv.FormatUint(h.AuditSeq, 10)}
 	if opts.Logical {
 		details["logical"] = "true"
@@ -85,11 +85,12 @@ type revisioner interface{ Revision() int64 }
 // a bbolt store (Restore) as well as into etcd. The caller authorizes and
 // audits it (Local.Backup does, for its own store).
 func BackupBackend(ctx context.Context, b store.Backend, logPath string, w io.Writer, opts backup.Options, now time.Time) (backup.Header, error) {
-	return writeBackup(ctx, b, logPath, w, opts.Logical, now)
+	return writeBackup(ctx, b, auditHeadMeta, "", logPath, w, opts.Logical, now)
 }
 
-// writeBackup writes b's backup, with the audit log at logPath, to w.
-func writeBackup(ctx context.Context, b store.Backend, logPath string, w io.Writer, logical bool, now time.Time) (backup.Header, error) {
+// writeBackup writes b's backup, with the audit log at logPath (whose head
+// the store records as headName; its server's id on a cluster), to w.
+func writeBackup(ctx context.Context, b store.Backend, headName, serverID, logPath string, w io.Writer, logical bool, now time.Time) (backup.Header, error) {
 	var h backup.Header
 	body := func(tx store.Tx, size int64, writeTo func(io.Writer) (int64, error)) error {
 		info, err := store.InfoTx(tx)
@@ -97,7 +98,7 @@ func writeBackup(ctx context.Context, b store.Backend, logPath string, w io.Writ
 			return err
 		}
 		var seq uint64
-		if cb, err := store.MetaTx(tx, auditHeadMeta); err != nil {
+		if cb, err := store.MetaTx(tx, headName); err != nil {
 			return err
 		} else if cb != nil {
 			cp, err := audit.ParseCheckpoint(cb)
@@ -112,7 +113,7 @@ func writeBackup(ctx context.Context, b store.Backend, logPath string, w io.Writ
 		if err != nil {
 			return err
 		}
-		h = backup.Header{StoreID: info.ID, CreatedAt: now.UTC(), Source: "bbolt", KeyIDs: info.Keys, AuditSeq: seq}
+		h = backup.Header{StoreID: info.ID, CreatedAt: now.UTC(), Source: "bbolt", KeyIDs: info.Keys, AuditSeq: seq, ServerID: serverID}
 		if r, ok := tx.(revisioner); ok {
 			// etcd: the snapshot's revision, fixed by the reads above; the
 			// keyspace follows as records, read at it.
@@ -251,6 +252,11 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (RestoreReport, err
 	if err := readSections(ctx, br, tmp); err != nil {
 		return rep, err
 	}
+	if id := br.Header.ServerID; id != "" {
+		if err := adoptChain(ctx, filepath.Join(tmp, DBFile), id); err != nil {
+			return rep, err
+		}
+	}
 	for _, name := range []string{DBFile, AuditFile} {
 		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(opts.Dir, name)); err != nil {
 			return rep, fmt.Errorf("restore: %w", err)
@@ -303,6 +309,26 @@ func readSections(ctx context.Context, br *backup.Reader, dir string) error {
 		return fmt.Errorf("%w: backup: it lacks the database or the audit log", secret.ErrCorrupt)
 	}
 	return nil
+}
+
+// adoptChain makes the audit chain of server id, whose log a cluster's
+// backup carries, the restored single store's chain: its recorded head
+// becomes the store's, so the restored log is checked against it as any
+// store's is on open. The other servers' replicated chains stay in the
+// keyspace as they were.
+func adoptChain(ctx context.Context, dbPath, id string) error {
+	db, err := boltdb.Open(ctx, dbPath, boltdb.Options{})
+	if err != nil {
+		return err
+	}
+	err = db.Update(ctx, func(tx store.Tx) error {
+		head, err := store.MetaTx(tx, clusterHeadPrefix+id)
+		if err != nil || head == nil {
+			return err
+		}
+		return store.PutMeta(tx, auditHeadMeta, bytes.Clone(head))
+	})
+	return errors.Join(err, db.Close())
 }
 
 func writeFile(path string, r io.Reader) error {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // FileConfig is the server's configuration file (YAML or JSON), for
@@ -48,6 +50,16 @@ import (
 //	  node: passman-a          # this server's name in status and the election; default host/listen address
 //	  canary: 1                # rotate --due's rules: canary batch size, failures that stop a run
 //	  max_failures: 3
+//	  election_ttl: 10s        # with storage: etcd: the election's session TTL (failover within TTL + interval)
+//	storage: etcd        # bbolt (the default: the file in store) or etcd
+//	server_id: pm-1      # with etcd: this server's name (its audit chain)
+//	etcd:                # with etcd; store is then this server's own directory (its audit log)
+//	  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379, https://10.0.0.3:2379]
+//	  prefix: passman/prod/
+//	  ca_file: /etc/passman/etcd-ca.pem
+//	  cert_file: /etc/passman/etcd-client.pem   # with key_file, for --client-cert-auth
+//	  key_file: /etc/passman/etcd-client-key.pem
+//	  stale_reads: false   # true: reads served by the nearest member, possibly stale
 type FileConfig struct {
 	Listen string `yaml:"listen"`
 	// Addr is Listen's deprecated spelling; Listen wins when both are set.
@@ -69,6 +81,10 @@ type FileConfig struct {
 	// TokenRetention: see Config.TokenRetention.
 	TokenRetention Duration      `yaml:"token_retention"`
 	Scheduler      SchedulerFile `yaml:"scheduler"`
+	// Storage, ServerID and Etcd: a store shared by several servers.
+	Storage  string    `yaml:"storage"`
+	ServerID string    `yaml:"server_id"`
+	Etcd     *EtcdFile `yaml:"etcd"`
 }
 
 // SchedulerFile is the scheduler section; see SchedulerConfig.
@@ -79,12 +95,13 @@ type SchedulerFile struct {
 	Node        string   `yaml:"node"`
 	Canary      int      `yaml:"canary"`
 	MaxFailures int      `yaml:"max_failures"`
+	ElectionTTL Duration `yaml:"election_ttl"`
 }
 
 // Config is the SchedulerConfig the section describes.
 func (f SchedulerFile) Config() SchedulerConfig {
 	return SchedulerConfig{Enabled: f.Enabled, Interval: time.Duration(f.Interval), Jitter: time.Duration(f.Jitter), Node: f.Node,
-		Due: rotation.DueOptions{Canary: f.Canary, MaxFailures: f.MaxFailures}}
+		Due: rotation.DueOptions{Canary: f.Canary, MaxFailures: f.MaxFailures}, ElectionTTL: time.Duration(f.ElectionTTL)}
 }
 
 // minSchedulerInterval keeps a configuration from turning the scheduler
@@ -95,12 +112,57 @@ func (f SchedulerFile) check() error {
 	switch {
 	case f.Interval != 0 && time.Duration(f.Interval) < minSchedulerInterval:
 		return fmt.Errorf("scheduler.interval %s is under %s", time.Duration(f.Interval), minSchedulerInterval)
-	case f.Jitter < 0 || f.Canary < 0 || f.MaxFailures < 0:
-		return errors.New("scheduler: jitter, canary and max_failures must not be negative")
+	case f.Jitter < 0 || f.Canary < 0 || f.MaxFailures < 0 || f.ElectionTTL < 0:
+		return errors.New("scheduler: jitter, canary, max_failures and election_ttl must not be negative")
 	case len(f.Node) > 256:
 		return errors.New("scheduler.node is longer than 256 bytes")
 	}
 	return nil
+}
+
+// EtcdFile is the etcd section.
+type EtcdFile struct {
+	Endpoints  []string `yaml:"endpoints"`
+	Prefix     string   `yaml:"prefix"`
+	CAFile     string   `yaml:"ca_file"`
+	CertFile   string   `yaml:"cert_file"`
+	KeyFile    string   `yaml:"key_file"`
+	StaleReads bool     `yaml:"stale_reads"`
+}
+
+// EtcdConfig is the etcd store configuration the file describes, nil for
+// the default bbolt storage. The etcd section without storage: etcd (or
+// the reverse) is an error: a server that silently served its local file
+// instead of the cluster would split the truth in two.
+func (f FileConfig) EtcdConfig() (*etcd.Config, error) {
+	switch f.Storage {
+	case "", "bbolt":
+		if f.Etcd != nil {
+			return nil, fmt.Errorf("%w: server config: an etcd section needs storage: etcd", secret.ErrInvalidArgument)
+		}
+		return nil, nil
+	case "etcd":
+	default:
+		return nil, fmt.Errorf("%w: server config: storage %q: want bbolt or etcd", secret.ErrInvalidArgument, f.Storage)
+	}
+	if f.Etcd == nil || len(f.Etcd.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: server config: storage etcd needs etcd.endpoints", secret.ErrInvalidArgument)
+	}
+	cfg := &etcd.Config{Endpoints: f.Etcd.Endpoints, Prefix: f.Etcd.Prefix, StaleReads: f.Etcd.StaleReads}
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	tlsNeeded := f.Etcd.CAFile != "" || f.Etcd.CertFile != ""
+	for _, ep := range f.Etcd.Endpoints {
+		tlsNeeded = tlsNeeded || strings.HasPrefix(ep, "https://")
+	}
+	if tlsNeeded {
+		var err error
+		if cfg.TLS, err = etcd.TLSFiles(f.Etcd.CAFile, f.Etcd.CertFile, f.Etcd.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 // Rotation is the rotation section.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,10 +15,13 @@ import (
 	"path/filepath"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scheduler"
+	"github.com/passman-dev/passman/scheduler/etcdelect"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -126,9 +130,23 @@ type SchedulerConfig struct {
 	// Due are the rules of each run's due rotations (rotate --due's).
 	Due rotation.DueOptions
 	// Leadership decides which server runs the schedule; nil means this
-	// one always does (a single server on its own bbolt store). A cluster
-	// sets its etcd election (package scheduler/etcdelect).
+	// one always does on a store of its own (bbolt), and an etcd election
+	// (package scheduler/etcdelect) on a store in etcd.
 	Leadership scheduler.Leadership
+	// ElectionTTL is the etcd election's session TTL, which bounds the
+	// failover with Interval; 0 means etcdelect.DefaultTTL.
+	ElectionTTL time.Duration
+}
+
+// ElectionPrefix is where the servers of the etcd deployment at prefix
+// hold their scheduler election: beside the store's keys, not among them,
+// so a backup or export of the store carries no election state.
+func ElectionPrefix(prefix string) string { return "passman-election/" + prefix }
+
+// etcdBackend is a store in etcd (store/etcd's DB): its client and prefix.
+type etcdBackend interface {
+	Client() *clientv3.Client
+	Prefix() string
 }
 
 // Started describes a server that is listening.
@@ -344,12 +362,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // which waits for a run in progress to end.
 func startScheduler(ctx context.Context, local *core.Local, cfg Config, retention time.Duration, addr net.Addr) (stop func(), lead scheduler.Leadership, err error) {
 	sc := cfg.Scheduler
-	node := sc.Node
+	node := cmp.Or(sc.Node, cfg.Store.ServerID)
 	if node == "" {
 		host, _ := os.Hostname()
 		node = host + "/" + addr.String()
 	}
 	lead = sc.Leadership
+	if eb, ok := cfg.Store.Backend.(etcdBackend); ok && lead == nil {
+		if lead, err = etcdelect.New(eb.Client(), ElectionPrefix(eb.Prefix()), node, sc.ElectionTTL); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", secret.ErrInvalidArgument, err)
+		}
+	}
 	if lead == nil {
 		lead = scheduler.Single{Node: node}
 	}

@@ -264,6 +264,11 @@ func parseFPKey(rest []byte) (string, int, bool) {
 	return string(rest[:i]), int(binary.BigEndian.Uint64(rest[i+1:])), true
 }
 
+// MetaKey is the backend key of caller-owned metadata name (or, for a
+// prefix of names, the prefix of their keys), for callers that watch the
+// backend for changes to it.
+func MetaKey(name string) []byte { return []byte(prefixMeta + name) }
+
 // PutMeta stores caller-owned metadata inside tx, such as the audit chain
 // head that must commit atomically with a change.
 func PutMeta(tx Tx, name string, value []byte) error {

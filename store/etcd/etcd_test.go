@@ -114,3 +114,26 @@ func TestServerRefusesOversized(t *testing.T) {
 		t.Fatalf("12 MiB transaction: %v", err)
 	}
 }
+
+func TestParseURL(t *testing.T) {
+	cfg, err := etcd.ParseURL("etcd://127.0.0.1:2379,127.0.0.1:22379/passman/prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Endpoints, " ") != "http://127.0.0.1:2379 http://127.0.0.1:22379" || cfg.Prefix != "passman/prod/" || cfg.TLS != nil {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	cfg, err = etcd.ParseURL("etcd://h:1?tls=1")
+	if err != nil || cfg.Endpoints[0] != "https://h:1" || cfg.TLS == nil || cfg.Prefix != "" {
+		t.Fatalf("tls: %+v, %v", cfg, err)
+	}
+	for _, bad := range []string{
+		"", "http://h:1/p", "etcd:///p", "etcd://u:pw@h:1/p", "etcd://h:1/p?password=x",
+		"etcd://h:1,,h:2/p", "etcd://h:1/p?cacert=/nonexistent", "etcd://h:1/p?cert=c.pem",
+		"etcd://" + strings.Repeat("h", 1<<16) + "%zz",
+	} {
+		if _, err := etcd.ParseURL(bad); !errors.Is(err, secret.ErrInvalidArgument) {
+			t.Errorf("ParseURL(%.40q) = %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+}
