@@ -45,6 +45,7 @@ etcd:
   endpoints: [%s]
   prefix: %s
 scheduler: {enabled: true, interval: %s, election_ttl: %s}
+rotation: {exec_programs: [/bin/sh]}
 `, port, d.cert, d.key, s.dir, d.keyFile, d.policies, id, strings.Join(d.etcd.Endpoints(), ", "), d.prefix, schedInterval, electionTTL)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		d.t.Fatal(err)
@@ -224,6 +225,97 @@ func TestClusterBackup(t *testing.T) {
 			t.Errorf("%s after restore: %v", path, err)
 		}
 	}
+}
+
+// hangScript is an exec connection's program: it logs each step with the
+// version and value it was given, and the first set after the test made
+// the file HANG hangs there, so the server running it can be killed
+// mid-rotation.
+const hangScript = `v=$(cat); echo "$1 v$PASSMAN_VERSION $v" >> "$0.log"
+if [ "$1" = set ] && [ -e "$0.hang" ]; then rm "$0.hang"; echo hung >> "$0.log"; sleep 30; fi`
+
+// TestLeaderKilledMidRotationCluster: the leading server is SIGKILLed
+// while its scheduled rotation's set step is running on the target; the
+// other server leads, finds the rotation in progress in the store and
+// resumes it: the target gets the same pending value again, never a
+// second new one, and the secret ends with that one new version current.
+func TestLeaderKilledMidRotationCluster(t *testing.T) {
+	ctx := context.Background()
+	d := newDeployment(t, etcdtest.Shared(t), 0)
+	d.addSchedulingServer("s0")
+	d.addSchedulingServer("s1")
+	base := filepath.Join(d.dir, "target")
+	if err := os.WriteFile(base+".hang", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := fmt.Sprintf(`["-c", %q, %q]`, hangScript, base)
+	admin := d.client(0, "")
+	if _, err := admin.PutConnection(ctx, secret.Connection{Name: "hang", Connector: "exec", Config: map[string]string{"command": "/bin/sh", "args": args, "timeout": "60s"}, AllowedPaths: []string{"app/*"}}); err != nil {
+		t.Fatal(err)
+	}
+	const period = 3 * time.Second
+	p := secret.Duration(period)
+	md := &secret.MetadataUpdate{Rotation: &secret.Rotation{Connection: "hang", Length: 32}, RotationPeriod: &p}
+	if _, err := admin.Put(ctx, "app/hang", secret.NewValue([]byte("initial value")), secret.PutOptions{Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	readLog := func() string {
+		b, _ := os.ReadFile(base + ".log")
+		return string(b)
+	}
+	waitUntil(t, 30*time.Second, "the leader's set to hang", func() bool { return strings.Contains(readLog(), "hung") })
+	leader := liveLeader(ctx, t, d, 0)
+	li := map[string]int{"s0": 0, "s1": 1}[leader]
+	fi := 1 - li
+	d.servers[li].kill()
+
+	var s secret.Secret
+	waitUntil(t, electionTTL+schedInterval+20*time.Second, "the rotation to be resumed", func() bool {
+		var err error
+		if s, err = d.client(fi, "").Describe(ctx, "app/hang"); err != nil {
+			t.Fatal(err)
+		}
+		st := s.Metadata.RotationStatus
+		return st != nil && st.State == secret.RotationSucceeded && s.CurrentVersion == 2
+	})
+	if st := s.Metadata.RotationStatus; st.Trigger != "due" {
+		t.Errorf("trigger %q", st.Trigger)
+	}
+	runs, err := d.client(fi, "").SchedulerStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	for _, r := range runs.Runs {
+		resumed = resumed || len(r.Resumed) > 0 && r.Resumed[0] == "app/hang" && r.Node == d.servers[fi].id
+	}
+	if !resumed {
+		t.Errorf("no run of %s resumed app/hang: %+v", d.servers[fi].id, runs.Runs)
+	}
+	cur, err := d.client(fi, "").Get(ctx, "app/hang", secret.Selector{Version: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sets2 int
+	for _, line := range strings.Split(strings.TrimSpace(readLog()), "\n") {
+		step, rest, _ := strings.Cut(line, " ")
+		if step != "set" || !strings.HasPrefix(rest, "v2 ") {
+			continue
+		}
+		sets2++
+		if rest != "v2 "+string(cur.Value.Reveal()) {
+			t.Errorf("the target was set to another value for v2: %q", line)
+		}
+	}
+	if sets2 < 2 {
+		t.Errorf("v2 was set %d times: want the dead leader's set and the resumed one\n%s", sets2, readLog())
+	}
+	if strings.Contains(readLog(), "set v3 ") {
+		if s, _ := d.client(fi, "").Describe(ctx, "app/hang"); len(s.Versions) > 2 && s.Versions[2].CreatedAt.Sub(s.Versions[1].CreatedAt) < period-500*time.Millisecond {
+			t.Error("a second rotation started within the period")
+		}
+	}
+	d.verifyAll(ctx)
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
