@@ -216,10 +216,11 @@ type replicatedLog struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	pending []audit.Entry // appended locally, not yet taken for writing
-	taken   uint64        // every entry up to here is written or being written
-	done    uint64        // every entry up to here is in the store
-	flights int           // writes in flight
+	pending []audit.Entry   // appended locally, not yet taken for writing
+	taken   uint64          // every entry up to here is written or being written
+	done    uint64          // every entry up to here is in the store
+	flights int             // writes in flight
+	retry   [][]audit.Entry // writes that failed, to do again
 	// finished holds the first and last seq of writes that ended beyond
 	// done, waiting for the ones before them.
 	finished map[uint64]uint64
@@ -262,10 +263,7 @@ func (r *replicatedLog) kick() {
 	go func() {
 		for {
 			r.mu.Lock()
-			var last uint64
-			if len(r.pending) > 0 {
-				last = slices.MaxFunc(r.pending, func(a, b audit.Entry) int { return compareSeq(a.Seq, b.Seq) }).Seq
-			}
+			last := r.target()
 			if last <= r.done {
 				r.flushing = false
 				r.mu.Unlock()
@@ -317,18 +315,28 @@ func (r *replicatedLog) wait(seq uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.done < seq {
-		if r.taken >= seq || r.flights >= replicaFlights {
+		if r.flights >= replicaFlights {
 			r.cond.Wait()
 			continue
 		}
-		batch := r.takeRun()
-		if len(batch) == 0 {
-			// An entry before seq is appended but not yet queued.
+		var batch []audit.Entry
+		switch {
+		case len(r.retry) > 0:
+			// A write that failed goes again as it was: the entries
+			// around it are written or being written.
+			batch, r.retry = r.retry[0], r.retry[1:]
+		case r.taken < seq:
+			if batch = r.takeRun(); len(batch) == 0 {
+				// An entry before seq is appended but not yet queued.
+				r.cond.Wait()
+				continue
+			}
+			r.taken = batch[len(batch)-1].Seq
+		default:
 			r.cond.Wait()
 			continue
 		}
 		first, last := batch[0].Seq, batch[len(batch)-1].Seq
-		r.taken = last
 		r.flights++
 		// Only what is known to be in the store goes into the
 		// replica head: a write that fails must not leave a head
@@ -339,10 +347,7 @@ func (r *replicatedLog) wait(seq uint64) error {
 		r.mu.Lock()
 		r.flights--
 		if err != nil {
-			// Back in line, and every later write with it: nothing is
-			// taken past a gap.
-			r.pending = append(r.pending, batch...)
-			r.taken = min(r.taken, first-1)
+			r.retry = append(r.retry, batch)
 			r.cond.Broadcast()
 			return fmt.Errorf("replicate audit entries to the store: %w", err)
 		}
@@ -363,13 +368,20 @@ func (r *replicatedLog) wait(seq uint64) error {
 	return nil
 }
 
+// target is the last entry appended so far, for the background flusher.
+func (r *replicatedLog) target() uint64 {
+	t := r.taken
+	for _, e := range r.pending {
+		t = max(t, e.Seq)
+	}
+	return t
+}
+
 // takeRun removes from pending the run of entries that follows taken
 // without a gap, up to replicaBatch of them: the store never holds an
-// entry whose predecessor is not in it or on its way.
+// entry whose predecessor is not in it, on its way or due for a retry.
 func (r *replicatedLog) takeRun() []audit.Entry {
 	slices.SortFunc(r.pending, func(a, b audit.Entry) int { return compareSeq(a.Seq, b.Seq) })
-	// Drop entries already written (a retry after a failure that
-	// committed after all, or a write racing it).
 	i := 0
 	for i < len(r.pending) && r.pending[i].Seq <= r.taken {
 		i++
