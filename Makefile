@@ -36,7 +36,7 @@ export PASSMAN_REQUIRE_STRACE := 1
 ETCD := $(TOOLS)/etcd
 export PASSMAN_REQUIRE_ETCD := 1
 
-.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean
+.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean bench-cluster demo-cluster
 
 all: build
 
@@ -111,6 +111,17 @@ bench-scan: build $(GITLEAKS)
 bench-server: build
 	AUDIT_SYNC=fsync ./scripts/bench-server.sh $(BIN)
 	AUDIT_SYNC=write ./scripts/bench-server.sh $(BIN)
+
+## bench-cluster: 16 clients over two servers on a 3-member etcd cluster,
+## then over the single-node bbolt server, in one run; prints reads/s,
+## writes/s, p99 and the cluster's ratios (docs/cluster.md).
+bench-cluster: build $(ETCD)
+	./scripts/bench-cluster.sh $(BIN) $(ETCD)
+
+## demo-cluster: 3 etcd members and 2 passman servers on loopback: a write
+## on one, a read on the other, faults survived.
+demo-cluster: build $(ETCD)
+	./scripts/demo-cluster.sh $(BIN) $(ETCD)
 
 clean:
 	rm -rf bin $(BENCH_OUT) $(TOOLS)

@@ -98,7 +98,11 @@ type clusterState struct {
 // replicates what an earlier run left unreplicated, and starts watching
 // token records.
 func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, error) {
-	r := &replicatedLog{Log: alog, b: l.db, id: l.opts.ServerID}
+	// With audit sync "write" an entry counts as written once write(2)
+	// returned; its replication, like its fsync, follows within
+	// milliseconds but is not waited for, except by changes: their
+	// entries are in the store before they commit whatever the mode.
+	r := &replicatedLog{Log: alog, b: l.db, id: l.opts.ServerID, async: l.opts.AuditSync == audit.SyncWrite}
 	r.cond = sync.NewCond(&r.mu)
 	last, err := store.ReadMeta(ctx, l.db, clusterReplicaPrefix+r.id)
 	if err != nil {
@@ -109,9 +113,17 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 			return nil, fmt.Errorf("%w: audit replica head of server %s: %v", secret.ErrCorrupt, r.id, err)
 		}
 	}
+	r.taken = r.done
 	head := alog.Head()
-	if r.done > head.Seq {
-		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds %d entries of server %s; restore the log from the store or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.done, r.id)
+	// The replica head lags (see wait), so look past the local log too:
+	// a server whose log was lost must not start its chain again over the
+	// one the store holds.
+	beyond, err := replicaBeyond(ctx, l.db, r.id, head.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if r.done > head.Seq || beyond {
+		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds later entries of server %s; restore the log from the store (core.ReadReplica) or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.id)
 	}
 	if head.Seq > r.done {
 		// Written before a crash, after the last replication.
@@ -150,6 +162,27 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 	return r, nil
 }
 
+// replicaBeyond reports whether the store holds an entry of server id's
+// chain after seq: entry seq+1, or for an empty log any entry at all.
+func replicaBeyond(ctx context.Context, b store.Backend, id string, seq uint64) (bool, error) {
+	found := false
+	err := b.View(ctx, func(tx store.Tx) error {
+		if seq > 0 {
+			v, err := store.MetaTx(tx, replicaName(id, seq+1))
+			found = v != nil
+			return err
+		}
+		return store.ScanMeta(tx, clusterLogPrefix+id+"/", func(string, []byte) (bool, error) {
+			found = true
+			return false, nil
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("read audit replica: %w", err)
+	}
+	return found, nil
+}
+
 func (l *Local) stopCluster() error {
 	if l.cluster == nil {
 		return nil
@@ -170,8 +203,12 @@ func (l *Local) update(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // replicatedLog is the local audit log whose entries are also written to
-// the shared store, in group commits: the first waiter writes every entry
-// pending, the others wait for it.
+// the shared store, in group commits: a waiter whose entry is pending and
+// not yet being written writes every pending entry that follows the last
+// one taken, while up to replicaFlights such writes are in flight (etcd
+// commits concurrent writes in one raft round, so overlapping them raises
+// what one server replicates per round trip). Entries are taken in seq
+// order without gaps; done advances over the writes that finished.
 type replicatedLog struct {
 	*audit.Log
 	b  store.Backend
@@ -179,10 +216,22 @@ type replicatedLog struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	pending []audit.Entry // appended locally, not yet in the store
-	done    uint64        // every entry up to here is in the store
-	leading bool
+	pending []audit.Entry   // appended locally, not yet taken for writing
+	taken   uint64          // every entry up to here is written or being written
+	done    uint64          // every entry up to here is in the store
+	flights int             // writes in flight
+	retry   [][]audit.Entry // writes that failed, to do again
+	// finished holds the first and last seq of writes that ended beyond
+	// done, waiting for the ones before them.
+	finished map[uint64]uint64
+	// async: Append does not wait for the store (audit sync "write"); a
+	// background flusher replicates, and Sync still waits.
+	async    bool
+	flushing bool
 }
+
+// replicaFlights bounds the replication writes of one server in flight.
+const replicaFlights = 4
 
 func (r *replicatedLog) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
 	w, err := r.Log.Append(ctx, e)
@@ -190,10 +239,45 @@ func (r *replicatedLog) Append(ctx context.Context, e audit.Entry) (audit.Entry,
 		return w, err
 	}
 	r.enqueue(w)
+	if r.async {
+		r.kick()
+		return w, nil
+	}
 	if err := r.wait(w.Seq); err != nil {
 		return audit.Entry{}, err
 	}
 	return w, nil
+}
+
+// kick starts the background flusher unless it runs. It replicates until
+// nothing is pending; a failure leaves the entries pending for the next
+// Sync (Ready calls it, so the server reports itself not ready).
+func (r *replicatedLog) kick() {
+	r.mu.Lock()
+	if r.flushing {
+		r.mu.Unlock()
+		return
+	}
+	r.flushing = true
+	r.mu.Unlock()
+	go func() {
+		for {
+			r.mu.Lock()
+			last := r.target()
+			if last <= r.done {
+				r.flushing = false
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Unlock()
+			if err := r.wait(last); err != nil {
+				r.mu.Lock()
+				r.flushing = false
+				r.mu.Unlock()
+				return
+			}
+		}
+	}()
 }
 
 func (r *replicatedLog) AppendDeferred(ctx context.Context, e audit.Entry) (audit.Entry, error) {
@@ -212,6 +296,12 @@ func (r *replicatedLog) Sync() error {
 	return r.wait(r.Log.Head().Seq)
 }
 
+// Close replicates what is pending, then closes the local log.
+func (r *replicatedLog) Close() error {
+	err := r.wait(r.Log.Head().Seq)
+	return errors.Join(err, r.Log.Close())
+}
+
 func (r *replicatedLog) enqueue(e audit.Entry) {
 	r.mu.Lock()
 	r.pending = append(r.pending, e)
@@ -219,55 +309,87 @@ func (r *replicatedLog) enqueue(e audit.Entry) {
 	r.cond.Broadcast()
 }
 
-// wait returns once entry seq is in the store, writing the pending entries
-// itself when no one else is.
+// wait returns once entry seq is in the store, writing pending entries
+// itself when its own is not yet being written.
 func (r *replicatedLog) wait(seq uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.done < seq {
-		if r.leading {
+		if r.flights >= replicaFlights {
 			r.cond.Wait()
 			continue
 		}
-		batch := r.takeRun()
-		if len(batch) == 0 {
-			// An entry before seq is appended but not yet queued.
+		var batch []audit.Entry
+		switch {
+		case len(r.retry) > 0:
+			// A write that failed goes again as it was: the entries
+			// around it are written or being written.
+			batch, r.retry = r.retry[0], r.retry[1:]
+		case r.taken < seq:
+			if batch = r.takeRun(); len(batch) == 0 {
+				// An entry before seq is appended but not yet queued.
+				r.cond.Wait()
+				continue
+			}
+			r.taken = batch[len(batch)-1].Seq
+		default:
 			r.cond.Wait()
 			continue
 		}
-		r.leading = true
+		first, last := batch[0].Seq, batch[len(batch)-1].Seq
+		r.flights++
+		// Only what is known to be in the store goes into the
+		// replica head: a write that fails must not leave a head
+		// beyond a gap. Re-writing entries after a restart is harmless.
+		safe := r.done
 		r.mu.Unlock()
-		err := r.write(batch)
+		err := r.write(batch, safe)
 		r.mu.Lock()
-		r.leading = false
+		r.flights--
 		if err != nil {
-			r.pending = append(r.pending, batch...)
+			r.retry = append(r.retry, batch)
 			r.cond.Broadcast()
 			return fmt.Errorf("replicate audit entries to the store: %w", err)
 		}
-		r.done = batch[len(batch)-1].Seq
+		if r.finished == nil {
+			r.finished = map[uint64]uint64{}
+		}
+		r.finished[first] = last
+		for {
+			end, ok := r.finished[r.done+1]
+			if !ok {
+				break
+			}
+			delete(r.finished, r.done+1)
+			r.done = end
+		}
 		r.cond.Broadcast()
 	}
 	return nil
 }
 
-// takeRun removes from pending the run of entries that follows done
+// target is the last entry appended so far, for the background flusher.
+func (r *replicatedLog) target() uint64 {
+	t := r.taken
+	for _, e := range r.pending {
+		t = max(t, e.Seq)
+	}
+	return t
+}
+
+// takeRun removes from pending the run of entries that follows taken
 // without a gap, up to replicaBatch of them: the store never holds an
-// entry whose predecessor it lacks.
+// entry whose predecessor is not in it, on its way or due for a retry.
 func (r *replicatedLog) takeRun() []audit.Entry {
 	slices.SortFunc(r.pending, func(a, b audit.Entry) int { return compareSeq(a.Seq, b.Seq) })
-	n := 0
-	for n < len(r.pending) && n < replicaBatch && r.pending[n].Seq == r.done+uint64(n)+1 {
-		n++
-	}
-	// Drop entries already replicated (a retry after an ambiguous failure).
 	i := 0
-	for i < len(r.pending) && r.pending[i].Seq <= r.done {
+	for i < len(r.pending) && r.pending[i].Seq <= r.taken {
 		i++
 	}
-	if i > 0 {
-		r.pending = r.pending[i:]
-		return r.takeRun()
+	r.pending = r.pending[i:]
+	n := 0
+	for n < len(r.pending) && n < replicaBatch && r.pending[n].Seq == r.taken+uint64(n)+1 {
+		n++
 	}
 	batch := slices.Clone(r.pending[:n])
 	r.pending = slices.Delete(r.pending, 0, n)
@@ -284,7 +406,8 @@ func compareSeq(a, b uint64) int {
 	return 0
 }
 
-func (r *replicatedLog) write(batch []audit.Entry) error {
+// write puts batch into the store, with safe as the replica head.
+func (r *replicatedLog) write(batch []audit.Entry, safe uint64) error {
 	lines := make([][]byte, len(batch))
 	for i := range batch {
 		b, err := json.Marshal(&batch[i])
@@ -302,7 +425,10 @@ func (r *replicatedLog) write(batch []audit.Entry) error {
 				return err
 			}
 		}
-		return store.PutMeta(tx, clusterReplicaPrefix+r.id, []byte(strconv.FormatUint(batch[len(batch)-1].Seq, 10)))
+		if safe == 0 {
+			return nil
+		}
+		return store.PutMeta(tx, clusterReplicaPrefix+r.id, []byte(strconv.FormatUint(safe, 10)))
 	})
 }
 

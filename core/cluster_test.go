@@ -3,11 +3,16 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
@@ -237,5 +242,54 @@ func TestMigrateBoltToCluster(t *testing.T) {
 	// A second migration into the same prefix is refused.
 	if _, err := core.Migrate(ctx, opts, clusterOpts(t, prefix, "pm-1", kr).Backend, "pm-1"); !errors.Is(err, secret.ErrPrecondition) {
 		t.Fatalf("migration into a non-empty prefix: %v", err)
+	}
+}
+
+// etcd (and so its snapshots and backups) sees neither a secret's value
+// nor the master key, in any common encoding.
+func TestClusterEtcdHoldsNoPlaintext(t *testing.T) {
+	a, _, optsA, _ := twoServers(t)
+	ctx := context.Background()
+	const canary = "etcd-canary-value-7f3a91"
+	if _, err := a.Put(ctx, "prod/canary", secret.NewValue([]byte(canary)), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(t.TempDir(), "k.json")
+	if err := optsA.Keyring.SaveFile(kf); err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Keys []struct {
+			Key string `json:"key"`
+		} `json:"keys"`
+	}
+	b, _ := os.ReadFile(kf)
+	if err := json.Unmarshal(b, &file); err != nil || len(file.Keys) == 0 {
+		t.Fatalf("key file: %v", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(file.Keys[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needles := map[string][]byte{"value": []byte(canary), "master key": key}
+	for name, n := range map[string][]byte{"value": []byte(canary), "master key": key} {
+		needles[name+" (base64)"] = []byte(base64.StdEncoding.EncodeToString(n))
+		needles[name+" (hex)"] = []byte(hex.EncodeToString(n))
+	}
+	// Everything under the store's prefix, as etcd holds it.
+	db := optsA.Backend.(*etcd.DB)
+	resp, err := db.Client().Get(ctx, db.Prefix(), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) < 5 {
+		t.Fatalf("only %d keys under the prefix", len(resp.Kvs))
+	}
+	for _, kv := range resp.Kvs {
+		for name, n := range needles {
+			if bytes.Contains(kv.Key, n) || bytes.Contains(kv.Value, n) {
+				t.Errorf("etcd key %q holds the %s", kv.Key, name)
+			}
+		}
 	}
 }

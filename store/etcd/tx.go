@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman/secret"
@@ -73,17 +74,26 @@ func (t *tx) fail(err error) error {
 	return err
 }
 
-// readOpts fixes the snapshot: the first read is linearizable (or, for a
-// View with StaleReads, served by the member at hand) and later ones are
-// at its revision.
-func (t *tx) readOpts() []clientv3.OpOption {
-	if t.rev != 0 {
-		return []clientv3.OpOption{clientv3.WithRev(t.rev)}
+// get is a range request on the snapshot. The first read of a
+// transaction is linearizable (or, for a View with StaleReads, served by
+// the member at hand) and fixes the snapshot revision; later ones are at
+// that revision, which needs no round through the leader: any member that
+// has applied the revision answers the same, so the member at hand serves
+// it, and one that has not applied it yet says so and is asked again
+// through the leader.
+func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if t.rev == 0 {
+		if !t.writable && t.d.cfg.StaleReads {
+			extra = append(extra, clientv3.WithSerializable())
+		}
+		return t.d.cli.Get(t.ctx, key, extra...)
 	}
-	if !t.writable && t.d.cfg.StaleReads {
-		return []clientv3.OpOption{clientv3.WithSerializable()}
+	opts := append([]clientv3.OpOption{clientv3.WithRev(t.rev)}, extra...)
+	resp, err := t.d.cli.Get(t.ctx, key, append(opts[:len(opts):len(opts)], clientv3.WithSerializable())...)
+	if err != nil && errors.Is(err, rpctypes.ErrFutureRev) {
+		return t.d.cli.Get(t.ctx, key, opts...)
 	}
-	return nil
+	return resp, err
 }
 
 func (t *tx) pin(h int64) {
@@ -111,7 +121,7 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 		}
 		return e.val, nil
 	}
-	resp, err := t.d.cli.Get(t.ctx, full, t.readOpts()...)
+	resp, err := t.get(full)
 	if err != nil {
 		return nil, t.fail(t.d.etcdError("get", err))
 	}
@@ -202,8 +212,7 @@ func (t *tx) Scan(prefix, start []byte, fn func(key, value []byte) (bool, error)
 			if pi < len(page) || !more {
 				break
 			}
-			opts := append(t.readOpts(), clientv3.WithRange(end), clientv3.WithLimit(int64(t.d.cfg.PageSize)))
-			resp, err := t.d.cli.Get(t.ctx, cursor, opts...)
+			resp, err := t.get(cursor, clientv3.WithRange(end), clientv3.WithLimit(int64(t.d.cfg.PageSize)))
 			if err != nil {
 				return t.fail(t.d.etcdError("scan", err))
 			}
