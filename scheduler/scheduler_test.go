@@ -280,3 +280,70 @@ func gaugeValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// TestNewLeaderKeepsTheSchedule: a node that starts leading plans its
+// first run one interval after the last recorded run started, by whoever
+// made it: it neither repeats a run just made nor waits a whole interval
+// after an overdue one; the lag it reports is how late the run started.
+func TestNewLeaderKeepsTheSchedule(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, _, _ := newStore(t, &target{})
+	const interval = 1500 * time.Millisecond
+	svc := l.Scheduled()
+	if err := svc.RecordRun(ctx, scheduler.Run{Node: "old", StartedAt: time.Now().UTC(), DueAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := scheduler.New(svc, scheduler.Single{Node: "new"}, scheduler.Config{Node: "new", Interval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	runScheduler(t, s)
+	runs := func() []scheduler.Run {
+		st, err := l.SchedulerStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Runs
+	}
+	time.Sleep(interval / 2)
+	if n := len(runs()); n != 1 {
+		t.Fatalf("%d runs half an interval after the last one, want the old one alone", n)
+	}
+	waitFor(t, "the new leader's run", func() bool { return len(runs()) == 2 })
+	first := runs()[0]
+	if first.Node != "new" || time.Since(started) < interval*3/4 {
+		t.Errorf("run by %s after %s", first.Node, time.Since(started))
+	}
+	if first.Lag() > time.Second {
+		t.Errorf("lag %s for a run on time", first.Lag())
+	}
+
+	// An overdue schedule (the old leader died long ago) runs at once and
+	// reports how late.
+	l2, _, _ := newStore(t, &target{})
+	old := time.Now().Add(-time.Hour).UTC()
+	if err := l2.Scheduled().RecordRun(ctx, scheduler.Run{Node: "dead", StartedAt: old, DueAt: old}); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := scheduler.New(l2.Scheduled(), scheduler.Single{Node: "new"}, scheduler.Config{Node: "new", Interval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runScheduler(t, s2)
+	var st scheduler.Status
+	waitFor(t, "the overdue run", func() bool {
+		st, err = l2.SchedulerStatus(ctx)
+		return err == nil && len(st.Runs) == 2
+	})
+	if lag := st.Runs[0].Lag(); lag < 58*time.Minute || lag > 60*time.Minute {
+		t.Errorf("lag of the overdue run = %s, want ~59m", lag)
+	}
+	if _, err := scheduler.New(svc, scheduler.Single{Node: "x"}, scheduler.Config{}); err == nil {
+		t.Error("New without a node name")
+	}
+	if _, err := scheduler.New(svc, scheduler.Single{Node: "x"}, scheduler.Config{Node: "x", Interval: -time.Second}); err == nil {
+		t.Error("New with a negative interval")
+	}
+}
