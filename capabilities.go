@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scheduler"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -109,4 +111,18 @@ type Readier interface {
 type Fingerprints interface {
 	ExportFingerprintPrefixes(ctx context.Context, prefix string, w io.Writer) (fpindex.File, error)
 	fpindex.Confirmer
+}
+
+// Scheduling reports the server's scheduler: the node that leads it and
+// its last runs (what rotated, was revoked or reaped, what failed). An
+// admin action: the runs name secrets across the store.
+type Scheduling interface {
+	SchedulerStatus(ctx context.Context) (scheduler.Status, error)
+}
+
+// Backups writes a consistent backup of the store to w while it serves
+// (see package backup): sealed values, wrapped data keys and the audit
+// log, never a master key. An admin action, audited.
+type Backups interface {
+	Backup(ctx context.Context, w io.Writer, opts backup.Options) (backup.Header, error)
 }

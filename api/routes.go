@@ -156,6 +156,13 @@ var (
 	RoutePolicyPut    = Route{Name: "policy.put", Method: http.MethodPut, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true, MaxBody: MaxPolicyPutBody}
 	RoutePolicyGet    = Route{Name: "policy.get", Method: http.MethodGet, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true}
 	RoutePolicyDelete = Route{Name: "policy.delete", Method: http.MethodDelete, Path: Prefix + "/policies/", Tail: TailPolicy, Idempotent: true}
+	// RouteSchedulerStatus answers the scheduler's leader and its last
+	// runs (admin; audited as scheduler.status).
+	RouteSchedulerStatus = Route{Name: "scheduler.status", Method: http.MethodGet, Path: Prefix + "/scheduler", Idempotent: true}
+	// RouteBackup streams a consistent backup of the store (admin;
+	// audited as store.backup): application/octet-stream in the format of
+	// package backup, ?logical=true for the keyspace as records.
+	RouteBackup = Route{Name: "store.backup", Method: http.MethodGet, Path: Prefix + "/store/backup", Idempotent: true}
 
 	RouteHealth = Route{Name: "sys.health", Method: http.MethodGet, Path: Prefix + "/health", Public: true, Idempotent: true}
 	RouteReady  = Route{Name: "sys.ready", Method: http.MethodGet, Path: Prefix + "/ready", Public: true, Idempotent: true}
@@ -175,6 +182,7 @@ var Routes = []Route{
 	RoutePolicyList, RoutePolicyPut, RoutePolicyGet, RoutePolicyDelete,
 	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
+	RouteSchedulerStatus, RouteBackup,
 	RouteHealth, RouteReady,
 }
 

@@ -248,9 +248,11 @@ type HealthResponse struct {
 
 // Query parameter names.
 const (
-	QueryVersion    = "version"
-	QueryStage      = "stage"
-	QueryPrefix     = "prefix"
+	QueryVersion = "version"
+	QueryStage   = "stage"
+	QueryPrefix  = "prefix"
+	// QueryLogical asks RouteBackup for the keyspace as records.
+	QueryLogical    = "logical"
 	QueryAfter      = "after"
 	QueryLimit      = "limit"
 	QueryMetadata   = "metadata"

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
+	"github.com/passman-dev/passman/scheduler"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -126,28 +129,106 @@ func dueText(w io.Writer, rep rotation.DueReport) error {
 	return err
 }
 
+// statusReport is what status shows: the scheduler (nil for a caller
+// who may not see it) and the rotated secrets.
+type statusReport struct {
+	Scheduler *scheduler.Status `json:"scheduler"`
+	Secrets   []rotation.Entry  `json:"secrets"`
+}
+
+// statusSource is what status asks: the rotations and the scheduler.
+type statusSource interface {
+	passman.Rotator
+	passman.Scheduling
+}
+
 func newStatusCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [PREFIX]",
-		Short: "Rotation status: stale secrets, rotations in progress, last results",
-		Args:  rangeArgs(0, 1, "[PREFIX]"),
+		Short: "Rotation status: the scheduler, stale secrets, rotations in progress, last results",
+		Long: `Rotation status: the scheduler's leader and its last runs (for an admin;
+with a server, the leader its election names now), then every secret under
+PREFIX with a rotation spec: period, due date, last success, last result.`,
+		Args: rangeArgs(0, 1, "[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			prefix := ""
 			if len(args) == 1 {
 				prefix = args[0]
 			}
-			return a.withRotator(cmd.Context(), func(e passman.Rotator) error {
-				entries, err := e.RotationStatus(cmd.Context(), prefix)
-				if err != nil {
-					return err
-				}
-				if entries == nil {
-					entries = []rotation.Entry{}
-				}
-				return a.out.emit(entries, func(w io.Writer) error { return statusText(w, entries) })
-			})
+			return withBackend(ctx, a, func(c *client.Client) statusSource { return c },
+				func(l *core.Local) statusSource { return l }, func(e statusSource) error {
+					var rep statusReport
+					var err error
+					if rep.Secrets, err = e.RotationStatus(ctx, prefix); err != nil {
+						return err
+					}
+					if rep.Secrets == nil {
+						rep.Secrets = []rotation.Entry{}
+					}
+					switch st, err := e.SchedulerStatus(ctx); {
+					case err == nil:
+						rep.Scheduler = &st
+					case !errors.Is(err, secret.ErrPermissionDenied):
+						return err
+					}
+					return a.out.emit(rep, func(w io.Writer) error {
+						if err := schedulerText(w, rep.Scheduler); err != nil {
+							return err
+						}
+						return statusText(w, rep.Secrets)
+					})
+				})
 		},
 	}
+}
+
+// schedulerText writes the scheduler's leader and last runs, newest first.
+func schedulerText(w io.Writer, st *scheduler.Status) error {
+	var b strings.Builder
+	switch {
+	case st == nil:
+		b.WriteString("scheduler: not shown (an admin action)\n")
+	case st.Leader == "" && len(st.Runs) == 0:
+		b.WriteString("scheduler: has not run (enable it in the server configuration's scheduler section)\n")
+	default:
+		fmt.Fprintf(&b, "scheduler: leader %s", cmp.Or(st.Leader, "(none)"))
+		if !st.LeaderSince.IsZero() {
+			fmt.Fprintf(&b, " since %s", timeText(st.LeaderSince))
+		}
+		if st.Live {
+			b.WriteString(" (live)")
+		}
+		b.WriteString("\n")
+		for _, r := range st.Runs {
+			fmt.Fprintf(&b, "run %s on %s: %d due, %d rotated, %d resumed, %d failed, %d revoked, %d tokens reaped (started %s late)\n",
+				timeText(r.StartedAt), r.Node, r.Due, len(r.Rotated), len(r.Resumed), len(r.Failed), len(r.Revoked), r.Reaped, r.Lag().Round(time.Millisecond))
+			for _, p := range r.Rotated {
+				fmt.Fprintf(&b, "  rotated %s\n", p)
+			}
+			for _, p := range r.Resumed {
+				fmt.Fprintf(&b, "  resumed %s\n", p)
+			}
+			for _, f := range r.Failed {
+				fmt.Fprintf(&b, "  failed %s: %s\n", f.Path, f.Error)
+			}
+			for _, p := range r.Revoked {
+				fmt.Fprintf(&b, "  revoked the previous version of %s\n", p)
+			}
+			if r.Stopped != "" {
+				fmt.Fprintf(&b, "  stopped: %s; %d not attempted\n", r.Stopped, r.Skipped)
+			}
+			for _, e := range r.Errors {
+				fmt.Fprintf(&b, "  error: %s\n", e)
+			}
+			if r.Truncated > 0 {
+				fmt.Fprintf(&b, "  (%d more paths not listed)\n", r.Truncated)
+			}
+		}
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func statusText(w io.Writer, entries []rotation.Entry) error {

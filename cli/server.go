@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/server"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // serverFlags are passman server's own flags; a config file fills what
@@ -122,6 +123,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 
 		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
 		TokenRetention:               time.Duration(fc.TokenRetention),
+		Scheduler:                    fc.Scheduler.Config(),
 	}
 	if f.dev {
 		// The dev server makes its own store and policies; only the
@@ -147,6 +149,19 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 			return err
 		}
 		cfg.Store = c.coreOptions()
+		ecfg, err := fc.EtcdConfig()
+		if err != nil {
+			return err
+		}
+		if ecfg != nil {
+			// A server of a cluster: the store is in etcd, --store is
+			// this server's own directory (its audit log).
+			b, err := etcd.Open(cmd.Context(), *ecfg)
+			if err != nil {
+				return err
+			}
+			cfg.Store.Backend, cfg.Store.ServerID = b, fc.ServerID
+		}
 	}
 	if a.env.getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)

@@ -13,4 +13,6 @@ var (
 	_ passman.Fingerprints    = (*Client)(nil)
 	_ passman.ValueComparer   = (*Client)(nil)
 	_ passman.Policies        = (*Client)(nil)
+	_ passman.Scheduling      = (*Client)(nil)
+	_ passman.Backups         = (*Client)(nil)
 )

@@ -269,6 +269,9 @@ type request struct {
 	// retry says the call may be repeated after it may have reached the
 	// server (see the package doc).
 	retry bool
+	// sink, when set, receives a successful answer's body as it arrives,
+	// unbounded (a backup), instead of out.
+	sink io.Writer
 }
 
 // do performs r, retrying as the package doc says, and decodes the answer
@@ -298,12 +301,13 @@ func (c *Client) do(ctx context.Context, r request) error {
 	u.RawQuery = r.query.Encode()
 	op := r.route.Name
 	for attempt := 0; ; attempt++ {
-		resp, err := c.attempt(ctx, r.route.Method, u.String(), body)
+		resp, err := c.attempt(ctx, r.route.Method, u.String(), body, r.sink)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s: %w", op, ctx.Err())
 			}
-			if attempt < c.retries && (r.retry || notSent(err)) {
+			var se *sinkError
+			if attempt < c.retries && (r.retry || notSent(err)) && !errors.As(err, &se) {
 				if err := c.sleep(ctx, backoff(attempt, 0)); err != nil {
 					return fmt.Errorf("%s: %w", op, err)
 				}
@@ -365,7 +369,7 @@ func (r response) err() *Error {
 	return newError(r.status, er.Error, r.reqID)
 }
 
-func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (response, error) {
+func (c *Client) attempt(ctx context.Context, method, u string, body []byte, sink io.Writer) (response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -391,6 +395,13 @@ func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (re
 		return response{}, scrub(err)
 	}
 	defer resp.Body.Close()
+	if sink != nil && resp.StatusCode == http.StatusOK {
+		// Not retried once bytes went out: the sink cannot take them back.
+		if _, err := io.Copy(sink, resp.Body); err != nil {
+			return response{}, &sinkError{err}
+		}
+		return response{status: resp.StatusCode, reqID: resp.Header.Get("X-Request-Id")}, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return response{}, fmt.Errorf("read response: %w", err)
@@ -406,6 +417,12 @@ func (c *Client) attempt(ctx context.Context, method, u string, body []byte) (re
 	}
 	return out, nil
 }
+
+// sinkError is a failure while streaming an answer to request.sink.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return "read streamed response: " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
 
 // scrub keeps a transport error's cause but not its URL's query (which
 // holds nothing secret today, but a URL is not the place to find out).

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,9 +13,11 @@ import (
 	"slices"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scheduler"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -149,4 +152,43 @@ func (c *Client) CompareValue(ctx context.Context, path string, value []byte) (b
 	var out api.CompareResponse
 	err := c.do(ctx, request{route: api.RouteCompare, tail: path, in: api.CompareRequest{Value: value}, out: &out, retry: true})
 	return out.Equal, err
+}
+
+// SchedulerStatus asks the server for its scheduler's leader and last runs.
+func (c *Client) SchedulerStatus(ctx context.Context) (scheduler.Status, error) {
+	var out scheduler.Status
+	err := c.do(ctx, request{route: api.RouteSchedulerStatus, out: &out, retry: true})
+	return out, err
+}
+
+// Backup streams a backup of the server's store to w and returns its
+// header, read back from what was written: the caller keeps w's bytes only
+// once a backup.Reader accepts them to the end (the checksum).
+func (c *Client) Backup(ctx context.Context, w io.Writer, opts backup.Options) (backup.Header, error) {
+	var q url.Values
+	if opts.Logical {
+		q = url.Values{api.QueryLogical: {"true"}}
+	}
+	hw := &headerCapture{w: w}
+	if err := c.do(ctx, request{route: api.RouteBackup, query: q, sink: hw}); err != nil {
+		return backup.Header{}, err
+	}
+	r, err := backup.NewReader(bytes.NewReader(hw.head))
+	if err != nil {
+		return backup.Header{}, fmt.Errorf("%s: %w", api.RouteBackup.Name, err)
+	}
+	return r.Header, nil
+}
+
+// headerCapture passes writes on, keeping the first bytes (the header).
+type headerCapture struct {
+	w    io.Writer
+	head []byte
+}
+
+func (h *headerCapture) Write(p []byte) (int, error) {
+	if n := backup.MaxHeader + 64 - len(h.head); n > 0 {
+		h.head = append(h.head, p[:min(n, len(p))]...)
+	}
+	return h.w.Write(p)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/rotation"
@@ -27,6 +28,8 @@ var notOperations = map[string]string{
 	"Ready": "the health probe: it reports whether the database and the audit log answer, and reveals nothing stored",
 	"LookupToken": "authentication, which comes before authorization: it is how a bearer token becomes the subject " +
 		"the policy then decides about (TestLookupToken* cover it)",
+	"Scheduled": "returns the scheduler's view of the store, which does nothing itself: each of its calls is an " +
+		"operation of Local authorized as SchedulerSubject (TestScheduledCallsAuthorized covers them)",
 }
 
 // capabilityTypes are the interfaces through which front ends reach Local:
@@ -110,6 +113,8 @@ func bypassCases(f bypassFixture) map[string]bypassCase {
 		"Rotate":            {args: []any{"app/key", "manual"}},
 		"RotateDue":         {args: []any{rotation.DueOptions{}}},
 		"RotationStatus":    {args: []any{""}},
+		"SchedulerStatus":   {},
+		"Backup":            {args: []any{&bytes.Buffer{}, backup.Options{}}},
 		"RespondToLeaks":    {args: []any{leak}},
 		"RotationConnector": {args: []any{"app/key", gen}},
 		// Fingerprints, and the local export of a scan in process

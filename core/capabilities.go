@@ -16,6 +16,8 @@ var (
 	_ passman.Readier          = (*Local)(nil)
 	_ passman.ValueComparer    = (*Local)(nil)
 	_ passman.Policies         = (*Local)(nil)
+	_ passman.Scheduling       = (*Local)(nil)
+	_ passman.Backups          = (*Local)(nil)
 	_ rotation.ConnectorSource = (*Local)(nil)
 )
 

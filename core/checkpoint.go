@@ -142,8 +142,8 @@ func (l *Local) signedHead(h audit.Head) ([]byte, error) {
 	return c.Marshal()
 }
 
-func readCheckpoint(ctx context.Context, st metaReader) (audit.Checkpoint, error) {
-	b, err := st.Meta(ctx, auditHeadMeta)
+func readCheckpoint(ctx context.Context, st metaReader, name string) (audit.Checkpoint, error) {
+	b, err := st.Meta(ctx, name)
 	if err != nil || b == nil {
 		return audit.Checkpoint{}, err
 	}
@@ -179,7 +179,7 @@ func (l *Local) checkpoint(ctx context.Context) error {
 	}
 	// Read first: most ticks after a write find its head recorded, and a
 	// read costs no commit.
-	old, err := l.st.Meta(ctx, auditHeadMeta)
+	old, err := l.st.Meta(ctx, l.headName)
 	if err != nil {
 		return fmt.Errorf("record audit head: %w", err)
 	}
@@ -193,7 +193,7 @@ func (l *Local) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = l.st.UpdateMeta(ctx, auditHeadMeta, func(old []byte) ([]byte, error) {
+	err = l.st.UpdateMeta(ctx, l.headName, func(old []byte) ([]byte, error) {
 		if done, err := covered(old); err != nil || done {
 			return nil, err
 		}

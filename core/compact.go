@@ -11,6 +11,7 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/internal/fsx"
 	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/secret"
 )
 
 // ActionCompact is the audit action of Compact.
@@ -30,6 +31,9 @@ type CompactReport struct {
 // audited before and after.
 func Compact(ctx context.Context, opts Options) (CompactReport, error) {
 	var rep CompactReport
+	if opts.Backend != nil {
+		return rep, fmt.Errorf("%w: a shared (etcd) store is compacted by etcd (its auto-compaction, then etcdctl defrag), not by passman", secret.ErrPrecondition)
+	}
 	dbPath := filepath.Join(opts.Dir, DBFile)
 	tmp := dbPath + ".compact"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -52,7 +56,7 @@ func Compact(ctx context.Context, opts Options) (CompactReport, error) {
 		err = l.checkpoint(ctx)
 	}
 	if err == nil {
-		err = l.db.CompactTo(ctx, tmp)
+		err = l.bolt.CompactTo(ctx, tmp)
 	}
 	if cerr := l.Close(); err == nil {
 		err = cerr

@@ -74,6 +74,16 @@ type Options struct {
 	// CheckpointInterval is how often the audit head is recorded when only
 	// reads and failures moved it; 0 means DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
+	// Backend, when set, holds the store instead of the bbolt file in Dir:
+	// an etcd cluster that several servers share (see cluster.go). Dir
+	// then holds only this server's audit log (and key file). Local closes
+	// it.
+	Backend store.Backend
+	// ServerID names this server among those sharing Backend: its audit
+	// chain is its own (one chain per server, so that servers never
+	// serialise on one head), recorded and replicated in the store under
+	// this name. Required with Backend; ignored without.
+	ServerID string
 }
 
 func (o Options) keyFile() string {
@@ -103,11 +113,18 @@ type auditLog interface {
 
 // Local is the in-process Service over a store directory.
 type Local struct {
-	st   *store.Store
-	db   *boltdb.DB
-	log  auditLog
-	kr   *keyring.Keyring
-	opts Options
+	st *store.Store
+	db store.Backend
+	// bolt is db when it is the bbolt file (compaction needs it); nil on
+	// a shared backend.
+	bolt *boltdb.DB
+	// headName is the metadata record of this log's chain head.
+	headName string
+	// cluster is the shared-backend machinery; nil on bbolt.
+	cluster *clusterState
+	log     auditLog
+	kr      *keyring.Keyring
+	opts    Options
 	// keyFile is where the keyring came from; "" for keys from the
 	// environment, which passman cannot rotate.
 	keyFile string
@@ -137,7 +154,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return res, fmt.Errorf("create store directory: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); err == nil && opts.Backend == nil {
 		return res, fmt.Errorf("%w: %s already holds a store", secret.ErrPrecondition, opts.Dir)
 	}
 	kr := opts.Keyring
@@ -156,16 +173,25 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		res.KeyFile = kf
 	}
 	res.KeyID = kr.Active()
-	db, err := boltdb.Open(ctx, filepath.Join(opts.Dir, DBFile), boltdb.Options{NoSync: opts.NoSync})
-	if err != nil {
-		return res, err
-	}
-	err = store.Init(ctx, db, kr, opts.Actor, store.Options{Now: opts.Now})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return res, err
+	if opts.Backend != nil {
+		if err := checkCluster(opts); err != nil {
+			return res, err
+		}
+		if err := store.Init(ctx, opts.Backend, kr, opts.Actor, store.Options{Now: opts.Now}); err != nil {
+			return res, err
+		}
+	} else {
+		db, err := boltdb.Open(ctx, filepath.Join(opts.Dir, DBFile), boltdb.Options{NoSync: opts.NoSync})
+		if err != nil {
+			return res, err
+		}
+		err = store.Init(ctx, db, kr, opts.Actor, store.Options{Now: opts.Now})
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return res, err
+		}
 	}
 	opts.Keyring = kr
 	l, err := Open(ctx, opts)
@@ -183,7 +209,14 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 // store recorded (truncated), or that head's signature does not verify. It
 // starts the checkpointer, which Close stops.
 func Open(ctx context.Context, opts Options) (*Local, error) {
-	if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); errors.Is(err, os.ErrNotExist) {
+	if opts.Backend != nil {
+		if err := checkCluster(opts); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create server directory: %w", err)
+		}
+	} else if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no store in %s; run 'passman init' or set --store", secret.ErrNotFound, opts.Dir)
 	}
 	kr, keyFile := opts.Keyring, ""
@@ -194,10 +227,18 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 			return nil, err
 		}
 	}
-	db, err := boltdb.Open(ctx, filepath.Join(opts.Dir, DBFile), boltdb.Options{NoSync: opts.NoSync})
-	if err != nil {
-		return nil, err
+	var db store.Backend
+	var bolt *boltdb.DB
+	if opts.Backend != nil {
+		db = opts.Backend
+	} else {
+		var err error
+		if bolt, err = boltdb.Open(ctx, filepath.Join(opts.Dir, DBFile), boltdb.Options{NoSync: opts.NoSync}); err != nil {
+			return nil, err
+		}
+		db = bolt
 	}
+	headName := headMetaName(opts)
 	st, err := store.Open(ctx, db, kr, store.Options{Now: opts.Now})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
@@ -216,20 +257,27 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	// an empty one, so refuse first when the store has recorded entries.
 	logPath := filepath.Join(opts.Dir, AuditFile)
 	if _, serr := os.Stat(logPath); errors.Is(serr, os.ErrNotExist) {
-		if h, err := readCheckpoint(ctx, st); err != nil || h.Seq > 0 {
+		if h, err := readCheckpoint(ctx, st, headName); err != nil || h.Seq > 0 {
 			return nil, errors.Join(fmt.Errorf("%w: audit log %s is missing but the store recorded %d entries; run 'passman audit verify'", secret.ErrTampered, logPath, h.Seq), err, db.Close())
 		}
 	}
-	log, err := audit.Open(ctx, logPath, audit.Options{Sync: opts.AuditSync, Now: opts.Now})
+	alog, err := audit.Open(ctx, logPath, audit.Options{Sync: opts.AuditSync, Now: opts.Now})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	l := &Local{st: st, db: db, log: log, kr: kr, opts: opts, keyFile: keyFile, authz: authz, createdBy: info.CreatedBy}
+	var log auditLog = alog
+	l := &Local{st: st, db: db, bolt: bolt, headName: headName, kr: kr, opts: opts, keyFile: keyFile, authz: authz, createdBy: info.CreatedBy}
+	if opts.Backend != nil {
+		if log, err = l.startCluster(ctx, alog); err != nil {
+			return nil, errors.Join(err, alog.Close(), db.Close())
+		}
+	}
+	l.log = log
 	if err := l.reconcile(ctx); err != nil {
-		return nil, errors.Join(err, log.Close(), db.Close())
+		return nil, errors.Join(err, l.stopCluster(), log.Close(), db.Close())
 	}
 	if err := l.migrateTokenIndex(ctx); err != nil {
-		return nil, errors.Join(err, log.Close(), db.Close())
+		return nil, errors.Join(err, l.stopCluster(), log.Close(), db.Close())
 	}
 	if err := l.loadPolicies(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("load the store's policies: %w", err), log.Close(), db.Close())
@@ -244,7 +292,7 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 // before a crash, within the checkpoint window: say so in the log. Then
 // record the head, signed with the active key.
 func (l *Local) reconcile(ctx context.Context) error {
-	cp, err := readCheckpoint(ctx, l.st)
+	cp, err := readCheckpoint(ctx, l.st, l.headName)
 	if err != nil {
 		return err
 	}
@@ -311,5 +359,5 @@ func (l *Local) Close() error {
 	l.stopCheckpoints()
 	err := l.checkpoint(context.Background())
 	l.forgetKeys()
-	return errors.Join(err, l.log.Close(), l.db.Close())
+	return errors.Join(err, l.stopCluster(), l.log.Close(), l.db.Close())
 }

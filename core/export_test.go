@@ -59,12 +59,12 @@ const (
 // stopped, the files closed, and no final checkpoint recorded.
 func Crash(l *Local) error {
 	l.stopCheckpoints()
-	return errors.Join(l.log.Close(), l.db.Close())
+	return errors.Join(l.stopCluster(), l.log.Close(), l.db.Close())
 }
 
 // RecordedCheckpoint reads the checkpoint l's store recorded.
 func RecordedCheckpoint(ctx context.Context, l *Local) (audit.Checkpoint, error) {
-	return readCheckpoint(ctx, l.st)
+	return readCheckpoint(ctx, l.st, l.headName)
 }
 
 // AuditHead is the head of l's audit log.
@@ -150,4 +150,15 @@ func WriteStoredPolicy(ctx context.Context, l *Local, m secret.PolicyModule) err
 func PolicyGeneration(ctx context.Context, l *Local) (uint64, error) {
 	gen, _, err := l.readPolicies(ctx)
 	return gen, err
+}
+
+// TamperReplica rewrites entry seq of server id's replicated chain with fn.
+func TamperReplica(ctx context.Context, b store.Backend, id string, seq uint64, fn func([]byte) []byte) error {
+	return b.Update(ctx, func(tx store.Tx) error {
+		v, err := store.MetaTx(tx, replicaName(id, seq))
+		if err != nil || v == nil {
+			return fmt.Errorf("replica entry %d: %v", seq, err)
+		}
+		return store.PutMeta(tx, replicaName(id, seq), fn(bytes.Clone(v)))
+	})
 }

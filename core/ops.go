@@ -140,7 +140,7 @@ func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, de
 	if err != nil {
 		return err
 	}
-	cur, err := store.MetaTx(tx, auditHeadMeta)
+	cur, err := store.MetaTx(tx, l.headName)
 	if err != nil {
 		return fmt.Errorf("read audit head: %w", err)
 	}
@@ -157,7 +157,7 @@ func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, de
 	if err != nil {
 		return err
 	}
-	return store.PutMeta(tx, auditHeadMeta, head)
+	return store.PutMeta(tx, l.headName, head)
 }
 
 // auditPath is the path an entry records: only a valid one. An invalid path
@@ -208,11 +208,19 @@ func (l *Local) read(ctx context.Context, e audit.Entry, opErr error) error {
 // not verify is reported in the Report and as an error wrapping
 // secret.ErrTampered.
 func VerifyAudit(ctx context.Context, st checkpointSource, path string) (audit.Report, error) {
-	cp, err := readCheckpoint(ctx, st)
+	return verifyChain(ctx, st, auditHeadMeta, func(anchor audit.Head) (audit.Report, error) {
+		return audit.Verify(ctx, path, anchor)
+	})
+}
+
+// verifyChain checks one chain, read by verify, against the checkpoint
+// recorded under headName.
+func verifyChain(ctx context.Context, st checkpointSource, headName string, verify func(anchor audit.Head) (audit.Report, error)) (audit.Report, error) {
+	cp, err := readCheckpoint(ctx, st, headName)
 	if err != nil {
 		return audit.Report{}, err
 	}
-	rep, err := audit.Verify(ctx, path, cp.Head)
+	rep, err := verify(cp.Head)
 	if err != nil {
 		return rep, err
 	}
@@ -286,7 +294,7 @@ func (l *Local) commitRecords(ctx context.Context, o op, dec *audit.Decision, fn
 		// (the accessor of a new token).
 		return audit.Entry{Action: o.action, RequestID: reqID, Decision: dec, Details: maps.Clone(o.details)}
 	}
-	err := l.db.Update(ctx, func(tx store.Tx) error {
+	err := l.update(ctx, func(tx store.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

@@ -173,7 +173,13 @@ func (l *Local) VerifyAudit(ctx context.Context) (audit.Report, error) {
 	if err := l.checkpoint(ctx); err != nil {
 		return audit.Report{}, err
 	}
-	rep, err := VerifyAudit(ctx, l.st, l.log.Path())
+	rep, err := verifyChain(ctx, l.st, l.headName, func(anchor audit.Head) (audit.Report, error) {
+		return audit.Verify(ctx, l.log.Path(), anchor)
+	})
+	if l.cluster != nil && err == nil {
+		// Every server's chain, as replicated in the store.
+		rep, err = l.clusterVerify(ctx, rep)
+	}
 	e := audit.Entry{Action: ActionVerify, Details: map[string]string{"entries": strconv.FormatUint(rep.Entries, 10)}, Decision: dec}
 	if aerr := l.record(ctx, e, err); aerr != nil && !errors.Is(err, secret.ErrTampered) {
 		return rep, aerr

@@ -182,9 +182,14 @@ func (l *Local) RevokeToken(ctx context.Context, accessor string) error {
 // It stays exact because only this process can open the store (bbolt
 // locks the file) and every revocation goes through RevokeToken, which
 // drops the entry once its transaction has committed.
+//
+// On a shared store (a cluster) other servers revoke tokens too: there a
+// watch on the token records drops what another server changed, and ttl
+// bounds how long a record is trusted whatever the watch does.
 type tokenCache struct {
-	mu sync.Mutex
-	m  map[string]tokenRecord // by accessor
+	mu  sync.Mutex
+	m   map[string]cachedToken // by accessor
+	ttl time.Duration          // 0: for ever
 	// gen counts drops: a record read before a drop (a lookup racing a
 	// revocation) must not be cached after it.
 	gen uint64
@@ -193,24 +198,43 @@ type tokenCache struct {
 // maxCachedTokens bounds the cache; past it the cache starts over.
 const maxCachedTokens = 10000
 
+type cachedToken struct {
+	rec tokenRecord
+	at  time.Time // when it was read, by the real clock
+}
+
 func (c *tokenCache) get(accessor string) (tokenRecord, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.m[accessor]
-	return r, c.gen, ok
+	e, ok := c.m[accessor]
+	if ok && c.ttl > 0 && time.Since(e.at) >= c.ttl {
+		delete(c.m, accessor)
+		ok = false
+	}
+	return e.rec, c.gen, ok
 }
 
 // put caches r, read at generation gen, unless a drop came since.
-func (c *tokenCache) put(r tokenRecord, gen uint64) {
+// The read time is taken before the store read (at by the caller), so the
+// ttl bounds the age of what was read, not of when it was cached.
+func (c *tokenCache) put(r tokenRecord, gen uint64, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
 	if c.m == nil || len(c.m) >= maxCachedTokens {
-		c.m = map[string]tokenRecord{}
+		c.m = map[string]cachedToken{}
 	}
-	c.m[r.Accessor] = r
+	c.m[r.Accessor] = cachedToken{rec: r, at: at}
+}
+
+// clear forgets every record: the watch that keeps them exact lost track.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+	c.gen++
 }
 
 func (c *tokenCache) drop(accessor string) {
@@ -257,6 +281,7 @@ func (l *Local) LookupToken(ctx context.Context, token string) (secret.TokenInfo
 	hash := hashToken(token)
 	rec, gen, ok := l.tokens.get(hash[:accessorLen])
 	if !ok {
+		readAt := time.Now()
 		err := l.db.View(ctx, func(tx store.Tx) error {
 			var err error
 			rec, err = getTokenRecord(tx, hash[:accessorLen])
@@ -268,7 +293,7 @@ func (l *Local) LookupToken(ctx context.Context, token string) (secret.TokenInfo
 		case err != nil:
 			return secret.TokenInfo{}, fmt.Errorf("look up token: %w", err)
 		}
-		l.tokens.put(rec, gen)
+		l.tokens.put(rec, gen, readAt)
 	}
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(rec.Hash)) != 1 {
 		return secret.TokenInfo{}, fmt.Errorf("%w: unknown token", secret.ErrUnauthenticated)

@@ -44,10 +44,14 @@ const (
 	KindToken      = "token"       // a bearer token issued by passman
 	KindGitHubOIDC = "github-oidc" // a GitHub Actions OIDC identity token
 	KindMTLS       = "mtls"        // a verified TLS client certificate
+	// KindScheduler is the server's own scheduler (due rotations,
+	// revocations, token reaping). No login yields it: only the server
+	// process sets it, on the calls its scheduler makes.
+	KindScheduler = "scheduler"
 )
 
 // SubjectKinds lists every subject kind.
-var SubjectKinds = []string{KindUser, KindToken, KindGitHubOIDC, KindMTLS}
+var SubjectKinds = []string{KindUser, KindToken, KindGitHubOIDC, KindMTLS, KindScheduler}
 
 // Subject is who asks: an identity and, for federated identities, the
 // verified claims of its token.

@@ -7,11 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // FileConfig is the server's configuration file (YAML or JSON), for
@@ -40,6 +43,23 @@ import (
 //	telemetry: {unauthenticated_metrics_access: false}
 //	rotation:
 //	  exec_programs: [/usr/local/libexec/rotate-ldap]   # exec connections may run these; none by default
+//	scheduler:                 # off by default
+//	  enabled: true            # due rotations, revocations, token reaping; one server of a cluster leads
+//	  interval: 1m             # between runs (at least 1s)
+//	  jitter: 10s              # a random extra delay of up to this before each run
+//	  node: passman-a          # this server's name in status and the election; default host/listen address
+//	  canary: 1                # rotate --due's rules: canary batch size, failures that stop a run
+//	  max_failures: 3
+//	  election_ttl: 10s        # with storage: etcd: the election's session TTL (failover within TTL + interval)
+//	storage: etcd        # bbolt (the default: the file in store) or etcd
+//	server_id: pm-1      # with etcd: this server's name (its audit chain)
+//	etcd:                # with etcd; store is then this server's own directory (its audit log)
+//	  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379, https://10.0.0.3:2379]
+//	  prefix: passman/prod/
+//	  ca_file: /etc/passman/etcd-ca.pem
+//	  cert_file: /etc/passman/etcd-client.pem   # with key_file, for --client-cert-auth
+//	  key_file: /etc/passman/etcd-client-key.pem
+//	  stale_reads: false   # true: reads served by the nearest member, possibly stale
 type FileConfig struct {
 	Listen string `yaml:"listen"`
 	// Addr is Listen's deprecated spelling; Listen wins when both are set.
@@ -59,7 +79,90 @@ type FileConfig struct {
 	Telemetry    Telemetry `yaml:"telemetry"`
 	Rotation     Rotation  `yaml:"rotation"`
 	// TokenRetention: see Config.TokenRetention.
-	TokenRetention Duration `yaml:"token_retention"`
+	TokenRetention Duration      `yaml:"token_retention"`
+	Scheduler      SchedulerFile `yaml:"scheduler"`
+	// Storage, ServerID and Etcd: a store shared by several servers.
+	Storage  string    `yaml:"storage"`
+	ServerID string    `yaml:"server_id"`
+	Etcd     *EtcdFile `yaml:"etcd"`
+}
+
+// SchedulerFile is the scheduler section; see SchedulerConfig.
+type SchedulerFile struct {
+	Enabled     bool     `yaml:"enabled"`
+	Interval    Duration `yaml:"interval"`
+	Jitter      Duration `yaml:"jitter"`
+	Node        string   `yaml:"node"`
+	Canary      int      `yaml:"canary"`
+	MaxFailures int      `yaml:"max_failures"`
+	ElectionTTL Duration `yaml:"election_ttl"`
+}
+
+// Config is the SchedulerConfig the section describes.
+func (f SchedulerFile) Config() SchedulerConfig {
+	return SchedulerConfig{Enabled: f.Enabled, Interval: time.Duration(f.Interval), Jitter: time.Duration(f.Jitter), Node: f.Node,
+		Due: rotation.DueOptions{Canary: f.Canary, MaxFailures: f.MaxFailures}, ElectionTTL: time.Duration(f.ElectionTTL)}
+}
+
+// minSchedulerInterval keeps a configuration from turning the scheduler
+// into a busy loop over the store.
+const minSchedulerInterval = time.Second
+
+func (f SchedulerFile) check() error {
+	switch {
+	case f.Interval != 0 && time.Duration(f.Interval) < minSchedulerInterval:
+		return fmt.Errorf("scheduler.interval %s is under %s", time.Duration(f.Interval), minSchedulerInterval)
+	case f.Jitter < 0 || f.Canary < 0 || f.MaxFailures < 0 || f.ElectionTTL < 0:
+		return errors.New("scheduler: jitter, canary, max_failures and election_ttl must not be negative")
+	case len(f.Node) > 256:
+		return errors.New("scheduler.node is longer than 256 bytes")
+	}
+	return nil
+}
+
+// EtcdFile is the etcd section.
+type EtcdFile struct {
+	Endpoints  []string `yaml:"endpoints"`
+	Prefix     string   `yaml:"prefix"`
+	CAFile     string   `yaml:"ca_file"`
+	CertFile   string   `yaml:"cert_file"`
+	KeyFile    string   `yaml:"key_file"`
+	StaleReads bool     `yaml:"stale_reads"`
+}
+
+// EtcdConfig is the etcd store configuration the file describes, nil for
+// the default bbolt storage. The etcd section without storage: etcd (or
+// the reverse) is an error: a server that silently served its local file
+// instead of the cluster would split the truth in two.
+func (f FileConfig) EtcdConfig() (*etcd.Config, error) {
+	switch f.Storage {
+	case "", "bbolt":
+		if f.Etcd != nil {
+			return nil, fmt.Errorf("%w: server config: an etcd section needs storage: etcd", secret.ErrInvalidArgument)
+		}
+		return nil, nil
+	case "etcd":
+	default:
+		return nil, fmt.Errorf("%w: server config: storage %q: want bbolt or etcd", secret.ErrInvalidArgument, f.Storage)
+	}
+	if f.Etcd == nil || len(f.Etcd.Endpoints) == 0 {
+		return nil, fmt.Errorf("%w: server config: storage etcd needs etcd.endpoints", secret.ErrInvalidArgument)
+	}
+	cfg := &etcd.Config{Endpoints: f.Etcd.Endpoints, Prefix: f.Etcd.Prefix, StaleReads: f.Etcd.StaleReads}
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	tlsNeeded := f.Etcd.CAFile != "" || f.Etcd.CertFile != ""
+	for _, ep := range f.Etcd.Endpoints {
+		tlsNeeded = tlsNeeded || strings.HasPrefix(ep, "https://")
+	}
+	if tlsNeeded {
+		var err error
+		if cfg.TLS, err = etcd.TLSFiles(f.Etcd.CAFile, f.Etcd.CertFile, f.Etcd.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 // Rotation is the rotation section.
@@ -149,6 +252,9 @@ func LoadFile(name string) (FileConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return fc, fmt.Errorf("%w: server config %s: %v", secret.ErrInvalidArgument, name, err)
+	}
+	if err := fc.Scheduler.check(); err != nil {
 		return fc, fmt.Errorf("%w: server config %s: %v", secret.ErrInvalidArgument, name, err)
 	}
 	for _, p := range fc.Rotation.ExecPrograms {

@@ -47,6 +47,8 @@ var routeFuncs = map[string]routeFunc{
 	api.RoutePolicyPut.Name:         servePolicyPut,
 	api.RoutePolicyGet.Name:         servePolicyGet,
 	api.RoutePolicyDelete.Name:      servePolicyDelete,
+	api.RouteSchedulerStatus.Name:   serveSchedulerStatus,
+	api.RouteBackup.Name:            serveBackup,
 	api.RouteHealth.Name:            serveHealth,
 	api.RouteReady.Name:             serveReady,
 

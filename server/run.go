@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,9 +15,13 @@ import (
 	"path/filepath"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/rotation"
+	"github.com/passman-dev/passman/scheduler"
+	"github.com/passman-dev/passman/scheduler/etcdelect"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -99,8 +104,11 @@ type Config struct {
 	// server removes them; 0 means core.DefaultTokenRetention.
 	TokenRetention time.Duration
 	// TokenReapInterval is how often it removes them; 0 means
-	// DefaultTokenReapInterval.
+	// DefaultTokenReapInterval. With the scheduler enabled, the scheduler
+	// reaps them instead, on its own interval, on the leading server only.
 	TokenReapInterval time.Duration
+	// Scheduler runs due rotations, revocations and token reaping.
+	Scheduler SchedulerConfig
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -109,6 +117,36 @@ type Config struct {
 	// ShutdownTimeout bounds how long shutdown waits for in-flight
 	// requests before it cuts them off.
 	ShutdownTimeout time.Duration
+}
+
+// SchedulerConfig configures the server's scheduler (package scheduler).
+type SchedulerConfig struct {
+	Enabled bool
+	// Interval separates runs (scheduler.DefaultInterval if 0); Jitter
+	// adds a random delay of up to itself to each.
+	Interval, Jitter time.Duration
+	// Node names this server; "" means its host name and listen address.
+	Node string
+	// Due are the rules of each run's due rotations (rotate --due's).
+	Due rotation.DueOptions
+	// Leadership decides which server runs the schedule; nil means this
+	// one always does on a store of its own (bbolt), and an etcd election
+	// (package scheduler/etcdelect) on a store in etcd.
+	Leadership scheduler.Leadership
+	// ElectionTTL is the etcd election's session TTL, which bounds the
+	// failover with Interval; 0 means etcdelect.DefaultTTL.
+	ElectionTTL time.Duration
+}
+
+// ElectionPrefix is where the servers of the etcd deployment at prefix
+// hold their scheduler election: beside the store's keys, not among them,
+// so a backup or export of the store carries no election state.
+func ElectionPrefix(prefix string) string { return "passman-election/" + prefix }
+
+// etcdBackend is a store in etcd (store/etcd's DB): its client and prefix.
+type etcdBackend interface {
+	Client() *clientv3.Client
+	Prefix() string
 }
 
 // Started describes a server that is listening.
@@ -248,10 +286,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		started.RootToken, started.CACertFile, dev.tokenExpires = token, cfg.TLSCertFile, info.ExpiresAt
 	}
-	// Stopped before the store closes (deferred later, so run earlier).
-	stopReaper := reapTokens(ctx, local, cfg.Logger, orDefault(cfg.TokenRetention, core.DefaultTokenRetention), orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
-	defer stopReaper()
-
 	addr := cfg.Addr
 	if addr == "" {
 		addr = DefaultAddr
@@ -264,6 +298,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("listen: %w", err)
 	}
 	started.URL = "https://" + clientAddr(ln.Addr())
+
+	// Stopped before the store closes (deferred later, so run earlier).
+	retention := orDefault(cfg.TokenRetention, core.DefaultTokenRetention)
+	if cfg.Scheduler.Enabled {
+		stop, lead, err := startScheduler(ctx, local, cfg, retention, ln.Addr())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		cfg.Leadership = lead
+	} else {
+		stopReaper := reapTokens(ctx, local, cfg.Logger, retention, orDefault(cfg.TokenReapInterval, DefaultTokenReapInterval))
+		defer stopReaper()
+	}
 
 	h := newHandler(local, cfg.Options)
 	srv := &http.Server{
@@ -307,6 +356,43 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// startScheduler runs the scheduler until ctx is done or stop is called,
+// which waits for a run in progress to end.
+func startScheduler(ctx context.Context, local *core.Local, cfg Config, retention time.Duration, addr net.Addr) (stop func(), lead scheduler.Leadership, err error) {
+	sc := cfg.Scheduler
+	node := cmp.Or(sc.Node, cfg.Store.ServerID)
+	if node == "" {
+		host, _ := os.Hostname()
+		node = host + "/" + addr.String()
+	}
+	lead = sc.Leadership
+	if eb, ok := cfg.Store.Backend.(etcdBackend); ok && lead == nil {
+		if lead, err = etcdelect.New(eb.Client(), ElectionPrefix(eb.Prefix()), node, sc.ElectionTTL); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", secret.ErrInvalidArgument, err)
+		}
+	}
+	if lead == nil {
+		lead = scheduler.Single{Node: node}
+	}
+	s, err := scheduler.New(local.Scheduled(), lead, scheduler.Config{
+		Node: node, Interval: sc.Interval, Jitter: sc.Jitter, Due: sc.Due, TokenRetention: retention,
+		Now: cfg.Store.Now, Logger: cfg.Logger, Metrics: metrics.NewScheduler(cfg.Metrics),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", secret.ErrInvalidArgument, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx) // returns nil when ctx ends; failures are logged
+	}()
+	return func() {
+		cancel()
+		<-done
+	}, lead, nil
 }
 
 // reapTokens removes old token records now and every interval until ctx

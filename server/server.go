@@ -30,6 +30,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/metrics"
 	"github.com/passman-dev/passman/policy"
+	"github.com/passman-dev/passman/scheduler"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -56,6 +57,8 @@ type Backend interface {
 	passman.Fingerprints
 	passman.ValueComparer
 	passman.Policies
+	passman.Scheduling
+	passman.Backups
 	TokenAuthenticator
 }
 
@@ -91,6 +94,9 @@ type Options struct {
 	// ConfirmLimiter limits fingerprint confirmations per identity; nil
 	// means DefaultConfirmRPS and DefaultConfirmBurst.
 	ConfirmLimiter *RateLimiter
+	// Leadership, when set, names the scheduler's leader live in the
+	// scheduler status (the election's answer, not the store's record).
+	Leadership scheduler.Leadership
 }
 
 // New returns the API handler over b, which also authenticates callers.
@@ -122,6 +128,8 @@ type handler struct {
 	// draining is set when shutdown begins: readiness then fails, so a
 	// load balancer stops sending new requests while in-flight ones end.
 	draining atomic.Bool
+	// leadership names the scheduler's leader live; nil: the record's.
+	leadership scheduler.Leadership
 }
 
 func newHandler(svc Backend, opts Options) *handler {
@@ -136,6 +144,7 @@ func newHandler(svc Backend, opts Options) *handler {
 	h.oidc, h.clientCerts = opts.OIDC, opts.ClientCerts
 	h.limiter, h.trusted = opts.Limiter, opts.TrustedProxies
 	h.confirm = opts.ConfirmLimiter
+	h.leadership = opts.Leadership
 	if h.confirm == nil {
 		h.confirm = NewRateLimiter(DefaultConfirmRPS, DefaultConfirmBurst, 0)
 	}
@@ -263,6 +272,10 @@ func (h *handler) serve(w *statusWriter, r *http.Request, reqID string, rl *reqL
 	}
 	if res == nil {
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if s, ok := res.(*stream); ok {
+		writeStream(w, s)
 		return nil
 	}
 	h.writeBody(w, http.StatusOK, res)

@@ -154,6 +154,8 @@ func TestRouteMatrix(t *testing.T) {
 		api.RoutePolicyPut.Name:         {"/v1/policies/pol-put", `{"source":"package passman.authz\n\nreasons contains \"never\" if input.action == \"none\"\n"}`, 200},
 		api.RoutePolicyGet.Name:         {"/v1/policies/pol-get", "", 200},
 		api.RoutePolicyDelete.Name:      {"/v1/policies/pol-delete", "", 204},
+		api.RouteSchedulerStatus.Name:   {"/v1/scheduler", "", 200},
+		api.RouteBackup.Name:            {"/v1/store/backup", "", 200},
 		api.RouteHealth.Name:            {"/v1/health", "", 200},
 		api.RouteReady.Name:             {"/v1/ready", "", 200},
 

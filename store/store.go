@@ -264,6 +264,11 @@ func parseFPKey(rest []byte) (string, int, bool) {
 	return string(rest[:i]), int(binary.BigEndian.Uint64(rest[i+1:])), true
 }
 
+// MetaKey is the backend key of caller-owned metadata name (or, for a
+// prefix of names, the prefix of their keys), for callers that watch the
+// backend for changes to it.
+func MetaKey(name string) []byte { return []byte(prefixMeta + name) }
+
 // PutMeta stores caller-owned metadata inside tx, such as the audit chain
 // head that must commit atomically with a change.
 func PutMeta(tx Tx, name string, value []byte) error {
@@ -363,12 +368,25 @@ func (s *Store) RegisterKey(ctx context.Context, id string) error {
 
 // checkSealKey refuses a sealed value whose key the store has not
 // registered: typically PASSMAN_MASTER_KEY with a wrong or new key first.
-func (s *Store) checkSealKey(id string) error {
+// A key this process does not know is looked up in the store's info in
+// tx: on a store shared by several servers another one may have
+// registered it (a master key rotation).
+func (s *Store) checkSealKey(tx Tx, id string) error {
 	s.keysMu.RLock()
 	ok := s.keys[id]
 	s.keysMu.RUnlock()
-	if !ok {
-		return fmt.Errorf("%w: the active master key %s is not registered with this store; if it is a new key, run 'passman keys rewrap' to adopt it, otherwise check %s", secret.ErrKey, id, keyring.EnvVar)
+	if ok {
+		return nil
 	}
-	return nil
+	if info, err := readInfo(tx); err == nil && slices.Contains(info.Keys, id) {
+		s.keysMu.Lock()
+		s.keys[id] = true
+		s.keysMu.Unlock()
+		return nil
+	}
+	return fmt.Errorf("%w: the active master key %s is not registered with this store; if it is a new key, run 'passman keys rewrap' to adopt it, otherwise check %s", secret.ErrKey, id, keyring.EnvVar)
 }
+
+// InfoTx reads the store's info inside tx, for a caller that copies the
+// store (a backup) and must name it as that transaction sees it.
+func InfoTx(tx Tx) (Info, error) { return readInfo(tx) }

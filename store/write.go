@@ -140,7 +140,7 @@ func (s *Store) appendVersion(tx Tx, r *record, path string, value, fp []byte, s
 	if err != nil {
 		return nil, fmt.Errorf("seal %s v%d: %w", path, n, err)
 	}
-	if err := s.checkSealKey(sealed.KeyID); err != nil {
+	if err := s.checkSealKey(tx, sealed.KeyID); err != nil {
 		return nil, err
 	}
 	sb, err := sealed.MarshalBinary()

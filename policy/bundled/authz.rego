@@ -21,3 +21,25 @@ store_creator if {
 	input.store.created_by != ""
 	input.subject.id == input.store.created_by
 }
+
+# The server's scheduler runs due rotations, revokes previous versions whose
+# grace period is over and reaps expired token records. Its subject exists
+# only inside the server (no login yields kind "scheduler"). On secrets it
+# may act only where someone allowed to configure rotation named a
+# connection: it never touches a secret without a rotation spec, whatever
+# its code asks. "admin" is for token reaping, the only admin call it makes.
+# A user deny rule overrides this, as it does every allow.
+allow if scheduler_may
+
+reasons contains "the server's scheduler runs configured rotations and reaps expired tokens" if scheduler_may
+
+scheduler_may if {
+	input.subject.kind == "scheduler"
+	input.action in {"list", "admin"}
+}
+
+scheduler_may if {
+	input.subject.kind == "scheduler"
+	input.action in {"read", "write", "rotate", "destroy"}
+	input.secret.rotation.connection != ""
+}

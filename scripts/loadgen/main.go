@@ -76,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var modes string
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.addr, "addr", os.Getenv("PASSMAN_ADDR"), "server `URL` (env PASSMAN_ADDR)")
+	fs.StringVar(&c.addr, "addr", os.Getenv("PASSMAN_ADDR"), "server `URL` (env PASSMAN_ADDR); several, comma-separated, share the clients round-robin")
 	fs.StringVar(&c.token, "token", "", "bearer `TOKEN` (default env PASSMAN_TOKEN)")
 	fs.StringVar(&c.cacert, "cacert", os.Getenv("PASSMAN_CACERT"), "CA certificate `FILE` (env PASSMAN_CACERT)")
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients")
@@ -120,6 +120,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Several servers (a cluster): client i talks to server i mod n.
+	addrs := strings.Split(cfg.addr, ",")
+	if cfg.shared && len(addrs) > 1 {
+		return errors.New("-shared takes one -addr")
+	}
 	clients := make([]*client.Client, cfg.clients)
 	for i := range clients {
 		if i > 0 && cfg.shared {
@@ -127,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		c, err := client.New(client.Options{
-			Addr: cfg.addr, Token: cfg.token, CACertFile: cfg.cacert,
+			Addr: addrs[i%len(addrs)], Token: cfg.token, CACertFile: cfg.cacert,
 			Timeout: cfg.timeout, Retries: -1, UserAgent: "passman-loadgen",
 		})
 		if err != nil {
@@ -140,8 +145,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	if err := clients[0].Ready(ctx); err != nil {
-		return fmt.Errorf("server not ready: %w", err)
+	for i := range min(len(addrs), len(clients)) {
+		if err := clients[i].Ready(ctx); err != nil {
+			return fmt.Errorf("server %s not ready: %w", addrs[i], err)
+		}
 	}
 	if cfg.cpuprofile != "" {
 		f, err := os.Create(cfg.cpuprofile)

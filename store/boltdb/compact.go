@@ -3,9 +3,12 @@ package boltdb
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/passman-dev/passman/store"
 )
 
 // compactTxSize bounds one transaction of a compaction's copy.
@@ -40,6 +43,41 @@ func (d *DB) CompactTo(ctx context.Context, path string) (err error) {
 	}()
 	if err := bolt.Compact(dst, d.bolt, compactTxSize); err != nil {
 		return fmt.Errorf("compact %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// Snapshot runs fn in one read transaction, with tx for reading the store
+// and writeTo for copying the whole database file as that transaction
+// sees it (bbolt's Tx.WriteTo): a consistent copy while writers carry on.
+// A long snapshot holds old pages from reuse, and a writer that must grow
+// the file's mapping waits for it to end, so copy to local disk and
+// stream from there rather than to a slow peer.
+func (d *DB) Snapshot(ctx context.Context, fn func(tx store.Tx, size int64, writeTo func(w io.Writer) (int64, error)) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnErr error
+	var inFn bool
+	err := d.exec(false, &inFn, func(btx *bolt.Tx) error {
+		t, err := d.newTx(btx, false)
+		if err != nil {
+			return err
+		}
+		defer t.end()
+		inFn = true
+		fnErr = fn(t, btx.Size(), btx.WriteTo)
+		inFn = false
+		if fnErr != nil {
+			return fnErr
+		}
+		return t.err
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return d.boltError(err)
 	}
 	return nil
 }

@@ -1,0 +1,558 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/passman-dev/passman/audit"
+	"github.com/passman-dev/passman/keyring"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+)
+
+// A cluster is several servers over one shared backend (store/etcd). Each
+// server keeps an audit chain of its own: its log file in its Dir, its head
+// recorded in the store under audit-head/<server id>, and every entry
+// replicated into the store under audit-log/<server id>/<seq>, so that
+// an acknowledged operation's entry survives the loss of the server and
+// its disk. An entry counts as written once it is in the local file (as
+// AuditSync says) and in the store: a change commits only after its entry
+// is replicated, and a read answers only after its entry is.
+//
+// One chain per server, not one for the cluster: a shared head would make
+// every request of every server write one key, serialising them all.
+const (
+	clusterHeadPrefix    = auditHeadMeta + "/" // audit-head/<id> -> signed checkpoint
+	clusterLogPrefix     = "audit-log/"        // audit-log/<id>/<seq:20> -> the entry's line
+	clusterReplicaPrefix = "audit-replica/"    // audit-replica/<id> -> last seq replicated
+)
+
+// DefaultTokenCacheTTL bounds how long a server of a cluster trusts a
+// token record it cached: a revocation on another server reaches it
+// through the backend's watch within milliseconds, and within this bound
+// even when the watch is broken.
+const DefaultTokenCacheTTL = time.Second
+
+// replicaBatch bounds the entries one replication transaction carries.
+const replicaBatch = 512
+
+// replicaPage is how many replicated entries one read of a verification
+// takes.
+const replicaPage = 1000
+
+// replicaTimeout bounds one replication attempt: an unreachable cluster
+// fails requests (closed) instead of holding them.
+const replicaTimeout = 10 * time.Second
+
+var serverIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+func checkCluster(opts Options) error {
+	if !serverIDPattern.MatchString(opts.ServerID) {
+		return fmt.Errorf("%w: a server of a shared store needs a server id of 1 to 64 characters a-z, 0-9, '.', '_' and '-' (got %q)", secret.ErrInvalidArgument, opts.ServerID)
+	}
+	if opts.Dir == "" {
+		return fmt.Errorf("%w: a server of a shared store needs a directory for its audit log", secret.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func headMetaName(opts Options) string {
+	if opts.Backend != nil {
+		return clusterHeadPrefix + opts.ServerID
+	}
+	return auditHeadMeta
+}
+
+func replicaName(id string, seq uint64) string {
+	return fmt.Sprintf("%s%s/%020d", clusterLogPrefix, id, seq)
+}
+
+// watcher is a backend that reports changes under a key prefix as they
+// commit (store/etcd's Watch).
+type watcher interface {
+	Watch(ctx context.Context, prefix []byte, fn func(key []byte, reset bool))
+}
+
+// batchBackend is a backend that group-commits concurrent transactions.
+type batchBackend interface {
+	Batch(ctx context.Context, fn func(store.Tx) error) error
+}
+
+// clusterState is a cluster server's machinery, stopped by stopCluster.
+type clusterState struct {
+	repl   *replicatedLog
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startCluster wraps the local log so its entries are replicated,
+// replicates what an earlier run left unreplicated, and starts watching
+// token records.
+func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, error) {
+	// With audit sync "write" an entry counts as written once write(2)
+	// returned; its replication, like its fsync, follows within
+	// milliseconds but is not waited for, except by changes: their
+	// entries are in the store before they commit whatever the mode.
+	r := &replicatedLog{Log: alog, b: l.db, id: l.opts.ServerID, async: l.opts.AuditSync == audit.SyncWrite}
+	r.cond = sync.NewCond(&r.mu)
+	last, err := store.ReadMeta(ctx, l.db, clusterReplicaPrefix+r.id)
+	if err != nil {
+		return nil, fmt.Errorf("read audit replica head: %w", err)
+	}
+	if last != nil {
+		if r.done, err = strconv.ParseUint(string(last), 10, 64); err != nil {
+			return nil, fmt.Errorf("%w: audit replica head of server %s: %v", secret.ErrCorrupt, r.id, err)
+		}
+	}
+	r.taken = r.done
+	head := alog.Head()
+	// The replica head lags (see wait), so look past the local log too:
+	// a server whose log was lost must not start its chain again over the
+	// one the store holds.
+	beyond, err := replicaBeyond(ctx, l.db, r.id, head.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if r.done > head.Seq || beyond {
+		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds later entries of server %s; restore the log from the store (core.ReadReplica) or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.id)
+	}
+	if head.Seq > r.done {
+		// Written before a crash, after the last replication.
+		err := audit.Read(ctx, alog.Path(), audit.Filter{}, func(e audit.Entry) error {
+			if e.Seq > r.done {
+				r.pending = append(r.pending, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read audit log to replicate: %w", err)
+		}
+		if err := r.wait(head.Seq); err != nil {
+			return nil, err
+		}
+	}
+	l.tokens.ttl = DefaultTokenCacheTTL
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cs := &clusterState{repl: r, cancel: cancel, done: make(chan struct{})}
+	if w, ok := l.db.(watcher); ok {
+		prefix := store.MetaKey(tokenMetaPrefix)
+		go func() {
+			defer close(cs.done)
+			w.Watch(wctx, prefix, func(key []byte, reset bool) {
+				if reset {
+					l.tokens.clear()
+					return
+				}
+				l.tokens.drop(string(key[len(prefix):]))
+			})
+		}()
+	} else {
+		close(cs.done)
+	}
+	l.cluster = cs
+	return r, nil
+}
+
+// replicaBeyond reports whether the store holds an entry of server id's
+// chain after seq: entry seq+1, or for an empty log any entry at all.
+func replicaBeyond(ctx context.Context, b store.Backend, id string, seq uint64) (bool, error) {
+	found := false
+	err := b.View(ctx, func(tx store.Tx) error {
+		if seq > 0 {
+			v, err := store.MetaTx(tx, replicaName(id, seq+1))
+			found = v != nil
+			return err
+		}
+		return store.ScanMeta(tx, clusterLogPrefix+id+"/", func(string, []byte) (bool, error) {
+			found = true
+			return false, nil
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("read audit replica: %w", err)
+	}
+	return found, nil
+}
+
+func (l *Local) stopCluster() error {
+	if l.cluster == nil {
+		return nil
+	}
+	l.cluster.cancel()
+	<-l.cluster.done
+	return nil
+}
+
+// update runs fn in a write transaction, group-committed with concurrent
+// ones on a cluster, where the transactions of one server all move its
+// chain head and would otherwise conflict with each other.
+func (l *Local) update(ctx context.Context, fn func(store.Tx) error) error {
+	if b, ok := l.db.(batchBackend); ok && l.cluster != nil {
+		return b.Batch(ctx, fn)
+	}
+	return l.db.Update(ctx, fn)
+}
+
+// replicatedLog is the local audit log whose entries are also written to
+// the shared store, in group commits: a waiter whose entry is pending and
+// not yet being written writes every pending entry that follows the last
+// one taken, while up to replicaFlights such writes are in flight (etcd
+// commits concurrent writes in one raft round, so overlapping them raises
+// what one server replicates per round trip). Entries are taken in seq
+// order without gaps; done advances over the writes that finished.
+type replicatedLog struct {
+	*audit.Log
+	b  store.Backend
+	id string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []audit.Entry   // appended locally, not yet taken for writing
+	taken   uint64          // every entry up to here is written or being written
+	done    uint64          // every entry up to here is in the store
+	flights int             // writes in flight
+	retry   [][]audit.Entry // writes that failed, to do again
+	// finished holds the first and last seq of writes that ended beyond
+	// done, waiting for the ones before them.
+	finished map[uint64]uint64
+	// async: Append does not wait for the store (audit sync "write"); a
+	// background flusher replicates, and Sync still waits.
+	async    bool
+	flushing bool
+}
+
+// replicaFlights bounds the replication writes of one server in flight.
+const replicaFlights = 4
+
+func (r *replicatedLog) Append(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	w, err := r.Log.Append(ctx, e)
+	if err != nil {
+		return w, err
+	}
+	r.enqueue(w)
+	if r.async {
+		r.kick()
+		return w, nil
+	}
+	if err := r.wait(w.Seq); err != nil {
+		return audit.Entry{}, err
+	}
+	return w, nil
+}
+
+// kick starts the background flusher unless it runs. It replicates until
+// nothing is pending; a failure leaves the entries pending for the next
+// Sync (Ready calls it, so the server reports itself not ready).
+func (r *replicatedLog) kick() {
+	r.mu.Lock()
+	if r.flushing {
+		r.mu.Unlock()
+		return
+	}
+	r.flushing = true
+	r.mu.Unlock()
+	go func() {
+		for {
+			r.mu.Lock()
+			last := r.target()
+			if last <= r.done {
+				r.flushing = false
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Unlock()
+			if err := r.wait(last); err != nil {
+				r.mu.Lock()
+				r.flushing = false
+				r.mu.Unlock()
+				return
+			}
+		}
+	}()
+}
+
+func (r *replicatedLog) AppendDeferred(ctx context.Context, e audit.Entry) (audit.Entry, error) {
+	w, err := r.Log.AppendDeferred(ctx, e)
+	if err == nil {
+		r.enqueue(w)
+	}
+	return w, err
+}
+
+// Sync makes every entry appended so far durable locally and replicated.
+func (r *replicatedLog) Sync() error {
+	if err := r.Log.Sync(); err != nil {
+		return err
+	}
+	return r.wait(r.Log.Head().Seq)
+}
+
+// Close replicates what is pending, then closes the local log.
+func (r *replicatedLog) Close() error {
+	err := r.wait(r.Log.Head().Seq)
+	return errors.Join(err, r.Log.Close())
+}
+
+func (r *replicatedLog) enqueue(e audit.Entry) {
+	r.mu.Lock()
+	r.pending = append(r.pending, e)
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+// wait returns once entry seq is in the store, writing pending entries
+// itself when its own is not yet being written.
+func (r *replicatedLog) wait(seq uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.done < seq {
+		if r.flights >= replicaFlights {
+			r.cond.Wait()
+			continue
+		}
+		var batch []audit.Entry
+		switch {
+		case len(r.retry) > 0:
+			// A write that failed goes again as it was: the entries
+			// around it are written or being written.
+			batch, r.retry = r.retry[0], r.retry[1:]
+		case r.taken < seq:
+			if batch = r.takeRun(); len(batch) == 0 {
+				// An entry before seq is appended but not yet queued.
+				r.cond.Wait()
+				continue
+			}
+			r.taken = batch[len(batch)-1].Seq
+		default:
+			r.cond.Wait()
+			continue
+		}
+		first, last := batch[0].Seq, batch[len(batch)-1].Seq
+		r.flights++
+		// Only what is known to be in the store goes into the
+		// replica head: a write that fails must not leave a head
+		// beyond a gap. Re-writing entries after a restart is harmless.
+		safe := r.done
+		r.mu.Unlock()
+		err := r.write(batch, safe)
+		r.mu.Lock()
+		r.flights--
+		if err != nil {
+			r.retry = append(r.retry, batch)
+			r.cond.Broadcast()
+			return fmt.Errorf("replicate audit entries to the store: %w", err)
+		}
+		if r.finished == nil {
+			r.finished = map[uint64]uint64{}
+		}
+		r.finished[first] = last
+		for {
+			end, ok := r.finished[r.done+1]
+			if !ok {
+				break
+			}
+			delete(r.finished, r.done+1)
+			r.done = end
+		}
+		r.cond.Broadcast()
+	}
+	return nil
+}
+
+// target is the last entry appended so far, for the background flusher.
+func (r *replicatedLog) target() uint64 {
+	t := r.taken
+	for _, e := range r.pending {
+		t = max(t, e.Seq)
+	}
+	return t
+}
+
+// takeRun removes from pending the run of entries that follows taken
+// without a gap, up to replicaBatch of them: the store never holds an
+// entry whose predecessor is not in it, on its way or due for a retry.
+func (r *replicatedLog) takeRun() []audit.Entry {
+	slices.SortFunc(r.pending, func(a, b audit.Entry) int { return compareSeq(a.Seq, b.Seq) })
+	i := 0
+	for i < len(r.pending) && r.pending[i].Seq <= r.taken {
+		i++
+	}
+	r.pending = r.pending[i:]
+	n := 0
+	for n < len(r.pending) && n < replicaBatch && r.pending[n].Seq == r.taken+uint64(n)+1 {
+		n++
+	}
+	batch := slices.Clone(r.pending[:n])
+	r.pending = slices.Delete(r.pending, 0, n)
+	return batch
+}
+
+func compareSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// write puts batch into the store, with safe as the replica head.
+func (r *replicatedLog) write(batch []audit.Entry, safe uint64) error {
+	lines := make([][]byte, len(batch))
+	for i := range batch {
+		b, err := json.Marshal(&batch[i])
+		if err != nil {
+			return fmt.Errorf("encode audit entry %d: %w", batch[i].Seq, err)
+		}
+		lines[i] = append(b, '\n')
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), replicaTimeout)
+	defer cancel()
+	// Blind writes: nothing read, so nothing to conflict on.
+	return r.b.Update(ctx, func(tx store.Tx) error {
+		for i, e := range batch {
+			if err := store.PutMeta(tx, replicaName(r.id, e.Seq), lines[i]); err != nil {
+				return err
+			}
+		}
+		if safe == 0 {
+			return nil
+		}
+		return store.PutMeta(tx, clusterReplicaPrefix+r.id, []byte(strconv.FormatUint(safe, 10)))
+	})
+}
+
+// ChainReport is the verification of one server's chain in a shared store.
+type ChainReport struct {
+	Server string       `json:"server"`
+	Report audit.Report `json:"report"`
+}
+
+// VerifyCluster checks every server's audit chain replicated in the shared
+// store b against the head each recorded, with kr checking the heads'
+// signatures (nil: chains only). The error wraps secret.ErrTampered when a
+// chain does not verify.
+func VerifyCluster(ctx context.Context, b store.Backend, kr *keyring.Keyring) ([]ChainReport, error) {
+	servers, err := clusterServers(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChainReport
+	var errs []error
+	for _, id := range servers {
+		rep, err := verifyChain(ctx, rawMeta{b, kr}, clusterHeadPrefix+id, func(anchor audit.Head) (audit.Report, error) {
+			return audit.VerifyReader(ctx, replicaReader(ctx, b, id), anchor)
+		})
+		out = append(out, ChainReport{Server: id, Report: rep})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("server %s: %w", id, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// clusterServers lists the servers that recorded a chain head or
+// replicated entries.
+func clusterServers(ctx context.Context, b store.Backend) ([]string, error) {
+	seen := map[string]bool{}
+	err := b.View(ctx, func(tx store.Tx) error {
+		for _, p := range []string{clusterHeadPrefix, clusterReplicaPrefix} {
+			err := store.ScanMeta(tx, p, func(name string, _ []byte) (bool, error) {
+				seen[strings.TrimPrefix(name, p)] = true
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit chains: %w", err)
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// ReadReplica writes server id's audit chain as the shared store holds
+// it, in the log file's format: what replaces a server's log after its
+// disk was lost (or what an auditor reads).
+func ReadReplica(ctx context.Context, b store.Backend, id string, w io.Writer) error {
+	_, err := io.Copy(w, replicaReader(ctx, b, id))
+	return err
+}
+
+// replicaReader streams server id's replicated chain, in seq order, a
+// transaction per page so that a long chain is not one huge read.
+func replicaReader(ctx context.Context, b store.Backend, id string) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		prefix := clusterLogPrefix + id + "/"
+		var after string
+		for {
+			var lines [][]byte
+			err := b.View(ctx, func(tx store.Tx) error {
+				lines = lines[:0]
+				var start []byte
+				if after != "" {
+					// Seqs are fixed-width: the next key sorts after this.
+					start = store.MetaKey(prefix + after + "\x00")
+				}
+				return tx.Scan(store.MetaKey(prefix), start, func(k, v []byte) (bool, error) {
+					after = string(k[len(store.MetaKey(prefix)):])
+					lines = append(lines, append([]byte(nil), v...))
+					return len(lines) < replicaPage, nil
+				})
+			})
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			for _, line := range lines {
+				if _, err := pw.Write(line); err != nil {
+					return
+				}
+			}
+			if len(lines) < replicaPage {
+				pw.Close()
+				return
+			}
+		}
+	}()
+	return pr
+}
+
+// clusterVerify is Local.VerifyAudit's part on a cluster: every chain the
+// store holds, this server's included.
+func (l *Local) clusterVerify(ctx context.Context, local audit.Report) (audit.Report, error) {
+	reps, err := VerifyCluster(ctx, l.db, l.kr)
+	total := local
+	for _, r := range reps {
+		if r.Server == l.opts.ServerID {
+			continue
+		}
+		total.Entries += r.Report.Entries
+		total.Unconfirmed += r.Report.Unconfirmed
+		if total.Broken == nil && r.Report.Broken != nil {
+			b := *r.Report.Broken
+			b.Reason = "server " + r.Server + ": " + b.Reason
+			total.Broken = &b
+			total.OK = false
+		}
+	}
+	return total, err
+}
