@@ -533,7 +533,11 @@ func VerifyCluster(ctx context.Context, b store.Backend, kr *keyring.Keyring) ([
 	var errs []error
 	for _, id := range servers {
 		rep, err := verifyChain(ctx, rawMeta{b, kr}, clusterHeadPrefix+id, func(anchor audit.Head) (audit.Report, error) {
-			return audit.VerifyReader(ctx, replicaReader(ctx, b, id), anchor)
+			rr := replicaReader(ctx, b, id)
+			// Closed so that the reader's goroutine ends however far
+			// verification read.
+			defer rr.Close()
+			return audit.VerifyReader(ctx, rr, anchor)
 		})
 		out = append(out, ChainReport{Server: id, Report: rep})
 		if err != nil {
@@ -574,13 +578,15 @@ func clusterServers(ctx context.Context, b store.Backend) ([]string, error) {
 // it, in the log file's format: what replaces a server's log after its
 // disk was lost (or what an auditor reads).
 func ReadReplica(ctx context.Context, b store.Backend, id string, w io.Writer) error {
-	_, err := io.Copy(w, replicaReader(ctx, b, id))
+	rr := replicaReader(ctx, b, id)
+	defer rr.Close()
+	_, err := io.Copy(w, rr)
 	return err
 }
 
 // replicaReader streams server id's replicated chain, in seq order, a
 // transaction per page so that a long chain is not one huge read.
-func replicaReader(ctx context.Context, b store.Backend, id string) io.Reader {
+func replicaReader(ctx context.Context, b store.Backend, id string) *io.PipeReader {
 	pr, pw := io.Pipe()
 	go func() {
 		prefix := clusterLogPrefix + id + "/"
