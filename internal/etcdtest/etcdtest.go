@@ -562,7 +562,7 @@ func fail(t testing.TB, err error) {
 		t.Fatalf("etcdtest: %v (%s=1: etcd is required)", err, RequireEnv)
 		return
 	}
-	t.Skipf("etcdtest: SKIPPING, no etcd: %v; run make test, or build it with make .tools/etcd, or set %s", err, BinaryEnv)
+	t.Skipf("etcdtest: SKIPPING, no etcd: %v; run make test, or build it with make etcd, or set %s", err, BinaryEnv)
 }
 
 var built struct {
