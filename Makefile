@@ -42,7 +42,7 @@ PROVIDER_BIN := bin/terraform-provider-passman
 ETCD := $(TOOLS)/etcd
 export PASSMAN_REQUIRE_ETCD := 1
 
-.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform bench-cluster demo-cluster
+.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform bench-cluster demo-cluster etcd
 
 all: build
 
@@ -87,6 +87,7 @@ $(GITLEAKS):
 
 # etcd's server module cannot be go-installed (replace directives in its
 # go.mod); the wrapper module builds the same server from its library.
+etcd: $(ETCD)
 $(ETCD): internal/etcdtest/etcdserver/go.mod internal/etcdtest/etcdserver/main.go
 	cd internal/etcdtest/etcdserver && GOFLAGS= GOWORK=off $(GO) build -trimpath -o $(ETCD) .
 

@@ -322,3 +322,50 @@ func TestRegisterModelRejectsStaleRead(t *testing.T) {
 		t.Fatal("a sequential history failed the check")
 	}
 }
+
+// Without etcd's quorum nothing is answered (fail closed: no read without
+// its audit entry, no write without its commit); with it back, the
+// servers serve again and their chains verify.
+func TestQuorumLossFailsClosed(t *testing.T) {
+	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	d := newDeployment(t, ec, 2)
+	ctx := context.Background()
+	put(ctx, t, d, 0, "app/q", "before")
+	must(t, ec.Kill(1))
+	must(t, ec.Kill(2))
+	short, err := client.New(client.Options{Addr: d.servers[1].addr, Token: d.root, CACertFile: d.cert, Retries: -1, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := short.Get(ctx, "app/q", secret.Selector{}); err == nil {
+		t.Fatalf("read answered without quorum: %q", got.Value.Reveal())
+	}
+	if _, err := short.Put(ctx, "app/q", secret.NewValue([]byte("lost")), secret.PutOptions{}); err == nil {
+		t.Fatal("write acknowledged without quorum")
+	}
+	must(t, ec.Restart(ctx, 1))
+	must(t, ec.Restart(ctx, 2))
+	// The servers come back by themselves (their etcd client reconnects).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := d.client(1, "").Get(ctx, "app/q", secret.Selector{})
+		if err == nil {
+			if v := string(got.Value.Reveal()); v != "before" && v != "lost" {
+				t.Fatalf("read %q after quorum came back", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no read 30 s after quorum came back: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	put(ctx, t, d, 0, "app/q", "after")
+	for i := range d.servers {
+		rep, err := d.client(i, "").VerifyAudit(ctx)
+		if err != nil || !rep.OK {
+			t.Fatalf("audit verify on %s: %+v, %v", d.servers[i].id, rep, err)
+		}
+	}
+	d.verifyAll(ctx)
+}

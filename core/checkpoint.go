@@ -158,6 +158,14 @@ func (l *Local) checkpoint(ctx context.Context) error {
 	if head.Seq == 0 {
 		return nil
 	}
+	if l.cluster != nil {
+		// On a cluster the head recorded is one the store's replica of
+		// the chain reaches, or verifying the replica would find it
+		// truncated.
+		if err := l.cluster.repl.wait(head.Seq); err != nil {
+			return fmt.Errorf("record audit head: %w", err)
+		}
+	}
 	active := l.kr.Active()
 	// covered reports whether the recorded checkpoint old already
 	// records head under the active key.

@@ -82,6 +82,30 @@ type watcher interface {
 	Watch(ctx context.Context, prefix []byte, fn func(key []byte, reset bool))
 }
 
+// afterCommitter is a transaction that says whether it committed
+// (store/etcd's).
+type afterCommitter interface {
+	AfterCommit(fn func(committed bool))
+}
+
+// syncFor is the audit sync a change's transaction runs just before it
+// commits. On a cluster the entries not yet in the store ride in the
+// change's own commit (one etcd round instead of two) where they can;
+// elsewhere, and when they cannot, it waits for them as Sync does.
+func (l *Local) syncFor(tx store.Tx) func() error {
+	ac, ok := tx.(afterCommitter)
+	if l.cluster == nil || !ok {
+		return l.log.Sync
+	}
+	r := l.cluster.repl
+	return func() error {
+		if err := r.Log.Sync(); err != nil {
+			return err
+		}
+		return r.stageInto(tx, ac, r.Log.Head().Seq)
+	}
+}
+
 // batchBackend is a backend that group-commits concurrent transactions.
 type batchBackend interface {
 	Batch(ctx context.Context, fn func(store.Tx) error) error
@@ -346,26 +370,84 @@ func (r *replicatedLog) wait(seq uint64) error {
 		err := r.write(batch, safe)
 		r.mu.Lock()
 		r.flights--
+		r.mu.Unlock()
+		r.settle(batch, err == nil)
+		r.mu.Lock()
 		if err != nil {
-			r.retry = append(r.retry, batch)
-			r.cond.Broadcast()
-			return fmt.Errorf("replicate audit entries to the store: %w", err)
+			return fmt.Errorf("replicate audit entries %d-%d to the store: %w", first, last, err)
 		}
-		if r.finished == nil {
-			r.finished = map[uint64]uint64{}
-		}
-		r.finished[first] = last
-		for {
-			end, ok := r.finished[r.done+1]
-			if !ok {
-				break
-			}
-			delete(r.finished, r.done+1)
-			r.done = end
-		}
-		r.cond.Broadcast()
 	}
 	return nil
+}
+
+// stageInto puts the entries up to seq that no write has taken into tx,
+// to be in the store exactly when tx commits, and settles them when it is
+// over: done if it committed, due again if not. Entries already taken by
+// a write in flight, or not yet queued, are waited for instead: a change
+// never commits before its entry is in the store.
+func (r *replicatedLog) stageInto(tx store.Tx, ac afterCommitter, seq uint64) error {
+	r.mu.Lock()
+	if r.done >= seq {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.taken >= seq || len(r.retry) > 0 {
+		r.mu.Unlock()
+		return r.wait(seq)
+	}
+	batch := r.takeRun()
+	if len(batch) == 0 || batch[len(batch)-1].Seq < seq {
+		r.pending = append(r.pending, batch...)
+		r.mu.Unlock()
+		return r.wait(seq)
+	}
+	r.taken = batch[len(batch)-1].Seq
+	safe := r.done
+	r.mu.Unlock()
+	settled := false
+	ac.AfterCommit(func(committed bool) {
+		if settled {
+			return
+		}
+		settled = true
+		r.settle(batch, committed)
+	})
+	for _, e := range batch {
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
+		}
+		if err := store.PutMeta(tx, replicaName(r.id, e.Seq), append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	if safe > 0 {
+		return store.PutMeta(tx, clusterReplicaPrefix+r.id, []byte(strconv.FormatUint(safe, 10)))
+	}
+	return nil
+}
+
+// settle records the end of a write of batch.
+func (r *replicatedLog) settle(batch []audit.Entry, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.cond.Broadcast()
+	if !ok {
+		r.retry = append(r.retry, batch)
+		return
+	}
+	if r.finished == nil {
+		r.finished = map[uint64]uint64{}
+	}
+	r.finished[batch[0].Seq] = batch[len(batch)-1].Seq
+	for {
+		end, ok := r.finished[r.done+1]
+		if !ok {
+			return
+		}
+		delete(r.finished, r.done+1)
+		r.done = end
+	}
 }
 
 // target is the last entry appended so far, for the background flusher.
@@ -451,7 +533,11 @@ func VerifyCluster(ctx context.Context, b store.Backend, kr *keyring.Keyring) ([
 	var errs []error
 	for _, id := range servers {
 		rep, err := verifyChain(ctx, rawMeta{b, kr}, clusterHeadPrefix+id, func(anchor audit.Head) (audit.Report, error) {
-			return audit.VerifyReader(ctx, replicaReader(ctx, b, id), anchor)
+			rr := replicaReader(ctx, b, id)
+			// Closed so that the reader's goroutine ends however far
+			// verification read.
+			defer rr.Close()
+			return audit.VerifyReader(ctx, rr, anchor)
 		})
 		out = append(out, ChainReport{Server: id, Report: rep})
 		if err != nil {
@@ -492,13 +578,15 @@ func clusterServers(ctx context.Context, b store.Backend) ([]string, error) {
 // it, in the log file's format: what replaces a server's log after its
 // disk was lost (or what an auditor reads).
 func ReadReplica(ctx context.Context, b store.Backend, id string, w io.Writer) error {
-	_, err := io.Copy(w, replicaReader(ctx, b, id))
+	rr := replicaReader(ctx, b, id)
+	defer rr.Close()
+	_, err := io.Copy(w, rr)
 	return err
 }
 
 // replicaReader streams server id's replicated chain, in seq order, a
 // transaction per page so that a long chain is not one huge read.
-func replicaReader(ctx context.Context, b store.Backend, id string) io.Reader {
+func replicaReader(ctx context.Context, b store.Backend, id string) *io.PipeReader {
 	pr, pw := io.Pipe()
 	go func() {
 		prefix := clusterLogPrefix + id + "/"

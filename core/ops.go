@@ -120,7 +120,7 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 		// back and re-run leaves no entry behind; the entries of one batch
 		// share one fsync, registered under one key to run after the last.
 		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, e, true) })
-		pc.BeforeCommit("audit-sync", l.log.Sync)
+		pc.BeforeCommit("audit-sync", l.syncFor(tx))
 		return nil
 	}}
 	err = run(call)
@@ -303,7 +303,7 @@ func (l *Local) commitRecords(ctx context.Context, o op, dec *audit.Decision, fn
 			return l.appendChange(ctx, tx, entry(), false)
 		}
 		pc.BeforeCommit("", func() error { return l.appendChange(ctx, tx, entry(), true) })
-		pc.BeforeCommit("audit-sync", l.log.Sync)
+		pc.BeforeCommit("audit-sync", l.syncFor(tx))
 		return nil
 	})
 	if err == nil && committed != nil {

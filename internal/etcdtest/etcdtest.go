@@ -54,11 +54,6 @@ const wrapperDir = "internal/etcdtest/etcdserver"
 type Options struct {
 	// Members is the number of members; 0 means 3.
 	Members int
-	// Fsync keeps etcd's fsync of its WAL on every commit. Off by default:
-	// a SIGKILL loses nothing the kernel has been handed, and the tests
-	// kill processes, not machines. Benchmarks turn it on so their figures
-	// are those of a cluster that survives a power cut.
-	Fsync bool
 }
 
 // Cluster is a running etcd cluster on 127.0.0.1.
@@ -430,9 +425,10 @@ func (c *Cluster) spawnWith(m *Member, initialCluster string) error {
 		"--log-outputs", m.logPath,
 		"--listen-metrics-urls", "",
 	}
-	if !c.opts.Fsync {
-		args = append(args, "--unsafe-no-fsync")
-	}
+	// No fsync: a SIGKILL loses nothing the kernel has been handed, and
+	// the tests kill processes, not machines. make bench-cluster runs its
+	// own members, with fsync.
+	args = append(args, "--unsafe-no-fsync")
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = etcdEnv()
 	// Own process group: a terminal's Ctrl-C goes to the tests, whose
@@ -562,7 +558,7 @@ func fail(t testing.TB, err error) {
 		t.Fatalf("etcdtest: %v (%s=1: etcd is required)", err, RequireEnv)
 		return
 	}
-	t.Skipf("etcdtest: SKIPPING, no etcd: %v; run make test, or build it with make .tools/etcd, or set %s", err, BinaryEnv)
+	t.Skipf("etcdtest: SKIPPING, no etcd: %v; run make test, or build it with make etcd, or set %s", err, BinaryEnv)
 }
 
 var built struct {

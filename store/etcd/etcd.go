@@ -306,7 +306,8 @@ func Conflicts() int64 { return conflicts.Load() }
 
 // commit sends t's buffered writes with the compares its reads call for,
 // reporting false on a conflict.
-func (d *DB) commit(ctx context.Context, t *tx) (bool, error) {
+func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
+	defer func() { t.runAfterCommit(committed && err == nil) }()
 	if err := t.runBeforeCommit(); err != nil {
 		return false, &fnError{err}
 	}

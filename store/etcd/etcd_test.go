@@ -137,3 +137,44 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// AfterCommit learns each attempt's outcome: false for an attempt that
+// lost to another writer (and ran again), true for the one that committed.
+func TestAfterCommit(t *testing.T) {
+	d := open(t, etcd.Config{})
+	other := open(t, etcd.Config{Prefix: d.Prefix()})
+	ctx := context.Background()
+	var outcomes []bool
+	attempt := 0
+	err := d.Update(ctx, func(tx store.Tx) error {
+		attempt++
+		if _, err := tx.Get([]byte("k")); err != nil && !errors.Is(err, store.ErrKeyNotFound) {
+			return err
+		}
+		if attempt == 1 {
+			// Another writer changes what this attempt read.
+			if err := other.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("other")) }); err != nil {
+				return err
+			}
+		}
+		tx.(interface{ AfterCommit(func(bool)) }).AfterCommit(func(ok bool) { outcomes = append(outcomes, ok) })
+		return tx.Put([]byte("k"), []byte("mine"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outcomes) != 2 || outcomes[0] || !outcomes[1] {
+		t.Fatalf("outcomes = %v, want [false true]", outcomes)
+	}
+	// A BeforeCommit failure is an attempt that did not commit.
+	outcomes = nil
+	errHook := errors.New("hook")
+	err = d.Update(ctx, func(tx store.Tx) error {
+		tx.(interface{ AfterCommit(func(bool)) }).AfterCommit(func(ok bool) { outcomes = append(outcomes, ok) })
+		tx.(interface{ BeforeCommit(string, func() error) }).BeforeCommit("", func() error { return errHook })
+		return tx.Put([]byte("k2"), nil)
+	})
+	if !errors.Is(err, errHook) || len(outcomes) != 1 || outcomes[0] {
+		t.Fatalf("hook failure: %v, outcomes %v", err, outcomes)
+	}
+}

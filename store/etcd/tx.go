@@ -37,6 +37,7 @@ type tx struct {
 	order  []string
 
 	beforeCommit []hook
+	afterCommit  []func(committed bool)
 	done         bool
 	// err is the first failed read: a function that ignored it must not
 	// commit what it decided without the data.
@@ -291,6 +292,20 @@ func (t *tx) BeforeCommit(key string, fn func() error) {
 		t.beforeCommit = slices.DeleteFunc(t.beforeCommit, func(h hook) bool { return h.key == key })
 	}
 	t.beforeCommit = append(t.beforeCommit, hook{key, fn})
+}
+
+// AfterCommit registers fn to learn, once the commit attempt is over,
+// whether it committed. Callbacks run once per attempt, in registration
+// order, also when a BeforeCommit callback or the commit failed (false).
+func (t *tx) AfterCommit(fn func(committed bool)) {
+	t.afterCommit = append(t.afterCommit, fn)
+}
+
+func (t *tx) runAfterCommit(committed bool) {
+	for _, fn := range t.afterCommit {
+		fn(committed)
+	}
+	t.afterCommit = nil
 }
 
 func (t *tx) runBeforeCommit() error {
