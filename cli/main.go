@@ -164,6 +164,10 @@ Environment:
 			return nil
 		},
 	}
+	// --version answers as `passman version` does in text, the fastest
+	// check that a passman is installed.
+	root.Version = version
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(a.env.Stdin)
 	root.SetOut(a.env.Stdout)
 	root.SetErr(a.env.Stderr)
