@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 
 	"github.com/passman-dev/passman/secret"
@@ -93,7 +94,9 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	}
 	if len(todo) > 0 {
 		args := append(logArgs(), "--no-walk=unsorted", "--stdin")
-		err := s.scanLog(ctx, g, args, strings.Join(todo, "\n")+"\n", func(r *commitResult) error {
+		// A range is small as a rule: its content picks the rules to
+		// compile. A whole history needs them all.
+		err := s.scanLog(ctx, g, args, strings.Join(todo, "\n")+"\n", opts.Range != "", func(r *commitResult) error {
 			if _, ok := seq[r.SHA]; !ok {
 				return fmt.Errorf("git log: unexpected commit %s", r.SHA)
 			}
@@ -148,7 +151,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	}
 	args := append([]string{"diff", "--cached"}, diffArgs()...)
 	var res *commitResult
-	err = s.scanLog(ctx, g, args, "", func(r *commitResult) error {
+	err = s.scanLog(ctx, g, args, "", true, func(r *commitResult) error {
 		res = r
 		return nil
 	})
@@ -181,8 +184,10 @@ type commitResult struct {
 
 // scanLog runs git with args (stdin as its input), parses the diff and
 // scans every commit's additions on all cores, calling emit for each
-// commit from one goroutine.
-func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, stdin string, emit func(*commitResult) error) error {
+// commit from one goroutine. With small, the first smallScan bytes of
+// additions are held back: if that is all there is, their content decides
+// which rules are compiled (see ruleBook); otherwise every rule is.
+func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, stdin string, small bool, emit func(*commitResult) error) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	cmd := g.command(ctx, args...)
@@ -203,12 +208,34 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 	commits := make(chan *commitDiff, workers)
 	results := make(chan *commitResult, workers)
 	cache := newContentCache(s.commitAllowlists)
+	var (
+		cfg      config.Config
+		cfgErr   error
+		cfgReady = make(chan struct{})
+	)
+	compileAll := func() {
+		go func() {
+			cfg, cfgErr = s.rules.all()
+			close(cfgReady)
+		}()
+	}
+	if !small {
+		compileAll() // while git starts
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			det := s.detector(ctx)
+			<-cfgReady
+			if cfgErr != nil {
+				select {
+				case results <- &commitResult{err: cfgErr}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			det := s.detector(ctx, cfg)
 			for c := range commits {
 				r := s.scanCommit(ctx, det, cache, c)
 				select {
@@ -219,17 +246,57 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 			}
 		}()
 	}
+	send := func(c *commitDiff) error {
+		select {
+		case commits <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	parseErr := make(chan error, 1)
 	go func() {
 		defer close(commits)
+		var held []*commitDiff
+		heldSize := 0
 		err := newLogParser(out, int(s.maxSize)).parse(func(c *commitDiff) error {
-			select {
-			case commits <- c:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+			if !small {
+				return send(c)
 			}
+			held = append(held, c)
+			for _, a := range c.Adds {
+				heldSize += len(a.Raw)
+			}
+			if heldSize <= smallScan {
+				return nil
+			}
+			small = false
+			compileAll()
+			for _, h := range held {
+				if err := send(h); err != nil {
+					return err
+				}
+			}
+			held = nil
+			return nil
 		})
+		if err == nil && small {
+			var contents [][]byte
+			for _, c := range held {
+				for _, a := range c.Adds {
+					contents = append(contents, a.Raw)
+				}
+			}
+			cfg, cfgErr = s.rules.forContent(contents...)
+			close(cfgReady)
+			for _, h := range held {
+				if err = send(h); err != nil {
+					break
+				}
+			}
+		} else if small {
+			close(cfgReady) // no worker may wait on a failed parse
+		}
 		if err != nil {
 			cancel()
 		}
@@ -375,7 +442,6 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 	}
 	present := map[string]bool{}
 	seen := map[string]bool{}
-	det := s.detector(ctx)
 	for _, f := range fs {
 		if seen[f.File] {
 			continue
@@ -389,7 +455,11 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 			if int64(len(content)) > s.maxSize || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
 				continue
 			}
-			olds, err := s.scanFragment(ctx, det, f.File, content, 1, "")
+			cfg, err := s.rules.forContent(content)
+			if err != nil {
+				return nil, err
+			}
+			olds, err := s.scanFragment(ctx, s.detector(ctx, cfg), f.File, content, 1, "")
 			if err != nil {
 				return nil, err
 			}

@@ -70,7 +70,7 @@ type Options struct {
 // Scanner scans files for leaked secrets. It is immutable once built, so
 // concurrent scans are safe if Options.Managed is safe for concurrent use.
 type Scanner struct {
-	cfg     config.Config
+	rules   *ruleBook
 	matcher *managed.Matcher // nil without an index
 	confirm *confirmer       // with matcher
 	maxSize int64
@@ -162,11 +162,19 @@ func New(opts Options) (*Scanner, error) {
 	if opts.MaxFileSize < 0 {
 		return nil, fmt.Errorf("%w: negative max file size", secret.ErrInvalidArgument)
 	}
-	cfg, err := loadConfig(opts.ConfigPath)
-	if err != nil {
-		return nil, err
+	s := &Scanner{maxSize: opts.MaxFileSize}
+	if opts.ConfigPath == "" {
+		// The defaults are known good and have no commit allowlists:
+		// they are parsed and compiled when a scan needs them.
+		s.rules = lazyBook(config.DefaultConfig)
+	} else {
+		cfg, err := loadConfig(opts.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		s.rules = eagerBook(cfg)
+		s.commitAllowlists = hasCommitAllowlists(cfg)
 	}
-	s := &Scanner{cfg: cfg, maxSize: opts.MaxFileSize}
 	if s.maxSize == 0 {
 		s.maxSize = DefaultMaxFileSize
 	}
@@ -181,11 +189,11 @@ func New(opts Options) (*Scanner, error) {
 		s.matcher = managed.New(opts.Managed)
 		s.confirm = newConfirmer(c, opts.Managed)
 	}
+	var err error
 	s.rulesHash, err = rulesHash(opts)
 	if err != nil {
 		return nil, err
 	}
-	s.commitAllowlists = hasCommitAllowlists(cfg)
 	return s, nil
 }
 
@@ -243,8 +251,11 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]F
 	if int64(len(b)) > s.maxSize {
 		return nil, st, fmt.Errorf("%w: %s is larger than %d bytes", secret.ErrTooLarge, name, s.maxSize)
 	}
-	det := s.detector(ctx)
-	out, err := s.scanContent(ctx, det, name, b, &st)
+	cfg, err := s.rules.forContent(b)
+	if err != nil {
+		return nil, st, err
+	}
+	out, err := s.scanContent(ctx, s.detector(ctx, cfg), name, b, &st)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -260,7 +271,27 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]F
 func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, error) {
 	var st Stats
 	var out []Finding
-	det := s.detector(ctx)
+	// Files are held until smallScan bytes are read: a small tree's
+	// content decides which rules are compiled (see ruleBook).
+	var det *detect.Detector
+	type held struct {
+		name string
+		b    []byte
+	}
+	var pending []held
+	size := 0
+	flush := func(cfg config.Config) error {
+		det = s.detector(ctx, cfg)
+		for _, h := range pending {
+			fs, err := s.scanContent(ctx, det, h.name, h.b, &st)
+			out = append(out, fs...)
+			if err != nil {
+				return err
+			}
+		}
+		pending = nil
+		return nil
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", p, err)
@@ -286,15 +317,40 @@ func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, e
 		if err != nil || b == nil {
 			return err
 		}
+		if det == nil {
+			pending = append(pending, held{name, b})
+			if size += len(b); size <= smallScan {
+				return nil
+			}
+			cfg, err := s.rules.all()
+			if err != nil {
+				return err
+			}
+			return flush(cfg)
+		}
 		fs, err := s.scanContent(ctx, det, name, b, &st)
 		out = append(out, fs...)
 		return err
 	})
+	if err == nil && det == nil {
+		contents := make([][]byte, len(pending))
+		for i, h := range pending {
+			contents[i] = h.b
+		}
+		var cfg config.Config
+		if cfg, err = s.rules.forContent(contents...); err == nil {
+			err = flush(cfg)
+		}
+	}
 	if err != nil {
 		return nil, st, err
 	}
 	return finish(out), st, nil
 }
+
+// smallScan is the most content a scan holds back to compile only the
+// rules it needs; beyond it compiling them all costs less than holding it.
+const smallScan = 4 << 20
 
 // readFile returns p's content, or nil if it is skipped as too large.
 func (s *Scanner) readFile(p string, st *Stats) ([]byte, error) {
@@ -316,8 +372,8 @@ func (s *Scanner) readFile(p string, st *Stats) ([]byte, error) {
 
 // detector builds the gitleaks Detector for one scan: its findings and
 // state accumulate, so it is never shared between scans.
-func (s *Scanner) detector(ctx context.Context) *detect.Detector {
-	d := detect.NewDetectorContext(ctx, s.cfg)
+func (s *Scanner) detector(ctx context.Context, cfg config.Config) *detect.Detector {
+	d := detect.NewDetectorContext(ctx, cfg)
 	// Redact is 0 only so that the secret can be fingerprinted: findings
 	// come back from DetectContext to scanContent, which redacts them at
 	// once; they are never added to the Detector, printed or logged.
