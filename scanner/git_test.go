@@ -540,6 +540,32 @@ func TestScanGitRename(t *testing.T) {
 	checkLocs(t, []gitLoc{at(ruleAWS, "old/name.conf", 2, keyLine, key, c1)}, got)
 }
 
+// A rename with an edit, in a commit that also adds a secret to the
+// renamed file and to a file that is not a rename: only the new ones are
+// reported there (the history is read without rename detection, and such
+// a commit read again with it), as with gitleaks; a merge that renames
+// keeps the rule too.
+func TestScanGitRenameWithEdits(t *testing.T) {
+	t.Parallel()
+	p := newPlanted(t)
+	r := newRepo(t)
+	key, key2, tok := p.aws(), p.aws(), p.pat()
+	body := []string{"# settings", "key=" + key, "alpha", "beta", "gamma", "delta", "epsilon"}
+	r.write("old/name.conf", lines(body...))
+	c1 := r.commit("add")
+	r.remove("old/name.conf")
+	r.write("new/renamed.conf", lines(append(body, "other="+key2)...))
+	r.write("fresh.txt", lines(tok))
+	c2 := r.commit("rename, edit and add")
+
+	got, _ := p.mustScanGit(t, gitScanner(t), r.dir, scanner.GitOptions{})
+	checkSortedLocs(t, []gitLoc{
+		at(ruleAWS, "old/name.conf", 2, "key="+key, key, c1),
+		at(ruleAWS, "new/renamed.conf", 8, "other="+key2, key2, c2),
+		at(rulePAT, "fresh.txt", 1, tok, tok, c2),
+	}, got)
+}
+
 // A secret stays one finding, at the commit that added it, through edits
 // around it, edits of its own line and a removal and re-addition.
 func TestScanGitSecretCarriedThroughEdits(t *testing.T) {
