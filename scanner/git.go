@@ -163,6 +163,9 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	}
 	st.add(res.Stats)
 	out := finish(res.Findings)
+	if len(out) == 0 { // the common case: no more git to run
+		return out, st, nil
+	}
 	var base []string
 	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
 		base = []string{"HEAD"}
@@ -568,6 +571,17 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 	}
 	present := map[string]bool{}
 	seen := map[string]bool{}
+	// Only the rules that found something can find the same secrets in
+	// the base: a base file is scanned with those alone.
+	ids := map[string]bool{}
+	for _, f := range fs {
+		ids[f.RuleID] = true
+	}
+	cfg, err := s.rules.forRules(ids)
+	if err != nil {
+		return nil, err
+	}
+	det := s.detector(ctx, cfg)
 	for _, f := range fs {
 		if seen[f.File] {
 			continue
@@ -581,11 +595,7 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 			if int64(len(content)) > s.maxSize || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
 				continue
 			}
-			cfg, err := s.rules.forContent(content)
-			if err != nil {
-				return nil, err
-			}
-			olds, err := s.scanFragment(ctx, s.detector(ctx, cfg), f.File, content, 1, "")
+			olds, err := s.scanFragment(ctx, det, f.File, content, 1, "")
 			if err != nil {
 				return nil, err
 			}
@@ -621,17 +631,17 @@ func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
 	}
-	if _, err := g.run(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+	// One git process answers both: each costs a pre-commit hook
+	// milliseconds.
+	out, err := g.run(ctx, nil, "rev-parse", "--git-dir", "--is-shallow-repository")
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
 	}
-	out, err := g.run(ctx, nil, "rev-parse", "--is-shallow-repository")
-	if err != nil {
-		return nil, err
-	}
-	g.shallow = strings.TrimSpace(string(out)) == "true"
+	lines := strings.Fields(string(out))
+	g.shallow = len(lines) > 0 && lines[len(lines)-1] == "true"
 	if g.shallow {
 		out, err := g.run(ctx, nil, "rev-parse", "--git-path", "shallow")
 		if err != nil {

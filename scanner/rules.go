@@ -162,6 +162,45 @@ func (b *ruleBook) forContent(contents ...[]byte) (config.Config, error) {
 	return l.config(idx)
 }
 
+// forRules returns the rules named in ids (and the rules they require).
+func (b *ruleBook) forRules(ids map[string]bool) (config.Config, error) {
+	if b.eager {
+		c := b.full
+		c.Rules, c.Keywords, c.OrderedRules = map[string]config.Rule{}, map[string]struct{}{}, nil
+		var add func(id string)
+		add = func(id string) {
+			r, ok := b.full.Rules[id]
+			if _, done := c.Rules[id]; done || !ok {
+				return
+			}
+			c.Rules[id] = r
+			c.OrderedRules = append(c.OrderedRules, id)
+			for _, k := range r.Keywords {
+				c.Keywords[k] = struct{}{}
+			}
+			for _, rr := range r.RequiredRules {
+				add(rr.RuleID)
+			}
+		}
+		for id := range ids {
+			add(id)
+		}
+		slices.Sort(c.OrderedRules)
+		return c, nil
+	}
+	l, err := b.load()
+	if err != nil {
+		return config.Config{}, err
+	}
+	var idx []int
+	for i, r := range l.vc.Rules {
+		if ids[r.ID] {
+			idx = append(idx, i)
+		}
+	}
+	return l.config(idx)
+}
+
 // mark sets need for every rule with a keyword in content or in one of
 // the decodings gitleaks would scan (up to maxDecodeDepth levels).
 func (l *lazyRules) mark(need []bool, content []byte) {

@@ -115,3 +115,24 @@ func TestDefaultRulesDecodeAsViper(t *testing.T) {
 		t.Errorf("the default rules decode differently from viper's decoding (%d rules, %d)", len(got.Rules), len(want.Rules))
 	}
 }
+
+func TestForRules(t *testing.T) {
+	ids := map[string]bool{"aws-access-token": true, "no-such-rule": true}
+	lazy, err := lazyBook(config.DefaultConfig).forRules(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := lazyBook(config.DefaultConfig).all()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eager, err := eagerBook(all).forRules(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []config.Config{lazy, eager} {
+		if len(c.Rules) != 1 || c.OrderedRules[0] != "aws-access-token" || len(c.Keywords) == 0 {
+			t.Errorf("forRules = %v rules %v, keywords %v", len(c.Rules), c.OrderedRules, c.Keywords)
+		}
+	}
+}
