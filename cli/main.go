@@ -156,7 +156,7 @@ Environment:
 		RunE:          groupRun,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.started = true
-			f, err := parseFormat(a.flags.output)
+			f, err := parseFormat(a.flags.output, cmd.Annotations[annotationFormats])
 			if err != nil {
 				return err
 			}

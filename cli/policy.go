@@ -114,6 +114,7 @@ there are errors.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "report format: "+strings.Join(regotool.LintFormats, ", ")+" (default: the -o format)")
+	cmd.Annotations = map[string]string{annotationFormats: strings.Join(regotool.LintFormats, ",")}
 	return cmd
 }
 

@@ -72,6 +72,9 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	}
 	results := make(map[string]*commitResult, len(order))
 	var todo []string
+	if s.show {
+		opts.Cache = nil // the cache must never hold secret text
+	}
 	if opts.Cache != nil {
 		cached, err := opts.Cache.load(s.rulesHash, order)
 		if err != nil {

@@ -207,7 +207,7 @@ func at(rule, file string, line int, lineText, secret, commit string) gitLoc {
 func gitLocs(fs []scanner.Finding) []gitLoc {
 	var out []gitLoc
 	for _, f := range fs {
-		out = append(out, gitLoc{Rule: f.RuleID, File: f.File, Line: f.StartLine, Col: f.StartColumn, EndCol: f.EndColumn, EndLine: f.EndLine, Commit: f.Commit})
+		out = append(out, gitLoc{Rule: f.RuleID, File: f.File, Line: f.StartLine, Col: f.Column, EndCol: f.EndCol, EndLine: f.EndLine, Commit: f.Commit})
 	}
 	return out
 }
@@ -1587,4 +1587,40 @@ func TestScanGitBareWorktreeSubdir(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLocs(t, []gitLoc{at(rulePAT, "sub/a.txt", 3, tokLine, tok, "")}, got)
+}
+
+// A scan that shows secrets neither reads nor fills the commit cache.
+func TestScanGitShowSecretsSkipsCache(t *testing.T) {
+	t.Parallel()
+	p := newPlanted(t)
+	r := newRepo(t)
+	key := p.aws()
+	r.write("a.txt", lines("key "+key))
+	r.commit("add")
+	s, err := scanner.New(scanner.Options{ShowSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cachePath := filepath.Join(t.TempDir(), "scan.db")
+	c, err := scanner.OpenCache(cachePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, st, err := s.ScanGit(context.Background(), r.dir, scanner.GitOptions{Cache: c})
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Secret != key || st.CachedCommits != 0 {
+		t.Fatalf("findings %+v, %d cached", got, st.CachedCommits)
+	}
+	b, err := os.ReadFile(cachePath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(key)) {
+		t.Fatal("the cache holds the secret")
+	}
 }

@@ -65,6 +65,11 @@ type Options struct {
 	Confirm fpindex.Confirmer
 	// MaxFileSize bounds the files scanned; 0 means DefaultMaxFileSize.
 	MaxFileSize int64
+	// ShowSecrets puts each finding's secret text in Finding.Secret, for
+	// triage at a terminal (gitleaks' --redact=0). Write refuses such
+	// findings in the CI formats, and a git scan neither reads nor fills
+	// the commit cache, which must never hold secret text.
+	ShowSecrets bool
 }
 
 // Scanner scans files for leaked secrets. It is immutable once built, so
@@ -80,7 +85,11 @@ type Scanner struct {
 	// commitAllowlists: some allowlist names commits, so the same content
 	// can have different findings in different commits.
 	commitAllowlists bool
+	show             bool
 }
+
+// redacted is Finding.Secret without Options.ShowSecrets.
+const redacted = "REDACTED"
 
 // Finding is one leaked secret. Its JSON field names are gitleaks' report
 // names where gitleaks has the field, so tools reading gitleaks' JSON read
@@ -91,15 +100,23 @@ type Finding struct {
 	// File is the path relative to the scanned root, '/'-separated, or the
 	// name given to ScanReader.
 	File string `json:"File"`
-	// Lines and columns are 1-based and count bytes; the span is the rule's
-	// whole match (which may include a key name), end inclusive. A path-only
-	// rule's finding has zero positions.
+	// Lines are 1-based; the span is the rule's whole match (which may
+	// include a key name), end inclusive. StartColumn and EndColumn are
+	// gitleaks' numbers for the same match, as its reports' field names
+	// promise: 1-based bytes on the first line of what gitleaks scans as
+	// one fragment (a file, a run of added lines), one more on its later
+	// lines. Column and EndCol (passman's own) are the true 1-based byte
+	// columns, which the text, SARIF and annotation reports show. A
+	// path-only rule's finding has zero positions.
 	StartLine   int     `json:"StartLine"`
 	StartColumn int     `json:"StartColumn"`
 	EndLine     int     `json:"EndLine"`
 	EndColumn   int     `json:"EndColumn"`
+	Column      int     `json:"Column,omitempty"`
+	EndCol      int     `json:"EndCol,omitempty"`
 	Entropy     float32 `json:"Entropy,omitempty"`
-	// Secret is always "REDACTED": the raw text never leaves this package.
+	// Secret is "REDACTED": the raw text never leaves this package, unless
+	// the scan was built with Options.ShowSecrets.
 	Secret string `json:"Secret"`
 	// Fingerprint is the hex SHA-256 of RuleID, File and the SHA-256 of the
 	// secret, NUL-separated: stable when lines move, unlike gitleaks'.
@@ -162,7 +179,7 @@ func New(opts Options) (*Scanner, error) {
 	if opts.MaxFileSize < 0 {
 		return nil, fmt.Errorf("%w: negative max file size", secret.ErrInvalidArgument)
 	}
-	s := &Scanner{maxSize: opts.MaxFileSize}
+	s := &Scanner{maxSize: opts.MaxFileSize, show: opts.ShowSecrets}
 	if opts.ConfigPath == "" {
 		// The defaults are known good and have no commit allowlists:
 		// they are parsed and compiled when a scan needs them.
@@ -426,10 +443,15 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 					StartColumn: m.Column,
 					EndLine:     startLine + m.Line - 1,
 					EndColumn:   m.Column + m.Length - 1,
+					Column:      m.Column,
+					EndCol:      m.Column + m.Length - 1,
 					Secret:      "REDACTED",
 					Fingerprint: ContentFingerprint(ManagedRuleID, name, b[off:off+m.Length]),
 					Managed:     &fm,
 				})
+				if s.show {
+					out[len(out)-1].Secret = string(b[off : off+m.Length])
+				}
 			}
 		}
 	}
@@ -451,13 +473,16 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 			Tags:        ruleTags(g.Tags),
 		}
 		// gitleaks counts the preceding newline as a line's first column
-		// on every line but the fragment's first; shift so columns are
-		// 1-based bytes.
+		// on every line but the fragment's first.
+		f.Column, f.EndCol = f.StartColumn, f.EndColumn
 		if f.StartLine > startLine {
-			f.StartColumn--
+			f.Column--
 		}
 		if f.EndLine > startLine {
-			f.EndColumn--
+			f.EndCol--
+		}
+		if s.show {
+			f.Secret = g.Secret
 		}
 		if !coversManaged(f, out[:managedHits]) {
 			out = append(out, f)
@@ -479,8 +504,8 @@ func ruleTags(tags []string) []string {
 // same secret, reported once as the more specific managed finding.
 func coversManaged(f Finding, hits []Finding) bool {
 	for _, m := range hits {
-		startsBefore := f.StartLine < m.StartLine || f.StartLine == m.StartLine && f.StartColumn <= m.StartColumn
-		endsAfter := f.EndLine > m.EndLine || f.EndLine == m.EndLine && f.EndColumn >= m.EndColumn
+		startsBefore := f.StartLine < m.StartLine || f.StartLine == m.StartLine && f.Column <= m.Column
+		endsAfter := f.EndLine > m.EndLine || f.EndLine == m.EndLine && f.EndCol >= m.EndCol
 		if startsBefore && endsAfter {
 			return true
 		}
