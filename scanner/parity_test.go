@@ -73,7 +73,7 @@ func TestParityWithGitleaks(t *testing.T) {
 		t.Fatalf("gitleaks found %d secrets; the repository should hold more", len(theirs))
 	}
 
-	s, err := scanner.New(scanner.Options{})
+	s, err := scanner.New(scanner.Options{Rules: scanner.RulesGitleaks})
 	if err != nil {
 		t.Fatal(err)
 	}

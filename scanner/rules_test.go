@@ -40,7 +40,11 @@ func TestLazyRulesMatchAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := lazyBook(config.DefaultConfig).all()
+	src, err := defaultRules(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := lazyBook(src).all()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +117,26 @@ func TestDefaultRulesDecodeAsViper(t *testing.T) {
 	}
 	if len(want.Rules) < 200 || !reflect.DeepEqual(got, want) {
 		t.Errorf("the default rules decode differently from viper's decoding (%d rules, %d)", len(got.Rules), len(want.Rules))
+	}
+	// passman's set too, and each of its rules compiles.
+	src, err := defaultRules(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(strings.NewReader(src)); err != nil {
+		t.Fatal(err)
+	}
+	want = config.ViperConfig{}
+	if err := v.Unmarshal(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = lazyBook(src).parse(); err != nil || !reflect.DeepEqual(got, want) || len(got.Rules) <= 222 {
+		t.Errorf("passman's rules decode differently from viper's decoding (%d rules, %v)", len(got.Rules), err)
+	}
+	if _, err := lazyBook(src).all(); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -52,10 +52,13 @@ const engineVersion = "passman-scan/1"
 
 // Options configure a Scanner.
 type Options struct {
-	// ConfigPath is a .gitleaks.toml; "" means gitleaks' default rules. As
-	// with gitleaks, the file's rules replace the defaults unless it sets
-	// [extend] useDefault = true ([extend] path and url are rejected).
+	// ConfigPath is a .gitleaks.toml; "" means the default rules (Rules).
+	// As with gitleaks, the file's rules replace the defaults unless it
+	// sets [extend] useDefault = true ([extend] path and url are rejected).
 	ConfigPath string
+	// Rules is the default rule set: RulesPassman ("" too) or
+	// RulesGitleaks.
+	Rules string
 	// Managed, when set, recognises passman's own secrets; *fpindex.Index
 	// satisfies it.
 	Managed managed.Index
@@ -180,12 +183,16 @@ func New(opts Options) (*Scanner, error) {
 		return nil, fmt.Errorf("%w: negative max file size", secret.ErrInvalidArgument)
 	}
 	s := &Scanner{maxSize: opts.MaxFileSize, show: opts.ShowSecrets}
+	defaults, err := defaultRules(opts.Rules)
+	if err != nil {
+		return nil, err
+	}
 	if opts.ConfigPath == "" {
 		// The defaults are known good and have no commit allowlists:
 		// they are parsed and compiled when a scan needs them.
-		s.rules = lazyBook(config.DefaultConfig)
+		s.rules = lazyBook(defaults)
 	} else {
-		cfg, err := loadConfig(opts.ConfigPath)
+		cfg, err := loadConfig(opts.ConfigPath, defaults)
 		if err != nil {
 			return nil, err
 		}
@@ -206,8 +213,7 @@ func New(opts Options) (*Scanner, error) {
 		s.matcher = managed.New(opts.Managed)
 		s.confirm = newConfirmer(c, opts.Managed)
 	}
-	var err error
-	s.rulesHash, err = rulesHash(opts)
+	s.rulesHash, err = rulesHash(opts, defaults)
 	if err != nil {
 		return nil, err
 	}
@@ -217,10 +223,10 @@ func New(opts Options) (*Scanner, error) {
 // rulesHash digests what decides a scan's findings, or returns "" when
 // that cannot be known (a managed index without a digest): then nothing is
 // cached.
-func rulesHash(opts Options) (string, error) {
+func rulesHash(opts Options, defaults string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", engineVersion, gitleaksregexp.Version, maxDecodeDepth, opts.MaxFileSize)
-	h.Write([]byte(config.DefaultConfig))
+	h.Write([]byte(defaults))
 	h.Write([]byte{0})
 	if opts.ConfigPath != "" {
 		b, err := os.ReadFile(opts.ConfigPath)
