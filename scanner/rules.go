@@ -28,13 +28,12 @@ import (
 // hold do not depend on the others in the trie, whose construction costs
 // ~7 ms with all of them.
 type ruleBook struct {
-	full     config.Config // the eager book's rules
-	eager    bool
-	parse    func() (config.ViperConfig, error)
-	once     sync.Once
-	lazy     *lazyRules
-	err      error
-	fullOnce sync.Once
+	full  config.Config // the eager book's rules
+	eager bool
+	parse func() (config.ViperConfig, error)
+	once  sync.Once
+	lazy  *lazyRules
+	err   error
 }
 
 // lazyRules are parsed default rules, compiled one by one.
