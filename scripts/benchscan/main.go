@@ -29,7 +29,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/passman-dev/passman/fpindex"
@@ -69,7 +68,7 @@ type opts struct {
 type measurement struct {
 	name      string
 	wall, cpu time.Duration
-	maxRSS    int64 // KiB
+	maxRSS    int64 // KiB: the command's own process, not git's (0 if it ended before the first look)
 }
 
 func run(ctx context.Context, o opts) error {
@@ -410,18 +409,47 @@ func measure(ctx context.Context, name, stdout string, args ...string) (measurem
 	}
 	fmt.Fprintf(os.Stderr, "running: %s\n", name)
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// The process's own peak (VmHWM), polled: rusage's ru_maxrss would
+	// also count git's children and, before exec, this process's image.
+	var peak int64
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				for line := range strings.Lines(string(b)) {
+					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+							peak = max(peak, kb)
+						}
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
+	close(done)
+	<-polled
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		return measurement{}, fmt.Errorf("%s: %w: %s", name, err, errBuf.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return measurement{
 		name:   name,
 		wall:   wall,
 		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		maxRSS: ru.Maxrss,
+		maxRSS: peak,
 	}, nil
 }
 
