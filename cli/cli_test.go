@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/passman-dev/passman/internal/regalserve"
 )
 
 var update = flag.Bool("update", false, "update golden sections of testdata/script/*.txtar from actual output")
@@ -24,7 +26,8 @@ var update = flag.Bool("update", false, "update golden sections of testdata/scri
 // scripts exercise the real Main, flags, streams and exit codes.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"passman": func() { os.Exit(Main(context.Background(), os.Args[1:], OSEnv())) },
+		"passman":       func() { os.Exit(Main(context.Background(), os.Args[1:], OSEnv())) },
+		"passman-regal": func() { os.Exit(regalserve.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 

@@ -156,7 +156,7 @@ Environment:
 		RunE:          groupRun,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.started = true
-			f, err := parseFormat(a.flags.output)
+			f, err := parseFormat(a.flags.output, cmd.Annotations[annotationFormats])
 			if err != nil {
 				return err
 			}
@@ -164,6 +164,10 @@ Environment:
 			return nil
 		},
 	}
+	// --version answers as `passman version` does in text, the fastest
+	// check that a passman is installed.
+	root.Version = version
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(a.env.Stdin)
 	root.SetOut(a.env.Stdout)
 	root.SetErr(a.env.Stderr)

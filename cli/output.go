@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,13 +34,25 @@ func formatNames() string {
 	return strings.Join(names, ", ")
 }
 
-func parseFormat(s string) (outputFormat, error) {
+// annotationFormats lists, comma-separated, the report formats a command
+// writes itself (scan's sarif, github, junit): -o takes them there as
+// --format does.
+const annotationFormats = "passman/formats"
+
+func parseFormat(s string, extra string) (outputFormat, error) {
 	for _, f := range outputFormats() {
 		if string(f) == s {
 			return f, nil
 		}
 	}
-	return "", usageErrorf("unknown output format %q (want one of: %s)", s, formatNames())
+	if extra != "" && slices.Contains(strings.Split(extra, ","), s) {
+		return outputFormat(s), nil
+	}
+	want := formatNames()
+	if extra != "" {
+		want = strings.ReplaceAll(extra, ",", ", ")
+	}
+	return "", usageErrorf("unknown output format %q (want one of: %s)", s, want)
 }
 
 // printer renders results in the chosen format. Nothing here ever sees a

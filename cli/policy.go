@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/internal/regalexec"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/policy/regotool"
 )
@@ -99,7 +100,13 @@ there are errors.`,
 			if !slices.Contains(regotool.LintFormats, format) {
 				return usageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(regotool.LintFormats, ", "))
 			}
-			rep, err := regotool.Lint(cmd.Context(), dirArg(args))
+			// Regal runs in a program of its own: linking it would cost
+			// every passman command its start-up.
+			prog, err := regalexec.Find()
+			if err != nil {
+				return fmt.Errorf("policy lint: %w", err)
+			}
+			rep, err := regalexec.Lint(cmd.Context(), prog, dirArg(args))
 			if err != nil {
 				return fmt.Errorf("policy lint: %w", err)
 			}
@@ -113,6 +120,7 @@ there are errors.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "report format: "+strings.Join(regotool.LintFormats, ", ")+" (default: the -o format)")
+	cmd.Annotations = map[string]string{annotationFormats: strings.Join(regotool.LintFormats, ",")}
 	return cmd
 }
 

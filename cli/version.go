@@ -31,9 +31,14 @@ func newVersionCmd(a *app) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			v := versionInfo{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 			return a.out.emit(v, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "passman %s (%s %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+				_, err := fmt.Fprintln(w, versionLine())
 				return err
 			})
 		},
 	}
+}
+
+// versionLine is the text form of passman version.
+func versionLine() string {
+	return fmt.Sprintf("passman %s (%s %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/passman-dev/passman/manifest"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/policy/regotool"
+	"github.com/passman-dev/passman/policy/regotool/regal"
 )
 
 func TestExampleManifestLintsClean(t *testing.T) {
@@ -40,7 +41,7 @@ func TestExamplePoliciesPassTheirTestsAndLint(t *testing.T) {
 	if tr.Passed == 0 || tr.Failed != 0 || tr.Errored != 0 {
 		t.Fatalf("example policy tests: %d passed, %d failed, %d errored", tr.Passed, tr.Failed, tr.Errored)
 	}
-	lr, err := regotool.Lint(ctx, "policies")
+	lr, err := regal.Lint(ctx, "policies")
 	if err != nil {
 		t.Fatal(err)
 	}

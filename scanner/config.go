@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	_ "embed"
 	"fmt"
 	"regexp"
 	"sort"
@@ -12,8 +13,8 @@ import (
 	"github.com/passman-dev/passman/secret"
 )
 
-// loadConfig returns gitleaks' default rules, extended by the .gitleaks.toml
-// at path when path is not "".
+// loadConfig returns the default rules (defaults, see defaultRules),
+// extended by the .gitleaks.toml at path when path is not "".
 //
 // gitleaks' own loader is not used for the merge: it panics on a bad regex
 // (regexp.MustCompile), reads the global viper, and counts extensions in a
@@ -21,8 +22,8 @@ import (
 // process on, [extend] useDefault is silently ignored. Here every load uses
 // a fresh viper, Translate only ever sees a config without [extend], and the
 // merge follows config.Config's extend rules.
-func loadConfig(path string) (config.Config, error) {
-	def, err := translate(viper.New(), config.DefaultConfig)
+func loadConfig(path, defaults string) (config.Config, error) {
+	def, err := translate(viper.New(), defaults)
 	if err != nil {
 		return config.Config{}, fmt.Errorf("load gitleaks default rules: %w", err)
 	}
@@ -84,6 +85,36 @@ func loadConfig(path string) (config.Config, error) {
 	}
 	user.Path = ""
 	return user, nil
+}
+
+// Rule sets for Options.Rules.
+const (
+	// RulesPassman is gitleaks' default rules and passman's own
+	// (rules/passman.toml): passwords in well-known configuration files,
+	// crackable password hashes, framework keys, credentials in URIs.
+	RulesPassman = "passman"
+	// RulesGitleaks is gitleaks' default rules alone: gitleaks' findings
+	// exactly.
+	RulesGitleaks = "gitleaks"
+)
+
+// RuleSets lists the values Options.Rules takes.
+var RuleSets = []string{RulesPassman, RulesGitleaks}
+
+//go:embed rules/passman.toml
+var passmanRules string
+
+// defaultRules returns the TOML of a rule set. passman's rules are
+// appended as further [[rules]] tables: rules/passman.toml has no
+// top-level keys, which would land in gitleaks' last table.
+func defaultRules(set string) (string, error) {
+	switch set {
+	case "", RulesPassman:
+		return config.DefaultConfig + "\n" + passmanRules, nil
+	case RulesGitleaks:
+		return config.DefaultConfig, nil
+	}
+	return "", fmt.Errorf("%w: unknown rule set %q (want %s)", secret.ErrInvalidArgument, set, strings.Join(RuleSets, " or "))
 }
 
 type targetedAllowlist struct {

@@ -90,7 +90,7 @@ func TestManagedShareable(t *testing.T) {
 	want := []loc{
 		{File: ".env", Line: 2, Col: 13, EndLine: 2, EndCol: 32, Rule: scanner.ManagedRuleID, ManagedPath: "prod/db/password", ManagedVer: 1},
 		{File: "again.env", Line: 1, Col: 3, EndLine: 1, EndCol: 22, Rule: scanner.ManagedRuleID, ManagedPath: "prod/db/password", ManagedVer: 1},
-		{File: "team-b.env", Line: 1, Col: 1, EndLine: 1, EndCol: 32, Rule: "generic-api-key"},
+		{File: "team-b.env", Line: 1, Col: 1, EndLine: 1, EndCol: 32, Rule: "passman-dotenv-password"},
 	}
 	if diff := cmp.Diff(want, locs(got)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

@@ -14,7 +14,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 
 	"github.com/passman-dev/passman/secret"
@@ -60,7 +62,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			return nil, st, err
 		}
 	}
-	order, err := g.revList(ctx, revs)
+	order, merges, err := g.revList(ctx, revs)
 	if err != nil {
 		return nil, st, err
 	}
@@ -70,6 +72,9 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	}
 	results := make(map[string]*commitResult, len(order))
 	var todo []string
+	if s.show {
+		opts.Cache = nil // the cache must never hold secret text
+	}
 	if opts.Cache != nil {
 		cached, err := opts.Cache.load(s.rulesHash, order)
 		if err != nil {
@@ -92,13 +97,14 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 		opts.Progress(done, len(order))
 	}
 	if len(todo) > 0 {
-		args := append(logArgs(), "--no-walk=unsorted", "--stdin")
-		err := s.scanLog(ctx, g, args, strings.Join(todo, "\n")+"\n", func(r *commitResult) error {
+		err := s.scanCommits(ctx, g, todo, merges, opts.Range != "", func(r *commitResult) error {
 			if _, ok := seq[r.SHA]; !ok {
 				return fmt.Errorf("git log: unexpected commit %s", r.SHA)
 			}
+			if _, again := results[r.SHA]; !again {
+				done++
+			}
 			results[r.SHA] = r
-			done++
 			if opts.Progress != nil {
 				opts.Progress(done, len(order))
 			}
@@ -148,7 +154,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	}
 	args := append([]string{"diff", "--cached"}, diffArgs()...)
 	var res *commitResult
-	err = s.scanLog(ctx, g, args, "", func(r *commitResult) error {
+	err = s.scanLogs(ctx, g, []logRun{{args: args}}, true, func(r *commitResult) error {
 		res = r
 		return nil
 	})
@@ -160,6 +166,9 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	}
 	st.add(res.Stats)
 	out := finish(res.Findings)
+	if len(out) == 0 { // the common case: no more git to run
+		return out, st, nil
+	}
 	var base []string
 	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
 		base = []string{"HEAD"}
@@ -167,6 +176,65 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	out, err = s.dropPresentIn(ctx, g, base, out)
 	return out, st, err
 }
+
+// scanCommits scans todo's commits, calling emit for each from one
+// goroutine (a commit may be emitted twice, the later result replacing the
+// earlier).
+//
+// What a commit adds is what `git log -p --cc -M` shows, but that is
+// computed in parts, in parallel: the merges' combined diffs in a git
+// process of their own beside the other commits' (split in two on a long
+// history, so that git uses both cores), and all without rename detection,
+// which on a history with many merges costs git more than the diffs. A
+// rename only matters where it hides a finding: a renamed file is new to
+// a diff without it, so its whole content is scanned. So the commits where
+// it could change the result — a finding in a file the commit adds while
+// it deletes another, and any finding at a merge — are scanned again with
+// rename detection, and that result is the commit's.
+func (s *Scanner) scanCommits(ctx context.Context, g *gitRepo, todo []string, merges map[string]bool, small bool, emit func(*commitResult) error) error {
+	var plain, merged []string
+	for _, c := range todo {
+		if merges[c] {
+			merged = append(merged, c)
+		} else {
+			plain = append(plain, c)
+		}
+	}
+	// An empty list would have git log read HEAD instead.
+	var streams [][]string
+	if len(plain) >= splitHistory {
+		h := len(plain) / 2
+		streams = [][]string{plain[:h], plain[h:]}
+	} else if len(plain) > 0 {
+		streams = [][]string{plain}
+	}
+	if len(merged) > 0 {
+		streams = append(streams, merged)
+	}
+	var again []string
+	collect := func(r *commitResult) error {
+		if r.suspect {
+			again = append(again, r.SHA)
+		}
+		return emit(r)
+	}
+	runs := make([]logRun, len(streams))
+	for i, list := range streams {
+		runs[i] = logRun{append(quickLogArgs(), "--no-walk=unsorted", "--stdin"), strings.Join(list, "\n") + "\n"}
+	}
+	if err := s.scanLogs(ctx, g, runs, small, collect); err != nil {
+		return err
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	args := append(logArgs(), "--no-walk=unsorted", "--stdin")
+	return s.scanLogs(ctx, g, []logRun{{args, strings.Join(again, "\n") + "\n"}}, true, emit)
+}
+
+// splitHistory is how many non-merge commits make two git processes worth
+// their start.
+const splitHistory = 2000
 
 // commitResult is one commit's findings (before attribution across
 // commits), as cached.
@@ -177,38 +245,86 @@ type commitResult struct {
 	// err is why the commit could not be scanned (a managed candidate
 	// could not be confirmed); such a result is never cached.
 	err error
+	// suspect is set when rename detection could change the result (see
+	// scanCommits).
+	suspect bool
 }
 
-// scanLog runs git with args (stdin as its input), parses the diff and
-// scans every commit's additions on all cores, calling emit for each
-// commit from one goroutine.
-func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, stdin string, emit func(*commitResult) error) error {
+// logRun is one git command whose diff output scanLogs reads.
+type logRun struct {
+	args  []string
+	stdin string
+}
+
+// scanLogs runs the git commands in parallel, parses their diffs and scans
+// every commit's additions with one pool of workers (one detector per
+// core), calling emit for each commit from one goroutine. With small, the
+// first smallScan bytes of additions are held back: if that is all there
+// is, their content decides which rules are compiled (see ruleBook);
+// otherwise every rule is.
+func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, small bool, emit func(*commitResult) error) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	cmd := g.command(ctx, args...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
+	type proc struct {
+		cmd    *exec.Cmd
+		out    io.Reader
+		stderr boundedBuffer
+		args   []string
 	}
-	var stderr boundedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("git: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run git: %w", err)
+	procs := make([]*proc, len(runs))
+	for i, r := range runs {
+		p := &proc{cmd: g.command(ctx, r.args...), args: r.args}
+		if r.stdin != "" {
+			p.cmd.Stdin = strings.NewReader(r.stdin)
+		}
+		p.cmd.Stderr = &p.stderr
+		out, err := p.cmd.StdoutPipe()
+		if err != nil {
+			return fmt.Errorf("git: %w", err)
+		}
+		p.out = out
+		if err := p.cmd.Start(); err != nil {
+			cancel()
+			for _, q := range procs[:i] {
+				_ = q.cmd.Wait()
+			}
+			return fmt.Errorf("run git: %w", err)
+		}
+		procs[i] = p
 	}
 
 	workers := runtime.GOMAXPROCS(0)
 	commits := make(chan *commitDiff, workers)
 	results := make(chan *commitResult, workers)
 	cache := newContentCache(s.commitAllowlists)
+	var (
+		cfg      config.Config
+		cfgErr   error
+		cfgReady = make(chan struct{})
+	)
+	compileAll := func() {
+		go func() {
+			cfg, cfgErr = s.rules.all()
+			close(cfgReady)
+		}()
+	}
+	if !small {
+		compileAll() // while git starts
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			det := s.detector(ctx)
+			<-cfgReady
+			if cfgErr != nil {
+				select {
+				case results <- &commitResult{err: cfgErr}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			det := s.detector(ctx, cfg)
 			for c := range commits {
 				r := s.scanCommit(ctx, det, cache, c)
 				select {
@@ -219,23 +335,92 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 			}
 		}()
 	}
-	parseErr := make(chan error, 1)
-	go func() {
-		defer close(commits)
-		err := newLogParser(out, int(s.maxSize)).parse(func(c *commitDiff) error {
-			select {
-			case commits <- c:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		if err != nil {
-			cancel()
+	send := func(c *commitDiff) error {
+		select {
+		case commits <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		_, _ = io.Copy(io.Discard, out)
-		parseErr <- err
-	}()
+	}
+	// hold decides, under mu, whether a parsed commit waits for the rules
+	// to be chosen; a nil list means it does.
+	var (
+		mu       sync.Mutex
+		held     []*commitDiff
+		heldSize int
+		running  = len(procs)
+	)
+	hold := func(c *commitDiff) []*commitDiff {
+		mu.Lock()
+		defer mu.Unlock()
+		if !small {
+			return []*commitDiff{c}
+		}
+		held = append(held, c)
+		for _, a := range c.Adds {
+			heldSize += len(a.Raw)
+		}
+		if heldSize <= smallScan {
+			return nil
+		}
+		small = false
+		compileAll()
+		out := held
+		held = nil
+		return out
+	}
+	// finished is called as each parser ends: the last one picks the
+	// rules for what was held, and closes the commits.
+	finished := func(ok bool) {
+		mu.Lock()
+		running--
+		last := running == 0
+		var out []*commitDiff
+		if last && small {
+			if ok {
+				var contents [][]byte
+				for _, c := range held {
+					for _, a := range c.Adds {
+						contents = append(contents, a.Raw)
+					}
+				}
+				cfg, cfgErr = s.rules.forContent(contents...)
+				out = held
+			}
+			close(cfgReady) // no worker may wait on a failed parse
+		}
+		mu.Unlock()
+		if last {
+			for _, c := range out {
+				if send(c) != nil {
+					break
+				}
+			}
+			close(commits)
+		}
+	}
+	parseErrs := make(chan error, len(procs))
+	var failed atomic.Bool
+	for _, p := range procs {
+		go func() {
+			err := newLogParser(p.out, int(s.maxSize)).parse(func(c *commitDiff) error {
+				for _, h := range hold(c) {
+					if err := send(h); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				failed.Store(true)
+				cancel()
+			}
+			_, _ = io.Copy(io.Discard, p.out)
+			finished(!failed.Load())
+			parseErrs <- err
+		}()
+	}
 	go func() {
 		wg.Wait()
 		close(results)
@@ -251,8 +436,19 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 			}
 		}
 	}
-	perr := <-parseErr
-	werr := cmd.Wait()
+	var perr, werr error
+	var failedArgs []string
+	var failedStderr string
+	for range procs {
+		if err := <-parseErrs; err != nil && perr == nil {
+			perr = err
+		}
+	}
+	for _, p := range procs {
+		if err := p.cmd.Wait(); err != nil && werr == nil {
+			werr, failedArgs, failedStderr = err, p.args, p.stderr.String()
+		}
+	}
 	switch {
 	case parent.Err() != nil:
 		return parent.Err()
@@ -261,7 +457,7 @@ func (s *Scanner) scanLog(parent context.Context, g *gitRepo, args []string, std
 	case perr != nil:
 		return perr
 	case werr != nil:
-		return fmt.Errorf("git %s: %w: %s", args[0], werr, stderr.String())
+		return fmt.Errorf("git %s: %w: %s", failedArgs[0], werr, failedStderr)
 	}
 	return nil
 }
@@ -285,6 +481,9 @@ func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *c
 			if usable && ctx.Err() == nil {
 				cache.put(key, rel)
 			}
+		}
+		if len(rel) > 0 && (c.Parents > 1 || a.New && c.Deletes) {
+			r.suspect = true
 		}
 		for _, f := range rel {
 			if f.StartLine > 0 { // path-only findings have no position
@@ -375,7 +574,17 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 	}
 	present := map[string]bool{}
 	seen := map[string]bool{}
-	det := s.detector(ctx)
+	// Only the rules that found something can find the same secrets in
+	// the base: a base file is scanned with those alone.
+	ids := map[string]bool{}
+	for _, f := range fs {
+		ids[f.RuleID] = true
+	}
+	cfg, err := s.rules.forRules(ids)
+	if err != nil {
+		return nil, err
+	}
+	det := s.detector(ctx, cfg)
 	for _, f := range fs {
 		if seen[f.File] {
 			continue
@@ -425,17 +634,17 @@ func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
 	}
-	if _, err := g.run(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+	// One git process answers both: each costs a pre-commit hook
+	// milliseconds.
+	out, err := g.run(ctx, nil, "rev-parse", "--git-dir", "--is-shallow-repository")
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
 	}
-	out, err := g.run(ctx, nil, "rev-parse", "--is-shallow-repository")
-	if err != nil {
-		return nil, err
-	}
-	g.shallow = strings.TrimSpace(string(out)) == "true"
+	lines := strings.Fields(string(out))
+	g.shallow = len(lines) > 0 && lines[len(lines)-1] == "true"
 	if g.shallow {
 		out, err := g.run(ctx, nil, "rev-parse", "--git-path", "shallow")
 		if err != nil {
@@ -481,6 +690,12 @@ func diffArgs() []string {
 
 func logArgs() []string {
 	return append([]string{"log", "-p", "--cc", logFormat}, diffArgs()...)
+}
+
+// quickLogArgs are logArgs without rename detection (see scanCommits).
+func quickLogArgs() []string {
+	args := logArgs()
+	return append(slices.DeleteFunc(args, func(a string) bool { return a == "-M" }), "--no-renames")
 }
 
 func (g *gitRepo) command(ctx context.Context, args ...string) *exec.Cmd {
@@ -570,14 +785,27 @@ func (g *gitRepo) mergeBases(ctx context.Context, a, b string) ([]string, error)
 	return strings.Fields(string(out)), nil
 }
 
-// revList returns the commits of revs, parents before children.
-func (g *gitRepo) revList(ctx context.Context, revs []string) ([]string, error) {
-	args := append([]string{"rev-list", "--topo-order", "--reverse"}, revs...)
+// revList returns the commits of revs, parents before children, and the
+// merges among them.
+func (g *gitRepo) revList(ctx context.Context, revs []string) ([]string, map[string]bool, error) {
+	args := append([]string{"rev-list", "--topo-order", "--reverse", "--parents"}, revs...)
 	out, err := g.run(ctx, nil, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return strings.Fields(string(out)), nil
+	var order []string
+	merges := map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		order = append(order, f[0])
+		if len(f) > 2 {
+			merges[f[0]] = true
+		}
+	}
+	return order, merges, nil
 }
 
 // boundedBuffer keeps the first 4 KiB written to it: git's error output,

@@ -207,7 +207,7 @@ func at(rule, file string, line int, lineText, secret, commit string) gitLoc {
 func gitLocs(fs []scanner.Finding) []gitLoc {
 	var out []gitLoc
 	for _, f := range fs {
-		out = append(out, gitLoc{Rule: f.RuleID, File: f.File, Line: f.StartLine, Col: f.StartColumn, EndCol: f.EndColumn, EndLine: f.EndLine, Commit: f.Commit})
+		out = append(out, gitLoc{Rule: f.RuleID, File: f.File, Line: f.StartLine, Col: f.Column, EndCol: f.EndCol, EndLine: f.EndLine, Commit: f.Commit})
 	}
 	return out
 }
@@ -538,6 +538,32 @@ func TestScanGitRename(t *testing.T) {
 
 	got, _ := p.mustScanGit(t, gitScanner(t), r.dir, scanner.GitOptions{})
 	checkLocs(t, []gitLoc{at(ruleAWS, "old/name.conf", 2, keyLine, key, c1)}, got)
+}
+
+// A rename with an edit, in a commit that also adds a secret to the
+// renamed file and to a file that is not a rename: only the new ones are
+// reported there (the history is read without rename detection, and such
+// a commit read again with it), as with gitleaks; a merge that renames
+// keeps the rule too.
+func TestScanGitRenameWithEdits(t *testing.T) {
+	t.Parallel()
+	p := newPlanted(t)
+	r := newRepo(t)
+	key, key2, tok := p.aws(), p.aws(), p.pat()
+	body := []string{"# settings", "key=" + key, "alpha", "beta", "gamma", "delta", "epsilon"}
+	r.write("old/name.conf", lines(body...))
+	c1 := r.commit("add")
+	r.remove("old/name.conf")
+	r.write("new/renamed.conf", lines(append(body, "other="+key2)...))
+	r.write("fresh.txt", lines(tok))
+	c2 := r.commit("rename, edit and add")
+
+	got, _ := p.mustScanGit(t, gitScanner(t), r.dir, scanner.GitOptions{})
+	checkSortedLocs(t, []gitLoc{
+		at(ruleAWS, "old/name.conf", 2, "key="+key, key, c1),
+		at(ruleAWS, "new/renamed.conf", 8, "other="+key2, key2, c2),
+		at(rulePAT, "fresh.txt", 1, tok, tok, c2),
+	}, got)
 }
 
 // A secret stays one finding, at the commit that added it, through edits
@@ -1561,4 +1587,40 @@ func TestScanGitBareWorktreeSubdir(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLocs(t, []gitLoc{at(rulePAT, "sub/a.txt", 3, tokLine, tok, "")}, got)
+}
+
+// A scan that shows secrets neither reads nor fills the commit cache.
+func TestScanGitShowSecretsSkipsCache(t *testing.T) {
+	t.Parallel()
+	p := newPlanted(t)
+	r := newRepo(t)
+	key := p.aws()
+	r.write("a.txt", lines("key "+key))
+	r.commit("add")
+	s, err := scanner.New(scanner.Options{ShowSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cachePath := filepath.Join(t.TempDir(), "scan.db")
+	c, err := scanner.OpenCache(cachePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, st, err := s.ScanGit(context.Background(), r.dir, scanner.GitOptions{Cache: c})
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Secret != key || st.CachedCommits != 0 {
+		t.Fatalf("findings %+v, %d cached", got, st.CachedCommits)
+	}
+	b, err := os.ReadFile(cachePath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(key)) {
+		t.Fatal("the cache holds the secret")
+	}
 }

@@ -21,13 +21,15 @@ type commitDiff struct {
 	SHA, Author, Email, Date string
 	Parents                  int
 	Adds                     []addition
-	Binary                   int // binary files changed, skipped as gitleaks skips them
-	Large                    int // additions over the size limit, skipped
+	Binary                   int  // binary files changed, skipped as gitleaks skips them
+	Large                    int  // additions over the size limit, skipped
+	Deletes                  bool // the commit deletes a file
 }
 
 // addition is one run of consecutive added lines of one file.
 type addition struct {
 	Path      string
+	New       bool // the file is new in the commit ("new file mode")
 	StartLine int
 	Raw       []byte // the lines with their line endings, as gitleaks' fragments
 }
@@ -122,6 +124,7 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 		run       *addition
 		runSize   int
 		skipFile  bool
+		fileNew   bool
 		fileStart int // index in cur.Adds of the current file's first run
 	)
 	endRun := func() {
@@ -192,7 +195,7 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 					}
 					if !skipFile && path != "" {
 						if run == nil {
-							run = &addition{Path: path, StartLine: lineNo}
+							run = &addition{Path: path, New: fileNew, StartLine: lineNo}
 							runSize = 0
 						}
 						runSize += len(line) - parents + 1
@@ -222,12 +225,16 @@ func (p *logParser) parse(emit func(*commitDiff) error) error {
 		switch {
 		case bytes.HasPrefix(line, []byte("diff ")):
 			endRun()
-			inHunk, path, skipFile = false, "", false
+			inHunk, path, skipFile, fileNew = false, "", false, false
 			fileStart = len(cur.Adds)
 			parents = 1
 			if bytes.HasPrefix(line, []byte("diff --cc ")) || bytes.HasPrefix(line, []byte("diff --combined ")) {
 				parents = max(cur.Parents, 2)
 			}
+		case !inHunk && bytes.HasPrefix(line, []byte("new file mode ")):
+			fileNew = true
+		case !inHunk && bytes.HasPrefix(line, []byte("deleted file mode ")):
+			cur.Deletes = true
 		case bytes.HasPrefix(line, []byte("+++ ")):
 			path = diffPath(string(line[4:]))
 		case bytes.HasPrefix(line, []byte("Binary files ")):

@@ -71,28 +71,33 @@ func TestLogParserHistory(t *testing.T) {
 		return &commitDiff{SHA: sha, Author: "Ada Author", Email: "ada@example.com",
 			Date: time.Unix(1700000000+60*int64(n), 0).UTC().Format(time.RFC3339), Parents: parents, Adds: adds}
 	}
+	// added marks a file new in its commit ("new file mode").
+	added := func(a addition) addition { a.New = true; return a }
 	root := at("d3f5f56c4657d1cdcf0b96d170a544cbf84744f7", 1, 0,
-		add("a.txt", 1, "alpha\nbeta\ngamma\n"),
-		add("nonl.txt", 1, "no newline"))
+		added(add("a.txt", 1, "alpha\nbeta\ngamma\n")),
+		added(add("nonl.txt", 1, "no newline")))
 	root.Binary = 1
 	edits := at("a1d3ca0e3d1ebe90c7526f132e1b90ae6676695d", 1, 1,
 		add("a.txt", 2, "BETA\n"),
 		add("a.txt", 4, "delta\n"),
-		add("café\"q\".txt", 1, "x\n"),
-		add("crlf.txt", 1, "one\r\ntwo\r\n"),
+		added(add("café\"q\".txt", 1, "x\n")),
+		added(add("crlf.txt", 1, "one\r\ntwo\r\n")),
 		add("nonl.txt", 1, "no newline\nnow\n"),
-		add("with space.txt", 1, "y\n"))
+		added(add("with space.txt", 1, "y\n")))
 	edits.Binary = 1
+	// A rename (detected: not new) and a deletion.
+	renameDelete := at("bb4649ee8695a57bf68ff032140b4712e469ab95", 1, 2, add("renamed.txt", 5, "epsilon\n"))
+	renameDelete.Deletes = true
 	want := []*commitDiff{
 		root,
 		edits,
-		at("bb4649ee8695a57bf68ff032140b4712e469ab95", 1, 2, add("renamed.txt", 5, "epsilon\n")),
+		renameDelete,
 		at("02288eb830849feb2f0ffc227ded88cc9e9f0102", 1, 4, add("renamed.txt", 1, "main\n")),
-		at("e4b03213f34b60ec70ac6425cc4eaa6a0b2ebe50", 1, 3, add("renamed.txt", 6, "side\n"), add("side.txt", 1, "side\n")),
-		at("0cb1447dc4ac38a9f709ec7263d7f1f7072773e9", 2, 5, add("evil.txt", 1, "only in the merge\n"), add("renamed.txt", 4, "merged in\n")),
-		at("23e2875166e948907175b9cc1c92572b023b6d22", 1, 6, add("o1.txt", 1, "o1\n")),
-		at("08687753d60453ad114cdacbb8c395fc651563de", 1, 7, add("o2.txt", 1, "o2\n")),
-		at("8ec5a018da8808840de85c7ceaf4902d3099b5ad", 3, 8, add("octo.txt", 1, "octo\n")),
+		at("e4b03213f34b60ec70ac6425cc4eaa6a0b2ebe50", 1, 3, add("renamed.txt", 6, "side\n"), added(add("side.txt", 1, "side\n"))),
+		at("0cb1447dc4ac38a9f709ec7263d7f1f7072773e9", 2, 5, added(add("evil.txt", 1, "only in the merge\n")), add("renamed.txt", 4, "merged in\n")),
+		at("23e2875166e948907175b9cc1c92572b023b6d22", 1, 6, added(add("o1.txt", 1, "o1\n"))),
+		at("08687753d60453ad114cdacbb8c395fc651563de", 1, 7, added(add("o2.txt", 1, "o2\n"))),
+		at("8ec5a018da8808840de85c7ceaf4902d3099b5ad", 3, 8, added(add("octo.txt", 1, "octo\n"))),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("commits (-want +got):\n%s", diff)

@@ -92,7 +92,7 @@ type loc struct {
 func locs(fs []scanner.Finding) []loc {
 	var out []loc
 	for _, f := range fs {
-		l := loc{File: f.File, Line: f.StartLine, Col: f.StartColumn, EndLine: f.EndLine, EndCol: f.EndColumn, Rule: f.RuleID}
+		l := loc{File: f.File, Line: f.StartLine, Col: f.Column, EndLine: f.EndLine, EndCol: f.EndCol, Rule: f.RuleID}
 		if f.Managed != nil {
 			l.ManagedPath, l.ManagedVer = f.Managed.Path, f.Managed.Version
 		}

@@ -62,7 +62,10 @@ func TestParityWithGitleaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var theirs []struct{ RuleID, File, Secret, Commit string }
+	var theirs []struct {
+		RuleID, File, Secret, Commit      string
+		StartLine, StartColumn, EndColumn int
+	}
 	if err := json.Unmarshal(b, &theirs); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func TestParityWithGitleaks(t *testing.T) {
 		t.Fatalf("gitleaks found %d secrets; the repository should hold more", len(theirs))
 	}
 
-	s, err := scanner.New(scanner.Options{})
+	s, err := scanner.New(scanner.Options{Rules: scanner.RulesGitleaks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +86,31 @@ func TestParityWithGitleaks(t *testing.T) {
 		byFingerprint[f.Fingerprint] = f
 	}
 	want := map[string]bool{}
+	glColumns := map[string][][2]int{}
 	decoded := 0
 	for _, g := range theirs {
 		fp := scanner.ContentFingerprint(g.RuleID, g.File, []byte(g.Secret))
 		want[fp] = true
-		if _, ok := byFingerprint[fp]; !ok {
+		f, ok := byFingerprint[fp]
+		if !ok {
 			t.Errorf("gitleaks reports %s in %s (commit %.7s); passman does not", g.RuleID, g.File, g.Commit)
+			continue
 		}
+		if f.Commit == g.Commit && f.StartLine == g.StartLine {
+			glColumns[fp] = append(glColumns[fp], [2]int{g.StartColumn, g.EndColumn})
+		}
+	}
+	// gitleaks' column numbers, as the field names say. passman reports a
+	// secret once per file where gitleaks may report it twice on a line:
+	// passman's match must be one of gitleaks'.
+	for fp, cols := range glColumns {
+		f := byFingerprint[fp]
+		if !slices.Contains(cols, [2]int{f.StartColumn, f.EndColumn}) {
+			t.Errorf("%s in %s:%d: columns %d-%d, gitleaks %v", f.RuleID, f.File, f.StartLine, f.StartColumn, f.EndColumn, cols)
+		}
+	}
+	if len(glColumns) < 10 {
+		t.Errorf("only %d findings compared by column", len(glColumns))
 	}
 	for _, f := range ours {
 		if slices.ContainsFunc(f.Tags, func(tag string) bool { return strings.HasPrefix(tag, "decoded:") }) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -32,11 +33,17 @@ var Formats = []string{"text", "json", "sarif", "github", "junit"}
 //   - junit: JUnit XML, a failing test case per finding (a single passing
 //     one when there are none), for CI systems' test views.
 //
-// No format can hold secret text: Finding has none.
+// No format holds secret text unless the scan was built with
+// Options.ShowSecrets, and then only text and json: the CI formats
+// (sarif, github, junit), whose output lands in a CI system's logs and
+// views, refuse such findings (secret.ErrInvalidArgument).
 //
 // getenv reads the environment of the step (GITHUB_STEP_SUMMARY); nil
 // reads nothing.
 func Write(w io.Writer, format string, findings []Finding, stats Stats, getenv func(string) string) error {
+	if !ShowsSecrets(format) && slices.ContainsFunc(findings, func(f Finding) bool { return f.Secret != redacted }) {
+		return fmt.Errorf("%w: the %s format never shows secret values (they would land in CI logs); use text or json to see them", secret.ErrInvalidArgument, format)
+	}
 	switch format {
 	case "text":
 		return writeText(w, findings, stats)
@@ -64,10 +71,15 @@ func Write(w io.Writer, format string, findings []Finding, stats Stats, getenv f
 	}
 }
 
+// ShowsSecrets reports whether format may show secret values
+// (Options.ShowSecrets): only text and json, read by a person at a
+// terminal, not the CI formats.
+func ShowsSecrets(format string) bool { return format == "text" || format == "json" }
+
 func writeText(w io.Writer, findings []Finding, stats Stats) error {
 	var b strings.Builder
 	for _, f := range findings {
-		fmt.Fprintf(&b, "%s:%d:%d %s %s", printable(f.File), f.StartLine, f.StartColumn, f.RuleID, f.Description)
+		fmt.Fprintf(&b, "%s:%d:%d %s %s", printable(f.File), f.StartLine, f.Column, f.RuleID, f.Description)
 		if m := f.Managed; m != nil {
 			fmt.Fprintf(&b, " [managed: %s v%d", m.Path, m.Version)
 			if len(m.Stages) > 0 {
@@ -81,6 +93,9 @@ func writeText(w io.Writer, findings []Finding, stats Stats) error {
 		}
 		if f.Commit != "" {
 			fmt.Fprintf(&b, " (commit %s, %s, %s)", shortSHA(f.Commit), printable(f.Author), f.Date)
+		}
+		if f.Secret != redacted {
+			fmt.Fprintf(&b, "\n  secret: %s", strconv.Quote(f.Secret))
 		}
 		b.WriteString("\n")
 		for _, r := range f.Response {

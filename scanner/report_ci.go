@@ -33,8 +33,8 @@ func writeSARIF(w io.Writer, findings []Finding) error {
 		if base != "" {
 			loc.WithUriBaseId(base)
 		}
-		region := sarif.NewRegion().WithStartLine(f.StartLine).WithStartColumn(f.StartColumn).
-			WithEndLine(f.EndLine).WithEndColumn(f.EndColumn)
+		region := sarif.NewRegion().WithStartLine(f.StartLine).WithStartColumn(f.Column).
+			WithEndLine(f.EndLine).WithEndColumn(f.EndCol + 1)
 		phys := sarif.NewPhysicalLocation().WithArtifactLocation(loc).WithRegion(region)
 		res := run.CreateResultForRule(f.RuleID).
 			WithLevel("error").
@@ -65,9 +65,9 @@ func writeGitHub(w io.Writer, findings []Finding, stats Stats, opts ...githubact
 		gh.WithFieldsMap(map[string]string{
 			"file":      filepath.ToSlash(f.File),
 			"line":      strconv.Itoa(f.StartLine),
-			"col":       strconv.Itoa(f.StartColumn),
+			"col":       strconv.Itoa(f.Column),
 			"endLine":   strconv.Itoa(f.EndLine),
-			"endColumn": strconv.Itoa(f.EndColumn),
+			"endColumn": strconv.Itoa(f.EndCol),
 			"title":     f.RuleID,
 		}).Errorf("%s", message(f))
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 var ciFindings = []Finding{
-	{RuleID: "github-pat", Description: "GitHub Personal Access Token", File: "dir/a,b:c.go", StartLine: 3, StartColumn: 5, EndLine: 3, EndColumn: 44, Secret: "REDACTED", Fingerprint: strings.Repeat("ab", 32)},
-	{RuleID: ManagedRuleID, Description: "passman-managed secret", File: ".env", StartLine: 2, StartColumn: 13, EndLine: 2, EndColumn: 28, Secret: "REDACTED", Fingerprint: strings.Repeat("cd", 32),
+	{RuleID: "github-pat", Description: "GitHub Personal Access Token", File: "dir/a,b:c.go", StartLine: 3, StartColumn: 5, EndLine: 3, EndColumn: 44, Column: 5, EndCol: 44, Secret: "REDACTED", Fingerprint: strings.Repeat("ab", 32)},
+	{RuleID: ManagedRuleID, Description: "passman-managed secret", File: ".env", StartLine: 2, StartColumn: 13, EndLine: 2, EndColumn: 28, Column: 13, EndCol: 28, Secret: "REDACTED", Fingerprint: strings.Repeat("cd", 32),
 		Managed: &secret.FingerprintMatch{Path: "prod/db/password", Version: 3, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive}},
 }
 

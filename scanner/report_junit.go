@@ -74,7 +74,7 @@ func junitText(f Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rule: %s\n", f.RuleID)
 	fmt.Fprintf(&b, "description: %s\n", f.Description)
-	fmt.Fprintf(&b, "location: %s:%d:%d\n", f.File, f.StartLine, f.StartColumn)
+	fmt.Fprintf(&b, "location: %s:%d:%d\n", f.File, f.StartLine, f.Column)
 	if f.Commit != "" {
 		fmt.Fprintf(&b, "commit: %s\n", f.Commit)
 	}

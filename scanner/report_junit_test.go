@@ -37,13 +37,13 @@ func golden(t *testing.T, name string, got []byte) {
 // ciReportFindings have everything a CI report shows: a git finding with
 // author and date, a managed one, and a path that needs XML escaping.
 var ciReportFindings = []scanner.Finding{
-	{RuleID: "github-pat", Description: "GitHub Personal Access Token", File: "src/app.go", StartLine: 4, StartColumn: 14, EndLine: 4, EndColumn: 53,
+	{RuleID: "github-pat", Description: "GitHub Personal Access Token", File: "src/app.go", StartLine: 4, StartColumn: 14, EndLine: 4, EndColumn: 53, Column: 14, EndCol: 53,
 		Secret: "REDACTED", Fingerprint: strings.Repeat("ab", 32),
 		Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Mallory <b>", Email: "m@example.com", Date: "2024-05-01T10:00:00Z"},
-	{RuleID: scanner.ManagedRuleID, Description: "passman-managed secret", File: ".env", StartLine: 2, StartColumn: 13, EndLine: 2, EndColumn: 32,
+	{RuleID: scanner.ManagedRuleID, Description: "passman-managed secret", File: ".env", StartLine: 2, StartColumn: 13, EndLine: 2, EndColumn: 32, Column: 13, EndCol: 32,
 		Secret: "REDACTED", Fingerprint: strings.Repeat("cd", 32),
 		Managed: &secret.FingerprintMatch{Path: "prod/db/password", Version: 2, Stages: []secret.Stage{secret.StageCurrent}, State: secret.StateActive}},
-	{RuleID: "generic-api-key", Description: "Generic API Key", File: "a&b/<x>\"q\".txt", StartLine: 1, StartColumn: 1, EndLine: 1, EndColumn: 30,
+	{RuleID: "generic-api-key", Description: "Generic API Key", File: "a&b/<x>\"q\".txt", StartLine: 1, StartColumn: 1, EndLine: 1, EndColumn: 30, Column: 1, EndCol: 30,
 		Secret: "REDACTED", Fingerprint: strings.Repeat("ef", 32)},
 }
 

@@ -52,10 +52,13 @@ const engineVersion = "passman-scan/1"
 
 // Options configure a Scanner.
 type Options struct {
-	// ConfigPath is a .gitleaks.toml; "" means gitleaks' default rules. As
-	// with gitleaks, the file's rules replace the defaults unless it sets
-	// [extend] useDefault = true ([extend] path and url are rejected).
+	// ConfigPath is a .gitleaks.toml; "" means the default rules (Rules).
+	// As with gitleaks, the file's rules replace the defaults unless it
+	// sets [extend] useDefault = true ([extend] path and url are rejected).
 	ConfigPath string
+	// Rules is the default rule set: RulesPassman ("" too) or
+	// RulesGitleaks.
+	Rules string
 	// Managed, when set, recognises passman's own secrets; *fpindex.Index
 	// satisfies it.
 	Managed managed.Index
@@ -65,12 +68,17 @@ type Options struct {
 	Confirm fpindex.Confirmer
 	// MaxFileSize bounds the files scanned; 0 means DefaultMaxFileSize.
 	MaxFileSize int64
+	// ShowSecrets puts each finding's secret text in Finding.Secret, for
+	// triage at a terminal (gitleaks' --redact=0). Write refuses such
+	// findings in the CI formats, and a git scan neither reads nor fills
+	// the commit cache, which must never hold secret text.
+	ShowSecrets bool
 }
 
 // Scanner scans files for leaked secrets. It is immutable once built, so
 // concurrent scans are safe if Options.Managed is safe for concurrent use.
 type Scanner struct {
-	cfg     config.Config
+	rules   *ruleBook
 	matcher *managed.Matcher // nil without an index
 	confirm *confirmer       // with matcher
 	maxSize int64
@@ -80,7 +88,11 @@ type Scanner struct {
 	// commitAllowlists: some allowlist names commits, so the same content
 	// can have different findings in different commits.
 	commitAllowlists bool
+	show             bool
 }
+
+// redacted is Finding.Secret without Options.ShowSecrets.
+const redacted = "REDACTED"
 
 // Finding is one leaked secret. Its JSON field names are gitleaks' report
 // names where gitleaks has the field, so tools reading gitleaks' JSON read
@@ -91,15 +103,23 @@ type Finding struct {
 	// File is the path relative to the scanned root, '/'-separated, or the
 	// name given to ScanReader.
 	File string `json:"File"`
-	// Lines and columns are 1-based and count bytes; the span is the rule's
-	// whole match (which may include a key name), end inclusive. A path-only
-	// rule's finding has zero positions.
+	// Lines are 1-based; the span is the rule's whole match (which may
+	// include a key name), end inclusive. StartColumn and EndColumn are
+	// gitleaks' numbers for the same match, as its reports' field names
+	// promise: 1-based bytes on the first line of what gitleaks scans as
+	// one fragment (a file, a run of added lines), one more on its later
+	// lines. Column and EndCol (passman's own) are the true 1-based byte
+	// columns, which the text, SARIF and annotation reports show. A
+	// path-only rule's finding has zero positions.
 	StartLine   int     `json:"StartLine"`
 	StartColumn int     `json:"StartColumn"`
 	EndLine     int     `json:"EndLine"`
 	EndColumn   int     `json:"EndColumn"`
+	Column      int     `json:"Column,omitempty"`
+	EndCol      int     `json:"EndCol,omitempty"`
 	Entropy     float32 `json:"Entropy,omitempty"`
-	// Secret is always "REDACTED": the raw text never leaves this package.
+	// Secret is "REDACTED": the raw text never leaves this package, unless
+	// the scan was built with Options.ShowSecrets.
 	Secret string `json:"Secret"`
 	// Fingerprint is the hex SHA-256 of RuleID, File and the SHA-256 of the
 	// secret, NUL-separated: stable when lines move, unlike gitleaks'.
@@ -162,11 +182,23 @@ func New(opts Options) (*Scanner, error) {
 	if opts.MaxFileSize < 0 {
 		return nil, fmt.Errorf("%w: negative max file size", secret.ErrInvalidArgument)
 	}
-	cfg, err := loadConfig(opts.ConfigPath)
+	s := &Scanner{maxSize: opts.MaxFileSize, show: opts.ShowSecrets}
+	defaults, err := defaultRules(opts.Rules)
 	if err != nil {
 		return nil, err
 	}
-	s := &Scanner{cfg: cfg, maxSize: opts.MaxFileSize}
+	if opts.ConfigPath == "" {
+		// The defaults are known good and have no commit allowlists:
+		// they are parsed and compiled when a scan needs them.
+		s.rules = lazyBook(defaults)
+	} else {
+		cfg, err := loadConfig(opts.ConfigPath, defaults)
+		if err != nil {
+			return nil, err
+		}
+		s.rules = eagerBook(cfg)
+		s.commitAllowlists = hasCommitAllowlists(cfg)
+	}
 	if s.maxSize == 0 {
 		s.maxSize = DefaultMaxFileSize
 	}
@@ -181,21 +213,20 @@ func New(opts Options) (*Scanner, error) {
 		s.matcher = managed.New(opts.Managed)
 		s.confirm = newConfirmer(c, opts.Managed)
 	}
-	s.rulesHash, err = rulesHash(opts)
+	s.rulesHash, err = rulesHash(opts, defaults)
 	if err != nil {
 		return nil, err
 	}
-	s.commitAllowlists = hasCommitAllowlists(cfg)
 	return s, nil
 }
 
 // rulesHash digests what decides a scan's findings, or returns "" when
 // that cannot be known (a managed index without a digest): then nothing is
 // cached.
-func rulesHash(opts Options) (string, error) {
+func rulesHash(opts Options, defaults string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", engineVersion, gitleaksregexp.Version, maxDecodeDepth, opts.MaxFileSize)
-	h.Write([]byte(config.DefaultConfig))
+	h.Write([]byte(defaults))
 	h.Write([]byte{0})
 	if opts.ConfigPath != "" {
 		b, err := os.ReadFile(opts.ConfigPath)
@@ -243,8 +274,11 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]F
 	if int64(len(b)) > s.maxSize {
 		return nil, st, fmt.Errorf("%w: %s is larger than %d bytes", secret.ErrTooLarge, name, s.maxSize)
 	}
-	det := s.detector(ctx)
-	out, err := s.scanContent(ctx, det, name, b, &st)
+	cfg, err := s.rules.forContent(b)
+	if err != nil {
+		return nil, st, err
+	}
+	out, err := s.scanContent(ctx, s.detector(ctx, cfg), name, b, &st)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -260,7 +294,27 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader) ([]F
 func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, error) {
 	var st Stats
 	var out []Finding
-	det := s.detector(ctx)
+	// Files are held until smallScan bytes are read: a small tree's
+	// content decides which rules are compiled (see ruleBook).
+	var det *detect.Detector
+	type held struct {
+		name string
+		b    []byte
+	}
+	var pending []held
+	size := 0
+	flush := func(cfg config.Config) error {
+		det = s.detector(ctx, cfg)
+		for _, h := range pending {
+			fs, err := s.scanContent(ctx, det, h.name, h.b, &st)
+			out = append(out, fs...)
+			if err != nil {
+				return err
+			}
+		}
+		pending = nil
+		return nil
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", p, err)
@@ -286,15 +340,40 @@ func (s *Scanner) ScanDir(ctx context.Context, root string) ([]Finding, Stats, e
 		if err != nil || b == nil {
 			return err
 		}
+		if det == nil {
+			pending = append(pending, held{name, b})
+			if size += len(b); size <= smallScan {
+				return nil
+			}
+			cfg, err := s.rules.all()
+			if err != nil {
+				return err
+			}
+			return flush(cfg)
+		}
 		fs, err := s.scanContent(ctx, det, name, b, &st)
 		out = append(out, fs...)
 		return err
 	})
+	if err == nil && det == nil {
+		contents := make([][]byte, len(pending))
+		for i, h := range pending {
+			contents[i] = h.b
+		}
+		var cfg config.Config
+		if cfg, err = s.rules.forContent(contents...); err == nil {
+			err = flush(cfg)
+		}
+	}
 	if err != nil {
 		return nil, st, err
 	}
 	return finish(out), st, nil
 }
+
+// smallScan is the most content a scan holds back to compile only the
+// rules it needs; beyond it compiling them all costs less than holding it.
+const smallScan = 4 << 20
 
 // readFile returns p's content, or nil if it is skipped as too large.
 func (s *Scanner) readFile(p string, st *Stats) ([]byte, error) {
@@ -316,8 +395,8 @@ func (s *Scanner) readFile(p string, st *Stats) ([]byte, error) {
 
 // detector builds the gitleaks Detector for one scan: its findings and
 // state accumulate, so it is never shared between scans.
-func (s *Scanner) detector(ctx context.Context) *detect.Detector {
-	d := detect.NewDetectorContext(ctx, s.cfg)
+func (s *Scanner) detector(ctx context.Context, cfg config.Config) *detect.Detector {
+	d := detect.NewDetectorContext(ctx, cfg)
 	// Redact is 0 only so that the secret can be fingerprinted: findings
 	// come back from DetectContext to scanContent, which redacts them at
 	// once; they are never added to the Detector, printed or logged.
@@ -370,10 +449,15 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 					StartColumn: m.Column,
 					EndLine:     startLine + m.Line - 1,
 					EndColumn:   m.Column + m.Length - 1,
+					Column:      m.Column,
+					EndCol:      m.Column + m.Length - 1,
 					Secret:      "REDACTED",
 					Fingerprint: ContentFingerprint(ManagedRuleID, name, b[off:off+m.Length]),
 					Managed:     &fm,
 				})
+				if s.show {
+					out[len(out)-1].Secret = string(b[off : off+m.Length])
+				}
 			}
 		}
 	}
@@ -395,13 +479,16 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 			Tags:        ruleTags(g.Tags),
 		}
 		// gitleaks counts the preceding newline as a line's first column
-		// on every line but the fragment's first; shift so columns are
-		// 1-based bytes.
+		// on every line but the fragment's first.
+		f.Column, f.EndCol = f.StartColumn, f.EndColumn
 		if f.StartLine > startLine {
-			f.StartColumn--
+			f.Column--
 		}
 		if f.EndLine > startLine {
-			f.EndColumn--
+			f.EndCol--
+		}
+		if s.show {
+			f.Secret = g.Secret
 		}
 		if !coversManaged(f, out[:managedHits]) {
 			out = append(out, f)
@@ -423,8 +510,8 @@ func ruleTags(tags []string) []string {
 // same secret, reported once as the more specific managed finding.
 func coversManaged(f Finding, hits []Finding) bool {
 	for _, m := range hits {
-		startsBefore := f.StartLine < m.StartLine || f.StartLine == m.StartLine && f.StartColumn <= m.StartColumn
-		endsAfter := f.EndLine > m.EndLine || f.EndLine == m.EndLine && f.EndColumn >= m.EndColumn
+		startsBefore := f.StartLine < m.StartLine || f.StartLine == m.StartLine && f.Column <= m.Column
+		endsAfter := f.EndLine > m.EndLine || f.EndLine == m.EndLine && f.EndCol >= m.EndCol
 		if startsBefore && endsAfter {
 			return true
 		}

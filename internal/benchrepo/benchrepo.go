@@ -43,6 +43,12 @@ type Options struct {
 	// Extra are further values to plant, such as a store's managed
 	// secrets: kind KindExtra, rule RuleManaged. Each must be one line.
 	Extra [][]byte
+	// MergeHeavy shapes the history like busy real projects: small
+	// commits (a few KB over one to six files), a feature branch merged
+	// every few commits (15-20 % of all commits are merges), and some
+	// merges resolving a conflict: main changed a file the branch
+	// changed, and the merge keeps both changes plus lines of its own.
+	MergeHeavy bool
 }
 
 // Planted is one secret put into the history on purpose.
@@ -588,6 +594,9 @@ type side struct {
 	remaining  int             // side commits still to write
 	mainSince  int             // main commits since the fork
 	mainNeeded int             // main commits to write before the merge
+	// conflicts are what main appended, since the fork, to files the
+	// branch changed (MergeHeavy): the merge must resolve them.
+	conflicts map[string][]byte
 }
 
 type generator struct {
@@ -808,6 +817,8 @@ func (g *generator) history() error {
 		// three main commits, one more for a pending fix, the merge).
 		case s == nil && left >= 8 && (g.mainCount >= g.nextFork || left < 20 && g.due(KindBranch, KindMergeOnly)):
 			err = g.fork()
+		case s != nil && s.remaining > 0 && g.opts.MergeHeavy && s.mainSince > 0 && len(s.conflicts) == 0 && g.pending == nil && g.rng.IntN(4) == 0:
+			err = g.backMerge()
 		case s != nil && s.remaining > 0 && (s.mainSince >= s.mainNeeded || g.rng.IntN(2) == 0):
 			err = g.sideCommit(false)
 		case s != nil && s.remaining == 0 && s.mainSince >= s.mainNeeded && g.pending == nil:
@@ -1030,8 +1041,14 @@ func (g *generator) modify(t *tree, cs *changeSet, p string, target int) error {
 	return nil
 }
 
-// budget is the bytes one commit adds: 16–44 KiB, about 30 KB on average.
-func (g *generator) budget() int { return 16<<10 + g.rng.IntN(28<<10) }
+// budget is the bytes one commit adds: 16–44 KiB, about 30 KB on average;
+// 2–16 KiB in a merge-heavy history.
+func (g *generator) budget() int {
+	if g.opts.MergeHeavy {
+		return 2<<10 + g.rng.IntN(14<<10)
+	}
+	return 16<<10 + g.rng.IntN(28<<10)
+}
 
 func (g *generator) rootCommit() error {
 	mark := g.nextMark()
@@ -1127,9 +1144,16 @@ func (g *generator) mainCommit() error {
 			err = modifyN(1, budget)
 		}
 	default:
-		err = modifyN(1+g.rng.IntN(3), budget)
+		n := 1 + g.rng.IntN(3)
+		if g.opts.MergeHeavy {
+			n = 1 + g.rng.IntN(6)
+		}
+		err = modifyN(n, budget)
 	}
 	if err != nil {
+		return err
+	}
+	if err := g.conflict(cs, busy); err != nil {
 		return err
 	}
 
@@ -1155,6 +1179,35 @@ func (g *generator) mainCommit() error {
 	if g.side != nil {
 		g.side.mainSince++
 	}
+	return nil
+}
+
+// conflict, in a merge-heavy history, sometimes has main append lines to a
+// file the open branch changed (and main had at the fork), which the merge
+// must then resolve.
+func (g *generator) conflict(cs *changeSet, busy map[string]bool) error {
+	s := g.side
+	if !g.opts.MergeHeavy || s == nil || g.rng.IntN(3) != 0 {
+		return nil
+	}
+	p, found := pickFrom(g.rng, s.touchList, func(p string) bool {
+		_, onMain := g.main.files[p]
+		return onMain && !busy[p] && plantable(p) && (g.pending == nil || p != g.pending.path)
+	})
+	if !found {
+		return nil
+	}
+	ins, err := g.corpusLines(512 + g.rng.IntN(2<<10))
+	if err != nil {
+		return err
+	}
+	g.write(g.main, cs, p, append(slices.Clip(g.main.files[p]), ins...))
+	g.added += int64(len(ins))
+	if s.conflicts == nil {
+		s.conflicts = map[string][]byte{}
+	}
+	s.conflicts[p] = append(s.conflicts[p], ins...)
+	busy[p] = true
 	return nil
 }
 
@@ -1249,6 +1302,10 @@ func (g *generator) fork() error {
 		mainNeeded: 1 + g.rng.IntN(3),
 	}
 	g.nextFork = g.mainCount + 30 + g.rng.IntN(21)
+	if g.opts.MergeHeavy {
+		g.side.remaining = 1 + g.rng.IntN(4)
+		g.nextFork = g.mainCount + 1 + g.rng.IntN(3)
+	}
 	return g.sideCommit(true)
 }
 
@@ -1311,6 +1368,37 @@ func (g *generator) sideCommit(first bool) error {
 	return nil
 }
 
+// backMerge merges main into the topic branch (MergeHeavy), as branches
+// kept up to date do: the branch's tree becomes main's with the branch's
+// own files, and the merge's diff against the branch is all that main did
+// since the fork.
+func (g *generator) backMerge() error {
+	s := g.side
+	mark := g.nextMark()
+	cs := newChangeSet()
+	next := g.main.clone()
+	for _, p := range s.touchList {
+		next.set(p, s.tree.files[p])
+	}
+	for _, p := range s.tree.paths {
+		if _, ok := next.files[p]; !ok {
+			cs.list = append(cs.list, &change{op: 'D', path: p})
+		}
+	}
+	for _, p := range next.paths {
+		if old, ok := s.tree.files[p]; !ok || !bytes.Equal(old, next.files[p]) {
+			c := &change{op: 'M', path: p, data: next.files[p]}
+			cs.list = append(cs.list, c)
+			cs.byPath[p] = c
+		}
+	}
+	s.tree = next
+	g.emit(topicRef, mark, s.tip, g.mainTip, fmt.Sprintf("Merge branch 'main' into topic-%d\n", s.n), cs)
+	s.tip = mark
+	s.remaining--
+	return nil
+}
+
 // merge writes the union of main and the topic branch: main's tree plus
 // every file the branch touched. An evil merge adds a secret neither
 // parent has.
@@ -1319,7 +1407,14 @@ func (g *generator) merge() error {
 	mark := g.nextMark()
 	cs := newChangeSet()
 	for _, p := range s.touchList {
-		g.write(g.main, cs, p, s.tree.files[p])
+		b := s.tree.files[p]
+		if ins, ok := s.conflicts[p]; ok {
+			// Both sides' changes, and a line of the resolution's own.
+			b = append(slices.Clip(b), ins...)
+			b = fmt.Appendf(b, "// merged topic-%d: kept both changes\n", s.n)
+			g.added += int64(len(ins))
+		}
+		g.write(g.main, cs, p, b)
 	}
 	if j := g.take(KindMergeOnly); j != nil {
 		p, line, err := g.plant(g.main, cs, j, nil, func(p string) bool { return !s.touched[p] })

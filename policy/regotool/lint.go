@@ -64,7 +64,7 @@ type Violation struct {
 	Docs string
 }
 
-// LintReport is the result of Lint.
+// SourceReport is the result of a lint.
 type SourceReport struct {
 	// Violations are sorted by file, line, column and rule.
 	Violations []Violation
@@ -88,7 +88,15 @@ func (r SourceReport) Warnings() int {
 	return len(r.Violations) - r.Errors()
 }
 
-// Lint checks every .rego file under dir, in three passes:
+// Pass is a lint pass run after the compile and format passes on the files
+// that parse, keyed by file name. Its findings are violations; its error
+// fails the lint. Regal's rules are one (package regotool/regal), kept out
+// of this package because merely linking Regal costs every program that
+// does ~50 ms of start-up (it parses its embedded bundle in a package
+// variable).
+type Pass func(ctx context.Context, modules map[string]*ast.Module, contents map[string]string) ([]Violation, error)
+
+// LintWith checks every .rego file under dir, in up to three passes:
 //
 //   - compile: each file is parsed as Rego v1, and if all parse, they are
 //     compiled together in strict mode (unused imports and variables, unsafe
@@ -96,21 +104,24 @@ func (r SourceReport) Warnings() int {
 //     read) stops the compile pass, whose errors would otherwise be noise
 //     about what the missing file defines.
 //   - format: each file that parses is compared with format.Source's output.
-//   - regal: Regal's rules, with its default configuration and
-//     dir/.regal/config.yaml merged over it when present (see regal.go for
-//     the rules this package turns off).
+//   - extra: when newPass is not nil, the Pass it returns. It is called once
+//     the files are found and before any is parsed, so a bad configuration
+//     of the pass fails the lint first.
 //
-// Problems in the files are violations, never errors; Lint fails only when
-// dir cannot be used (secret.ErrNotFound, secret.ErrInvalidArgument), the
-// Regal configuration is invalid, or ctx ends.
-func Lint(ctx context.Context, dir string) (SourceReport, error) {
+// Problems in the files are violations, never errors; LintWith fails only
+// when dir cannot be used (secret.ErrNotFound, secret.ErrInvalidArgument),
+// newPass or the pass fails, or ctx ends. regal.Lint is LintWith with
+// Regal's rules as the extra pass.
+func LintWith(ctx context.Context, dir string, newPass func() (Pass, error)) (SourceReport, error) {
 	files, err := findRegoFiles(dir)
 	if err != nil {
 		return SourceReport{}, err
 	}
-	cfg, err := loadRegalConfig(dir)
-	if err != nil {
-		return SourceReport{}, err
+	var extra Pass
+	if newPass != nil {
+		if extra, err = newPass(); err != nil {
+			return SourceReport{}, err
+		}
 	}
 
 	var vs []Violation
@@ -142,8 +153,8 @@ func Lint(ctx context.Context, dir string) (SourceReport, error) {
 	if complete && len(modules) > 0 {
 		vs = append(vs, compileStrict(modules, files[0].name)...)
 	}
-	if len(modules) > 0 {
-		rv, err := lintRegal(ctx, dir, cfg, modules, contents)
+	if extra != nil && len(modules) > 0 {
+		rv, err := extra(ctx, modules, contents)
 		if err != nil {
 			return SourceReport{}, err
 		}

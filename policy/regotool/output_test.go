@@ -2,7 +2,6 @@ package regotool
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -51,11 +50,8 @@ var testReport = TestReport{
 
 func TestWriteLintGolden(t *testing.T) {
 	t.Parallel()
-	checks, err := Lint(context.Background(), filepath.Join("testdata", "lint", "checks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reports := map[string]SourceReport{"lint_checks": checks, "lint_edge": edgeReport, "lint_clean": {Files: 2}}
+	// lint_checks, a real lint's report, is package regal's golden test.
+	reports := map[string]SourceReport{"lint_edge": edgeReport, "lint_clean": {Files: 2}}
 	for name, rep := range reports {
 		for _, format := range LintFormats {
 			t.Run(name+"."+format, func(t *testing.T) {

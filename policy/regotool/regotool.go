@@ -1,7 +1,8 @@
 // Package regotool holds the Rego development tools behind `passman policy
 // test|lint|fmt`: running Rego unit tests with coverage (OPA's tester), linting
-// (strict compilation, formatting drift and Regal's rules) and formatting
-// (OPA's format package), plus the report writers the CLI prints with.
+// (strict compilation and formatting drift; Regal's rules are package
+// regotool/regal's) and formatting (OPA's format package), plus the report
+// writers the CLI prints with.
 //
 // Every function takes a directory and works on the .rego files under it. File
 // names in results are that directory joined with the file's path below it, as

@@ -22,6 +22,7 @@ func main() {
 	commits := flag.Int("commits", 10000, "commits on main's first-parent line, merges included")
 	seed := flag.Uint64("seed", 1, "PRNG seed; the same seed gives the same repository")
 	manifest := flag.String("manifest", "", "file to write the manifest to as JSON (secret values left out)")
+	mergeHeavy := flag.Bool("merge-heavy", false, "small commits and a merged feature branch every few commits (see benchrepo.Options.MergeHeavy)")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: benchrepo -out DIR [-commits N] [-seed N] [-manifest FILE]")
@@ -29,20 +30,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *out, *commits, *seed, *manifest); err != nil {
+	if err := run(ctx, *out, *commits, *seed, *manifest, *mergeHeavy); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrepo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out string, commits int, seed uint64, manifest string) error {
+func run(ctx context.Context, out string, commits int, seed uint64, manifest string, mergeHeavy bool) error {
 	// The corpus is this module's dependencies, so it is fixed by go.sum.
 	sources, err := benchrepo.SourceDirs(ctx, ".")
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	m, err := benchrepo.Build(ctx, out, benchrepo.Options{Commits: commits, Seed: seed, Sources: sources})
+	m, err := benchrepo.Build(ctx, out, benchrepo.Options{Commits: commits, Seed: seed, Sources: sources, MergeHeavy: mergeHeavy})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,12 @@
 // on the deterministic benchmark repository (internal/benchrepo) and prints
 // wall time, CPU time, MB/s and peak memory of each, their ratio, and a
 // parity check: every secret gitleaks reports must be reported by passman
-// (same rule, file and secret). It is what `make bench-scan` runs.
+// (same rule, file and secret). Then, on a merge-heavy repository shaped
+// like busy real projects, it compares in alternating runs (medians) the
+// whole history, a 50-commit pull request range, a one-file `scan staged`
+// against `gitleaks protect --staged`, and start-up. passman runs with
+// --rules gitleaks throughout: the same rules as gitleaks. It is what
+// `make bench-scan` runs.
 //
 //	go run ./scripts/benchscan -passman bin/passman -gitleaks .tools/gitleaks
 package main
@@ -22,8 +27,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/passman-dev/passman/fpindex"
@@ -41,6 +46,8 @@ func main() {
 	flag.IntVar(&o.commits, "commits", 10000, "commits on the benchmark repository's main line")
 	flag.Uint64Var(&o.seed, "seed", 1, "benchmark repository seed")
 	flag.IntVar(&o.indexSize, "index-size", 100000, "managed fingerprints in the index for the managed run")
+	flag.IntVar(&o.mergeCommits, "merge-heavy-commits", 2000, "main-line commits of the merge-heavy repository (0 skips it)")
+	flag.IntVar(&o.runs, "runs", 5, "alternating runs per comparison on the merge-heavy repository")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -53,6 +60,7 @@ func main() {
 type opts struct {
 	passman, gitleaks, work string
 	commits, indexSize      int
+	mergeCommits, runs      int
 	seed                    uint64
 }
 
@@ -60,7 +68,7 @@ type opts struct {
 type measurement struct {
 	name      string
 	wall, cpu time.Duration
-	maxRSS    int64 // KiB
+	maxRSS    int64 // KiB: the command's own process, not git's (0 if it ended before the first look)
 }
 
 func run(ctx context.Context, o opts) error {
@@ -102,7 +110,7 @@ func run(ctx context.Context, o opts) error {
 		"--report-format", "json", "--report-path", glReport, repo); err != nil {
 		return err
 	}
-	if err := step("passman scan git", pmReport, o.passman, "scan", "git", "--no-cache", "-o", "json", repo); err != nil {
+	if err := step("passman scan git", pmReport, o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "-o", "json", repo); err != nil {
 		return err
 	}
 	if err := step("passman scan git --index (managed)", filepath.Join(o.work, "passman-managed.json"),
@@ -128,7 +136,171 @@ func run(ctx context.Context, o opts) error {
 	fmt.Printf("managed matching with %d fingerprints adds: %+.1f%% wall\n", o.indexSize, 100*(managed.wall.Seconds()/pm.wall.Seconds()-1))
 	fmt.Printf("second scan with the cache: %.1f%% of the first\n", 100*cached.wall.Seconds()/pm.wall.Seconds())
 	fmt.Printf("50-commit range on %d commits: %.2fs\n\n", m.Commits, ms[5].wall.Seconds())
-	return parity(glReport, pmReport, filepath.Join(o.work, "passman-managed.json"), m)
+	if err := parity(glReport, pmReport, filepath.Join(o.work, "passman-managed.json"), m); err != nil {
+		return err
+	}
+	if o.mergeCommits == 0 {
+		return nil
+	}
+	return mergeHeavy(ctx, o)
+}
+
+// mergeHeavy compares passman and gitleaks on the merge-heavy repository:
+// whole history, a 50-commit range, a one-file staged change, start-up.
+func mergeHeavy(ctx context.Context, o opts) error {
+	repo := filepath.Join(o.work, fmt.Sprintf("merge-heavy-%d-%d", o.mergeCommits, o.seed))
+	manifestFile := repo + ".json"
+	var m benchrepo.Manifest
+	if b, err := os.ReadFile(manifestFile); err != nil || json.Unmarshal(b, &m) != nil || m.Head == "" {
+		_ = os.RemoveAll(repo)
+		sources, err := benchrepo.SourceDirs(ctx, ".")
+		if err != nil {
+			return err
+		}
+		if m, err = benchrepo.Build(ctx, repo, benchrepo.Options{Commits: o.mergeCommits, Seed: o.seed, Sources: sources, MergeHeavy: true}); err != nil {
+			return err
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(manifestFile, b, 0o644); err != nil {
+			return err
+		}
+	}
+	git := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	merges, err := git("rev-list", "--all", "--merges", "--count")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("merge-heavy repository: %d commits, %s merges, %.1f MB of added lines\n", m.Commits, merges, float64(m.AddedBytes)/1e6)
+
+	glReport := filepath.Join(o.work, "gitleaks-mh.json")
+	pmReport := filepath.Join(o.work, "passman-mh.json")
+	history := []cmdline{
+		{"gitleaks git", "", []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--report-format", "json", "--report-path", glReport, repo}},
+		{"passman scan git", pmReport, []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "-o", "json", repo}},
+	}
+	if err := compare(ctx, "whole history", max(o.runs/2, 1), history); err != nil {
+		return err
+	}
+	if err := parity(glReport, pmReport, "", benchrepo.Manifest{}); err != nil {
+		return err
+	}
+
+	// The base of a 50-commit range: the first-parent ancestor with 50
+	// commits (merged branches' included) between it and HEAD.
+	base := ""
+	for k := 1; k < o.mergeCommits; k++ {
+		n, err := git("rev-list", "--count", fmt.Sprintf("HEAD~%d..HEAD", k))
+		if err != nil {
+			return err
+		}
+		if c, _ := strconv.Atoi(n); c >= 50 {
+			base, _ = git("rev-parse", fmt.Sprintf("HEAD~%d", k))
+			fmt.Printf("pull request range: %s commits\n", n)
+			break
+		}
+	}
+	if base == "" {
+		return errors.New("no 50-commit range")
+	}
+	pr := []cmdline{
+		{"gitleaks git --log-opts=BASE..HEAD", "", []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--log-opts=" + base + "..HEAD", repo}},
+		{"passman scan git --range BASE..HEAD", "", []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "--range", base + "..HEAD", repo}},
+	}
+	if err := compare(ctx, "50-commit range", o.runs, pr); err != nil {
+		return err
+	}
+
+	// A one-file change staged in a clone that shares the objects.
+	staged := filepath.Join(o.work, "merge-heavy-staged")
+	_ = os.RemoveAll(staged)
+	if out, err := exec.CommandContext(ctx, "git", "clone", "-q", "--shared", repo, staged).CombinedOutput(); err != nil {
+		return fmt.Errorf("clone: %w: %s", err, out)
+	}
+	defer os.RemoveAll(staged)
+	file, err := git("ls-files", "*.go")
+	if err != nil || file == "" {
+		return fmt.Errorf("no Go file to change: %v", err)
+	}
+	file, _, _ = strings.Cut(file, "\n")
+	f, err := os.OpenFile(filepath.Join(staged, file), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("\n// staged change\nfunc stagedChange() int { return 42 }\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "git", "-C", staged, "add", file).CombinedOutput(); err != nil {
+		return fmt.Errorf("git add: %w: %s", err, out)
+	}
+	if err := compare(ctx, "one-file staged change", o.runs, []cmdline{
+		{"gitleaks protect --staged", "", []string{o.gitleaks, "protect", "--staged", "--no-banner", "--log-level", "error", "-s", staged}},
+		{"passman scan staged", "", []string{o.passman, "scan", "staged", "--rules", "gitleaks", staged}},
+	}); err != nil {
+		return err
+	}
+	if err := compare(ctx, "start-up: version", o.runs*2, []cmdline{
+		{"gitleaks version", "", []string{o.gitleaks, "version"}},
+		{"passman --version", "", []string{o.passman, "--version"}},
+	}); err != nil {
+		return err
+	}
+	return compare(ctx, "start-up: empty standard input", o.runs*2, []cmdline{
+		{"gitleaks stdin", "", []string{o.gitleaks, "stdin", "--no-banner", "--log-level", "error"}},
+		{"passman scan file -", "", []string{o.passman, "scan", "file", "-"}},
+	})
+}
+
+// cmdline is one command of a comparison; stdout "" discards its output.
+type cmdline struct {
+	name, stdout string
+	args         []string
+}
+
+// compare runs the commands in turn, n rounds, and prints each one's
+// median wall and CPU time and peak RSS, and the first's medians over the
+// others': alternating rounds share the machine's load between them.
+func compare(ctx context.Context, title string, n int, cmds []cmdline) error {
+	walls := make([][]float64, len(cmds))
+	cpus := make([][]float64, len(cmds))
+	rss := make([]int64, len(cmds))
+	for range n {
+		for i, c := range cmds {
+			m, err := measure(ctx, c.name, c.stdout, c.args...)
+			if err != nil {
+				return err
+			}
+			walls[i] = append(walls[i], m.wall.Seconds())
+			cpus[i] = append(cpus[i], m.cpu.Seconds())
+			rss[i] = max(rss[i], m.maxRSS)
+		}
+	}
+	fmt.Printf("\n%s (%d alternating runs, medians):\n", title, n)
+	for i, c := range cmds {
+		fmt.Printf("  %-40s wall %8.3fs  cpu %8.3fs  peak RSS %4d MB\n", c.name, median(walls[i]), median(cpus[i]), rss[i]/1024)
+	}
+	for i := 1; i < len(cmds); i++ {
+		fmt.Printf("  %s ÷ %s: wall %.2f, cpu %.2f\n", cmds[0].name, cmds[i].name, median(walls[0])/median(walls[i]), median(cpus[0])/median(cpus[i]))
+	}
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // buildRepo builds the benchmark repository, or reuses one built before
@@ -232,20 +404,52 @@ func measure(ctx context.Context, name, stdout string, args ...string) (measurem
 		defer f.Close()
 		cmd.Stdout = f
 	}
+	if cmd.Stdin == nil {
+		cmd.Stdin = strings.NewReader("")
+	}
 	fmt.Fprintf(os.Stderr, "running: %s\n", name)
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// The process's own peak (VmHWM), polled: rusage's ru_maxrss would
+	// also count git's children and, before exec, this process's image.
+	var peak int64
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				for line := range strings.Lines(string(b)) {
+					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+							peak = max(peak, kb)
+						}
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
+	close(done)
+	<-polled
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		return measurement{}, fmt.Errorf("%s: %w: %s", name, err, errBuf.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return measurement{
 		name:   name,
 		wall:   wall,
 		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		maxRSS: ru.Maxrss,
+		maxRSS: peak,
 	}, nil
 }
 
@@ -258,6 +462,9 @@ func parity(glReport, pmReport, managedReport string, m benchrepo.Manifest) erro
 		file string
 		v    any
 	}{{glReport, &gl}, {pmReport, &pm}, {managedReport, &pmManaged}} {
+		if x.file == "" {
+			continue
+		}
 		b, err := os.ReadFile(x.file)
 		if err != nil {
 			return err

@@ -1,4 +1,8 @@
-package regotool
+// Package regal runs Regal's linter rules as a regotool lint pass. It is a
+// package of its own so that only the programs that lint link Regal: its
+// rule bundle is parsed in a package variable, ~50 ms of every start-up.
+// passman's CLI runs it in the passman-regal program (cmd/passman-regal).
+package regal
 
 import (
 	"bytes"
@@ -7,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -18,8 +24,46 @@ import (
 	"github.com/styrainc/regal/pkg/rules"
 	"gopkg.in/yaml.v3"
 
+	"github.com/passman-dev/passman/policy/regotool"
 	"github.com/passman-dev/passman/secret"
 )
+
+// Lint is regotool.LintWith with Regal's rules as the extra pass: Regal's
+// default configuration, with dir/.regal/config.yaml merged over it when
+// present (see regalOff for the rules it turns off). An invalid Regal
+// configuration fails the lint (secret.ErrInvalidArgument).
+func Lint(ctx context.Context, dir string) (regotool.SourceReport, error) {
+	return regotool.LintWith(ctx, dir, func() (regotool.Pass, error) {
+		cfg, err := loadRegalConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, modules map[string]*ast.Module, contents map[string]string) ([]regotool.Violation, error) {
+			return lintRegal(ctx, dir, cfg, modules, contents)
+		}, nil
+	})
+}
+
+// configError is an error a caller branches on with errors.Is (through
+// kind) whose message stays readable: the sentinel is not appended.
+type configError struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *configError) Error() string { return e.msg }
+
+func (e *configError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+func newError(kind, cause error, format string, args ...any) error {
+	return &configError{msg: fmt.Sprintf(format, args...), kind: kind, cause: cause}
+}
 
 // regalOff returns the Regal rules Lint always turns off. Regal v0.29 predates
 // OPA 1.0 and, running on OPA v1's v0-compatibility packages, misjudges Rego
@@ -46,12 +90,12 @@ func loadRegalConfig(dir string) (*config.Config, error) {
 		return nil, fmt.Errorf("read Regal config: %w", err)
 	}
 	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	src, err := io.ReadAll(io.LimitReader(f, regotool.MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read Regal config %s: %w", path, err)
 	}
-	if len(src) > MaxFileSize {
-		return nil, newError(secret.ErrTooLarge, nil, "Regal config %s is larger than %d bytes", path, MaxFileSize)
+	if len(src) > regotool.MaxFileSize {
+		return nil, newError(secret.ErrTooLarge, nil, "Regal config %s is larger than %d bytes", path, regotool.MaxFileSize)
 	}
 	if len(bytes.TrimSpace(src)) == 0 {
 		return nil, nil
@@ -90,7 +134,7 @@ func decodeRegalConfig(src []byte, cfg *config.Config) (err error) {
 // lintRegal runs Regal's rules on the parsed modules. Regal's own failures are
 // reported as violations, attributed to a file by linting the files one at a
 // time; only the end of ctx is an error.
-func lintRegal(ctx context.Context, dir string, cfg *config.Config, modules map[string]*ast.Module, contents map[string]string) ([]Violation, error) {
+func lintRegal(ctx context.Context, dir string, cfg *config.Config, modules map[string]*ast.Module, contents map[string]string) ([]regotool.Violation, error) {
 	base := linter.NewLinter().WithDisabledRules(regalOff()...)
 	if cfg != nil {
 		base = base.WithUserConfig(*cfg)
@@ -110,13 +154,13 @@ func lintRegal(ctx context.Context, dir string, cfg *config.Config, modules map[
 	}
 	if len(modules) == 1 {
 		for name := range modules {
-			return []Violation{regalFailure(name, err)}, nil
+			return []regotool.Violation{regalFailure(name, err)}, nil
 		}
 	}
 	// Find the file Regal fails on. Cross-file (aggregate) rules cannot run
 	// this way, so this is only the fallback.
-	var vs []Violation
-	for _, name := range sortedKeys(modules) {
+	var vs []regotool.Violation
+	for _, name := range slices.Sorted(maps.Keys(modules)) {
 		one := map[string]*ast.Module{name: modules[name]}
 		rep, err := runRegal(ctx, base, one, map[string]string{name: contents[name]})
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -156,21 +200,21 @@ func runRegal(ctx context.Context, l linter.Linter, modules map[string]*ast.Modu
 
 // regalReportViolations converts Regal's findings; fallback names the file of
 // a finding Regal gives none.
-func regalReportViolations(rep report.Report, fallback string) []Violation {
-	vs := make([]Violation, 0, len(rep.Violations))
+func regalReportViolations(rep report.Report, fallback string) []regotool.Violation {
+	vs := make([]regotool.Violation, 0, len(rep.Violations))
 	for _, rv := range rep.Violations {
-		v := Violation{
-			Source:   SourceRegal,
+		v := regotool.Violation{
+			Source:   regotool.SourceRegal,
 			Rule:     rv.Title,
 			Category: rv.Category,
-			Severity: SeverityWarning,
+			Severity: regotool.SeverityWarning,
 			File:     rv.Location.File,
 			Line:     rv.Location.Row,
 			Column:   rv.Location.Column,
 			Message:  rv.Description,
 		}
-		if rv.Level == SeverityError {
-			v.Severity = SeverityError
+		if rv.Level == regotool.SeverityError {
+			v.Severity = regotool.SeverityError
 		}
 		if v.File == "" {
 			v.File = fallback
@@ -187,12 +231,12 @@ func regalReportViolations(rep report.Report, fallback string) []Violation {
 }
 
 // regalFailure reports that Regal could not lint name.
-func regalFailure(name string, err error) Violation {
-	return Violation{
-		Source:   SourceRegal,
-		Rule:     RuleInternalError,
+func regalFailure(name string, err error) regotool.Violation {
+	return regotool.Violation{
+		Source:   regotool.SourceRegal,
+		Rule:     regotool.RuleInternalError,
 		Category: "regal",
-		Severity: SeverityError,
+		Severity: regotool.SeverityError,
 		File:     name,
 		Message:  "Regal failed on this file: " + err.Error(),
 	}

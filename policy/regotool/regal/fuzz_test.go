@@ -1,16 +1,18 @@
-package regotool
+package regal
 
 import (
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/passman-dev/passman/policy/regotool"
 )
 
 // FuzzLintSource lints arbitrary bytes as the one .rego file of a directory:
 // Lint must not panic or fail, and every violation must name a file.
 func FuzzLintSource(f *testing.F) {
-	for _, dir := range []string{"testdata/lint/checks", "testdata/lint/syntax", "testdata/test/mixed", "testdata/format/mixed"} {
+	for _, dir := range []string{"../testdata/lint/checks", "../testdata/lint/syntax", "../testdata/test/mixed", "../testdata/format/mixed"} {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			f.Fatal(err)
@@ -46,7 +48,7 @@ func FuzzLintSource(f *testing.F) {
 			if v.File != name && v.File != dir {
 				t.Errorf("violation on %q, want %q or %q: %+v", v.File, name, dir, v)
 			}
-			if v.Severity != SeverityError && v.Severity != SeverityWarning {
+			if v.Severity != regotool.SeverityError && v.Severity != regotool.SeverityWarning {
 				t.Errorf("severity %q: %+v", v.Severity, v)
 			}
 		}

@@ -1,6 +1,7 @@
-package regotool
+package regal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/passman-dev/passman/policy/regotool"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -20,7 +22,7 @@ type finding struct {
 	Line, Column                 int
 }
 
-func findings(rep SourceReport) []finding {
+func findings(rep regotool.SourceReport) []finding {
 	var out []finding
 	for _, v := range rep.Violations {
 		out = append(out, finding{v.Source, v.Rule, v.Severity, filepath.Base(v.File), v.Line, v.Column})
@@ -33,7 +35,7 @@ func findings(rep SourceReport) []finding {
 // also shows that the directory's Regal configuration is honoured.
 func TestLintChecks(t *testing.T) {
 	t.Parallel()
-	rep, err := Lint(context.Background(), filepath.Join("testdata", "lint", "checks"))
+	rep, err := Lint(context.Background(), filepath.Join("..", "testdata", "lint", "checks"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestLintChecks(t *testing.T) {
 		if want, ok := messages[key]; ok && v.Message != want {
 			t.Errorf("%s message = %q, want %q", key, v.Message, want)
 		}
-		if v.Source == SourceRegal && !strings.HasPrefix(v.Docs, "https://") {
+		if v.Source == regotool.SourceRegal && !strings.HasPrefix(v.Docs, "https://") {
 			t.Errorf("%s has no documentation URL: %q", key, v.Docs)
 		}
 	}
@@ -75,12 +77,12 @@ func TestLintChecks(t *testing.T) {
 
 func TestLintSyntaxError(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("testdata", "lint", "syntax")
+	dir := filepath.Join("..", "testdata", "lint", "syntax")
 	rep, err := Lint(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Violation{{
+	want := []regotool.Violation{{
 		Source: "compile", Rule: "rego_parse_error", Category: "compile", Severity: "error",
 		File: filepath.Join(dir, "broken.rego"), Line: 5, Column: 1, Message: "unexpected } token",
 	}}
@@ -92,7 +94,7 @@ func TestLintSyntaxError(t *testing.T) {
 func TestLintOversizedFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	big := make([]byte, MaxFileSize+1)
+	big := make([]byte, regotool.MaxFileSize+1)
 	for i := range big {
 		big[i] = '#'
 	}
@@ -103,7 +105,7 @@ func TestLintOversizedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []finding{{"compile", RuleFileTooLarge, "error", "big.rego", 0, 0}}
+	want := []finding{{"compile", regotool.RuleFileTooLarge, "error", "big.rego", 0, 0}}
 	if diff := cmp.Diff(want, findings(rep)); diff != "" {
 		t.Errorf("violations (-want +got):\n%s", diff)
 	}
@@ -129,9 +131,9 @@ func TestLintErrors(t *testing.T) {
 		sentinel error
 		contains string
 	}{
-		"missing directory": {"testdata/lint/nope", secret.ErrNotFound, "does not exist"},
+		"missing directory": {"../testdata/lint/nope", secret.ErrNotFound, "does not exist"},
 		"no rego files":     {t.TempDir(), secret.ErrNotFound, "no .rego files"},
-		"not a directory":   {"testdata/lint/syntax/broken.rego", secret.ErrInvalidArgument, "not a directory"},
+		"not a directory":   {"../testdata/lint/syntax/broken.rego", secret.ErrInvalidArgument, "not a directory"},
 		"config fetching capabilities": {
 			withConfig("capabilities:\n  from:\n    url: http://127.0.0.1:1/caps.json\n"),
 			secret.ErrInvalidArgument, "capabilities from a URL",
@@ -172,7 +174,7 @@ func TestLintCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Lint(ctx, filepath.Join("testdata", "lint", "checks")); !errors.Is(err, context.Canceled) {
+	if _, err := Lint(ctx, filepath.Join("..", "testdata", "lint", "checks")); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
@@ -192,11 +194,37 @@ func TestLintRefusesEngineForbiddenBuiltins(t *testing.T) {
 	}
 	found := false
 	for _, v := range rep.Violations {
-		if v.Source == SourceCompile && strings.Contains(v.Message, "http.send") {
+		if v.Source == regotool.SourceCompile && strings.Contains(v.Message, "http.send") {
 			found = true
 		}
 	}
 	if !found {
 		t.Fatalf("lint accepted http.send: %+v", rep.Violations)
+	}
+}
+
+// TestLintChecksGolden writes a real lint's report in every format and
+// compares it with regotool's golden files (regotool tests the writers on
+// hand-made reports).
+func TestLintChecksGolden(t *testing.T) {
+	t.Parallel()
+	rep, err := Lint(context.Background(), filepath.Join("..", "testdata", "lint", "checks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range regotool.LintFormats {
+		var buf bytes.Buffer
+		if err := regotool.WriteLint(&buf, format, rep); err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "lint_checks."+format))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The golden files were written from regotool's directory.
+		got := strings.ReplaceAll(buf.String(), "../testdata/", "testdata/")
+		if diff := cmp.Diff(string(want), got); diff != "" {
+			t.Errorf("%s differs from golden (-want +got):\n%s", format, diff)
+		}
 	}
 }

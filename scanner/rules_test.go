@@ -1,0 +1,162 @@
+package scanner
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/viper"
+	"github.com/zricethezav/gitleaks/v8/config"
+)
+
+// lazySamples reach rules through plain keywords, through decodings only
+// (base64, hex, percent-encoding, nested) and through none.
+func lazySamples() map[string]string {
+	aws := "AKIA" + "QYLPMN5HHHFPZAM2"
+	pat := "ghp_" + strings.Repeat("aB3dE5fG7h", 4)[:36]
+	slack := "xoxb-" + "1234567890-1234567890123-" + strings.Repeat("aB3dE5fG7h", 3)[:24]
+	b64 := base64.StdEncoding.EncodeToString([]byte("token=" + pat))
+	return map[string]string{
+		"plain.env":   "AWS_ACCESS_KEY_ID=" + aws + "\nSLACK=" + slack + "\napi_key = \"Zx81mQ7vLp02RtY5wK9e\"\n",
+		"b64.txt":     "blob: " + b64 + "\n",
+		"hex.txt":     "h = " + hex.EncodeToString([]byte("key "+aws)) + "\n",
+		"pct.txt":     "u = " + url.QueryEscape("secret="+slack) + "\n",
+		"nested.txt":  "n: " + base64.StdEncoding.EncodeToString([]byte(b64)) + "\n",
+		"nothing.txt": "just prose, no keys here\n",
+		"empty":       "",
+	}
+}
+
+// TestLazyRulesMatchAll checks that the rules compiled for some content
+// find exactly what all the rules find in it.
+func TestLazyRulesMatchAll(t *testing.T) {
+	ctx := context.Background()
+	lazy, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := defaultRules(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := lazyBook(src).all()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := &Scanner{rules: eagerBook(all), maxSize: DefaultMaxFileSize}
+	total := 0
+	for name, content := range lazySamples() {
+		got, _, err := lazy.ScanReader(ctx, name, strings.NewReader(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, err := full.ScanReader(ctx, name, strings.NewReader(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(want)
+		if !slices.EqualFunc(got, want, func(a, b Finding) bool { return a.Fingerprint == b.Fingerprint && a.StartColumn == b.StartColumn }) {
+			t.Errorf("%s: lazy rules found %+v, all rules %+v", name, got, want)
+		}
+	}
+	if total < 5 {
+		t.Fatalf("the samples found only %d secrets: they test nothing", total)
+	}
+}
+
+// TestLazyRulesCompileLittle checks that small content compiles only the
+// rules it can reach.
+func TestLazyRulesCompileLittle(t *testing.T) {
+	b := lazyBook(config.DefaultConfig)
+	cfg, err := b.forContent(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rules) > 3 {
+		t.Errorf("empty content compiled %d rules", len(cfg.Rules))
+	}
+	if len(cfg.Keywords) != 0 {
+		t.Errorf("empty content's rules have %d keywords", len(cfg.Keywords))
+	}
+	cfg, err = b.forContent([]byte("AKIA" + "QYLPMN5HHHFPZAM2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.Rules["aws-access-token"]; !ok || len(cfg.Rules) > 10 {
+		t.Errorf("an AWS key compiled %d rules (aws-access-token: %v)", len(cfg.Rules), ok)
+	}
+	all, err := b.all()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Rules) < 200 || len(all.Keywords) < 200 {
+		t.Errorf("all() has %d rules, %d keywords", len(all.Rules), len(all.Keywords))
+	}
+}
+
+// TestDefaultRulesDecodeAsViper checks lazyBook's decoding against
+// gitleaks' own (viper's) on the default rules.
+func TestDefaultRulesDecodeAsViper(t *testing.T) {
+	v := viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(strings.NewReader(config.DefaultConfig)); err != nil {
+		t.Fatal(err)
+	}
+	var want config.ViperConfig
+	if err := v.Unmarshal(&want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := lazyBook(config.DefaultConfig).parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Rules) < 200 || !reflect.DeepEqual(got, want) {
+		t.Errorf("the default rules decode differently from viper's decoding (%d rules, %d)", len(got.Rules), len(want.Rules))
+	}
+	// passman's set too, and each of its rules compiles.
+	src, err := defaultRules(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(strings.NewReader(src)); err != nil {
+		t.Fatal(err)
+	}
+	want = config.ViperConfig{}
+	if err := v.Unmarshal(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = lazyBook(src).parse(); err != nil || !reflect.DeepEqual(got, want) || len(got.Rules) <= 222 {
+		t.Errorf("passman's rules decode differently from viper's decoding (%d rules, %v)", len(got.Rules), err)
+	}
+	if _, err := lazyBook(src).all(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestForRules(t *testing.T) {
+	ids := map[string]bool{"aws-access-token": true, "no-such-rule": true}
+	lazy, err := lazyBook(config.DefaultConfig).forRules(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := lazyBook(config.DefaultConfig).all()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eager, err := eagerBook(all).forRules(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []config.Config{lazy, eager} {
+		if len(c.Rules) != 1 || c.OrderedRules[0] != "aws-access-token" || len(c.Keywords) == 0 {
+			t.Errorf("forRules = %v rules %v, keywords %v", len(c.Rules), c.OrderedRules, c.Keywords)
+		}
+	}
+}
