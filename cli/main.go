@@ -187,6 +187,7 @@ Environment:
 		newServerCmd(a),
 		newTokenCmd(a),
 		newConnectionCmd(a),
+		newActionCmd(a),
 	)
 	return root
 }
