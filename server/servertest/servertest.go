@@ -85,6 +85,9 @@ type Options struct {
 	Policy string
 	// ConfirmLimiter is passed to server.Options.
 	ConfirmLimiter *server.RateLimiter
+	// OIDC is passed to server.Options: the server then exchanges GitHub
+	// Actions ID tokens (server.NewOIDC, e.g. for an oidctest issuer).
+	OIDC *server.OIDC
 }
 
 // New starts a server; it stops when the test ends.
@@ -128,7 +131,7 @@ func New(t testing.TB, o Options) *Env {
 	e.Clock.Advance(2 * time.Minute)
 
 	logger := slog.New(slog.NewJSONHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := server.New(e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter, ConfirmLimiter: o.ConfirmLimiter})
+	h := server.New(e.Local, server.Options{Logger: logger, MaxBodyBytes: o.MaxBodyBytes, Metrics: o.Metrics, Limiter: o.Limiter, ConfirmLimiter: o.ConfirmLimiter, OIDC: o.OIDC})
 	e.Server = httptest.NewUnstartedServer(h)
 	e.Server.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	e.Server.StartTLS()
