@@ -44,7 +44,8 @@ func (r *run) newCommenter(ev event) (*commenter, error) {
 	}
 	token := r.input("github-token")
 	if token == "" {
-		return nil, errors.New("input github-token is empty: set it (default ${{ github.token }}) or comment: false")
+		r.gh.Noticef("pull request comment skipped: input github-token is empty")
+		return nil, nil
 	}
 	r.gh.AddMask(token)
 	owner, repo, ok := strings.Cut(r.getenv("GITHUB_REPOSITORY"), "/")
