@@ -1,11 +1,11 @@
 package action
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,22 +101,21 @@ func (s *step) file(name string) string {
 func fileCommands(t *testing.T, content string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(content))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := sc.Text()
+	lines := strings.Split(content, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
 		if line == "" {
 			continue
 		}
 		if name, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(name, "=") {
 			var vals []string
 			closed := false
-			for sc.Scan() {
-				if sc.Text() == delim {
+			for i++; i < len(lines); i++ {
+				if lines[i] == delim {
 					closed = true
 					break
 				}
-				vals = append(vals, sc.Text())
+				vals = append(vals, lines[i])
 			}
 			if !closed {
 				t.Fatalf("file command %s: no closing delimiter", name)
@@ -258,7 +257,7 @@ func newPassmanServer(t *testing.T, iss *oidctest.Issuer) *passmanServer {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewUnstartedServer(server.New(local, server.Options{OIDC: oidc}))
+	srv := httptest.NewUnstartedServer(server.New(local, server.Options{OIDC: oidc, Logger: slog.New(slog.DiscardHandler)}))
 	srv.StartTLS()
 	ps.URL = srv.URL
 	ps.CAFile = filepath.Join(dir, "ca.pem")
