@@ -297,14 +297,21 @@ func idTokenEndpoint(t *testing.T, iss *oidctest.Issuer, repo, reqToken string) 
 	return srv.URL + "/token?api-version=2.0"
 }
 
+// Tokens of the emulated GitHub: the workflow's, and a fork's (read-only).
+// Long, like GitHub's: the action masks the token it is given.
+const (
+	tokenRW = "ghs_workflowTokenReadWrite0123456789"
+	tokenRO = "ghs_forkTokenReadOnly0123456789abcde"
+)
+
 // newGitHub is the emulated GitHub API with acme/widgets and its pull
-// request 7; "rw" is the workflow's token, "ro" a fork's.
+// request 7; tokenRW is the workflow's token, tokenRO a fork's.
 func newGitHub(t *testing.T) *githubfake.Server {
 	t.Helper()
 	gh := githubfake.New()
 	t.Cleanup(gh.Close)
-	gh.AddToken("rw", "github-actions[bot]", false)
-	gh.AddToken("ro", "github-actions[bot]", true)
+	gh.AddToken(tokenRW, "github-actions[bot]", false)
+	gh.AddToken(tokenRO, "github-actions[bot]", true)
 	gh.AddRepo("acme", "widgets")
 	gh.AddPullRequest("acme", "widgets", 7)
 	return gh

@@ -62,7 +62,7 @@ func TestPolicyFailures(t *testing.T) {
 	}
 	gh := newGitHub(t)
 	o := origin{main: strings.Repeat("a", 40), head: strings.Repeat("b", 40)}
-	s := policyStep(t, co).input("coverage-min", "99.5").input("github-token", "rw").input("api-url", gh.URL).event("pull_request", prPayload(o, 7, false))
+	s := policyStep(t, co).input("coverage-min", "99.5").input("github-token", tokenRW).input("api-url", gh.URL).event("pull_request", prPayload(o, 7, false))
 	if code := s.run("run"); code != ExitFailed {
 		t.Fatalf("exit %d:\n%s", code, s.out.String())
 	}

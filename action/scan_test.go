@@ -36,7 +36,7 @@ func noCanary(t *testing.T, s *step, canary string, extra ...string) {
 func scanStep(t *testing.T, checkout string, gh *githubfake.Server) *step {
 	s := newStep(t, filepath.Dir(checkout)).input("command", "scan").input("path", filepath.Base(checkout))
 	if gh != nil {
-		s.input("github-token", "rw").input("api-url", gh.URL)
+		s.input("github-token", tokenRW).input("api-url", gh.URL)
 	}
 	return s
 }
@@ -108,7 +108,7 @@ func TestScanFork(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t)
 	gh := newGitHub(t)
-	s := scanStep(t, o.checkout(t, "feature", 0), gh).input("github-token", "ro").event("pull_request", prPayload(o, 7, true))
+	s := scanStep(t, o.checkout(t, "feature", 0), gh).input("github-token", tokenRO).event("pull_request", prPayload(o, 7, true))
 	if code := s.run("run"); code != ExitFailed {
 		t.Fatalf("exit %d:\n%s", code, s.out.String())
 	}
