@@ -301,7 +301,10 @@ func TestAct(t *testing.T) {
 		if ok {
 			t.Fatalf("secrets succeeded on a fork:\n%s", out)
 		}
-		for _, want := range []string{"pull request comment skipped", "scan findings=1 outcome=failure", "comes from a fork"} {
+		// The comment's 403 warning is asserted by TestScanFork: act
+		// (v0.2.89) processes a step's workflow commands asynchronously and
+		// at times drops the warning that closely follows an add-mask.
+		for _, want := range []string{"scan findings=1 outcome=failure", "comes from a fork"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("act output lacks %q:\n%s", want, out)
 			}
