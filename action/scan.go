@@ -72,17 +72,23 @@ func runScan(r *run) (int, error) {
 	var responder scanrun.Responder
 	if managed {
 		c, err := r.login(ev)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoIDToken) && ev.Fork:
+			// A fork's pull request still gets its scan, by the rules.
+			r.gh.Warningf("managed secrets not recognised: %s", oneLine(err))
+			respond = false
+		case err != nil:
 			return ExitError, err
+		default:
+			var withheld int
+			if opts, withheld, err = scanrun.ManagedOptions(r.ctx, c, r.input("managed-prefix"), opts); err != nil {
+				return ExitError, err
+			}
+			if withheld > 0 {
+				r.gh.Noticef("%d managed values are too weak to export and are not searched for", withheld)
+			}
+			responder = c
 		}
-		var withheld int
-		if opts, withheld, err = scanrun.ManagedOptions(r.ctx, c, opts); err != nil {
-			return ExitError, err
-		}
-		if withheld > 0 {
-			r.gh.Noticef("%d managed values are too weak to export and are not searched for", withheld)
-		}
-		responder = c
 	}
 	s, err := scanner.New(opts)
 	if err != nil {

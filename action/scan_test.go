@@ -102,17 +102,19 @@ func TestScanPullRequest(t *testing.T) {
 	noCanary(t, s, awsKey, ours[0].Body)
 }
 
-// TestScanFork: a fork's read-only token cannot comment: a warning, and
-// the scan's verdict stands.
+// TestScanFork: a fork's read-only token cannot comment, and it has no ID
+// token for a managed scan: warnings, and the scan by the rules stands.
 func TestScanFork(t *testing.T) {
 	t.Parallel()
 	o := newOrigin(t)
 	gh := newGitHub(t)
-	s := scanStep(t, o.checkout(t, "feature", 0), gh).input("github-token", tokenRO).event("pull_request", prPayload(o, 7, true))
+	s := scanStep(t, o.checkout(t, "feature", 0), gh).input("github-token", tokenRO).event("pull_request", prPayload(o, 7, true)).
+		input("managed", "true").input("respond", "true").input("server", "https://passman.invalid")
 	if code := s.run("run"); code != ExitFailed {
 		t.Fatalf("exit %d:\n%s", code, s.out.String())
 	}
-	if !strings.Contains(s.out.String(), "::warning::pull request comment skipped") || len(gh.Comments("acme", "widgets", 7)) != 0 {
+	if !strings.Contains(s.out.String(), "::warning::pull request comment skipped") || !strings.Contains(s.out.String(), "::warning::managed secrets not recognised") ||
+		len(gh.Comments("acme", "widgets", 7)) != 0 {
 		t.Fatalf("log:\n%s", s.out.String())
 	}
 }

@@ -321,7 +321,7 @@ func (a *app) withManaged(ctx context.Context, f *scanFlags, opts scanner.Option
 			func(l *core.Local) passman.Fingerprints { return l }, func(c passman.Fingerprints) error { return run(ix, c) })
 	case f.managed && a.remoteAddr() != "":
 		err = a.withFingerprintSource(ctx, func(c passman.Fingerprints) error {
-			mopts, _, err := scanrun.ManagedOptions(ctx, c, opts)
+			mopts, _, err := scanrun.ManagedOptions(ctx, c, "", opts)
 			if err != nil {
 				return fmt.Errorf("--%w", err)
 			}

@@ -94,12 +94,12 @@ type IndexSource interface {
 	fpindex.Confirmer
 }
 
-// ManagedOptions completes opts to recognise the managed secrets src
-// shares (those the caller may read), confirmed by src. withheld counts
-// the values too weak to export.
-func ManagedOptions(ctx context.Context, src IndexSource, opts scanner.Options) (_ scanner.Options, withheld int, err error) {
+// ManagedOptions completes opts to recognise the managed secrets under
+// prefix ("" for all) that src shares (those the caller may read),
+// confirmed by src. withheld counts the values too weak to export.
+func ManagedOptions(ctx context.Context, src IndexSource, prefix string, opts scanner.Options) (_ scanner.Options, withheld int, err error) {
 	var buf bytes.Buffer
-	if _, err := src.ExportFingerprintPrefixes(ctx, "", &buf); err != nil {
+	if _, err := src.ExportFingerprintPrefixes(ctx, prefix, &buf); err != nil {
 		return opts, 0, fmt.Errorf("managed: %w", err)
 	}
 	ix, err := fpindex.Read(&buf)
