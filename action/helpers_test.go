@@ -215,7 +215,8 @@ func prPayload(o origin, number int, fork bool) map[string]any {
 // passmanServer is a real passman server (core store, HTTP API over TLS)
 // that exchanges ID tokens from iss for the repository acme/widgets, which
 // its policy lets do anything under ci/ (read, list, rotate: a leak
-// response); the store's creator may do everything.
+// response) and list the store (a plan); the store's creator may do
+// everything.
 type passmanServer struct {
 	URL, CAFile string
 	Local       *core.Local
@@ -228,6 +229,13 @@ allow if {
 	input.subject.kind == "github-oidc"
 	input.subject.claims.repository == "acme/widgets"
 	startswith(input.path, "ci/")
+}
+
+# passman plan lists the whole store (drift): paths and metadata only.
+allow if {
+	input.subject.kind == "github-oidc"
+	input.subject.claims.repository == "acme/widgets"
+	input.action == "list"
 }
 `
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/passman-dev/passman/internal/oidctest"
 )
 
 // copyTree copies the example manifest and policies into a checkout.
@@ -86,5 +88,26 @@ func TestCodeBlock(t *testing.T) {
 	got := codeBlock("a ```` b\n")
 	if !strings.HasPrefix(got, "`````text\n") || !strings.HasSuffix(got, "\n`````\n") {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestPolicyPlan: with a server, the job logs in with its ID token and
+// the plan of the example manifest goes to the summary and the comment.
+func TestPolicyPlan(t *testing.T) {
+	t.Parallel()
+	iss := oidctest.New(t)
+	ps := newPassmanServer(t, iss)
+	gh := newGitHub(t)
+	o := origin{main: strings.Repeat("a", 40), head: strings.Repeat("b", 40)}
+	s := policyStep(t, exampleCheckout(t)).input("server", ps.URL).input("ca-cert", ps.CAFile).input("audience", ps.Audience).
+		input("github-token", tokenRW).input("api-url", gh.URL).event("pull_request", prPayload(o, 7, false))
+	s.vars["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "runtime-token"
+	s.vars["ACTIONS_ID_TOKEN_REQUEST_URL"] = idTokenEndpoint(t, iss, "acme/widgets", "runtime-token")
+	if code := s.run("run"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, s.out.String())
+	}
+	cs := gh.Comments("acme", "widgets", 7)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "**plan**") || !strings.Contains(cs[0].Body, "+ prod/app/token") {
+		t.Fatalf("comment: %+v\nlog:\n%s", cs, s.out.String())
 	}
 }
