@@ -262,7 +262,8 @@ func (r *run) openCache() *scanner.Cache {
 // decide what is reported: on a pull request the checkout is the pull
 // request's, so it can relax its own rules or ignore its own leak.
 func (r *run) warnRulesChanged(g *repo, rng string) {
-	out, err := g.git(r.ctx, "diff", "--name-only", rng, "--", ".gitleaks.toml", ".gitleaksignore")
+	// Three dots: what the change itself does, from the merge base.
+	out, err := g.git(r.ctx, "diff", "--name-only", strings.Replace(rng, "..", "...", 1), "--", ".gitleaks.toml", ".gitleaksignore")
 	if err != nil || out == "" {
 		return
 	}

@@ -248,3 +248,20 @@ func TestScanNotACheckout(t *testing.T) {
 		t.Fatalf("unknown command: exit %d", code)
 	}
 }
+
+// TestScanWarnsOnRuleChanges: a pull request that edits the files that
+// decide what is reported is pointed out.
+func TestScanWarnsOnRuleChanges(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	work := filepath.Join(t.TempDir(), "w")
+	git(t, ".", "clone", "-q", "--branch", "feature", o.bare, work)
+	commit(t, work, ".gitleaksignore", "deploy/config.env:aws-access-token:2\n", "quiet")
+	git(t, work, "push", "-q", "origin", "feature")
+	o.head = git(t, work, "rev-parse", "HEAD")
+	s := scanStep(t, o.checkout(t, "feature", 0), nil).event("pull_request", prPayload(o, 7, false))
+	s.run("run")
+	if !strings.Contains(s.out.String(), "::warning::this change edits .gitleaksignore") {
+		t.Fatalf("log:\n%s", s.out.String())
+	}
+}
