@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/sethvargo/go-githubactions"
 )
@@ -42,8 +41,6 @@ type Env struct {
 	Stdout io.Writer
 	// HTTPClient makes the GitHub API requests; nil means a default one.
 	HTTPClient *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // OSEnv returns the running process's environment.
@@ -220,11 +217,4 @@ func (r *run) tempDir(prefix string) (string, error) {
 		return "", fmt.Errorf("temporary directory: %w", err)
 	}
 	return d, nil
-}
-
-func (r *run) now() time.Time {
-	if r.env.Now != nil {
-		return r.env.Now()
-	}
-	return time.Now()
 }
