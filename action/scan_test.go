@@ -265,3 +265,25 @@ func TestScanWarnsOnRuleChanges(t *testing.T) {
 		t.Fatalf("log:\n%s", s.out.String())
 	}
 }
+
+// TestScanGitleaksConfig: the checkout's .gitleaks.toml is honoured, as
+// gitleaks does (here: an allowlist of the deploy directory).
+func TestScanGitleaksConfig(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	co := o.checkout(t, "feature", 0)
+	cfg := "[extend]\nuseDefault = true\n\n[[allowlists]]\npaths = ['''^deploy/''']\n"
+	if err := os.WriteFile(filepath.Join(co, ".gitleaks.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := scanStep(t, co, nil).event("pull_request", prPayload(o, 7, false))
+	if code := s.run("run"); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, s.out.String())
+	}
+	if err := os.WriteFile(filepath.Join(co, ".gitleaks.toml"), []byte("[[rules]]\nid = 'x'\nregex = '''('''\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.run("run"); code != ExitError {
+		t.Fatalf("a broken config: exit %d:\n%s", code, s.out.String())
+	}
+}
