@@ -59,5 +59,15 @@ func TestScanManagedRespond(t *testing.T) {
 		t.Errorf("not rotated: now v%d", cur.Info.Version)
 	}
 	noCanary(t, s, managed, cs[0].Body)
+	// The step's own token ended with the step.
+	tokens, err := ps.Local.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tokens {
+		if tk.RevokedAt.IsZero() {
+			t.Errorf("token %s (%s) outlived the scan step", tk.Accessor, tk.Identity)
+		}
+	}
 	noCanary(t, s, awsKey)
 }

@@ -159,6 +159,7 @@ func runPolicy(r *run) (int, error) {
 				}
 				r.gh.Warningf("plan skipped: %s", oneLine(err))
 			} else {
+				defer r.release(c)
 				p, err := manifest.MakePlan(r.ctx, c, m)
 				if err != nil {
 					return ExitError, fmt.Errorf("plan: %w", err)

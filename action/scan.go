@@ -80,6 +80,7 @@ func runScan(r *run) (int, error) {
 		case err != nil:
 			return ExitError, err
 		default:
+			defer r.release(c)
 			var withheld int
 			if opts, withheld, err = scanrun.ManagedOptions(r.ctx, c, r.input("managed-prefix"), opts); err != nil {
 				return ExitError, err

@@ -1,6 +1,7 @@
 package action
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -47,4 +48,17 @@ func (r *run) login(ev event) (*client.Client, error) {
 	}
 	r.gh.AddMask(c.BearerToken())
 	return c, nil
+}
+
+// release revokes the token of c when the action obtained it (an OIDC
+// login) and needs it no longer: scan and policy use it within their run
+// step only, so it need not outlive the step (secrets leaves that to its
+// post step). A failure only warns.
+func (r *run) release(c interface{ RevokeSelf(context.Context) error }) {
+	if r.input("token") != "" {
+		return
+	}
+	if err := c.RevokeSelf(context.WithoutCancel(r.ctx)); err != nil {
+		r.gh.Warningf("revoke the step's passman token: %s", oneLine(err))
+	}
 }
