@@ -27,6 +27,8 @@ var notOperations = map[string]string{
 	"Ready": "the health probe: it reports whether the database and the audit log answer, and reveals nothing stored",
 	"LookupToken": "authentication, which comes before authorization: it is how a bearer token becomes the subject " +
 		"the policy then decides about (TestLookupToken* cover it)",
+	"RevokeSelf": "a token's holder ending that token: possession of the token is the authority, as for LookupToken, " +
+		"and it can end nothing else (TestRevokeSelf covers it)",
 }
 
 // capabilityTypes are the interfaces through which front ends reach Local:
