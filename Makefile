@@ -24,6 +24,11 @@ TOOLS            := $(CURDIR)/.tools
 GITLEAKS         := $(TOOLS)/gitleaks
 GITLEAKS_VERSION := v8.30.1
 export PASSMAN_GITLEAKS := $(GITLEAKS)
+# nektos/act, for the GitHub Action's end-to-end suite (action/act_test.go);
+# under make that suite fails rather than skips without it.
+ACT := $(TOOLS)/act
+export PASSMAN_ACT := $(ACT)
+export PASSMAN_REQUIRE_ACT := 1
 # The rotation tests run a real PostgreSQL server (scripts/deps.sh installs
 # it); under make they fail rather than skip without one.
 export PASSMAN_REQUIRE_POSTGRES := 1
@@ -39,10 +44,10 @@ PROVIDER_BIN := bin/terraform-provider-passman
 # The cluster tests run a real etcd (internal/etcdtest), built from the
 # wrapper module internal/etcdtest/etcdserver into .tools/etcd; under make
 # they fail rather than skip when it cannot be built.
-ETCD := $(TOOLS)/etcd
+ETCD := $(TOOLS)/etcd cross-build bench-action release-check
 export PASSMAN_REQUIRE_ETCD := 1
 
-.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform bench-cluster demo-cluster etcd
+.PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform bench-cluster demo-cluster etcd cross-build bench-action release-check
 
 all: build
 
@@ -73,8 +78,8 @@ tfdocs:
 ## test: formatting, vet, staticcheck, then every test (race detector on).
 # deps runs first and the rest in a new make, so that RE2_TAGS sees what
 # deps installed.
-test: deps $(GITLEAKS) $(ETCD)
-	@$(MAKE) --no-print-directory lint go-test
+test: deps $(GITLEAKS) $(ETCD) $(ACT)
+	@$(MAKE) --no-print-directory lint cross-build go-test
 
 go-test:
 	@echo "go test (tags: $(RE2_TAGS))"
@@ -84,6 +89,20 @@ go-test:
 ## user can install them; the build works without.
 deps:
 	@./scripts/deps.sh
+
+$(ACT):
+	./scripts/install-act.sh $(TOOLS)
+
+## cross-build: the passman binary the GitHub Action runs on macOS and
+## Windows runners compiles there (pure Go, as released).
+cross-build:
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
+
+## release-check: every release target (linux, darwin, windows x amd64,
+## arm64) compiles; scripts/release.sh builds, pins and verifies them.
+release-check:
+	./scripts/release.sh check
 
 $(GITLEAKS):
 	GOFLAGS= GOBIN=$(TOOLS) $(GO) install github.com/zricethezav/gitleaks/v8@$(GITLEAKS_VERSION)
@@ -127,6 +146,13 @@ bench:
 ## benchmark repository, side by side; prints time, MB/s and memory.
 bench-scan: build $(GITLEAKS)
 	./scripts/bench-scan.sh $(BIN) $(GITLEAKS)
+
+## bench-action: the GitHub Action's scan of a 50-commit pull request of
+## the benchmark repository, through its entry point (passman action run),
+## against gitleaks git --log-opts=BASE..HEAD; prints the ratio and checks
+## that passman's findings include gitleaks'.
+bench-action: build $(GITLEAKS)
+	./scripts/bench-action.sh $(BIN) $(GITLEAKS)
 
 ## bench-server: a real TLS server on loopback with a durable, audited
 ## store; 16 clients read, then write, for 10 s each; prints throughput and

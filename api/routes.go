@@ -97,8 +97,10 @@ var (
 	RouteAuditVerify = Route{Name: "audit.verify", Method: http.MethodGet, Path: Prefix + "/audit/verify", Idempotent: true}
 	RouteAuditQuery  = Route{Name: "audit.query", Method: http.MethodGet, Path: Prefix + "/audit/entries", Idempotent: true}
 
-	RouteTokenCreate     = Route{Name: "token.create", Method: http.MethodPost, Path: Prefix + "/auth/token/create"}
-	RouteTokenRevoke     = Route{Name: "token.revoke", Method: http.MethodPost, Path: Prefix + "/auth/token/revoke", Idempotent: true}
+	RouteTokenCreate = Route{Name: "token.create", Method: http.MethodPost, Path: Prefix + "/auth/token/create"}
+	RouteTokenRevoke = Route{Name: "token.revoke", Method: http.MethodPost, Path: Prefix + "/auth/token/revoke", Idempotent: true}
+	// RouteTokenRevokeSelf revokes the token the request carries.
+	RouteTokenRevokeSelf = Route{Name: "token.revoke-self", Method: http.MethodPost, Path: Prefix + "/auth/token/revoke-self", Idempotent: true}
 	RouteTokenLookupSelf = Route{Name: "token.lookup-self", Method: http.MethodGet, Path: Prefix + "/auth/token/lookup-self", Idempotent: true}
 	RouteTokenList       = Route{Name: "token.list", Method: http.MethodGet, Path: Prefix + "/auth/tokens", Idempotent: true}
 	// RouteOIDCLogin exchanges a GitHub Actions OIDC ID token for a passman
@@ -180,7 +182,7 @@ var Routes = []Route{
 	RoutePolicyEval,
 	RouteConnectionList, RouteConnectionPut, RouteConnectionGet, RouteConnectionDelete,
 	RoutePolicyList, RoutePolicyPut, RoutePolicyGet, RoutePolicyDelete,
-	RouteTokenCreate, RouteTokenRevoke, RouteTokenLookupSelf, RouteTokenList,
+	RouteTokenCreate, RouteTokenRevoke, RouteTokenRevokeSelf, RouteTokenLookupSelf, RouteTokenList,
 	RouteOIDCLogin,
 	RouteSchedulerStatus, RouteBackup,
 	RouteHealth, RouteReady,

@@ -191,6 +191,7 @@ Environment:
 		newServerCmd(a),
 		newTokenCmd(a),
 		newConnectionCmd(a),
+		newActionCmd(a),
 	)
 	return root
 }

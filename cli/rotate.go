@@ -14,6 +14,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/scanrun"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/scheduler"
@@ -281,15 +282,12 @@ func (a *app) withResponder(ctx context.Context, fn func(passman.LeakResponder) 
 // leaked version, and notes on each finding what was done (its Response),
 // the same way whichever side responded.
 func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
-	leaks := rotation.LeakFindings(findings)
-	if len(leaks) == 0 {
+	if len(rotation.LeakFindings(findings)) == 0 {
 		return nil
 	}
 	return a.withResponder(ctx, func(r passman.LeakResponder) error {
-		results, err := r.RespondToLeaks(ctx, leaks)
-		rotation.AnnotateFindings(findings, results)
-		if err != nil {
-			return fmt.Errorf("--respond: %w", err)
+		if _, err := scanrun.Respond(ctx, r, findings); err != nil {
+			return fmt.Errorf("--%w", err)
 		}
 		return nil
 	})

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/internal/scanrun"
 	"github.com/passman-dev/passman/scanner"
 )
 
@@ -282,37 +281,11 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 // filters loads the baseline and the .gitleaksignore the flags name (or
 // the scanned root holds).
 func (f *scanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
-	var b *scanner.Baseline
-	if f.baseline != "" {
-		file, err := os.Open(f.baseline)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--baseline: %w", err)
-		}
-		defer file.Close()
-		if b, err = scanner.LoadBaseline(file); err != nil {
-			return nil, nil, fmt.Errorf("--baseline %s: %w", f.baseline, err)
-		}
-	}
-	path, explicit := f.ignore, f.ignore != ""
-	if !explicit && f.root != "" {
-		path = filepath.Join(f.root, ".gitleaksignore")
-	}
-	if path == "" {
-		return b, nil, nil
-	}
-	file, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) && !explicit {
-		return b, nil, nil
-	}
+	fl, err := scanrun.LoadFilters(f.baseline, f.ignore, f.root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--gitleaks-ignore: %w", err)
+		return nil, nil, err
 	}
-	defer file.Close()
-	ig, err := scanner.LoadIgnore(file)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, ig, nil
+	return fl.Baseline, fl.Ignore, nil
 }
 
 // progress returns a progress reporter drawing on a terminal's standard
@@ -372,15 +345,11 @@ func (a *app) withManaged(ctx context.Context, f *scanFlags, opts scanner.Option
 			func(l *core.Local) passman.Fingerprints { return l }, func(c passman.Fingerprints) error { return run(ix, c) })
 	case f.managed && a.remoteAddr() != "":
 		err = a.withFingerprintSource(ctx, func(c passman.Fingerprints) error {
-			var buf bytes.Buffer
-			if _, err := c.ExportFingerprintPrefixes(ctx, "", &buf); err != nil {
-				return fmt.Errorf("--managed: %w", err)
-			}
-			ix, err := fpindex.Read(&buf)
+			mopts, _, err := scanrun.ManagedOptions(ctx, c, "", opts)
 			if err != nil {
-				return fmt.Errorf("--managed: %w", err)
+				return fmt.Errorf("--%w", err)
 			}
-			return run(ix, c)
+			return run(mopts.Managed.(*fpindex.Index), c)
 		})
 	case f.managed:
 		var buf bytes.Buffer

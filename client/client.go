@@ -600,6 +600,19 @@ func (c *Client) RevokeToken(ctx context.Context, accessor string) error {
 	return c.do(ctx, request{route: api.RouteTokenRevoke, in: api.TokenRevokeRequest{Accessor: accessor}, retry: true})
 }
 
+// RevokeSelf revokes the client's own token (from New or a login): the
+// server stops accepting it at once. The client is of no further use.
+func (c *Client) RevokeSelf(ctx context.Context) error {
+	return c.do(ctx, request{route: api.RouteTokenRevokeSelf, retry: true})
+}
+
+// BearerToken is the token the client sends: for a caller that must hand
+// it to another process of its own (the GitHub Action gives it to its
+// post step, which revokes it). Never log it.
+func (c *Client) BearerToken() string {
+	return c.cred.Load().token
+}
+
 // ListTokens describes every token (an admin action).
 func (c *Client) ListTokens(ctx context.Context) ([]secret.TokenInfo, error) {
 	var out api.TokenListResponse

@@ -30,6 +30,8 @@ var notOperations = map[string]string{
 		"the policy then decides about (TestLookupToken* cover it)",
 	"Scheduled": "returns the scheduler's view of the store, which does nothing itself: each of its calls is an " +
 		"operation of Local authorized as SchedulerSubject (TestScheduledCallsAuthorized covers them)",
+	"RevokeSelf": "a token's holder ending that token: possession of the token is the authority, as for LookupToken, " +
+		"and it can end nothing else (TestRevokeSelf covers it)",
 }
 
 // capabilityTypes are the interfaces through which front ends reach Local:

@@ -28,8 +28,10 @@ import (
 const (
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
-	ActionTokenList   = "token.list"
-	ActionTokenReap   = "token.reap"
+	// ActionTokenRevokeSelf is a token ending itself (RevokeSelf).
+	ActionTokenRevokeSelf = "token.revoke-self"
+	ActionTokenList       = "token.list"
+	ActionTokenReap       = "token.reap"
 )
 
 // TokenPrefix starts every bearer token passman issues, so a scanner (or a
@@ -175,6 +177,32 @@ func (l *Local) RevokeToken(ctx context.Context, accessor string) error {
 		rec.RevokedAt, rec.RevokedBy = l.opts.now().UTC(), by
 		return putTokenRecord(tx, rec)
 	}, func() { l.tokens.drop(accessor) })
+}
+
+// RevokeSelf revokes token, given by its holder: whoever holds a valid
+// token may end it early, so no policy is asked (as Vault's
+// auth/token/revoke-self). A CI job revokes the short-lived token it got
+// from its OIDC login when it is done, instead of leaving it valid for
+// the rest of its lifetime. An invalid, expired or revoked token is
+// ErrUnauthenticated, as for any request.
+func (l *Local) RevokeSelf(ctx context.Context, token string) error {
+	info, err := l.LookupToken(ctx, token)
+	if err != nil {
+		return err
+	}
+	o := op{action: ActionTokenRevokeSelf, details: map[string]string{"accessor": info.Accessor}}
+	by := l.subject(ctx).ID
+	return l.commitRecords(ctx, o, nil, func(tx store.Tx) error {
+		rec, err := getTokenRecord(tx, info.Accessor)
+		if err != nil {
+			return err
+		}
+		if !rec.RevokedAt.IsZero() {
+			return nil
+		}
+		rec.RevokedAt, rec.RevokedBy = l.opts.now().UTC(), by
+		return putTokenRecord(tx, rec)
+	}, func() { l.tokens.drop(info.Accessor) })
 }
 
 // tokenCache keeps token records read by LookupToken, which every server

@@ -11,7 +11,10 @@
 #     PASSMAN_REQUIRE_POSTGRES=1;
 #   - strace (package strace), with which the fsync durability tests
 #     (internal/synctrace) watch a child's system calls; without it they
-#     skip, or fail when PASSMAN_REQUIRE_STRACE=1.
+#     skip, or fail when PASSMAN_REQUIRE_STRACE=1;
+#   - Node.js (package nodejs), which runs the GitHub Action's JavaScript
+#     entry points under nektos/act in the Action's end-to-end suite
+#     (action/act_test.go); without it that suite fails under make.
 set -uo pipefail
 
 have_re2() { pkg-config --exists re2 2>/dev/null; }
@@ -25,6 +28,7 @@ missing=()
 have_re2 || missing+=(libre2-dev)
 have_postgres || missing+=(postgresql)
 command -v strace >/dev/null || missing+=(strace)
+command -v node >/dev/null || missing+=(nodejs)
 if [ ${#missing[@]} = 0 ]; then
   exit 0
 fi
@@ -35,6 +39,7 @@ without() {
   libre2-dev) echo "building with the WebAssembly RE2" ;;
   postgresql) echo "the PostgreSQL connector tests will skip" ;;
   strace) echo "the fsync durability tests will skip (make test fails)" ;;
+  nodejs) echo "the GitHub Action's act suite cannot run (make test fails)" ;;
   esac
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/passman-dev/passman/api"
@@ -38,6 +39,7 @@ var routeFuncs = map[string]routeFunc{
 	api.RouteTokenCreate.Name:       serveTokenCreate,
 	api.RouteTokenRevoke.Name:       serveTokenRevoke,
 	api.RouteTokenLookupSelf.Name:   serveTokenLookupSelf,
+	api.RouteTokenRevokeSelf.Name:   serveTokenRevokeSelf,
 	api.RouteTokenList.Name:         serveTokenList,
 	api.RouteConnectionList.Name:    serveConnectionList,
 	api.RouteConnectionPut.Name:     serveConnectionPut,
@@ -227,6 +229,16 @@ func serveTokenRevoke(h *handler, ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	return nil, h.admin.RevokeToken(ctx, req.Accessor)
+}
+
+// serveTokenRevokeSelf revokes the bearer token the request was
+// authenticated with; a client certificate has no token to revoke.
+func serveTokenRevokeSelf(h *handler, ctx context.Context, c *call) (any, error) {
+	scheme, token, ok := strings.Cut(c.r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, fmt.Errorf("%w: revoke-self needs a bearer token (a client certificate cannot be revoked here)", secret.ErrInvalidArgument)
+	}
+	return nil, h.svc.RevokeSelf(ctx, strings.TrimSpace(token))
 }
 
 // serveTokenLookupSelf describes the caller's own token: anyone holding a

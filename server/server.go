@@ -42,6 +42,12 @@ type TokenAuthenticator interface {
 	LookupToken(ctx context.Context, token string) (secret.TokenInfo, error)
 }
 
+// SelfRevoker ends a token at its holder's request; core.Local
+// implements it.
+type SelfRevoker interface {
+	RevokeSelf(ctx context.Context, token string) error
+}
+
 // Backend is what the server serves: the Service, every capability a
 // route uses, and token lookup to authenticate callers. core.Local
 // implements it. New takes nothing less, so a capability missing is a
@@ -60,6 +66,7 @@ type Backend interface {
 	passman.Scheduling
 	passman.Backups
 	TokenAuthenticator
+	SelfRevoker
 }
 
 // DefaultMaxBodyBytes bounds a request body: a maximal value in base64,

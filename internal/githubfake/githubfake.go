@@ -15,6 +15,8 @@
 //	GET|PUT /repositories/{repo_id}/environments/{env}/secrets/{name}
 //	GET /orgs/{org}/actions/secrets/public-key
 //	GET|PUT /orgs/{org}/actions/secrets/{name}
+//	GET|POST /repos/{owner}/{repo}/issues/{number}/comments      (comments.go)
+//	PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}
 //
 // Behaviours emulated:
 //   - Authentication: every request needs "Authorization: Bearer <token>"
@@ -40,9 +42,10 @@
 //   - Unknown owners, repositories, environments, organizations, secrets
 //     and routes are 404 with GitHub's error body.
 //
-// Not emulated: rate limits, pagination, listing and deleting secrets,
+// Not emulated: rate limits, pagination of secrets, listing and deleting secrets,
 // token scopes or fine-grained permissions (every valid token may do
-// everything), Dependabot and Codespaces secrets.
+// everything, except that a token added read-only with AddToken may not
+// write comments), Dependabot and Codespaces secrets.
 //
 // Tests read what was stored, decrypted with the scope's private key
 // (box.OpenAnonymous), to check that a client sealed the right value; they
@@ -93,6 +96,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	tokens      map[string]bool
+	tokenInfo   map[string]tokenInfo
 	now         func() time.Time
 	nextID      int64
 	repos       map[string]*repository // by lower-case owner/name
@@ -109,6 +113,8 @@ type repository struct {
 	owner, name string
 	scope       *scope
 	envs        map[string]*scope // by lower-case name
+	pulls       map[int]bool
+	comments    []*Comment
 }
 
 type scope struct {
@@ -330,8 +336,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, "Requires authentication")
 		return
 	}
-	if tok, ok := strings.CutPrefix(auth, "Bearer "); !ok || !s.tokens[tok] {
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || !s.tokens[tok] {
 		apiError(w, http.StatusUnauthorized, "Bad credentials")
+		return
+	}
+	if len(segs) >= 5 && segs[0] == "repos" && segs[3] == "issues" {
+		info, ok := s.tokenInfo[tok]
+		if !ok {
+			info = tokenInfo{login: "github-actions[bot]"}
+		}
+		s.serveIssues(w, r, segs, info)
 		return
 	}
 

@@ -85,7 +85,8 @@ type Options struct {
 	Policy string
 	// ConfirmLimiter is passed to server.Options.
 	ConfirmLimiter *server.RateLimiter
-	// OIDC is passed to server.Options.
+	// OIDC is passed to server.Options: the server then exchanges GitHub
+	// Actions ID tokens (server.NewOIDC, e.g. for an oidctest issuer).
 	OIDC *server.OIDC
 }
 

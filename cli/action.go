@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/passman-dev/passman/action"
+)
+
+// newActionCmd is the GitHub Action's entry point (action.yml runs
+// `passman action run`, and `passman action post` as its post step): the
+// inputs come from INPUT_* variables, not flags. It is hidden: outside a
+// workflow it has nothing to read.
+func newActionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:       "action run|post",
+		Short:     "Run the GitHub Action (inside a workflow step)",
+		Hidden:    true,
+		Args:      exactArgs("run|post"),
+		ValidArgs: []string{"run", "post"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "run" && args[0] != "post" {
+				return usageErrorf("want run or post")
+			}
+			code := action.Main(cmd.Context(), args, action.Env{Getenv: a.env.Getenv, Stdout: a.env.Stdout})
+			if code != action.ExitOK {
+				return &reportedError{code: code, msg: "action failed"}
+			}
+			return nil
+		},
+	}
+}
