@@ -44,7 +44,7 @@ PROVIDER_BIN := bin/terraform-provider-passman
 # The cluster tests run a real etcd (internal/etcdtest), built from the
 # wrapper module internal/etcdtest/etcdserver into .tools/etcd; under make
 # they fail rather than skip when it cannot be built.
-ETCD := $(TOOLS)/etcd cross-build bench-action release-check
+ETCD := $(TOOLS)/etcd
 export PASSMAN_REQUIRE_ETCD := 1
 
 .PHONY: all build demo test go-test lint fuzz bench bench-scan bench-server deps clean provider testacc tfdocs bench-terraform bench-cluster demo-cluster etcd cross-build bench-action release-check
