@@ -61,7 +61,8 @@ var (
 	buildErr  error
 )
 
-// passmanBinary builds cmd/passman once for the suite.
+// passmanBinary builds cmd/passman once for the suite, and passman-regal
+// beside it, where a release installs it and the policy command looks.
 func passmanBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -71,7 +72,7 @@ func passmanBinary(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "passman")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/passman").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/passman", "../cmd/passman-regal").CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)
