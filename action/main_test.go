@@ -14,6 +14,9 @@ import (
 	"github.com/passman-dev/passman/internal/regalserve"
 )
 
+// regalDir is the directory TestMain put first on PATH.
+var regalDir string
+
 // TestMain provides passman-regal as the cli tests do: the test binary,
 // run under that name, is the lint program. The policy command finds it
 // on PATH (regalexec.Find), as a runner finds the one installed beside
@@ -54,7 +57,20 @@ func provideRegal(dir string) error {
 			return fmt.Errorf("provide %s: %w", regalexec.Program, err)
 		}
 	}
+	regalDir = dir
 	return os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// environWithoutRegal is the environment less TestMain's passman-regal,
+// for a run that must find the one delivered beside passman.
+func environWithoutRegal() []string {
+	env := os.Environ()
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			env[i] = "PATH=" + strings.TrimPrefix(v, regalDir+string(os.PathListSeparator))
+		}
+	}
+	return env
 }
 
 func copyFile(src, dst string) error {
