@@ -98,6 +98,8 @@ $(ACT):
 cross-build:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
 	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-regal
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-regal
 
 ## release-check: every release target (linux, darwin, windows x amd64,
 ## arm64) compiles; scripts/release.sh builds, pins and verifies them.

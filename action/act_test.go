@@ -61,7 +61,8 @@ var (
 	buildErr  error
 )
 
-// passmanBinary builds cmd/passman once for the suite.
+// passmanBinary builds cmd/passman once for the suite, and passman-regal
+// beside it, where a release installs it and the policy command looks.
 func passmanBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -71,7 +72,7 @@ func passmanBinary(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "passman")
-		out, err := exec.Command("go", "build", "-o", builtBin, "../cmd/passman").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/passman", "../cmd/passman-regal").CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)
@@ -142,7 +143,9 @@ func runAct(t *testing.T, act string, r actRun) (string, bool) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, act, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ACT_DISABLE_VERSION_CHECK=1", "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"))
+	// Without TestMain's passman-regal: the one built beside passman
+	// must be found.
+	cmd.Env = append(environWithoutRegal(), "ACT_DISABLE_VERSION_CHECK=1", "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
@@ -294,6 +297,32 @@ func TestAct(t *testing.T) {
 		out, ok := runAct(t, act, actRun{event: "push", payload: p, workflow: pushWorkflow, env: env(o.checkout(t, "feature", 1))})
 		if !ok || !strings.Contains(out, "scan findings=0") {
 			t.Fatalf("job failed:\n%s", out)
+		}
+	})
+
+	// policy lints through passman-regal, which the binary input's passman
+	// finds beside itself: without it the step fails.
+	t.Run("policy", func(t *testing.T) {
+		wf := `on: push
+jobs:
+  policy:
+    runs-on: ubuntu-latest
+    steps:
+      - name: checkout
+        run: cp -a "$CHECKOUT/." . && mkdir -p _action && cp -a "$ACTSRC/." _action/
+      - uses: ./_action
+        id: policy
+        with:
+          command: policy
+          binary: ${{ env.PASSMAN_BIN }}
+          policies: policies
+          manifest: passman.yaml
+          api-url: ${{ env.FAKE_API }}
+      - run: echo "policy failures=${{ steps.policy.outputs.failures }}"
+`
+		out, ok := runAct(t, act, actRun{event: "push", payload: push(o.head), workflow: wf, env: env(exampleCheckout(t))})
+		if !ok || !strings.Contains(out, "policy failures=0") {
+			t.Fatalf("job succeeded=%v, want failures=0:\n%s", ok, out)
 		}
 	})
 

@@ -54,9 +54,11 @@ func (r *run) annotate(failing, other []scanner.Finding, prefix string) {
 			if f.StartLine > 0 {
 				fields["line"] = strconv.Itoa(f.StartLine)
 				fields["endLine"] = strconv.Itoa(max(f.EndLine, f.StartLine))
-				if f.StartLine == f.EndLine && f.StartColumn > 0 {
-					fields["col"] = strconv.Itoa(f.StartColumn)
-					fields["endColumn"] = strconv.Itoa(f.EndColumn)
+				// Column and EndCol are the true columns; StartColumn is
+				// gitleaks' number, one more on a fragment's later lines.
+				if f.StartLine == f.EndLine && f.Column > 0 {
+					fields["col"] = strconv.Itoa(f.Column)
+					fields["endColumn"] = strconv.Itoa(f.EndCol)
 				}
 			}
 			a := r.gh.WithFieldsMap(fields)

@@ -16,10 +16,11 @@ import (
 )
 
 // TestBinaryJS runs the action's JavaScript entry points with node: the
-// release pinned in action/release.json is downloaded (through a
-// redirect, as GitHub's release downloads are), verified, cached and run
-// with the step's arguments and exit code; a download whose SHA-256 does
-// not match the pin is refused, with no fallback; the post step never
+// release pinned in action/release.json (passman and passman-regal) is
+// downloaded (through a redirect, as GitHub's release downloads are),
+// verified, cached side by side and run with the step's arguments and
+// exit code; a download of either whose SHA-256 does not match its pin is
+// refused, with no fallback, and neither is cached; the post step never
 // fails the job.
 func TestBinaryJS(t *testing.T) {
 	t.Parallel()
@@ -30,8 +31,9 @@ func TestBinaryJS(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the fake binary is a shell script")
 	}
-	fake := []byte("#!/bin/sh\necho \"fake passman $*\"\nexit 3\n")
-	sum := sha256.Sum256(fake)
+	fake := []byte("#!/bin/sh\necho \"fake passman $*\"\n\"$(dirname \"$0\")/passman-regal\"\nexit 3\n")
+	fakeRegal := []byte("#!/bin/sh\necho \"fake passman-regal beside passman\"\n")
+	pin := func(b []byte) string { sum := sha256.Sum256(b); return hex.EncodeToString(sum[:]) }
 	goarch := map[string]string{"amd64": "amd64", "arm64": "arm64"}[runtime.GOARCH]
 	plat := runtime.GOOS + "_" + goarch
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +42,8 @@ func TestBinaryJS(t *testing.T) {
 			http.Redirect(w, r, "/objects/passman", http.StatusFound)
 		case "/objects/passman":
 			_, _ = w.Write(fake)
+		case "/download/v9.9.9/passman-regal_" + plat:
+			_, _ = w.Write(fakeRegal)
 		default:
 			http.NotFound(w, r)
 		}
@@ -49,7 +53,7 @@ func TestBinaryJS(t *testing.T) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	setup := func(pin string) (root, cache string) {
+	setup := func(pins map[string]string) (root, cache string) {
 		root, cache = t.TempDir(), t.TempDir()
 		for _, f := range []string{"action/js/main.js", "action/js/post.js", "action/js/binary.js"} {
 			b, err := os.ReadFile(filepath.Join("..", f))
@@ -63,7 +67,7 @@ func TestBinaryJS(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rel, _ := json.Marshal(map[string]any{"version": "v9.9.9", "url": srv.URL + "/download", "sha256": map[string]string{plat: pin}})
+		rel, _ := json.Marshal(map[string]any{"version": "v9.9.9", "url": srv.URL + "/download", "sha256": pins})
 		if err := os.WriteFile(filepath.Join(root, "action", "release.json"), rel, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -82,26 +86,36 @@ func TestBinaryJS(t *testing.T) {
 		return string(out), code
 	}
 
-	root, cache := setup(hex.EncodeToString(sum[:]))
+	good := map[string]string{"passman_" + plat: pin(fake), "passman-regal_" + plat: pin(fakeRegal)}
+	root, cache := setup(good)
 	out, code := run(root, cache, "main.js")
-	if code != 3 || !strings.Contains(out, "fake passman action run") {
+	if code != 3 || !strings.Contains(out, "fake passman action run") || !strings.Contains(out, "fake passman-regal beside passman") {
 		t.Fatalf("main.js: exit %d:\n%s", code, out)
 	}
-	cached := filepath.Join(cache, "passman", "v9.9.9", plat, "passman")
-	if fi, err := os.Stat(cached); err != nil || fi.Mode().Perm()&0o100 == 0 {
-		t.Fatalf("cached binary: %v %v", fi, err)
+	for _, prog := range []string{"passman", "passman-regal"} {
+		cached := filepath.Join(cache, "passman", "v9.9.9", plat, prog)
+		if fi, err := os.Stat(cached); err != nil || fi.Mode().Perm()&0o100 == 0 {
+			t.Fatalf("cached %s: %v %v", prog, fi, err)
+		}
 	}
 	if out, code := run(root, cache, "post.js"); code != 0 || !strings.Contains(out, "fake passman action post") {
 		t.Fatalf("post.js: exit %d:\n%s", code, out)
 	}
 
-	// A tampered download: refused, never run, never cached.
-	root, cache = setup(strings.Repeat("0", 64))
-	out, code = run(root, cache, "main.js")
-	if code != 2 || !strings.Contains(out, "pins") || strings.Contains(out, "fake passman") {
-		t.Fatalf("tampered: exit %d:\n%s", code, out)
-	}
-	if _, err := os.Stat(filepath.Join(cache, "passman", "v9.9.9", plat, "passman")); !os.IsNotExist(err) {
-		t.Fatalf("a tampered binary was cached: %v", err)
+	// A tampered download of either program: refused, never run, and
+	// neither program cached.
+	for _, prog := range []string{"passman", "passman-regal"} {
+		pins := map[string]string{"passman_" + plat: pin(fake), "passman-regal_" + plat: pin(fakeRegal)}
+		pins[prog+"_"+plat] = strings.Repeat("0", 64)
+		root, cache = setup(pins)
+		out, code = run(root, cache, "main.js")
+		if code != 2 || !strings.Contains(out, prog+"_"+plat+" has SHA-256") || strings.Contains(out, "fake passman") {
+			t.Fatalf("tampered %s: exit %d:\n%s", prog, code, out)
+		}
+		for _, p := range []string{"passman", "passman-regal"} {
+			if _, err := os.Stat(filepath.Join(cache, "passman", "v9.9.9", plat, p)); !os.IsNotExist(err) {
+				t.Fatalf("tampered %s: %s was cached: %v", prog, p, err)
+			}
+		}
 	}
 }

@@ -28,6 +28,10 @@ func runScan(r *run) (int, error) {
 	if !contains(failOnValues, failOn) {
 		return ExitError, fmt.Errorf("input fail-on %q: want %s", failOn, strings.Join(failOnValues, ", "))
 	}
+	rules := r.input("rules")
+	if rules != "" && !contains(scanner.RuleSets, rules) {
+		return ExitError, fmt.Errorf("input rules %q: want %s", rules, strings.Join(scanner.RuleSets, ", "))
+	}
 	managed, err := r.boolInput("managed", false)
 	if err != nil {
 		return ExitError, err
@@ -55,7 +59,7 @@ func runScan(r *run) (int, error) {
 	}
 	r.gh.Infof("passman scan: %s", tgt.Why)
 
-	opts := scanner.Options{ConfigPath: r.relInput("config", dir)}
+	opts := scanner.Options{ConfigPath: r.relInput("config", dir), Rules: rules}
 	if opts.ConfigPath == "" {
 		// As gitleaks does: the repository's own .gitleaks.toml.
 		if p := filepath.Join(dir, ".gitleaks.toml"); fileExists(p) {

@@ -287,3 +287,29 @@ func TestScanGitleaksConfig(t *testing.T) {
 		t.Fatalf("a broken config: exit %d:\n%s", code, s.out.String())
 	}
 }
+
+// TestScanRules: the rules input picks the default rule set, as `passman
+// scan --rules` does: passman's own rule names a .env password for what
+// it is, gitleaks' rules alone report gitleaks' finding.
+func TestScanRules(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t)
+	work := filepath.Join(t.TempDir(), "w")
+	git(t, ".", "clone", "-q", "--branch", "feature", o.bare, work)
+	commit(t, work, "app/.env", "DB_HOST=db.internal\nDB_PASSWORD="+"q8Vz3LmP0tRw7Ky2\n", "env")
+	git(t, work, "push", "-q", "origin", "feature")
+	o.head = git(t, work, "rev-parse", "HEAD")
+	co := o.checkout(t, "feature", 0)
+	for rules, want := range map[string]string{"": "passman-dotenv-password", "passman": "passman-dotenv-password", "gitleaks": "generic-api-key"} {
+		s := scanStep(t, co, nil).event("pull_request", prPayload(o, 7, false)).input("rules", rules).input("fail-on", "none")
+		if code := s.run("run"); code != ExitOK {
+			t.Fatalf("rules %q: exit %d:\n%s", rules, code, s.out.String())
+		}
+		if !strings.Contains(s.out.String(), "file=checkout/app/.env,line=2,title=passman%3A "+want+"::") {
+			t.Errorf("rules %q: no %s finding:\n%s", rules, want, s.out.String())
+		}
+	}
+	if code := scanStep(t, co, nil).event("pull_request", prPayload(o, 7, false)).input("rules", "strict").run("run"); code != ExitError {
+		t.Errorf("rules strict: exit %d, want %d", code, ExitError)
+	}
+}

@@ -47,8 +47,10 @@ const binarySniffLen = 8 << 10
 const maxDecodeDepth = 5
 
 // engineVersion changes whenever the scanner would find something
-// different in the same input, invalidating cached results.
-const engineVersion = "passman-scan/1"
+// different in the same input, or record it differently, invalidating
+// cached results. 2: findings carry Column and EndCol, which results
+// cached before lack (a SARIF region or annotation at column 0).
+const engineVersion = "passman-scan/2"
 
 // Options configure a Scanner.
 type Options struct {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Release builds of passman for the GitHub Action's runners and for users:
-# linux, darwin and windows, each amd64 and arm64, pure Go (CGO_ENABLED=0,
-# RE2 as WebAssembly: no C library on the runner), -trimpath and fixed
-# ldflags, so that the same source and Go version give byte-identical
-# binaries and their SHA-256 can be pinned in action/release.json before the
-# tag is pushed.
+# Release builds of passman and passman-regal (the policy linter passman
+# runs from beside its own executable) for the GitHub Action's runners and
+# for users: linux, darwin and windows, each amd64 and arm64, pure Go
+# (CGO_ENABLED=0, RE2 as WebAssembly: no C library on the runner), -trimpath
+# and fixed ldflags, so that the same source and Go version give
+# byte-identical binaries and their SHA-256 can be pinned in
+# action/release.json before the tag is pushed.
 #
 #   scripts/release.sh check              cross-compile every target (make test)
 #   scripts/release.sh build VERSION [DIR] binaries and checksums.txt in DIR (dist)
@@ -16,33 +17,42 @@ cd "$(dirname "$0")/.."
 TARGETS="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64"
 export CGO_ENABLED=0 GOFLAGS="-tags=gore2regex -buildvcs=false"
 
-build() { # VERSION OS ARCH OUT
+PROGRAMS="passman passman-regal"
+
+build() { # VERSION OS ARCH PROGRAM OUT
   GOOS="$2" GOARCH="$3" go build -trimpath \
-    -ldflags "-s -w -buildid= -X github.com/passman-dev/passman/cli.version=$1" -o "$4" ./cmd/passman
+    -ldflags "-s -w -buildid= -X github.com/passman-dev/passman/cli.version=$1" -o "$5" "./cmd/$4"
 }
 
-name() { # OS ARCH
-  local n="passman_$1_$2"
-  [ "$1" = windows ] && n="$n.exe"
+name() { # PROGRAM OS ARCH
+  local n="$1_$2_$3"
+  [ "$2" = windows ] && n="$n.exe"
   echo "$n"
 }
 
 build_all() { # VERSION DIR
   rm -rf "$2" && mkdir -p "$2"
   for t in $TARGETS; do
-    build "$1" "${t%/*}" "${t#*/}" "$2/$(name "${t%/*}" "${t#*/}")"
+    for p in $PROGRAMS; do
+      build "$1" "${t%/*}" "${t#*/}" "$p" "$2/$(name "$p" "${t%/*}" "${t#*/}")"
+    done
   done
-  (cd "$2" && sha256sum passman_* >checksums.txt)
+  (cd "$2" && sha256sum passman_* passman-regal_* >checksums.txt)
 }
 
-# release_json VERSION DIR: the pins binary.js checks downloads against.
+# release_json VERSION DIR: the pins binary.js checks downloads against,
+# keyed by release asset name.
 release_json() {
   local first=1
   printf '{\n  "version": "%s",\n  "go": "%s",\n  "sha256": {\n' "$1" "$(go env GOVERSION)"
   for t in $TARGETS; do
-    [ $first = 1 ] || printf ',\n'
-    first=0
-    printf '    "%s_%s": "%s"' "${t%/*}" "${t#*/}" "$(sha256sum "$2/$(name "${t%/*}" "${t#*/}")" | cut -d' ' -f1)"
+    for p in $PROGRAMS; do
+      local n
+      n="$(name "$p" "${t%/*}" "${t#*/}")"
+      [ $first = 1 ] || printf ',\n'
+      first=0
+      printf '    "%s": "%s"' "$n" "$(sha256sum "$2/$n" | cut -d' ' -f1)"
+    done
   done
   printf '\n  }\n}\n'
 }
@@ -50,7 +60,9 @@ release_json() {
 case "${1:-}" in
 check)
   for t in $TARGETS; do
-    GOOS="${t%/*}" GOARCH="${t#*/}" go build -o /dev/null ./cmd/passman
+    for p in $PROGRAMS; do
+      GOOS="${t%/*}" GOARCH="${t#*/}" go build -o /dev/null "./cmd/$p"
+    done
     echo "built ${t}"
   done
   ;;
@@ -72,7 +84,7 @@ verify)
   fi
   ;;
 *)
-  sed -n '2,14p' "$0" >&2
+  sed -n '2,16p' "$0" >&2
   exit 2
   ;;
 esac

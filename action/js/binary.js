@@ -1,12 +1,16 @@
 // Finds or makes the passman binary the action runs, on any runner
-// (Linux, macOS, Windows; x64 or arm64). In order:
-//   1. input "binary": a passman binary already on the runner;
+// (Linux, macOS, Windows; x64 or arm64), with passman-regal beside it:
+// `command: policy` lints through that program, which passman finds next
+// to its own executable. In order:
+//   1. input "binary": a passman binary already on the runner (its
+//      passman-regal beside it or on PATH);
 //   2. the tool cache, from an earlier step of the job;
 //   3. the release named in action/release.json (committed with the action,
-//      so the version and every platform's SHA-256 are pinned by the ref the
-//      workflow uses), downloaded and verified before it is ever run;
-//   4. `go build` from the action's own checkout (a ref without a release,
-//      such as a branch or a fork), with the runner's Go.
+//      so the version and every program's and platform's SHA-256 are pinned
+//      by the ref the workflow uses), both downloaded and verified before
+//      either is ever run;
+//   4. `go build` of both from the action's own checkout (a ref without a
+//      release, such as a branch or a fork), with the runner's Go.
 // Only Node's standard library is used: an action cannot run npm install.
 "use strict";
 
@@ -72,40 +76,71 @@ function get(url, redirects) {
   });
 }
 
-async function download(release, plat, dest) {
-  const want = (release.sha256 || {})[plat];
-  if (!release.version || !want) {
+// The programs a release ships for each platform, passman last: its
+// presence in the tool cache means the set is complete.
+const programs = ["passman-regal", "passman"];
+
+function asset(prog, plat) {
+  return `${prog}_${plat}${exe}`;
+}
+
+// download fetches every program of the pinned release into dir, or
+// returns false (nothing pinned for this platform, or a download failed)
+// so that the caller builds them instead.
+async function download(release, plat, dir) {
+  const pins = release.sha256 || {};
+  if (!release.version || !programs.every((p) => pins[asset(p, plat)])) {
     return false;
   }
   const base = release.url || "https://github.com/passman-dev/passman/releases/download";
-  const url = `${base}/${release.version}/passman_${plat}${exe}`;
-  let body;
-  try {
-    body = await get(url, 5);
-  } catch (e) {
-    console.log(`::warning::passman ${release.version} download failed (${e.message}); building from source`);
-    return false;
+  const bodies = [];
+  for (const prog of programs) {
+    const name = asset(prog, plat);
+    let body;
+    try {
+      body = await get(`${base}/${release.version}/${name}`, 5);
+    } catch (e) {
+      console.log(`::warning::${name} ${release.version} download failed (${e.message}); building from source`);
+      return false;
+    }
+    const got = crypto.createHash("sha256").update(body).digest("hex");
+    if (got !== pins[name]) {
+      // A mismatch is an attack or a broken release, never a reason to fall
+      // back silently to something else.
+      throw new Error(`${name} has SHA-256 ${got}, action/release.json pins ${pins[name]}`);
+    }
+    bodies.push(body);
   }
-  const got = crypto.createHash("sha256").update(body).digest("hex");
-  if (got !== want) {
-    // A mismatch is an attack or a broken release, never a reason to fall
-    // back silently to something else.
-    throw new Error(`passman_${plat}${exe} has SHA-256 ${got}, action/release.json pins ${want}`);
-  }
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = dest + ".tmp" + process.pid;
-  fs.writeFileSync(tmp, body, { mode: 0o755 });
-  fs.renameSync(tmp, dest);
+  fs.mkdirSync(dir, { recursive: true });
+  programs.forEach((prog, i) => {
+    const dest = path.join(dir, prog + exe);
+    const tmp = dest + ".tmp" + process.pid;
+    fs.writeFileSync(tmp, bodies[i], { mode: 0o755 });
+    fs.renameSync(tmp, dest);
+  });
   return true;
 }
 
-function build(dest) {
-  console.log("building passman from the action's checkout (go build)");
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
-  execFileSync("go", ["build", "-trimpath", "-o", dest, "./cmd/passman"], {
+function build(dir) {
+  console.log("building passman and passman-regal from the action's checkout (go build)");
+  fs.mkdirSync(dir, { recursive: true });
+  // -o with a trailing separator: one binary per package, in dir.
+  execFileSync("go", ["build", "-trimpath", "-o", dir + path.sep, "./cmd/passman-regal", "./cmd/passman"], {
     cwd: actionRoot,
     stdio: ["ignore", "inherit", "inherit"],
     env: Object.assign({}, process.env, { CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false" }),
+  });
+}
+
+// cached reports whether dir holds every program, each matching its pin
+// when a release is pinned.
+function cached(release, plat, dir) {
+  return programs.every((prog) => {
+    const file = path.join(dir, prog + exe);
+    if (!fs.existsSync(file)) {
+      return false;
+    }
+    return !release.version || sha256(file) === (release.sha256 || {})[asset(prog, plat)];
   });
 }
 
@@ -117,18 +152,15 @@ async function resolveBinary() {
   const plat = platform();
   const release = readRelease();
   const cacheRoot = process.env.RUNNER_TOOL_CACHE || path.join(os.tmpdir(), "passman-tool-cache");
-  const version = release.version || "source";
-  const dest = path.join(cacheRoot, "passman", version, plat, "passman" + exe);
-  if (fs.existsSync(dest)) {
-    if (!release.version || sha256(dest) === (release.sha256 || {})[plat]) {
-      return dest;
-    }
+  const dir = path.join(cacheRoot, "passman", release.version || "source", plat);
+  const bin = path.join(dir, "passman" + exe);
+  if (cached(release, plat, dir)) {
+    return bin;
   }
-  if (await download(release, plat, dest)) {
-    return dest;
+  if (!(await download(release, plat, dir))) {
+    build(dir);
   }
-  build(dest);
-  return dest;
+  return bin;
 }
 
 module.exports = { resolveBinary, platform };
