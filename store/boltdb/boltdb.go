@@ -32,6 +32,7 @@ import (
 
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/internal/groupcommit"
 )
 
 // bucketName is the single bucket holding the whole keyspace.
@@ -95,7 +96,7 @@ type DB struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	batch batcher
+	batch groupcommit.Queue
 	trim  trimmer
 }
 
@@ -231,6 +232,7 @@ func Open(ctx context.Context, path string, opts Options) (db *DB, err error) {
 		return nil, openError(path, o, err)
 	}
 	d := &DB{bolt: bdb, file: o.file, path: path, readOnly: opts.ReadOnly}
+	d.batch.Init(maxBatch, d.commit)
 	if !opts.ReadOnly {
 		// Only create the bucket when it is missing: an open that commits
 		// would change the file even when the caller goes on to refuse it
@@ -299,7 +301,7 @@ func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		// Drain Batch first: its queued calls run through exec, which
 		// refuses to start once closed is set.
-		d.batch.close()
+		d.batch.Close()
 		d.trim.stop()
 		d.closed.Store(true)
 		d.closeErr = d.bolt.Close()

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/internal/groupcommit"
 )
 
 // maxBatch bounds one group commit, as the bbolt backend's does.
@@ -31,13 +30,13 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &call{fn: fn, done: make(chan error, 1)}
-	if !d.batch.add(d, c) {
+	c := groupcommit.NewCall(fn)
+	if !d.batch.Add(c) {
 		return ErrClosed
 	}
 	select {
-	case err := <-c.done:
-		if err != errSolo {
+	case err := <-c.Done:
+		if err != groupcommit.ErrSolo {
 			return err
 		}
 	case <-ctx.Done():
@@ -46,76 +45,15 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 	return d.Update(ctx, fn)
 }
 
-var errSolo = errors.New("etcd store: re-run batch call alone")
-
-type call struct {
-	fn   func(store.Tx) error
-	done chan error // buffered: the committer never blocks
-}
-
-type batcher struct {
-	mu      sync.Mutex
-	pending []*call
-	running bool
-	closed  bool
-	wg      sync.WaitGroup
-}
-
-func (b *batcher) add(d *DB, c *call) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	b.pending = append(b.pending, c)
-	if !b.running {
-		b.running = true
-		b.wg.Add(1)
-		go d.commitLoop()
-	}
-	return true
-}
-
-func (b *batcher) take() []*call {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	calls := b.pending
-	switch {
-	case len(calls) == 0:
-		b.running = false
-		return nil
-	case len(calls) > maxBatch:
-		b.pending = slices.Clone(calls[maxBatch:])
-		return calls[:maxBatch]
-	}
-	b.pending = nil
-	return calls
-}
-
-func (b *batcher) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.wg.Wait()
-}
-
-func (d *DB) commitLoop() {
-	defer d.batch.wg.Done()
-	for calls := d.batch.take(); calls != nil; calls = d.batch.take() {
-		d.commitBatch(calls)
-	}
-}
-
 // commitBatch runs calls in one transaction until it commits, dropping
 // failed calls (their callers re-run them alone).
-func (d *DB) commitBatch(calls []*call) {
+func (d *DB) commitBatch(calls []*groupcommit.Call) {
 	backoff := time.Millisecond
 	for len(calls) > 0 {
 		ok, failed, err := d.attemptBatch(calls)
 		switch {
 		case failed >= 0:
-			calls[failed].done <- errSolo
-			calls = slices.Delete(calls, failed, failed+1)
+			calls = groupcommit.Drop(calls, failed)
 			continue
 		case err == nil && !ok, errors.Is(err, ErrCompacted):
 			conflicts.Add(1)
@@ -126,35 +64,19 @@ func (d *DB) commitBatch(calls []*call) {
 		if fe, isFn := err.(*fnError); isFn {
 			err = fe.err
 		}
-		for _, c := range calls {
-			c.done <- err
-		}
+		groupcommit.Finish(calls, err)
 		return
 	}
 }
 
-func (d *DB) attemptBatch(calls []*call) (ok bool, failed int, err error) {
+func (d *DB) attemptBatch(calls []*groupcommit.Call) (ok bool, failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	t := d.newTx(ctx, true)
 	defer t.end()
-	for i, c := range calls {
-		if err := callSafely(c.fn, t); err != nil {
-			return false, i, nil
-		}
+	if failed := groupcommit.RunAll(calls, t); failed >= 0 {
+		return false, failed, nil
 	}
 	ok, err = d.commit(ctx, t)
 	return ok, -1, err
-}
-
-// callSafely turns a panic of fn into a failure, so that it is raised again
-// in the caller's goroutine by the solo re-run rather than killing the
-// process from the committer's.
-func callSafely(fn func(store.Tx) error, t store.Tx) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = errSolo
-		}
-	}()
-	return fn(t)
 }

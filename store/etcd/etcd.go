@@ -63,6 +63,7 @@ import (
 
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/internal/groupcommit"
 )
 
 // Limits; see the package comment.
@@ -132,7 +133,7 @@ type DB struct {
 	closeOnce sync.Once
 	inflight  sync.WaitGroup
 
-	batch batcher
+	batch groupcommit.Queue
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -157,6 +158,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	d := &DB{prefix: cfg.Prefix, cfg: cfg, cli: cfg.Client}
+	d.batch.Init(maxBatch, d.commitBatch)
 	// A sixteenth of the request is left for keys' framing, compares and
 	// the Txn's own encoding.
 	d.maxTxnB = cfg.MaxRequestBytes - cfg.MaxRequestBytes/16
@@ -204,7 +206,7 @@ func (d *DB) Close() error {
 	var err error
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
-		d.batch.close()
+		d.batch.Close()
 		d.inflight.Wait()
 		if d.ownClient {
 			err = d.cli.Close()
