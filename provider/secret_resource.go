@@ -7,12 +7,14 @@ import (
 	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/passman-dev/passman/generator"
@@ -304,19 +306,7 @@ func (r *secretResource) Create(ctx context.Context, req resource.CreateRequest,
 		}
 		return readBack(ctx, b, p, &s)
 	})
-	if rb := (*readBackError)(nil); errors.As(err, &rb) {
-		plan.partial(p, written, nil)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	}
-	if err != nil {
-		errorDiag(&resp.Diagnostics, "Create secret "+p, err)
-		return
-	}
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	plan.fromSecret(s)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	plan.saveWrite(ctx, "Create secret", err, s, written, nil, &resp.State, &resp.Diagnostics)
 }
 
 func (r *secretResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -385,19 +375,7 @@ func (r *secretResource) Update(ctx context.Context, req resource.UpdateRequest,
 		}
 		return readBack(ctx, b, p, &s)
 	})
-	if rb := (*readBackError)(nil); errors.As(err, &rb) {
-		plan.partial(p, written, &state)
-		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	}
-	if err != nil {
-		errorDiag(&resp.Diagnostics, "Update secret "+p, err)
-		return
-	}
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	plan.fromSecret(s)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	plan.saveWrite(ctx, "Update secret", err, s, written, &state, &resp.State, &resp.Diagnostics)
 }
 
 func (r *secretResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -653,6 +631,28 @@ func (m *secretModel) partial(p string, written secret.VersionInfo, prior *secre
 	if m.CreatedAt.IsNull() && !written.CreatedAt.IsZero() {
 		m.CreatedAt = timeString(written.CreatedAt)
 	}
+}
+
+// saveWrite ends a Create or Update: the state gets the secret read back
+// after the write, or, when only the read-back failed (err a readBackError),
+// what the write told, so that a version written is never lost to the state.
+// prior is the state before an Update, nil for a Create.
+func (m *secretModel) saveWrite(ctx context.Context, what string, err error, s secret.Secret, written secret.VersionInfo,
+	prior *secretModel, st *tfsdk.State, diags *diag.Diagnostics) {
+	p := m.Path.ValueString()
+	if rb := (*readBackError)(nil); errors.As(err, &rb) {
+		m.partial(p, written, prior)
+		diags.Append(st.Set(ctx, m)...)
+	}
+	if err != nil {
+		errorDiag(diags, what+" "+p, err)
+		return
+	}
+	if diags.HasError() {
+		return
+	}
+	m.fromSecret(s)
+	diags.Append(st.Set(ctx, m)...)
 }
 
 // fromSecret sets the computed attributes from passman's answer.
