@@ -138,6 +138,13 @@ func freePort(t testing.TB) int {
 
 func (d *deployment) addServer(id string) *serverProc {
 	d.t.Helper()
+	return d.addServerWith(id, "")
+}
+
+// addServerWith is addServer with extra lines of YAML at the end of the
+// server's configuration.
+func (d *deployment) addServerWith(id, extra string) *serverProc {
+	d.t.Helper()
 	port := freePort(d.t)
 	s := &serverProc{id: id, dir: filepath.Join(d.dir, id), addr: fmt.Sprintf("https://127.0.0.1:%d", port)}
 	s.config = filepath.Join(d.dir, id+".yaml")
@@ -155,7 +162,7 @@ server_id: %s
 etcd:
   endpoints: [%s]
   prefix: %s
-`, port, d.cert, d.key, s.dir, d.keyFile, d.policies, id, strings.Join(d.etcd.Endpoints(), ", "), d.prefix)
+%s`, port, d.cert, d.key, s.dir, d.keyFile, d.policies, id, strings.Join(d.etcd.Endpoints(), ", "), d.prefix, extra)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		d.t.Fatal(err)
 	}

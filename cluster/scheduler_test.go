@@ -27,34 +27,9 @@ const (
 // addSchedulingServer is addServer with the scheduler enabled.
 func (d *deployment) addSchedulingServer(id string) *serverProc {
 	d.t.Helper()
-	port := freePort(d.t)
-	s := &serverProc{id: id, dir: filepath.Join(d.dir, id), addr: fmt.Sprintf("https://127.0.0.1:%d", port)}
-	s.config = filepath.Join(d.dir, id+".yaml")
-	s.log = filepath.Join(d.dir, id+".log")
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-tls_cert: %s
-tls_key: %s
-store: %s
-key_file: %s
-policies: %s
-audit_sync: write
-log: {level: warn}
-storage: etcd
-server_id: %s
-etcd:
-  endpoints: [%s]
-  prefix: %s
-scheduler: {enabled: true, interval: %s, election_ttl: %s}
+	return d.addServerWith(id, fmt.Sprintf(`scheduler: {enabled: true, interval: %s, election_ttl: %s}
 rotation: {exec_programs: [/bin/sh]}
-`, port, d.cert, d.key, s.dir, d.keyFile, d.policies, id, strings.Join(d.etcd.Endpoints(), ", "), d.prefix, schedInterval, electionTTL)
-	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
-		d.t.Fatal(err)
-	}
-	d.servers = append(d.servers, s)
-	if err := d.start(s); err != nil {
-		d.t.Fatal(err)
-	}
-	return s
+`, schedInterval, electionTTL))
 }
 
 // liveLeader is the leader server i's election names now.
