@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +34,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/passman-dev/passman/internal/testproc"
 )
 
 // RequireEnv turns a missing or unbuildable etcd from a skip into a failure.
@@ -260,7 +261,7 @@ func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
 }
 
 // Log returns the tail of member i's log, for failure messages.
-func (c *Cluster) Log(i int) string { return tail(c.members[i].logPath, 4000) }
+func (c *Cluster) Log(i int) string { return testproc.Tail(c.members[i].logPath, 4000) }
 
 // Stop kills every member and removes the cluster's directory. It is
 // idempotent.
@@ -357,7 +358,7 @@ func start(opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) startMembers() error {
-	ports, err := freePorts(2 * c.opts.Members)
+	ports, err := testproc.FreePorts(2 * c.opts.Members)
 	if err != nil {
 		return err
 	}
@@ -475,7 +476,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, m *Member) error {
 	for {
 		select {
 		case <-exited:
-			return fmt.Errorf("%s exited while starting; log:\n%s", m.Name, tail(m.logPath, 3000))
+			return fmt.Errorf("%s exited while starting; log:\n%s", m.Name, testproc.Tail(m.logPath, 3000))
 		default:
 		}
 		last = health(ctx, m)
@@ -484,7 +485,7 @@ func (c *Cluster) waitHealthy(ctx context.Context, m *Member) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not healthy: %v; log:\n%s", m.Name, last, tail(m.logPath, 3000))
+			return fmt.Errorf("%s not healthy: %v; log:\n%s", m.Name, last, testproc.Tail(m.logPath, 3000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -644,7 +645,7 @@ func Build(root, bin string) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("build etcd from %s: %w\n%s", wrapperDir, err, tail2(out, 3000))
+		return fmt.Errorf("build etcd from %s: %w\n%s", wrapperDir, err, testproc.TailBytes(out, 3000))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		return fmt.Errorf("build etcd: %w", err)
@@ -669,40 +670,6 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func tail(name string, n int) string {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	return tail2(b, n)
-}
-
-func tail2(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 func firstLine(s string) string {

@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/passman-dev/passman/internal/testproc"
 )
 
 // RequireEnv is the environment variable that turns a missing PostgreSQL
@@ -313,16 +315,18 @@ func start(durable bool) (*Server, error) {
 	// The port is picked free and then released, so another process may
 	// take it before the server binds it: try a few ports.
 	for attempt := 1; ; attempt++ {
-		s.Port, err = freePort()
+		var ports []int
+		ports, err = testproc.FreePorts(1)
 		if err != nil {
 			return nil, err
 		}
+		s.Port = ports[0]
 		err = s.pgctl(cred, "start", "-w", "-t", "60", "-s", "-l", filepath.Join(dir, "server.log"), "-o", "-p "+strconv.Itoa(s.Port))
 		if err == nil {
 			break
 		}
 		if attempt == 3 {
-			return nil, fmt.Errorf("%w\nserver log:\n%s", err, tail(filepath.Join(dir, "server.log"), 2000))
+			return nil, fmt.Errorf("%w\nserver log:\n%s", err, testproc.Tail(filepath.Join(dir, "server.log"), 2000))
 		}
 	}
 	ok = true
@@ -456,27 +460,4 @@ func (s *Server) command(cred *syscall.Credential, name string, args ...string) 
 	}
 	cmd.Env = append(cmd.Env, "LC_ALL=C")
 	return cmd
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
-}
-
-func tail(name string, n int) string {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
