@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/storetest"
 )
 
 func TestBatchConcurrent(t *testing.T) {
@@ -43,7 +44,7 @@ func TestBatchConcurrent(t *testing.T) {
 	}
 	for w := range writers {
 		for i := range each {
-			if _, err := get(t, d, fmt.Sprintf("s/%02d/%02d", w, i)); err != nil {
+			if _, err := storetest.Get(t, d, fmt.Sprintf("s/%02d/%02d", w, i)); err != nil {
 				t.Fatalf("s/%02d/%02d: %v", w, i, err)
 			}
 		}
@@ -72,7 +73,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 	}
 	wg.Wait()
 	for i, err := range results {
-		_, gerr := get(t, d, fmt.Sprintf("s/%02d", i))
+		_, gerr := storetest.Get(t, d, fmt.Sprintf("s/%02d", i))
 		if i%4 == 0 {
 			if !errors.Is(err, errBoom) || !errors.Is(gerr, store.ErrKeyNotFound) {
 				t.Errorf("failing writer %d: Batch = %v, Get = %v", i, err, gerr)
@@ -89,7 +90,7 @@ func TestBatchPanicReachesCaller(t *testing.T) {
 		if r := recover(); r != "caller bug" {
 			t.Fatalf("recovered %v", r)
 		}
-		putAll(t, d, "s/ok", "1") // store still usable
+		storetest.PutAll(t, d, "s/ok", "1") // store still usable
 	}()
 	d.Batch(context.Background(), func(tx store.Tx) error { panic("caller bug") })
 }

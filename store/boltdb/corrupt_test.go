@@ -17,6 +17,7 @@ import (
 
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/storetest"
 )
 
 // fixtureData caches the fixture file: building it is the slow part of the
@@ -39,7 +40,7 @@ func fixture(t *testing.T) (path string, l layout) {
 		for i := range fixtureKeys {
 			kv = append(kv, fmt.Sprintf("s/%05d", i), strings.Repeat("v", 100))
 		}
-		putAll(t, d, kv...)
+		storetest.PutAll(t, d, kv...)
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +173,7 @@ func TestOpenBadMetaPages(t *testing.T) {
 	// One bad meta page: bbolt falls back to the other one.
 	overwrite(t, path, 0, garbage(1, l.pageSize))
 	d := openT(t, path, Options{})
-	if _, err := get(t, d, "s/00042"); err != nil {
+	if _, err := storetest.Get(t, d, "s/00042"); err != nil {
 		t.Fatalf("with one meta page left: %v", err)
 	}
 	d.Close()
@@ -372,7 +373,7 @@ func TestTruncated(t *testing.T) {
 
 		path = filepath.Join(t.TempDir(), "small.db")
 		d := openT(t, path, Options{})
-		putAll(t, d, "s/a", strings.Repeat("a", 3000), "s/b", strings.Repeat("b", 3000))
+		storetest.PutAll(t, d, "s/a", strings.Repeat("a", 3000), "s/b", strings.Repeat("b", 3000))
 		d.Close()
 		if sl := readLayout(t, path); sl.pages > 8 {
 			t.Fatalf("small store has %d pages", sl.pages)

@@ -14,12 +14,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/storetest"
 )
 
 func TestReadOnlyStoreAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	d := openT(t, path, Options{})
-	putAll(t, d, "s/a", "1", "v/b", "2")
+	storetest.PutAll(t, d, "s/a", "1", "v/b", "2")
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestReadOnlyStoreAndReopen(t *testing.T) {
 	ro := openT(t, path, Options{ReadOnly: true})
 	ro2 := openT(t, path, Options{ReadOnly: true}) // readers share the lock
 	for _, db := range []*DB{ro, ro2} {
-		if v, err := get(t, db, "v/b"); err != nil || v != "2" {
+		if v, err := storetest.Get(t, db, "v/b"); err != nil || v != "2" {
 			t.Fatalf("read-only Get = %q, %v", v, err)
 		}
 	}
@@ -42,7 +43,7 @@ func TestReadOnlyStoreAndReopen(t *testing.T) {
 	ro2.Close()
 
 	d = openT(t, path, Options{})
-	if got := strings.Join(scan(t, d, "", "", 0), " "); got != "s/a v/b" {
+	if got := strings.Join(storetest.Scan(t, d, "", "", 0), " "); got != "s/a v/b" {
 		t.Fatalf("after reopen: %q", got)
 	}
 }
@@ -55,10 +56,10 @@ func TestReadOnlyMissingBucketIsEmpty(t *testing.T) {
 	}
 	bdb.Close()
 	d := openT(t, path, Options{ReadOnly: true})
-	if _, err := get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
+	if _, err := storetest.Get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("Get = %v", err)
 	}
-	if keys := scan(t, d, "", "", 0); len(keys) != 0 {
+	if keys := storetest.Scan(t, d, "", "", 0); len(keys) != 0 {
 		t.Fatalf("Scan = %v", keys)
 	}
 	if s, err := d.Stats(context.Background()); err != nil || s.Keys != 0 {
@@ -105,10 +106,10 @@ func TestLockedStore(t *testing.T) {
 		}
 	}
 	// The failed attempts did not disturb the holder, and closing frees it.
-	putAll(t, d, "s/a", "1")
+	storetest.PutAll(t, d, "s/a", "1")
 	d.Close()
 	d2 := openT(t, path, Options{LockTimeout: 100 * time.Millisecond})
-	if v, _ := get(t, d2, "s/a"); v != "1" {
+	if v, _ := storetest.Get(t, d2, "s/a"); v != "1" {
 		t.Fatalf("s/a = %q", v)
 	}
 }
@@ -172,7 +173,7 @@ func TestStatsAndPath(t *testing.T) {
 	for i := range 2000 {
 		kv = append(kv, fmt.Sprintf("s/%05d", i), strings.Repeat("v", 100))
 	}
-	putAll(t, d, kv...)
+	storetest.PutAll(t, d, kv...)
 	s, err := d.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)

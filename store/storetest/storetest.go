@@ -62,7 +62,8 @@ func Run(t *testing.T, open Opener) {
 
 var errBoom = errors.New("boom")
 
-func putAll(t testing.TB, d store.Backend, kv ...string) {
+// PutAll puts key/value pairs kv in one Update, failing t on error.
+func PutAll(t testing.TB, d store.Backend, kv ...string) {
 	t.Helper()
 	err := d.Update(context.Background(), func(tx store.Tx) error {
 		for i := 0; i < len(kv); i += 2 {
@@ -77,7 +78,8 @@ func putAll(t testing.TB, d store.Backend, kv ...string) {
 	}
 }
 
-func get(t testing.TB, d store.Backend, key string) (string, error) {
+// Get reads key in a View.
+func Get(t testing.TB, d store.Backend, key string) (string, error) {
 	t.Helper()
 	var v string
 	err := d.View(context.Background(), func(tx store.Tx) error {
@@ -88,7 +90,9 @@ func get(t testing.TB, d store.Backend, key string) (string, error) {
 	return v, err
 }
 
-func scan(t testing.TB, d store.Backend, prefix, start string, limit int) []string {
+// Scan lists the keys under prefix from start ("" for the first), at most
+// limit of them (0: all), failing t on error.
+func Scan(t testing.TB, d store.Backend, prefix, start string, limit int) []string {
 	t.Helper()
 	var keys []string
 	var st []byte
@@ -108,12 +112,12 @@ func scan(t testing.TB, d store.Backend, prefix, start string, limit int) []stri
 }
 
 func testGetPutDelete(t *testing.T, d store.Backend) {
-	if _, err := get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
+	if _, err := Get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("Get missing = %v, want ErrKeyNotFound", err)
 	}
-	putAll(t, d, "s/a", "1", "s/b", "2")
-	putAll(t, d, "s/a", "3")
-	if v, err := get(t, d, "s/a"); err != nil || v != "3" {
+	PutAll(t, d, "s/a", "1", "s/b", "2")
+	PutAll(t, d, "s/a", "3")
+	if v, err := Get(t, d, "s/a"); err != nil || v != "3" {
 		t.Fatalf("Get = %q, %v; want 3", v, err)
 	}
 	err := d.Update(context.Background(), func(tx store.Tx) error {
@@ -131,10 +135,10 @@ func testGetPutDelete(t *testing.T, d store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
+	if _, err := Get(t, d, "s/a"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("Get deleted = %v", err)
 	}
-	if v, _ := get(t, d, "s/b"); v != "2" {
+	if v, _ := Get(t, d, "s/b"); v != "2" {
 		t.Fatalf("s/b = %q", v)
 	}
 }
@@ -157,10 +161,10 @@ func testPutEmptyAndCopiedValue(t *testing.T, d store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := get(t, d, "m/nil"); err != nil || v != "" {
+	if v, err := Get(t, d, "m/nil"); err != nil || v != "" {
 		t.Fatalf("nil value = %q, %v", v, err)
 	}
-	if v, _ := get(t, d, "m/buf"); v != "secret" {
+	if v, _ := Get(t, d, "m/buf"); v != "secret" {
 		t.Fatalf("value = %q, want the bytes at Put time", v)
 	}
 }
@@ -181,7 +185,7 @@ func testKeyValidation(t *testing.T, d store.Backend) {
 }
 
 func testScan(t *testing.T, d store.Backend) {
-	putAll(t, d, "m/x", "", "s/a", "", "s/a/1", "", "s/a/2", "", "s/ab", "", "s/b", "", "s/b/1", "", "v/x", "")
+	PutAll(t, d, "m/x", "", "s/a", "", "s/a/1", "", "s/a/2", "", "s/ab", "", "s/b", "", "s/b/1", "", "v/x", "")
 	cases := []struct {
 		prefix, start string
 		limit         int
@@ -200,7 +204,7 @@ func testScan(t *testing.T, d store.Backend) {
 		{"v/x", "", 0, "v/x"},
 	}
 	for _, c := range cases {
-		got := strings.Join(scan(t, d, c.prefix, c.start, c.limit), " ")
+		got := strings.Join(Scan(t, d, c.prefix, c.start, c.limit), " ")
 		if got != c.want {
 			t.Errorf("Scan(%q, %q, limit %d) = %q, want %q", c.prefix, c.start, c.limit, got, c.want)
 		}
@@ -208,7 +212,7 @@ func testScan(t *testing.T, d store.Backend) {
 }
 
 func testScanError(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/a", "1", "s/b", "2", "s/c", "3")
+	PutAll(t, d, "s/a", "1", "s/b", "2", "s/c", "3")
 	calls := 0
 	err := d.View(context.Background(), func(tx store.Tx) error {
 		return tx.Scan([]byte("s/"), nil, func(k, v []byte) (bool, error) {
@@ -229,8 +233,8 @@ func testScanWhileWriting(t *testing.T, d store.Backend) {
 	for i := range 500 {
 		kv = append(kv, fmt.Sprintf("s/%04d", i), "v")
 	}
-	putAll(t, d, kv...)
-	putAll(t, d, "t/after", "v")
+	PutAll(t, d, kv...)
+	PutAll(t, d, "t/after", "v")
 
 	// Deleting every visited key must neither skip nor repeat keys.
 	var seen []string
@@ -253,13 +257,13 @@ func testScanWhileWriting(t *testing.T, d store.Backend) {
 	if len(seen) != 501 || seen[11] != "s/0010x" || seen[500] != "s/0499" {
 		t.Fatalf("visited %d keys (%v ... %v)", len(seen), seen[:min(12, len(seen))], seen[len(seen)-1])
 	}
-	if left := scan(t, d, "", "", 0); strings.Join(left, " ") != "t/after" {
+	if left := Scan(t, d, "", "", 0); strings.Join(left, " ") != "t/after" {
 		t.Fatalf("left = %v", left)
 	}
 }
 
 func testScanSeesOwnWrites(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/b", "old", "s/d", "old")
+	PutAll(t, d, "s/b", "old", "s/d", "old")
 	err := d.Update(context.Background(), func(tx store.Tx) error {
 		for _, kv := range [][2]string{{"s/a", "new"}, {"s/b", "changed"}, {"s/c", "new"}} {
 			if err := tx.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
@@ -288,7 +292,7 @@ func testScanSeesOwnWrites(t *testing.T, d store.Backend) {
 }
 
 func testUpdateRollback(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/keep", "old")
+	PutAll(t, d, "s/keep", "old")
 	err := d.Update(context.Background(), func(tx store.Tx) error {
 		if err := tx.Put([]byte("s/new"), []byte("x")); err != nil {
 			return err
@@ -301,10 +305,10 @@ func testUpdateRollback(t *testing.T, d store.Backend) {
 	if err != errBoom {
 		t.Fatalf("Update = %v, want errBoom unchanged", err)
 	}
-	if _, err := get(t, d, "s/new"); !errors.Is(err, store.ErrKeyNotFound) {
+	if _, err := Get(t, d, "s/new"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("rolled-back key visible: %v", err)
 	}
-	if v, _ := get(t, d, "s/keep"); v != "old" {
+	if v, _ := Get(t, d, "s/keep"); v != "old" {
 		t.Fatalf("s/keep = %q after rollback", v)
 	}
 }
@@ -322,14 +326,14 @@ func testUpdatePanicPropagates(t *testing.T, d store.Backend) {
 		})
 	}()
 	// Any lock was released and the write rolled back.
-	putAll(t, d, "s/y", "y")
-	if _, err := get(t, d, "s/x"); !errors.Is(err, store.ErrKeyNotFound) {
+	PutAll(t, d, "s/y", "y")
+	if _, err := Get(t, d, "s/x"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("s/x after panic: %v", err)
 	}
 }
 
 func testViewIsReadOnly(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/a", "1")
+	PutAll(t, d, "s/a", "1")
 	err := d.View(context.Background(), func(tx store.Tx) error {
 		if err := tx.Put([]byte("s/a"), []byte("2")); !errors.Is(err, store.ErrReadOnly) {
 			t.Errorf("Put in View = %v", err)
@@ -350,7 +354,7 @@ func testViewSnapshot(t *testing.T, d store.Backend) {
 	for i := range 20 {
 		kv = append(kv, fmt.Sprintf("s/%02d", i), "old")
 	}
-	putAll(t, d, kv...)
+	PutAll(t, d, kv...)
 	writerDone := make(chan error, 1)
 	writerFinished := false
 	err := d.View(context.Background(), func(tx store.Tx) error {
@@ -400,13 +404,13 @@ func testViewSnapshot(t *testing.T, d store.Backend) {
 			t.Fatal(err)
 		}
 	}
-	if v, _ := get(t, d, "s/05"); v != "new" {
+	if v, _ := Get(t, d, "s/05"); v != "new" {
 		t.Fatalf("after the View, s/05 = %q", v)
 	}
 }
 
 func testTxAfterTransaction(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/a", "1")
+	PutAll(t, d, "s/a", "1")
 	var kept store.Tx
 	d.View(context.Background(), func(tx store.Tx) error { kept = tx; return nil })
 	if _, err := kept.Get([]byte("s/a")); err == nil || errors.Is(err, secret.ErrCorrupt) {
@@ -415,7 +419,7 @@ func testTxAfterTransaction(t *testing.T, d store.Backend) {
 }
 
 func testGetSliceValidInTx(t *testing.T, d store.Backend) {
-	putAll(t, d, "s/a", "value-a")
+	PutAll(t, d, "s/a", "value-a")
 	err := d.View(context.Background(), func(tx store.Tx) error {
 		a, err := tx.Get([]byte("s/a"))
 		if err != nil {
@@ -437,7 +441,7 @@ func testGetSliceValidInTx(t *testing.T, d store.Backend) {
 // testNoLostUpdates: concurrent read-modify-writes of one counter all count.
 func testNoLostUpdates(t *testing.T, d store.Backend) {
 	const workers, each = 6, 10
-	putAll(t, d, "c/n", "0")
+	PutAll(t, d, "c/n", "0")
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {
@@ -466,7 +470,7 @@ func testNoLostUpdates(t *testing.T, d store.Backend) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if v, _ := get(t, d, "c/n"); v != strconv.Itoa(workers*each) {
+	if v, _ := Get(t, d, "c/n"); v != strconv.Itoa(workers*each) {
 		t.Fatalf("counter = %s after %d increments", v, workers*each)
 	}
 }
@@ -494,7 +498,7 @@ func (m *meet) arrive(i int) {
 // testNoWriteSkew: two on-call doctors each go off call only if the other
 // is on; under serializability at least one stays.
 func testNoWriteSkew(t *testing.T, d store.Backend) {
-	putAll(t, d, "d/a", "on", "d/b", "on")
+	PutAll(t, d, "d/a", "on", "d/b", "on")
 	m := newMeet()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -520,8 +524,8 @@ func testNoWriteSkew(t *testing.T, d store.Backend) {
 			t.Fatal(err)
 		}
 	}
-	a, _ := get(t, d, "d/a")
-	b, _ := get(t, d, "d/b")
+	a, _ := Get(t, d, "d/a")
+	b, _ := Get(t, d, "d/b")
 	if a == "off" && b == "off" {
 		t.Fatal("write skew: both went off call")
 	}
@@ -554,7 +558,7 @@ func testNoPhantoms(t *testing.T, d store.Backend) {
 			t.Fatal(err)
 		}
 	}
-	if keys := scan(t, d, "p/", "", 0); len(keys) != 1 {
+	if keys := Scan(t, d, "p/", "", 0); len(keys) != 1 {
 		t.Fatalf("phantom: keys %v, want exactly one", keys)
 	}
 }
@@ -566,7 +570,7 @@ func testBatch(t *testing.T, d store.Backend) {
 	if !ok {
 		t.Skip("backend has no Batch")
 	}
-	putAll(t, d, "b/n", "0")
+	PutAll(t, d, "b/n", "0")
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range errs {
@@ -600,10 +604,10 @@ func testBatch(t *testing.T, d store.Backend) {
 			t.Errorf("call %d: %v", i, err)
 		}
 	}
-	if v, _ := get(t, d, "b/n"); v != "19" {
+	if v, _ := Get(t, d, "b/n"); v != "19" {
 		t.Fatalf("counter = %s, want 19", v)
 	}
-	if _, err := get(t, d, "b/never"); !errors.Is(err, store.ErrKeyNotFound) {
+	if _, err := Get(t, d, "b/never"); !errors.Is(err, store.ErrKeyNotFound) {
 		t.Fatalf("failed call's write committed: %v", err)
 	}
 }
