@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +13,6 @@ import (
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
-	"github.com/passman-dev/passman/rotation"
 )
 
 // Environment variables read by passman (besides keyring.EnvVar).
@@ -149,11 +145,10 @@ func (c config) keyFilePath() string {
 }
 
 func (c config) coreOptions() core.Options {
-	// Locally the store's administrator runs exec connections' programs
-	// as themselves, and env:NAME references read this process's
-	// environment; a server narrows both (server.Run).
+	// env:NAME references read this process's environment; a server
+	// narrows that and the connectors (server.Run).
 	return core.Options{Dir: c.dir, KeyFile: c.keyFile, Keyring: c.keyring, Actor: c.actor, AuditSync: c.auditSync, PolicyDir: c.policyDir, Authorizer: c.authz,
-		Connectors: rotation.Connectors(rotation.ConnectorOptions{ExecAnyProgram: true}), Getenv: c.getenv}
+		Connectors: core.HostConnectors(), Getenv: c.getenv}
 }
 
 func firstSet(vals ...string) string {
@@ -166,16 +161,8 @@ func firstSet(vals ...string) string {
 }
 
 // actor names who runs the command, for version authorship and the audit
-// log. It is the OS user and deliberately not configurable: an audit log
-// whose actor anyone can set records nothing.
-func (a *app) actor() string {
-	// Not $USER: anyone can set it, and the bundled policy makes the
-	// store's creator admin.
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "uid:" + strconv.Itoa(os.Getuid())
-}
+// log (core.OSActor).
+func (a *app) actor() string { return core.OSActor() }
 
 // openLocal opens the store for a command that needs more than the Service
 // (key administration). The caller closes it.

@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -211,21 +207,10 @@ func (s *localStore) close() error {
 	return nil
 }
 
-// localActor names who works on a local store, as the CLI does: the OS
-// user, never a configurable name (an audit log whose actor anyone can set
-// records nothing; the bundled policy makes the store's creator admin).
-func localActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "uid:" + strconv.Itoa(os.Getuid())
-}
-
 // localOptions opens a store as the passman CLI does on its host: the
 // store's administrator runs exec connections' programs as themselves.
 func localOptions(dir, keyFile string, getenv func(string) string) core.Options {
-	return core.Options{Dir: dir, KeyFile: keyFile, Actor: localActor(),
-		Connectors: rotation.Connectors(rotation.ConnectorOptions{ExecAnyProgram: true}), Getenv: getenv}
+	return core.Options{Dir: dir, KeyFile: keyFile, Actor: core.OSActor(), Connectors: core.HostConnectors(), Getenv: getenv}
 }
 
 // notFound reports whether err says the object does not exist (or may not
