@@ -101,6 +101,8 @@ const (
 // RuleSets lists the values Options.Rules takes.
 var RuleSets = []string{RulesPassman, RulesGitleaks}
 
+//go:generate go test -run "^TestRuleIndex$" -update-index .
+
 //go:embed rules/passman.toml
 var passmanRules string
 
@@ -115,6 +117,19 @@ func defaultRules(set string) (string, error) {
 		return config.DefaultConfig, nil
 	}
 	return "", fmt.Errorf("%w: unknown rule set %q (want %s)", secret.ErrInvalidArgument, set, strings.Join(RuleSets, " or "))
+}
+
+// defaultSources returns a rule set's rules files with their indexes
+// (rules_index.go), in defaultRules' order.
+func defaultSources(set string) ([]ruleSource, error) {
+	gitleaks := ruleSource{config.DefaultConfig, &gitleaksRulesIndex}
+	switch set {
+	case "", RulesPassman:
+		return []ruleSource{gitleaks, {passmanRules, &passmanRulesIndex}}, nil
+	case RulesGitleaks:
+		return []ruleSource{gitleaks}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown rule set %q (want %s)", secret.ErrInvalidArgument, set, strings.Join(RuleSets, " or "))
 }
 
 type targetedAllowlist struct {

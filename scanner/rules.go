@@ -13,11 +13,12 @@ import (
 )
 
 // ruleBook hands out the rules a scan needs. A user's config is translated
-// whole when the Scanner is built, as before. The default rules are parsed
-// on first use and each rule's regexes compiled only when some content could
-// reach them: with RE2, compiling all ~220 rules costs ~90 ms, more than a
-// pre-commit hook's or a small pull request's whole scan, and an empty
-// input needs none of it.
+// whole when the Scanner is built, as before. The default rules are read
+// through their index (rules_index.go) on first use: each rule's TOML is
+// decoded, and its regexes compiled, only when some content could reach
+// it. With RE2, compiling all ~240 rules costs ~90 ms, and decoding their
+// TOML ~5 ms, more than a pre-commit hook's or a small pull request's whole
+// scan; an empty input needs three of them.
 //
 // A subset gives exactly the full set's findings. gitleaks runs a rule on a
 // fragment only if one of the rule's keywords occurs in the fragment
@@ -28,26 +29,60 @@ import (
 // hold do not depend on the others in the trie, whose construction costs
 // ~7 ms with all of them.
 type ruleBook struct {
-	full  config.Config // the eager book's rules
-	eager bool
-	parse func() (config.ViperConfig, error)
-	once  sync.Once
-	lazy  *lazyRules
-	err   error
+	full    config.Config // the eager book's rules
+	eager   bool
+	sources []ruleSource
+	once    sync.Once
+	lazy    *lazyRules
+	err     error
 }
 
-// lazyRules are parsed default rules, compiled one by one.
+// ruleSource is a rules file's TOML and its index.
+type ruleSource struct {
+	toml  string
+	index *ruleIndex
+}
+
+// ruleIndex locates a rules file's parts: what precedes its first
+// [[rules]] table (title, global allowlists), and each rule's tables,
+// which decode alone to that rule (TestRuleIndex). It is generated from
+// the file; size detects a file changed without regenerating it.
+type ruleIndex struct {
+	size    int
+	globals [2]int
+	rules   []indexedRule
+}
+
+type indexedRule struct {
+	id         string
+	keywords   []string
+	start, end int
+}
+
+// lazyRule is one default rule's TOML, found by its keywords.
+type lazyRule struct {
+	id       string
+	keywords []string
+	toml     string
+}
+
+// lazyRules are the default rules, decoded and compiled one by one.
 type lazyRules struct {
-	vc          config.ViperConfig
+	rules       []lazyRule
 	words       []string // every rule's keywords, lower-cased
 	byWord      [][]int  // rule indexes per word
 	keywordless []int
 	// head and next chain the words by their first two bytes (head holds
 	// word index+1; 0 ends a chain): finding which words occur in content
 	// is one pass over it.
-	head       []int32
-	next       []int32
-	allowlists []*config.Allowlist // the global ones
+	head []int32
+	next []int32
+
+	// The global allowlists are compiled beside the first rules: their ~40
+	// regexes cost as much as several rules'.
+	globalsDone chan struct{}
+	allowlists  []*config.Allowlist
+	globalsErr  error
 
 	mu       sync.Mutex
 	compiled []*config.Rule // by rule index; nil until compiled
@@ -56,42 +91,58 @@ type lazyRules struct {
 
 func eagerBook(cfg config.Config) *ruleBook { return &ruleBook{full: cfg, eager: true} }
 
-// lazyBook reads rules from src. It decodes the TOML straight into
-// gitleaks' ViperConfig, as viper would (TestDefaultRulesDecodeAsViper) but
-// in a tenth of the time: viper's map-then-mapstructure decoding of the
-// defaults takes ~10 ms, most of a small scan's start-up.
-func lazyBook(src string) *ruleBook {
-	return &ruleBook{parse: func() (config.ViperConfig, error) {
-		var vc config.ViperConfig
-		err := toml.Unmarshal([]byte(src), &vc)
-		return vc, err
-	}}
+// lazyBook reads the rules of sources, in order, as if their TOML were one
+// file. It decodes the TOML straight into gitleaks' ViperConfig, as viper
+// would (TestDefaultRulesDecodeAsViper) but in a tenth of the time.
+func lazyBook(sources ...ruleSource) *ruleBook {
+	return &ruleBook{sources: sources}
+}
+
+// globalsTOML is the text of the sources before their first rules: the
+// top-level keys and global allowlists.
+func (b *ruleBook) globalsTOML() string {
+	var parts []string
+	for _, s := range b.sources {
+		parts = append(parts, s.toml[s.index.globals[0]:s.index.globals[1]])
+	}
+	return strings.Join(parts, "\n")
 }
 
 func (b *ruleBook) load() (*lazyRules, error) {
 	b.once.Do(func() {
-		vc, err := b.parse()
-		if err != nil {
+		l := &lazyRules{head: make([]int32, 1<<16), globalsDone: make(chan struct{})}
+		for _, s := range b.sources {
+			if len(s.toml) != s.index.size {
+				b.err = fmt.Errorf("load default rules: the rule index is out of date (go generate ./scanner)")
+				return
+			}
+			for _, r := range s.index.rules {
+				l.rules = append(l.rules, lazyRule{id: r.id, keywords: r.keywords, toml: s.toml[r.start:r.end]})
+			}
+		}
+		var globals config.ViperConfig
+		if err := toml.Unmarshal([]byte(b.globalsTOML()), &globals); err != nil {
 			b.err = fmt.Errorf("load default rules: %w", err)
 			return
 		}
-		// The global allowlists alone, through gitleaks' own translation.
-		globals := vc
-		globals.Rules = nil
-		g, err := globals.Translate()
-		if err != nil {
-			b.err = fmt.Errorf("load default rules: %w", err)
-			return
-		}
-		l := &lazyRules{vc: vc, allowlists: g.Allowlists, head: make([]int32, 1<<16),
-			compiled: make([]*config.Rule, len(vc.Rules)), errs: make([]error, len(vc.Rules))}
+		go func() {
+			defer close(l.globalsDone)
+			// The global allowlists alone, through gitleaks' own translation.
+			g, err := globals.Translate()
+			if err != nil {
+				l.globalsErr = fmt.Errorf("load default rules: %w", err)
+				return
+			}
+			l.allowlists = g.Allowlists
+		}()
+		l.compiled, l.errs = make([]*config.Rule, len(l.rules)), make([]error, len(l.rules))
 		word := map[string]int{}
-		for i, r := range vc.Rules {
-			if len(r.Keywords) == 0 {
+		for i, r := range l.rules {
+			if len(r.keywords) == 0 {
 				l.keywordless = append(l.keywordless, i)
 				continue
 			}
-			for _, k := range r.Keywords {
+			for _, k := range r.keywords {
 				k = strings.ToLower(k)
 				if len(k) < 2 {
 					// Too short to chain: the rule is always compiled.
@@ -128,7 +179,7 @@ func (b *ruleBook) all() (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	idx := make([]int, len(l.vc.Rules))
+	idx := make([]int, len(l.rules))
 	for i := range idx {
 		idx[i] = i
 	}
@@ -145,7 +196,7 @@ func (b *ruleBook) forContent(contents ...[]byte) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	need := make([]bool, len(l.vc.Rules))
+	need := make([]bool, len(l.rules))
 	for _, i := range l.keywordless {
 		need[i] = true
 	}
@@ -192,8 +243,8 @@ func (b *ruleBook) forRules(ids map[string]bool) (config.Config, error) {
 		return config.Config{}, err
 	}
 	var idx []int
-	for i, r := range l.vc.Rules {
-		if ids[r.ID] {
+	for i, r := range l.rules {
+		if ids[r.id] {
 			idx = append(idx, i)
 		}
 	}
@@ -256,6 +307,10 @@ func (l *lazyRules) config(idx []int) (config.Config, error) {
 		}()
 	}
 	wg.Wait()
+	<-l.globalsDone
+	if l.globalsErr != nil {
+		return config.Config{}, l.globalsErr
+	}
 	cfg := config.Config{
 		Rules:      make(map[string]config.Rule, len(idx)),
 		Keywords:   map[string]struct{}{},
@@ -276,19 +331,23 @@ func (l *lazyRules) config(idx []int) (config.Config, error) {
 	return cfg, nil
 }
 
-// compile translates rule i alone. Translate lower-cases the keywords in
-// place, so each rule is translated once, by one goroutine.
+// compile decodes and translates rule i alone.
 func (l *lazyRules) compile(i int) {
-	r := l.vc.Rules[i]
-	r.Keywords = slices.Clone(r.Keywords)
 	var one config.ViperConfig
-	one.Rules = append(l.vc.Rules[:0:0], r)
-	c, err := translateOne(one)
-	if err != nil {
-		l.errs[i] = fmt.Errorf("default rule %q: %w", l.vc.Rules[i].ID, err)
+	if err := toml.Unmarshal([]byte(l.rules[i].toml), &one); err != nil {
+		l.errs[i] = fmt.Errorf("default rule %q: %w", l.rules[i].id, err)
 		return
 	}
-	cr := c.Rules[r.ID]
+	if len(one.Rules) != 1 || one.Rules[0].ID != l.rules[i].id {
+		l.errs[i] = fmt.Errorf("default rule %q: the rule index is out of date (go generate ./scanner)", l.rules[i].id)
+		return
+	}
+	c, err := translateOne(one)
+	if err != nil {
+		l.errs[i] = fmt.Errorf("default rule %q: %w", l.rules[i].id, err)
+		return
+	}
+	cr := c.Rules[l.rules[i].id]
 	l.compiled[i] = &cr
 }
 

@@ -40,11 +40,11 @@ func TestLazyRulesMatchAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := defaultRules(RulesPassman)
+	sources, err := defaultSources(RulesPassman)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := lazyBook(src).all()
+	all, err := lazyBook(sources...).all()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestLazyRulesMatchAll(t *testing.T) {
 // TestLazyRulesCompileLittle checks that small content compiles only the
 // rules it can reach.
 func TestLazyRulesCompileLittle(t *testing.T) {
-	b := lazyBook(config.DefaultConfig)
+	b := lazyBook(gitleaksSource())
 	cfg, err := b.forContent(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +99,8 @@ func TestLazyRulesCompileLittle(t *testing.T) {
 	}
 }
 
+func gitleaksSource() ruleSource { return ruleSource{config.DefaultConfig, &gitleaksRulesIndex} }
+
 // TestDefaultRulesDecodeAsViper checks lazyBook's decoding against
 // gitleaks' own (viper's) on the default rules.
 func TestDefaultRulesDecodeAsViper(t *testing.T) {
@@ -111,7 +113,7 @@ func TestDefaultRulesDecodeAsViper(t *testing.T) {
 	if err := v.Unmarshal(&want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := lazyBook(config.DefaultConfig).parse()
+	got, err := lazyBook(gitleaksSource()).decodeAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,21 +134,25 @@ func TestDefaultRulesDecodeAsViper(t *testing.T) {
 	if err := v.Unmarshal(&want); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = lazyBook(src).parse(); err != nil || !reflect.DeepEqual(got, want) || len(got.Rules) <= 222 {
+	sources, err := defaultSources(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = lazyBook(sources...).decodeAll(); err != nil || !reflect.DeepEqual(got, want) || len(got.Rules) <= 222 {
 		t.Errorf("passman's rules decode differently from viper's decoding (%d rules, %v)", len(got.Rules), err)
 	}
-	if _, err := lazyBook(src).all(); err != nil {
+	if _, err := lazyBook(sources...).all(); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestForRules(t *testing.T) {
 	ids := map[string]bool{"aws-access-token": true, "no-such-rule": true}
-	lazy, err := lazyBook(config.DefaultConfig).forRules(ids)
+	lazy, err := lazyBook(gitleaksSource()).forRules(ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := lazyBook(config.DefaultConfig).all()
+	all, err := lazyBook(gitleaksSource()).all()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,7 +192,11 @@ func New(opts Options) (*Scanner, error) {
 	if opts.ConfigPath == "" {
 		// The defaults are known good and have no commit allowlists:
 		// they are parsed and compiled when a scan needs them.
-		s.rules = lazyBook(defaults)
+		sources, err := defaultSources(opts.Rules)
+		if err != nil {
+			return nil, err
+		}
+		s.rules = lazyBook(sources...)
 	} else {
 		cfg, err := loadConfig(opts.ConfigPath, defaults)
 		if err != nil {
