@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // maxEventSize bounds the event payload read from $GITHUB_EVENT_PATH.
@@ -20,7 +21,9 @@ const maxEventSize = 25 << 20
 // deletion.
 const zeroSHA = "0000000000000000000000000000000000000000"
 
-var shaPattern = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+// shaPattern is compiled on first use, not at every passman command's
+// start-up.
+var shaPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`) })
 
 // event is what the action needs of the workflow's event: the name
 // ($GITHUB_EVENT_NAME) and the payload's commits.
@@ -111,7 +114,7 @@ func parseEvent(name string, b []byte) (event, error) {
 	}
 	sha := func(field, v string) (string, error) {
 		v = strings.ToLower(v)
-		if !shaPattern.MatchString(v) {
+		if !shaPattern().MatchString(v) {
 			return "", fmt.Errorf("event payload: %s is not a commit id", field)
 		}
 		return v, nil

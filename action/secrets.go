@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/secret"
@@ -35,7 +36,9 @@ type mapping struct {
 	name string
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName is compiled on first use, not at every passman command's
+// start-up.
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // parseMappings reads the secrets input; blank lines and lines starting
 // with # are skipped. Errors name the line, which holds no value.
@@ -55,7 +58,7 @@ func parseMappings(in string) ([]mapping, error) {
 		if !ok || strings.Contains(name, ">") {
 			return nil, fmt.Errorf("input secrets, line %d: want PATH [version=N|stage=S] > NAME", i+1)
 		}
-		if !envName.MatchString(name) || strings.HasPrefix(strings.ToUpper(name), "GITHUB_") || strings.HasPrefix(strings.ToUpper(name), "RUNNER_") {
+		if !envName().MatchString(name) || strings.HasPrefix(strings.ToUpper(name), "GITHUB_") || strings.HasPrefix(strings.ToUpper(name), "RUNNER_") {
 			return nil, fmt.Errorf("input secrets, line %d: %q is not a usable variable name ([A-Za-z_][A-Za-z0-9_]*, not GITHUB_* or RUNNER_*)", i+1, name)
 		}
 		if seen[name] {
