@@ -311,6 +311,13 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 	if !small {
 		compileAll() // while git starts
 	}
+	// The workers share one Detector: DetectContext only reads it (gitleaks
+	// itself calls it from many goroutines), and each Detector's keyword
+	// trie over all rules holds ~2.5 MB.
+	var (
+		det     *detect.Detector
+		detOnce sync.Once
+	)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -324,7 +331,7 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 				}
 				return
 			}
-			det := s.detector(ctx, cfg)
+			detOnce.Do(func() { det = s.detector(ctx, cfg) })
 			for c := range commits {
 				r := s.scanCommit(ctx, det, cache, c)
 				select {
