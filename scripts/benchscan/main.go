@@ -5,11 +5,16 @@
 // (same rule, file and secret). Then, on a merge-heavy repository shaped
 // like busy real projects, it compares in alternating runs (medians) the
 // whole history, a 50-commit pull request range, a one-file `scan staged`
-// against `gitleaks protect --staged`, and start-up. passman runs with
-// --rules gitleaks throughout: the same rules as gitleaks. It is what
-// `make bench-scan` runs.
+// against `gitleaks protect --staged`, and start-up (`--version` and a
+// scan of empty standard input, many alternating runs). passman runs with
+// --rules gitleaks throughout: the same rules as gitleaks. Peak memory is
+// the process's own, split into anonymous memory (heap, stacks, C heap) and
+// resident pages of the executable and libraries (RssFile), with the load
+// average before and after each comparison: the machine may be shared. It
+// is what `make bench-scan` runs.
 //
 //	go run ./scripts/benchscan -passman bin/passman -gitleaks .tools/gitleaks
+//	go run ./scripts/benchscan -startup-only -startup-runs 200
 package main
 
 import (
@@ -29,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/passman-dev/passman/fpindex"
@@ -48,6 +54,8 @@ func main() {
 	flag.IntVar(&o.indexSize, "index-size", 100000, "managed fingerprints in the index for the managed run")
 	flag.IntVar(&o.mergeCommits, "merge-heavy-commits", 2000, "main-line commits of the merge-heavy repository (0 skips it)")
 	flag.IntVar(&o.runs, "runs", 5, "alternating runs per comparison on the merge-heavy repository")
+	flag.IntVar(&o.startupRuns, "startup-runs", 100, "alternating runs per start-up comparison")
+	flag.BoolVar(&o.startupOnly, "startup-only", false, "compare start-up only (no repository is built)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -61,6 +69,8 @@ type opts struct {
 	passman, gitleaks, work string
 	commits, indexSize      int
 	mergeCommits, runs      int
+	startupRuns             int
+	startupOnly             bool
 	seed                    uint64
 }
 
@@ -69,6 +79,8 @@ type measurement struct {
 	name      string
 	wall, cpu time.Duration
 	maxRSS    int64 // KiB: the command's own process, not git's (0 if it ended before the first look)
+	// anon and file are the largest RssAnon and RssFile seen (KiB).
+	anon, file int64
 }
 
 func run(ctx context.Context, o opts) error {
@@ -79,6 +91,9 @@ func run(ctx context.Context, o opts) error {
 	}
 	if err := os.MkdirAll(o.work, 0o755); err != nil {
 		return err
+	}
+	if o.startupOnly {
+		return startup(ctx, o)
 	}
 	repo := filepath.Join(o.work, fmt.Sprintf("repo-%d-%d", o.commits, o.seed))
 	m, extras, err := buildRepo(ctx, o, repo)
@@ -181,8 +196,8 @@ func mergeHeavy(ctx context.Context, o opts) error {
 	glReport := filepath.Join(o.work, "gitleaks-mh.json")
 	pmReport := filepath.Join(o.work, "passman-mh.json")
 	history := []cmdline{
-		{"gitleaks git", "", []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--report-format", "json", "--report-path", glReport, repo}},
-		{"passman scan git", pmReport, []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "-o", "json", repo}},
+		{name: "gitleaks git", args: []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--report-format", "json", "--report-path", glReport, repo}},
+		{name: "passman scan git", stdout: pmReport, args: []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "-o", "json", repo}},
 	}
 	if err := compare(ctx, "whole history", max(o.runs/2, 1), history); err != nil {
 		return err
@@ -209,8 +224,8 @@ func mergeHeavy(ctx context.Context, o opts) error {
 		return errors.New("no 50-commit range")
 	}
 	pr := []cmdline{
-		{"gitleaks git --log-opts=BASE..HEAD", "", []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--log-opts=" + base + "..HEAD", repo}},
-		{"passman scan git --range BASE..HEAD", "", []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "--range", base + "..HEAD", repo}},
+		{name: "gitleaks git --log-opts=BASE..HEAD", args: []string{o.gitleaks, "git", "--no-banner", "--log-level", "error", "--exit-code", "0", "--log-opts=" + base + "..HEAD", repo}},
+		{name: "passman scan git --range BASE..HEAD", args: []string{o.passman, "scan", "git", "--rules", "gitleaks", "--no-cache", "--range", base + "..HEAD", repo}},
 	}
 	if err := compare(ctx, "50-commit range", o.runs, pr); err != nil {
 		return err
@@ -243,27 +258,37 @@ func mergeHeavy(ctx context.Context, o opts) error {
 		return fmt.Errorf("git add: %w: %s", err, out)
 	}
 	if err := compare(ctx, "one-file staged change", o.runs, []cmdline{
-		{"gitleaks protect --staged", "", []string{o.gitleaks, "protect", "--staged", "--no-banner", "--log-level", "error", "-s", staged}},
-		{"passman scan staged", "", []string{o.passman, "scan", "staged", "--rules", "gitleaks", staged}},
+		{name: "gitleaks protect --staged", args: []string{o.gitleaks, "protect", "--staged", "--no-banner", "--log-level", "error", "-s", staged}},
+		{name: "passman scan staged", args: []string{o.passman, "scan", "staged", "--rules", "gitleaks", staged}},
 	}); err != nil {
 		return err
 	}
-	if err := compare(ctx, "start-up: version", o.runs*2, []cmdline{
-		{"gitleaks version", "", []string{o.gitleaks, "version"}},
-		{"passman --version", "", []string{o.passman, "--version"}},
+	return startup(ctx, o)
+}
+
+// startup compares the cost of starting: `--version`, and a scan of empty
+// standard input (a pre-commit hook's floor). Each run's peak memory is
+// the kernel's (rusage): these commands start no child.
+func startup(ctx context.Context, o opts) error {
+	if err := compare(ctx, "start-up: version", o.startupRuns, []cmdline{
+		{name: "gitleaks version", args: []string{o.gitleaks, "version"}, short: true},
+		{name: "passman --version", args: []string{o.passman, "--version"}, short: true},
 	}); err != nil {
 		return err
 	}
-	return compare(ctx, "start-up: empty standard input", o.runs*2, []cmdline{
-		{"gitleaks stdin", "", []string{o.gitleaks, "stdin", "--no-banner", "--log-level", "error"}},
-		{"passman scan file -", "", []string{o.passman, "scan", "file", "-"}},
+	return compare(ctx, "start-up: empty standard input", o.startupRuns, []cmdline{
+		{name: "gitleaks stdin", args: []string{o.gitleaks, "stdin", "--no-banner", "--log-level", "error"}, short: true},
+		{name: "passman scan file -", args: []string{o.passman, "scan", "file", "-"}, short: true},
 	})
 }
 
 // cmdline is one command of a comparison; stdout "" discards its output.
+// A short command's memory is read from rusage instead of sampled: the
+// sampling would compete with it for the CPU.
 type cmdline struct {
 	name, stdout string
 	args         []string
+	short        bool
 }
 
 // compare runs the commands in turn, n rounds, and prints each one's
@@ -273,25 +298,50 @@ func compare(ctx context.Context, title string, n int, cmds []cmdline) error {
 	walls := make([][]float64, len(cmds))
 	cpus := make([][]float64, len(cmds))
 	rss := make([]int64, len(cmds))
+	anon := make([]int64, len(cmds))
+	file := make([]int64, len(cmds))
+	load := loadavg()
 	for range n {
 		for i, c := range cmds {
-			m, err := measure(ctx, c.name, c.stdout, c.args...)
+			run := measure
+			if c.short {
+				run = measureShort
+			}
+			m, err := run(ctx, c.name, c.stdout, c.args...)
 			if err != nil {
 				return err
 			}
 			walls[i] = append(walls[i], m.wall.Seconds())
 			cpus[i] = append(cpus[i], m.cpu.Seconds())
 			rss[i] = max(rss[i], m.maxRSS)
+			anon[i], file[i] = max(anon[i], m.anon), max(file[i], m.file)
 		}
 	}
-	fmt.Printf("\n%s (%d alternating runs, medians):\n", title, n)
+	fmt.Printf("\n%s (%d alternating runs, medians; load average %s before, %s after):\n", title, n, load, loadavg())
 	for i, c := range cmds {
-		fmt.Printf("  %-40s wall %8.3fs  cpu %8.3fs  peak RSS %4d MB\n", c.name, median(walls[i]), median(cpus[i]), rss[i]/1024)
+		if cmds[i].short {
+			fmt.Printf("  %-40s wall %7.1fms  cpu %7.1fms  peak RSS %4d MB\n", c.name, 1000*median(walls[i]), 1000*median(cpus[i]), rss[i]/1024)
+			continue
+		}
+		fmt.Printf("  %-40s wall %8.3fs  cpu %8.3fs  peak RSS %4d MB (anon %d MB, file %d MB)\n", c.name, median(walls[i]), median(cpus[i]), rss[i]/1024, anon[i]/1024, file[i]/1024)
 	}
 	for i := 1; i < len(cmds); i++ {
 		fmt.Printf("  %s ÷ %s: wall %.2f, cpu %.2f\n", cmds[0].name, cmds[i].name, median(walls[0])/median(walls[i]), median(cpus[0])/median(cpus[i]))
 	}
 	return nil
+}
+
+// loadavg is the machine's 1-minute and 5-minute load average.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return "?"
+	}
+	return f[0] + "/" + f[1]
 }
 
 func median(v []float64) float64 {
@@ -414,7 +464,7 @@ func measure(ctx context.Context, name, stdout string, args ...string) (measurem
 	}
 	// The process's own peak (VmHWM), polled: rusage's ru_maxrss would
 	// also count git's children and, before exec, this process's image.
-	var peak int64
+	var peak, anon, file int64
 	done := make(chan struct{})
 	polled := make(chan struct{})
 	go func() {
@@ -423,10 +473,18 @@ func measure(ctx context.Context, name, stdout string, args ...string) (measurem
 		for {
 			if b, err := os.ReadFile(status); err == nil {
 				for line := range strings.Lines(string(b)) {
-					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-						if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
-							peak = max(peak, kb)
-						}
+					k, v, _ := strings.Cut(line, ":")
+					kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+					if err != nil {
+						continue
+					}
+					switch k {
+					case "VmHWM":
+						peak = max(peak, kb)
+					case "RssAnon":
+						anon = max(anon, kb)
+					case "RssFile":
+						file = max(file, kb)
 					}
 				}
 			}
@@ -450,7 +508,33 @@ func measure(ctx context.Context, name, stdout string, args ...string) (measurem
 		wall:   wall,
 		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
 		maxRSS: peak,
+		anon:   anon,
+		file:   file,
 	}, nil
+}
+
+// measureShort runs a command with empty standard input and its output
+// discarded, and returns its wall and CPU time and the kernel's peak RSS.
+func measureShort(ctx context.Context, name, _ string, args ...string) (measurement, error) {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer null.Close()
+	cmd.Stdin = null
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return measurement{}, fmt.Errorf("%s: %w", name, err)
+	}
+	m := measurement{name: name, wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.maxRSS = ru.Maxrss // KiB on Linux
+	}
+	return m, nil
 }
 
 // parity checks that passman reports every secret gitleaks reports, and
