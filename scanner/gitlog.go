@@ -49,8 +49,11 @@ type logParser struct {
 	eof     bool
 }
 
+// newLogParser reads r through a 64 KiB buffer, a pipe's capacity: a
+// larger one reads no faster from git and is held per git process for the
+// whole scan; longer lines go through p.long.
 func newLogParser(r io.Reader, maxLine int) *logParser {
-	return &logParser{r: bufio.NewReaderSize(r, 1<<20), maxLine: maxLine}
+	return &logParser{r: bufio.NewReaderSize(r, 64<<10), maxLine: maxLine}
 }
 
 var errLineTooLong = errors.New("line too long")
