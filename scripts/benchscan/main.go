@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&o.passman, "passman", "bin/passman", "passman binary")
 	flag.StringVar(&o.gitleaks, "gitleaks", ".tools/gitleaks", "gitleaks binary (v8.30.1)")
 	flag.StringVar(&o.work, "work", filepath.Join(os.TempDir(), "passman-bench-scan"), "work directory (the repository is kept and reused)")
-	flag.IntVar(&o.commits, "commits", 10000, "commits on the benchmark repository's main line")
+	flag.IntVar(&o.commits, "commits", 10000, "commits on the benchmark repository's main line (0 skips it: merge-heavy comparisons only)")
 	flag.Uint64Var(&o.seed, "seed", 1, "benchmark repository seed")
 	flag.IntVar(&o.indexSize, "index-size", 100000, "managed fingerprints in the index for the managed run")
 	flag.IntVar(&o.mergeCommits, "merge-heavy-commits", 2000, "main-line commits of the merge-heavy repository (0 skips it)")
@@ -94,6 +94,9 @@ func run(ctx context.Context, o opts) error {
 	}
 	if o.startupOnly {
 		return startup(ctx, o)
+	}
+	if o.commits == 0 {
+		return mergeHeavy(ctx, o)
 	}
 	repo := filepath.Join(o.work, fmt.Sprintf("repo-%d-%d", o.commits, o.seed))
 	m, extras, err := buildRepo(ctx, o, repo)
