@@ -87,6 +87,9 @@ type lazyRules struct {
 	mu       sync.Mutex
 	compiled []*config.Rule // by rule index; nil until compiled
 	errs     []error
+	// stops holds the stop words taken out of compiled rules' allowlists
+	// (see splitStopwords), by rule ID.
+	stops sync.Map
 }
 
 func eagerBook(cfg config.Config) *ruleBook { return &ruleBook{full: cfg, eager: true} }
@@ -342,6 +345,9 @@ func (l *lazyRules) compile(i int) {
 		l.errs[i] = fmt.Errorf("default rule %q: the rule index is out of date (go generate ./scanner)", l.rules[i].id)
 		return
 	}
+	if sw := splitStopwords(&one); sw != nil {
+		l.stops.Store(l.rules[i].id, sw)
+	}
 	c, err := translateOne(one)
 	if err != nil {
 		l.errs[i] = fmt.Errorf("default rule %q: %w", l.rules[i].id, err)
@@ -349,6 +355,101 @@ func (l *lazyRules) compile(i int) {
 	}
 	cr := c.Rules[l.rules[i].id]
 	l.compiled[i] = &cr
+}
+
+// stopwordsFor returns the stop words taken out of rule id's allowlists,
+// or nil.
+func (b *ruleBook) stopwordsFor(id string) *stopwordSet {
+	if b.eager || b.lazy == nil {
+		return nil
+	}
+	if sw, ok := b.lazy.stops.Load(id); ok {
+		return sw.(*stopwordSet)
+	}
+	return nil
+}
+
+// minSplitStopwords is the size from which a rule allowlist's stop words
+// are matched by a stopwordSet instead of gitleaks' own trie: the trie of
+// generic-api-key's 1,446 words holds 8 MB, a sixth of a history scan's
+// peak memory; the set holds ~100 KB.
+const minSplitStopwords = 256
+
+// splitStopwords takes the stop words out of the large "or" allowlists of
+// vc's rule (dropping an allowlist left with no other check) and returns
+// them, or nil. A finding the rule reports is then dropped when its secret
+// holds one of them (stopwordSet.match), which is what gitleaks' allowlist
+// did: in an "or" allowlist stop words allow a finding alone, and an
+// allowlisted finding plays no further part (gitleaks' filter drops a
+// generic finding for another one, never another for it).
+func splitStopwords(vc *config.ViperConfig) *stopwordSet {
+	r := &vc.Rules[0]
+	var sw *stopwordSet
+	kept := r.Allowlists[:0:0]
+	for _, a := range r.Allowlists {
+		if c := strings.ToUpper(a.Condition); len(a.StopWords) < minSplitStopwords || (c != "" && c != "OR" && c != "||") {
+			kept = append(kept, a)
+			continue
+		}
+		if sw == nil {
+			sw = &stopwordSet{byPrefix: map[uint16][]string{}}
+		}
+		for _, w := range a.StopWords {
+			sw.add(strings.ToLower(w))
+		}
+		b := *a
+		b.StopWords = nil
+		if len(b.Commits)+len(b.Paths)+len(b.Regexes) > 0 {
+			kept = append(kept, &b)
+		}
+	}
+	if sw != nil {
+		r.Allowlists = kept
+	}
+	return sw
+}
+
+// stopwordSet finds whether a string holds one of a set of words: the
+// words are chained by their first two bytes, so a match is one pass over
+// the string.
+type stopwordSet struct {
+	byPrefix map[uint16][]string
+	short    []string // words of fewer than two bytes
+}
+
+func (s *stopwordSet) add(w string) {
+	if len(w) < 2 {
+		if !slices.Contains(s.short, w) {
+			s.short = append(s.short, w)
+		}
+		return
+	}
+	k := uint16(w[0])<<8 | uint16(w[1])
+	if !slices.Contains(s.byPrefix[k], w) {
+		s.byPrefix[k] = append(s.byPrefix[k], w)
+	}
+}
+
+// match reports whether secret, lower-cased, holds one of the words, as
+// gitleaks' Allowlist.ContainsStopWord does.
+func (s *stopwordSet) match(secret string) bool {
+	if secret == "" {
+		return false
+	}
+	lower := strings.ToLower(secret)
+	for _, w := range s.short {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	for i := 0; i+1 < len(lower); i++ {
+		for _, w := range s.byPrefix[uint16(lower[i])<<8|uint16(lower[i+1])] {
+			if strings.HasPrefix(lower[i:], w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // translateOne runs Translate, which panics on a bad regex (MustCompile).

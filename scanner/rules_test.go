@@ -40,17 +40,11 @@ func TestLazyRulesMatchAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sources, err := defaultSources(RulesPassman)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := lazyBook(sources...).all()
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := &Scanner{rules: eagerBook(all), maxSize: DefaultMaxFileSize}
+	full := gitleaksTranslated(t)
 	total := 0
-	for name, content := range lazySamples() {
+	samples := lazySamples()
+	samples["stopword.go"] = stopwordSample
+	for name, content := range samples {
 		got, _, err := lazy.ScanReader(ctx, name, strings.NewReader(content))
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +60,76 @@ func TestLazyRulesMatchAll(t *testing.T) {
 	}
 	if total < 5 {
 		t.Fatalf("the samples found only %d secrets: they test nothing", total)
+	}
+}
+
+// gitleaksTranslated is a Scanner with passman's default rules as
+// gitleaks' own loader translates them, all at once.
+func gitleaksTranslated(t *testing.T) *Scanner {
+	t.Helper()
+	src, err := defaultRules(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig("", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Scanner{rules: eagerBook(cfg), maxSize: DefaultMaxFileSize}
+}
+
+// stopwordSample's secret would be generic-api-key's but for the stop
+// word "admin" in it.
+const stopwordSample = "api_key = \"Zq8adminXv7Lp3RtY5wK9e\"\n"
+
+// TestSplitStopwords checks that generic-api-key's stop words, matched
+// outside gitleaks' allowlist (splitStopwords), drop what the allowlist
+// drops and nothing else.
+func TestSplitStopwords(t *testing.T) {
+	ctx := context.Background()
+	lazy, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := gitleaksTranslated(t)
+	for _, tc := range []struct {
+		content string
+		want    int
+	}{
+		{stopwordSample, 0},
+		{strings.Replace(stopwordSample, "admin", "q7x9z", 1), 1},
+		{strings.ToUpper(stopwordSample[:10]) + strings.Replace(stopwordSample[10:], "admin", "ADMIN", 1), 0},
+	} {
+		for name, s := range map[string]*Scanner{"lazy": lazy, "gitleaks' translation": full} {
+			got, _, err := s.ScanReader(ctx, "config.go", strings.NewReader(tc.content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.want {
+				t.Errorf("%s: %q: %d findings %+v, want %d", name, tc.content, len(got), got, tc.want)
+			}
+		}
+	}
+	sw := lazy.rules.stopwordsFor("generic-api-key")
+	if sw == nil {
+		t.Fatal("generic-api-key's stop words were not split")
+	}
+	cfg, err := lazy.rules.forRules(map[string]bool{"generic-api-key": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.Rules["generic-api-key"].Allowlists {
+		if len(a.StopWords) > 0 || len(a.Regexes) == 0 {
+			t.Errorf("allowlist left with %d stop words, %d regexes", len(a.StopWords), len(a.Regexes))
+		}
+	}
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{{"", false}, {"xxADMINxx", true}, {"admi", false}, {"zzz000000", true}, {"q7x9z", false}} {
+		if got := sw.match(c.s); got != c.want {
+			t.Errorf("match(%q) = %v, want %v", c.s, got, c.want)
+		}
 	}
 }
 

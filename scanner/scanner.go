@@ -471,6 +471,9 @@ func (s *Scanner) scanFragment(ctx context.Context, det *detect.Detector, name s
 	//lint:ignore SA1019 DetectContext takes detect.Fragment in v8.
 	frag := detect.Fragment{Raw: string(b), FilePath: name, StartLine: startLine, CommitSHA: commit}
 	for _, g := range det.DetectContext(ctx, frag) {
+		if sw := s.rules.stopwordsFor(g.RuleID); sw != nil && sw.match(g.Secret) {
+			continue // gitleaks' allowlist for the rule (see splitStopwords)
+		}
 		f := Finding{
 			RuleID:      g.RuleID,
 			Description: g.Description,
