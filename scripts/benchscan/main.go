@@ -57,6 +57,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 5, "alternating runs per comparison on the merge-heavy repository")
 	flag.IntVar(&o.startupRuns, "startup-runs", 100, "alternating runs per start-up comparison")
 	flag.BoolVar(&o.startupOnly, "startup-only", false, "compare start-up only (no repository is built)")
+	flag.StringVar(&o.baseline, "baseline", "", "another passman binary (an earlier build) to add to the start-up comparisons")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -68,6 +69,7 @@ func main() {
 
 type opts struct {
 	passman, gitleaks, work string
+	baseline                string
 	commits, indexSize      int
 	mergeCommits, runs      int
 	startupRuns             int
@@ -92,8 +94,12 @@ func run(ctx context.Context, o opts) error {
 	// writes them: how a file was written decides how the kernel caches
 	// it (the linker's output can sit in 2 MB pages, mapped whole), and so
 	// how much of the executable counts in a process's RSS.
-	for _, bin := range []*string{&o.passman, &o.gitleaks} {
-		dst := filepath.Join(o.work, "bin", filepath.Base(*bin))
+	bins := []*string{&o.passman, &o.gitleaks}
+	if o.baseline != "" {
+		bins = append(bins, &o.baseline)
+	}
+	for i, bin := range bins {
+		dst := filepath.Join(o.work, "bin", fmt.Sprintf("%d-%s", i, filepath.Base(*bin)))
 		if err := copyFile(*bin, dst); err != nil {
 			return fmt.Errorf("binary: %w", err)
 		}
@@ -280,16 +286,22 @@ func mergeHeavy(ctx context.Context, o opts) error {
 // standard input (a pre-commit hook's floor). Each run's peak memory is
 // the kernel's (rusage): these commands start no child.
 func startup(ctx context.Context, o opts) error {
-	if err := compare(ctx, "start-up: version", o.startupRuns, []cmdline{
+	version := []cmdline{
 		{name: "gitleaks version", args: []string{o.gitleaks, "version"}, short: true},
 		{name: "passman --version", args: []string{o.passman, "--version"}, short: true},
-	}); err != nil {
-		return err
 	}
-	return compare(ctx, "start-up: empty standard input", o.startupRuns, []cmdline{
+	stdin := []cmdline{
 		{name: "gitleaks stdin", args: []string{o.gitleaks, "stdin", "--no-banner", "--log-level", "error"}, short: true},
 		{name: "passman scan file -", args: []string{o.passman, "scan", "file", "-"}, short: true},
-	})
+	}
+	if o.baseline != "" {
+		version = append(version, cmdline{name: "baseline passman --version", args: []string{o.baseline, "--version"}, short: true})
+		stdin = append(stdin, cmdline{name: "baseline passman scan file -", args: []string{o.baseline, "scan", "file", "-"}, short: true})
+	}
+	if err := compare(ctx, "start-up: version", o.startupRuns, version); err != nil {
+		return err
+	}
+	return compare(ctx, "start-up: empty standard input", o.startupRuns, stdin)
 }
 
 // cmdline is one command of a comparison; stdout "" discards its output.
