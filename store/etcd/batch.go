@@ -30,6 +30,9 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if store.FenceOf(ctx) != nil {
+		return d.Update(ctx, fn)
+	}
 	c := groupcommit.NewCall(fn)
 	if !d.batch.Add(c) {
 		return ErrClosed
