@@ -3,6 +3,8 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/etcdtest"
+	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/boltdb"
@@ -91,5 +94,104 @@ func TestBackupFromEtcd(t *testing.T) {
 		if err != nil || string(v.Value.Reveal()) != "etcd backup value of "+p {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestRestoreSharedFromBolt: a bbolt store's backup restores straight into
+// an etcd prefix, its chain becoming server pm-1's there; a prefix that
+// holds anything is refused (and left as it was) unless the restore is
+// forced; the restored deployment verifies every chain and serves the
+// values and tokens to the server that goes on with the chain.
+func TestRestoreSharedFromBolt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	for _, p := range []string{"app/a", "app/b"} {
+		if _, err := l.Put(ctx, p, secret.NewValue([]byte("restored value of "+p)), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	prefix := etcdtest.Prefix(t.Name())
+	backend := func() *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db := backend()
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("other"), []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: db, ServerID: "pm-1"}
+	if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
+		t.Fatalf("restore into a prefix that holds a key: %v, want refused", err)
+	}
+	var keys int
+	if err := db.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func([]byte, []byte) (bool, error) { keys++; return true, nil })
+	}); err != nil || keys != 1 {
+		t.Fatalf("after the refused restore the prefix holds %d keys (%v), want the 1 it had", keys, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused restore left an audit log: %v", err)
+	}
+	other := dst
+	other.KeyFile, other.Keyring = filepath.Join(t.TempDir(), "missing.key"), nil
+	if _, err := core.RestoreShared(ctx, other, bytes.NewReader(buf.Bytes()), true); err == nil {
+		t.Fatal("restore without the master key")
+	}
+	rep, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed != 1 || rep.Keys == 0 || rep.ServerID != "pm-1" || rep.AuditEntries == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	reps, err := core.VerifyCluster(ctx, backend(), kr)
+	if err != nil || len(reps) != 1 || reps[0].Server != "pm-1" || !reps[0].Report.OK {
+		t.Fatalf("chains of the restored prefix: %+v, %v", reps, err)
+	}
+	dst.Backend = backend()
+	r := open(t, dst)
+	defer r.Close()
+	for _, p := range []string{"app/a", "app/b"} {
+		v, err := r.Get(ctx, p, secret.Selector{})
+		if err != nil || string(v.Value.Reveal()) != "restored value of "+p {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := r.LookupToken(ctx, tok); err != nil {
+		t.Errorf("a token of the backup: %v", err)
+	}
+	if rep, err := r.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Errorf("audit verify on the restored server: %+v, %v", rep, err)
+	}
+	if _, err := r.Put(ctx, "app/c", secret.NewValue([]byte("new")), secret.PutOptions{}); err != nil {
+		t.Errorf("a write on the restored store: %v", err)
+	}
+	// A second restore into the now full prefix is refused.
+	again := dst
+	again.Dir, again.Backend = filepath.Join(t.TempDir(), "pm-2"), backend()
+	if _, err := core.RestoreShared(ctx, again, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
+		t.Errorf("restore into a restored prefix: %v, want refused", err)
 	}
 }
