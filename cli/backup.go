@@ -241,7 +241,7 @@ func (a *app) restoreShared(cmd *cobra.Command, c config, ecfg etcd.Config, serv
 func (a *app) sharedTarget(to, configFile string, serverID *string) (*etcd.Config, error) {
 	switch {
 	case to != "" && configFile != "":
-		return nil, usageErrorf("--to and --config both name a target: give one")
+		return nil, usageErrorf("both an etcd URL and --config name the store: give one")
 	case to != "":
 		ecfg, err := etcd.ParseURL(to)
 		if err != nil {
