@@ -51,7 +51,9 @@ type Service interface {
 type Leadership interface {
 	// Campaign blocks until this node leads or ctx is done. The context it
 	// returns is cancelled when the lead is lost; resign gives it up and
-	// must be called once the work under it has stopped.
+	// must be called once the work under it has stopped. It may carry a
+	// store.Fence, on which every store write made with it is conditioned,
+	// so a node that lost the lead without noticing writes nothing.
 	Campaign(ctx context.Context) (lead context.Context, resign func(), err error)
 	// Leader names the node that leads now, "" when none does.
 	Leader(ctx context.Context) (string, error)
