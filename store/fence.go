@@ -39,3 +39,25 @@ func FenceOf(ctx context.Context) Fence {
 	f, _ := ctx.Value(fenceKey{}).(Fence)
 	return f
 }
+
+// FenceChecker is a backend that can tell whether a fence holds without
+// writing: what a holder of a role asks before it acts outside the store
+// (a rotation's target), where no commit can carry the fence.
+type FenceChecker interface {
+	// CheckFence returns an error wrapping ErrFenced when f does not hold.
+	CheckFence(ctx context.Context, f Fence) error
+}
+
+// CheckFence checks the fence ctx carries on b: nil when ctx carries none,
+// or b is a single-node backend (no FenceChecker) where every fence holds.
+func CheckFence(ctx context.Context, b Backend) error {
+	f := FenceOf(ctx)
+	if f == nil {
+		return nil
+	}
+	fc, ok := b.(FenceChecker)
+	if !ok {
+		return nil
+	}
+	return fc.CheckFence(ctx, f)
+}

@@ -16,7 +16,8 @@
 // its TTL) is fenced: the lead context carries a store.Fence on its
 // election key (etcd.KeyFence), so each store write of its work commits
 // only while that key exists with its create revision, and fails with
-// store.ErrFenced, writing nothing, once the lead has passed on. A
+// store.ErrFenced, writing nothing, once the lead has passed on; each
+// connector call (core's RotationConnector) checks the fence first. A
 // rotation it was in the middle of is in the store with its recorded
 // step, and the next leader resumes it rather than starting another
 // (rotation.Runner; the create step is a check-and-set on the current

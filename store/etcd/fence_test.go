@@ -52,6 +52,9 @@ func TestFence(t *testing.T) {
 	if err := batch(held, "y", "1"); err != nil {
 		t.Fatalf("fenced batch while the key is held: %v", err)
 	}
+	if err := store.CheckFence(held, d); err != nil {
+		t.Fatalf("fence check while the key is held: %v", err)
+	}
 	// The key is made again, as a new lead's would be: the old fence's
 	// revision no longer matches.
 	if _, err := d.Client().Delete(ctx, fenceKey); err != nil {
@@ -59,6 +62,9 @@ func TestFence(t *testing.T) {
 	}
 	if err := write(held, "x", "2"); !errors.Is(err, store.ErrFenced) {
 		t.Errorf("write after the key is gone: %v, want ErrFenced", err)
+	}
+	if err := store.CheckFence(held, d); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("fence check after the key is gone: %v, want ErrFenced", err)
 	}
 	if _, err := d.Client().Put(ctx, fenceKey, "b"); err != nil {
 		t.Fatal(err)
@@ -68,6 +74,12 @@ func TestFence(t *testing.T) {
 	}
 	if err := write(store.WithFence(ctx, otherFence{}), "x", "3"); !errors.Is(err, store.ErrFenced) {
 		t.Errorf("write under a fence etcd cannot check: %v, want ErrFenced", err)
+	}
+	if err := store.CheckFence(store.WithFence(ctx, otherFence{}), d); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("check of a fence etcd cannot check: %v, want ErrFenced", err)
+	}
+	if err := store.CheckFence(ctx, d); err != nil {
+		t.Errorf("check without a fence: %v", err)
 	}
 	if x, y := get("x"), get("y"); x != "1" || y != "1" {
 		t.Errorf("x=%q y=%q after the refused writes, want both 1", x, y)
