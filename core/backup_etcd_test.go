@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,69 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 	again.Dir, again.Backend = filepath.Join(t.TempDir(), "pm-2"), backend()
 	if _, err := core.RestoreShared(ctx, again, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
 		t.Errorf("restore into a restored prefix: %v, want refused", err)
+	}
+}
+
+// TestRestoreSharedNestedPrefix: a forced restore into a prefix that is the
+// parent of another deployment's (passman/ over passman/prod/) is refused
+// before anything is removed: the nested store keeps every key and its
+// chain verifies.
+func TestRestoreSharedNestedPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("nested value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	parent := etcdtest.Prefix(t.Name())
+	backend := func(prefix string) *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	prod := core.Options{Dir: filepath.Join(t.TempDir(), "prod"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
+		Backend: backend(parent + "prod/"), ServerID: "pm-1"}
+	if _, err := core.RestoreShared(ctx, prod, bytes.NewReader(buf.Bytes()), false); err != nil {
+		t.Fatal(err)
+	}
+	count := func(db *etcd.DB) int {
+		n := 0
+		if err := db.View(ctx, func(tx store.Tx) error {
+			return tx.Scan(nil, nil, func([]byte, []byte) (bool, error) { n++; return true, nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count(backend(parent + "prod/"))
+	dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-9"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
+		Backend: backend(parent), ServerID: "pm-9"}
+	if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), true); !errors.Is(err, secret.ErrPrecondition) || !strings.Contains(err.Error(), "prod/") {
+		t.Fatalf("forced restore over a nested deployment: %v, want refused naming it", err)
+	}
+	if after := count(backend(parent + "prod/")); after != before || before == 0 {
+		t.Errorf("the nested store holds %d keys after the refused restore, want the %d it had", after, before)
+	}
+	if reps, err := core.VerifyCluster(ctx, backend(parent+"prod/"), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+		t.Errorf("the nested store's chains: %+v, %v", reps, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused restore left an audit log: %v", err)
 	}
 }

@@ -141,8 +141,14 @@ func requireNewChain(ctx context.Context, b store.Backend, id string) error {
 	return nil
 }
 
-// clearStore removes every key under the target's prefix, in batches.
+// clearStore removes every key under the target's prefix, in batches. It
+// refuses, removing nothing, a prefix below which another store lives
+// (etcd://.../passman over passman/prod/): its keys are under the prefix
+// too, and a forced restore must not wipe a second deployment.
 func clearStore(ctx context.Context, b store.Backend) (int, error) {
+	if err := refuseNestedStore(ctx, b); err != nil {
+		return 0, err
+	}
 	total := 0
 	for {
 		var keys [][]byte
@@ -169,4 +175,30 @@ func clearStore(ctx context.Context, b store.Backend) (int, error) {
 		}
 		total += len(keys)
 	}
+}
+
+// storeMarker is the key every store holds (store.Open checks it).
+const storeMarker = "m/store"
+
+// refuseNestedStore fails when b's prefix holds another store's marker
+// below it: a key ending in "/m/store", which no key of a store's own does
+// (secret keys end in a NUL or a version, metadata names are passman's).
+func refuseNestedStore(ctx context.Context, b store.Backend) error {
+	var nested string
+	err := b.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func(k, _ []byte) (bool, error) {
+			if len(k) > len(storeMarker) && bytes.HasSuffix(k, []byte("/"+storeMarker)) {
+				nested = string(k[:len(k)-len(storeMarker)])
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("check the target store: %w", err)
+	}
+	if nested != "" {
+		return fmt.Errorf("%w: another store lives below the target prefix (at %q under it): a forced restore would remove it too; restore into a prefix that is not a parent of another deployment's", secret.ErrPrecondition, nested)
+	}
+	return nil
 }
