@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,5 +259,109 @@ func TestRestoreSharedNestedPrefix(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused restore left an audit log: %v", err)
+	}
+}
+
+// failingBackend is a real etcd store whose Update number failAt (from 1)
+// fails before it writes, as an etcd that loses quorum mid-restore would.
+type failingBackend struct {
+	*etcd.DB
+	failAt, n int
+}
+
+var errInjected = errors.New("injected: etcd unavailable")
+
+func (f *failingBackend) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if f.n++; f.n == f.failAt {
+		return errInjected
+	}
+	return f.DB.Update(ctx, fn)
+}
+
+// TestRestoreSharedPartial: a restore into etcd that fails half-way, in
+// the copy or in a forced restore's clearing, leaves no store marker, so
+// no server opens the half-written prefix and serves it as the store; the
+// forced restore run again then completes and verifies.
+func TestRestoreSharedPartial(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("partial value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	backend := func(prefix string) *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	marked := func(db *etcd.DB) bool {
+		found := false
+		if err := db.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get([]byte("m/store"))
+			if found = err == nil; errors.Is(err, store.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	restore := func(b store.Backend, force bool) error {
+		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: b, ServerID: "pm-1"}
+		_, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), force)
+		return err
+	}
+
+	// The copy fails at its second write (the audit chain's).
+	freshPrefix := etcdtest.Prefix(t.Name())
+	fresh := backend(freshPrefix)
+	if err := restore(&failingBackend{DB: fresh, failAt: 2}, false); !errors.Is(err, errInjected) {
+		t.Fatalf("restore whose copy fails: %v", err)
+	}
+	if marked(fresh) {
+		t.Error("a restore that failed in its copy left a store marker: a server would serve the partial prefix")
+	}
+	if err := restore(fresh, true); err != nil {
+		t.Fatalf("the forced restore run again: %v", err)
+	}
+	if reps, err := core.VerifyCluster(ctx, backend(freshPrefix), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+		t.Errorf("chains after the forced restore: %+v, %v", reps, err)
+	}
+
+	// A forced restore over an old store of more keys than one clearing
+	// transaction takes fails at its second write.
+	old := backend(etcdtest.Prefix(t.Name()))
+	if err := old.Update(ctx, func(tx store.Tx) error {
+		for i := range 600 {
+			if err := tx.Put(fmt.Appendf(nil, "f/old-%04d", i), []byte("x")); err != nil {
+				return err
+			}
+		}
+		return tx.Put([]byte("m/store"), []byte("old"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := restore(&failingBackend{DB: old, failAt: 2}, true); !errors.Is(err, errInjected) {
+		t.Fatalf("forced restore whose clearing fails: %v", err)
+	}
+	if marked(old) {
+		t.Error("a forced restore that failed while clearing left the old store marker over a partly removed store")
 	}
 }

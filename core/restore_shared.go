@@ -95,12 +95,18 @@ func RestoreShared(ctx context.Context, opts Options, r io.Reader, replace bool)
 	} else if err := requireEmpty(ctx, to); err != nil {
 		return rep, err
 	}
-	if rep.Keys, err = copyKeys(ctx, src, to, clusterHeadPrefix+owner); err != nil {
+	var marker []byte
+	rep.Keys, marker, err = copyKeys(ctx, src, to, clusterHeadPrefix+owner)
+	if err != nil {
 		return rep, fmt.Errorf("copy store: %w", err)
 	}
 	if rep.AuditEntries, err = copyAuditLog(ctx, filepath.Join(tmp, AuditFile), to, owner); err != nil {
 		return rep, fmt.Errorf("copy audit log: %w", err)
 	}
+	if err := putMarker(ctx, to, marker); err != nil {
+		return rep, err
+	}
+	rep.Keys++
 	if opts.ServerID == owner {
 		if err := os.Rename(filepath.Join(tmp, AuditFile), logPath); err != nil {
 			return rep, fmt.Errorf("restore: %w", err)
@@ -149,7 +155,25 @@ func clearStore(ctx context.Context, b store.Backend) (int, error) {
 	if err := refuseNestedStore(ctx, b); err != nil {
 		return 0, err
 	}
+	// The marker goes first: a clear that fails half-way leaves no store
+	// that a server would open and serve.
+	marked := false
+	err := b.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Get([]byte(storeMarker))
+		if marked = err == nil; errors.Is(err, store.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return tx.Delete([]byte(storeMarker))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear the target store: %w", err)
+	}
 	total := 0
+	if marked {
+		total = 1
+	}
 	for {
 		var keys [][]byte
 		err := b.Update(ctx, func(tx store.Tx) error {
