@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,12 +9,14 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/fsx"
+	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/store/etcd"
 )
@@ -217,6 +220,11 @@ func (a *app) restoreShared(cmd *cobra.Command, c config, ecfg etcd.Config, serv
 		return err
 	}
 	defer b.Close()
+	if force {
+		if err := refuseLiveServers(cmd.Context(), b); err != nil {
+			return err
+		}
+	}
 	opts := c.coreOptions()
 	opts.Backend, opts.ServerID = b, serverID
 	rep, err := core.RestoreShared(cmd.Context(), opts, in, force)
@@ -269,4 +277,21 @@ func (a *app) sharedTarget(to, configFile string, serverID *string) (*etcd.Confi
 		*serverID = fc.ServerID
 	}
 	return ecfg, nil
+}
+
+// refuseLiveServers refuses a forced restore while servers of the
+// deployment are running: they would go on serving (and writing) over the
+// prefix it clears. A server whose scheduler runs holds a key of the
+// deployment's election on its session's lease while it lives; one
+// without the scheduler shows nowhere, hence the docs' "stop its servers".
+func refuseLiveServers(ctx context.Context, b *etcd.DB) error {
+	pfx := server.ElectionPrefix(b.Prefix()) + "/"
+	resp, err := b.Client().Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("restore: look for running servers: %w", err)
+	}
+	if resp.Count > 0 {
+		return fmt.Errorf("%w: %d server(s) of this deployment are running (their scheduler's election keys are under %s): stop them before a forced restore", secret.ErrPrecondition, resp.Count, pfx)
+	}
+	return nil
 }
