@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/backup"
@@ -363,5 +367,133 @@ func TestRestoreSharedPartial(t *testing.T) {
 	}
 	if marked(old) {
 		t.Error("a forced restore that failed while clearing left the old store marker over a partly removed store")
+	}
+}
+
+// rewriteBackup is b with its header changed by header and its database
+// by db (a bbolt file, as a bbolt store's backup holds): what a hostile
+// or damaged backup holds, with a valid checksum.
+func rewriteBackup(t *testing.T, b []byte, header func(*backup.Header), db func(store.Backend)) []byte {
+	t.Helper()
+	ctx := context.Background()
+	br, err := backup.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := br.Header
+	header(&h)
+	dir := t.TempDir()
+	var kinds []backup.Kind
+	for {
+		k, sec, err := br.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(int(k))), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, k)
+	}
+	dbFile := filepath.Join(dir, strconv.Itoa(int(backup.KindBoltDB)))
+	bdb, err := boltdb.Open(ctx, dbFile, boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db(bdb)
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	bw, err := backup.NewWriter(&out, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds {
+		w, err := bw.Section(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, strconv.Itoa(int(k))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestRestoreSharedHostileBackup: a backup whose database holds a key
+// outside a store's keyspace (one that would land in a deployment nested
+// below the target prefix), or whose header names a server id no server
+// may have (it names keys in the target), is refused as corrupt; the
+// target is left holding no store.
+func TestRestoreSharedHostileBackup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("hostile value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	for name, b := range map[string][]byte{
+		"foreign key": rewriteBackup(t, buf.Bytes(), func(*backup.Header) {}, func(db store.Backend) {
+			if err := db.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("prod/m/store"), []byte("x")) }); err != nil {
+				t.Fatal(err)
+			}
+		}),
+		"server id": rewriteBackup(t, buf.Bytes(), func(h *backup.Header) { h.ServerID = "../pm-1/00000000000000000001" }, func(store.Backend) {}),
+	} {
+		prefix := etcdtest.Prefix(t.Name())
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: db, ServerID: "pm-1"}
+		if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(b), false); !errors.Is(err, secret.ErrCorrupt) {
+			t.Errorf("%s: restore: %v, want refused as corrupt", name, err)
+		}
+		// The restore closes its backend once it has opened the store.
+		check, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		resp, err := check.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range resp.Kvs {
+			if k := string(kv.Key); k == prefix+"m/store" || strings.HasPrefix(k, prefix+"prod/") {
+				t.Errorf("%s: the refused restore wrote %q", name, k)
+			}
+		}
 	}
 }

@@ -152,6 +152,9 @@ func copyKeys(ctx context.Context, src, to store.Backend, headName string) (int,
 					return true, nil
 				}
 				last = bytes.Clone(k)
+				if !isStoreKey(k) {
+					return false, fmt.Errorf("%w: the source holds a key outside a store's keyspace (%.64q): it would land beside the store, not in it", secret.ErrCorrupt, k)
+				}
 				if string(k) == storeMarker {
 					marker = bytes.Clone(v)
 					return true, nil
@@ -191,6 +194,18 @@ func copyKeys(ctx context.Context, src, to store.Backend, headName string) (int,
 		}
 		total += len(batch)
 	}
+}
+
+// isStoreKey says whether k is in a store's keyspace: its secrets (s/),
+// fingerprints (f/) and metadata (m/). A key elsewhere, copied under an
+// etcd prefix, could land in another deployment's nested below it.
+func isStoreKey(k []byte) bool {
+	for _, p := range []string{"s/", "f/", "m/"} {
+		if bytes.HasPrefix(k, []byte(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // putMarker writes the store's marker copyKeys held back: the last write
