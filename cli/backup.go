@@ -163,7 +163,8 @@ With --to etcd://HOST:PORT[,HOST:PORT...]/PREFIX, or --config naming a
 server configuration with storage: etcd, the backup (of a bbolt store or of
 a cluster) is restored into that etcd prefix instead, which must hold
 nothing unless --force, which first removes what it holds (stop its
-servers first). --store is then the directory of the server --server-id
+servers first: it refuses while one runs the scheduler, and refuses a
+prefix another deployment's lies below). --store is then the directory of the server --server-id
 (default: the server that took a cluster's backup; a bbolt backup's chain
 becomes this server's), where its audit log is written; every server's
 audit chain in the backup is restored into etcd, so audit verify passes.
