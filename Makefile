@@ -176,7 +176,8 @@ bench-cluster: build $(ETCD)
 	./scripts/bench-cluster.sh $(BIN) $(ETCD)
 
 ## demo-cluster: 3 etcd members and 2 passman servers on loopback: a write
-## on one, a read on the other, faults survived.
+## on one, a read on the other, faults survived, and the rotation schedule
+## moving to the other server when its leader is killed.
 demo-cluster: build $(ETCD)
 	./scripts/demo-cluster.sh $(BIN) $(ETCD)
 

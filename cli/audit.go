@@ -20,6 +20,7 @@ import (
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 func newAuditCmd(a *app) *cobra.Command {
@@ -29,7 +30,77 @@ func newAuditCmd(a *app) *cobra.Command {
 		Args:  groupArgs,
 		RunE:  groupRun,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(a), newAuditTailCmd(a), newAuditShowCmd(a))
+	cmd.AddCommand(newAuditVerifyCmd(a), newAuditTailCmd(a), newAuditShowCmd(a), newAuditRecoverCmd(a))
+	return cmd
+}
+
+func newAuditRecoverCmd(a *app) *cobra.Command {
+	var from, configFile, serverID, to string
+	cmd := &cobra.Command{
+		Use:   "recover --server-id ID (--config FILE | --from etcd://...) [--to FILE]",
+		Short: "Write a server's audit log back out of the etcd store it replicated to",
+		Long: `Write the audit chain of server --server-id, as the etcd store of a cluster
+holds it (every server replicates its chain there), to a new log file: what
+replaces the log of a server whose disk was lost, so that it goes on under
+its own id, or what an auditor reads. The store is the one --config (a
+server configuration with storage: etcd, whose server_id and store apply
+unless flags say otherwise) or --from etcd://HOST:PORT[,...]/PREFIX names.
+The log goes to --to, by default the audit log of the store directory
+(--store): where the server started with that directory finds it.
+
+An existing file is never overwritten. The chain is written beside it and
+verified against the head the store recorded, its signature checked with
+the master key when one is at hand (as audit verify does); only a chain
+that verifies is moved into place. It runs where the server's etcd
+credentials are, not through a server: it is a step of rebuilding a
+server, and reads the store directly.`,
+		Example: `  passman audit recover --config /etc/passman/server.yaml
+  passman audit recover --from etcd://10.0.0.1:2379/passman/prod --server-id pm-2 --to /tmp/pm-2-audit.log`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" && configFile == "" {
+				return usageErrorf("name the store: --config FILE (storage: etcd) or --from etcd://...")
+			}
+			ecfg, err := a.sharedTarget(from, configFile, &serverID)
+			if err != nil {
+				return err
+			}
+			if ecfg == nil {
+				return usageErrorf("%s does not keep the store in etcd (storage: etcd): a single server's log has no copy to recover from", configFile)
+			}
+			if serverID == "" {
+				return usageErrorf("--server-id is required")
+			}
+			dir, err := a.storeDir()
+			if err != nil {
+				return err
+			}
+			if to == "" {
+				to = filepath.Join(dir, core.AuditFile)
+			}
+			kr, err := a.verifyKeyring(dir)
+			if err != nil {
+				return err
+			}
+			b, err := etcd.Open(cmd.Context(), *ecfg)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			rep, err := core.RecoverLog(cmd.Context(), b, kr, serverID, to)
+			if err != nil {
+				return fmt.Errorf("recover audit log: %w", err)
+			}
+			return a.out.emit(rep, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "recovered the audit log of server %s into %s\n%s\n", serverID, to, verifyText(rep))
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "a server configuration `FILE` with storage: etcd")
+	cmd.Flags().StringVar(&from, "from", "", "the etcd store: etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
+	cmd.Flags().StringVar(&serverID, "server-id", "", "the server whose chain to recover (default: --config's server_id)")
+	cmd.Flags().StringVar(&to, "to", "", "the new log `FILE` (default: STORE/"+core.AuditFile+")")
 	return cmd
 }
 

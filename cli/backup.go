@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,12 +9,16 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/fsx"
+	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/server"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // backupReport is what store backup reports.
@@ -141,18 +146,42 @@ func (c *counter) Write(p []byte) (int, error) {
 }
 
 func newStoreRestoreCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var to, configFile, serverID string
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "restore FILE",
-		Short: "Restore a backup into a new store directory",
+		Short: "Restore a backup into a new store directory or an etcd prefix",
 		Long: `Restore the backup in FILE ("-" for standard input) into the store directory
 (--store), which must hold no store yet. The master key is not in the
 backup: give the store's key as for any command (--key-file, or
 PASSMAN_MASTER_KEY); it is checked before anything is written. The backup
 is kept only once its checksum matched, and the restored store's audit
 log is checked against the head its database recorded, as on every open;
-the restore is audited in it.`,
+the restore is audited in it.
+
+With --to etcd://HOST:PORT[,HOST:PORT...]/PREFIX, or --config naming a
+server configuration with storage: etcd, the backup (of a bbolt store or of
+a cluster) is restored into that etcd prefix instead, which must hold
+nothing unless --force, which first removes what it holds (stop its
+servers first: it refuses while one runs the scheduler, and refuses a
+prefix another deployment's lies below). --store is then the directory of the server --server-id
+(default: the server that took a cluster's backup; a bbolt backup's chain
+becomes this server's), where its audit log is written; every server's
+audit chain in the backup is restored into etcd, so audit verify passes.
+With --config, its store, key_file and server_id apply unless flags say
+otherwise. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
+		Example: `  passman store restore /backups/passman.pmb --store /var/lib/passman-new --key-file /safe/master.key
+  passman store restore /backups/passman.pmb --config /etc/passman/server.yaml
+  passman store restore /backups/passman.pmb --to etcd://10.0.0.1:2379/passman/prod --server-id pm-1 --store /var/lib/passman`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ecfg, err := a.sharedTarget(to, configFile, &serverID)
+			if err != nil {
+				return err
+			}
+			if ecfg == nil && (force || serverID != "") {
+				return usageErrorf("--force and --server-id are for a restore into etcd (--to, or --config with storage: etcd)")
+			}
 			c, err := a.config()
 			if err != nil {
 				return err
@@ -166,6 +195,9 @@ the restore is audited in it.`,
 				defer f.Close()
 				in = f
 			}
+			if ecfg != nil {
+				return a.restoreShared(cmd, c, *ecfg, serverID, force, in)
+			}
 			rep, err := core.Restore(cmd.Context(), c.coreOptions(), in)
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
@@ -176,4 +208,91 @@ the restore is audited in it.`,
 			})
 		},
 	}
+	cmd.Flags().StringVar(&to, "to", "", "restore into an etcd prefix: etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
+	cmd.Flags().StringVar(&configFile, "config", "", "a server configuration `FILE` whose etcd storage to restore into")
+	cmd.Flags().StringVar(&serverID, "server-id", "", "the server whose audit log --store gets (etcd)")
+	cmd.Flags().BoolVar(&force, "force", false, "remove what the etcd prefix holds before restoring")
+	return cmd
+}
+
+func (a *app) restoreShared(cmd *cobra.Command, c config, ecfg etcd.Config, serverID string, force bool, in io.Reader) error {
+	b, err := etcd.Open(cmd.Context(), ecfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if force {
+		if err := refuseLiveServers(cmd.Context(), b); err != nil {
+			return err
+		}
+	}
+	opts := c.coreOptions()
+	opts.Backend, opts.ServerID = b, serverID
+	rep, err := core.RestoreShared(cmd.Context(), opts, in, force)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return a.out.emit(rep, func(w io.Writer) error {
+		removed := ""
+		if force {
+			removed = fmt.Sprintf(" (%d keys removed first)", rep.Removed)
+		}
+		_, err := fmt.Fprintf(w, "restored store %s (backed up %s from %s) into etcd prefix %s%s: %d keys, %d audit entries; the audit log of server %s is in %s\n",
+			rep.Header.StoreID, timeText(rep.Header.CreatedAt), rep.Header.Source, b.Prefix(), removed, rep.Keys, rep.AuditEntries, rep.ServerID, rep.Dir)
+		return err
+	})
+}
+
+// sharedTarget resolves the etcd store a command works on: --to, or the
+// etcd storage of the server configuration file, whose store and key_file
+// (and server_id, for etcd) apply unless flags or the environment say
+// otherwise. nil means no etcd store was named.
+func (a *app) sharedTarget(to, configFile string, serverID *string) (*etcd.Config, error) {
+	switch {
+	case to != "" && configFile != "":
+		return nil, usageErrorf("both an etcd URL and --config name the store: give one")
+	case to != "":
+		ecfg, err := etcd.ParseURL(to)
+		if err != nil {
+			return nil, err
+		}
+		return &ecfg, nil
+	case configFile == "":
+		return nil, nil
+	}
+	fc, err := server.LoadFile(configFile)
+	if err != nil {
+		return nil, err
+	}
+	ecfg, err := fc.EtcdConfig()
+	if err != nil {
+		return nil, err
+	}
+	if a.flags.store == "" && a.env.getenv(envStore) == "" {
+		a.flags.store = fc.Store
+	}
+	if a.flags.keyFile == "" && a.env.getenv(envKeyFile) == "" {
+		a.flags.keyFile = fc.KeyFile
+	}
+	if ecfg != nil && *serverID == "" {
+		*serverID = fc.ServerID
+	}
+	return ecfg, nil
+}
+
+// refuseLiveServers refuses a forced restore while servers of the
+// deployment are running: they would go on serving (and writing) over the
+// prefix it clears. A server whose scheduler runs holds a key of the
+// deployment's election on its session's lease while it lives; one
+// without the scheduler shows nowhere, hence the docs' "stop its servers".
+func refuseLiveServers(ctx context.Context, b *etcd.DB) error {
+	pfx := server.ElectionPrefix(b.Prefix()) + "/"
+	resp, err := b.Client().Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return fmt.Errorf("restore: look for running servers: %w", err)
+	}
+	if resp.Count > 0 {
+		return fmt.Errorf("%w: %d server(s) of this deployment are running (their scheduler's election keys are under %s): stop them before a forced restore", secret.ErrPrecondition, resp.Count, pfx)
+	}
+	return nil
 }

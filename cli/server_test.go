@@ -80,6 +80,7 @@ func TestRemoteCommands(t *testing.T) {
 		{"keys", "list"},
 		{"keys", "rotate"},
 		{"store", "compact"},
+		{"audit", "recover", "--from", "etcd://127.0.0.1:1/x", "--server-id", "a"},
 	} {
 		inv := r.run("", nil, args...)
 		if inv.code != ExitUsage || !strings.Contains(inv.stderr, "local store only") {

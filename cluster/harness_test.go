@@ -145,6 +145,17 @@ func (d *deployment) addServer(id string) *serverProc {
 // server's configuration.
 func (d *deployment) addServerWith(id, extra string) *serverProc {
 	d.t.Helper()
+	s := d.configureServer(id, extra)
+	if err := d.start(s); err != nil {
+		d.t.Fatal(err)
+	}
+	return s
+}
+
+// configureServer writes server id's configuration and adds it to d
+// without starting it.
+func (d *deployment) configureServer(id, extra string) *serverProc {
+	d.t.Helper()
 	port := freePort(d.t)
 	s := &serverProc{id: id, dir: filepath.Join(d.dir, id), addr: fmt.Sprintf("https://127.0.0.1:%d", port)}
 	s.config = filepath.Join(d.dir, id+".yaml")
@@ -167,9 +178,6 @@ etcd:
 		d.t.Fatal(err)
 	}
 	d.servers = append(d.servers, s)
-	if err := d.start(s); err != nil {
-		d.t.Fatal(err)
-	}
 	return s
 }
 

@@ -204,6 +204,13 @@ func writeAuditSection(bw *backup.Writer, path string, size int64) error {
 type RestoreReport struct {
 	Dir    string        `json:"dir"`
 	Header backup.Header `json:"backup"`
+	// Of a restore into a shared store (RestoreShared): the keys written,
+	// the keys a forced restore removed first, the audit entries written
+	// as a chain's replica, and the server whose log Dir now holds.
+	Keys         int    `json:"keys,omitempty"`
+	Removed      int    `json:"removed,omitempty"`
+	AuditEntries uint64 `json:"audit_entries,omitempty"`
+	ServerID     string `json:"server_id,omitempty"`
 }
 
 // restoreBatch bounds the records one transaction of a logical restore
@@ -226,20 +233,12 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (RestoreReport, err
 			return rep, fmt.Errorf("%w: %s already exists: restore into a new store directory", secret.ErrPrecondition, p)
 		}
 	}
-	kr := opts.Keyring
-	if kr == nil {
-		var err error
-		if kr, err = keyring.LoadFile(opts.keyFile()); err != nil {
-			return rep, fmt.Errorf("the backup holds no master key; give the store's key (--key-file or %s): %w", keyring.EnvVar, err)
-		}
+	kr, br, err := openBackup(opts, r)
+	if br != nil {
+		rep.Header = br.Header
 	}
-	br, err := backup.NewReader(r)
 	if err != nil {
 		return rep, err
-	}
-	rep.Header = br.Header
-	if !slices.ContainsFunc(br.Header.KeyIDs, kr.Has) {
-		return rep, fmt.Errorf("%w: master key %s does not open this backup (its store uses %v); give the store's key with --key-file or %s", secret.ErrKey, kr.Active(), br.Header.KeyIDs, keyring.EnvVar)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return rep, fmt.Errorf("create store directory: %w", err)
@@ -274,6 +273,27 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (RestoreReport, err
 		"source": br.Header.Source, "audit_seq": strconv.FormatUint(br.Header.AuditSeq, 10)}
 	err = l.record(ctx, audit.Entry{Action: ActionRestore, Details: details}, nil)
 	return rep, errors.Join(err, l.Close())
+}
+
+// openBackup loads the master key opts names and reads the backup's
+// header, checking that the key is one the backup's store used before
+// anything is written.
+func openBackup(opts Options, r io.Reader) (*keyring.Keyring, *backup.Reader, error) {
+	kr := opts.Keyring
+	if kr == nil {
+		var err error
+		if kr, err = keyring.LoadFile(opts.keyFile()); err != nil {
+			return nil, nil, fmt.Errorf("the backup holds no master key; give the store's key (--key-file or %s): %w", keyring.EnvVar, err)
+		}
+	}
+	br, err := backup.NewReader(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.ContainsFunc(br.Header.KeyIDs, kr.Has) {
+		return kr, br, fmt.Errorf("%w: master key %s does not open this backup (its store uses %v); give the store's key with --key-file or %s", secret.ErrKey, kr.Active(), br.Header.KeyIDs, keyring.EnvVar)
+	}
+	return kr, br, nil
 }
 
 // readSections writes the backup's database and audit log into dir, and

@@ -3,14 +3,23 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/internal/etcdtest"
+	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/boltdb"
@@ -90,6 +99,401 @@ func TestBackupFromEtcd(t *testing.T) {
 		v, err := r.Get(ctx, p, secret.Selector{})
 		if err != nil || string(v.Value.Reveal()) != "etcd backup value of "+p {
 			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+// TestRestoreSharedFromBolt: a bbolt store's backup restores straight into
+// an etcd prefix, its chain becoming server pm-1's there; a prefix that
+// holds anything is refused (and left as it was) unless the restore is
+// forced; the restored deployment verifies every chain and serves the
+// values and tokens to the server that goes on with the chain.
+func TestRestoreSharedFromBolt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	for _, p := range []string{"app/a", "app/b"} {
+		if _, err := l.Put(ctx, p, secret.NewValue([]byte("restored value of "+p)), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	prefix := etcdtest.Prefix(t.Name())
+	backend := func() *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db := backend()
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("other"), []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: db, ServerID: "pm-1"}
+	if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
+		t.Fatalf("restore into a prefix that holds a key: %v, want refused", err)
+	}
+	var keys int
+	if err := db.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func([]byte, []byte) (bool, error) { keys++; return true, nil })
+	}); err != nil || keys != 1 {
+		t.Fatalf("after the refused restore the prefix holds %d keys (%v), want the 1 it had", keys, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused restore left an audit log: %v", err)
+	}
+	other := dst
+	other.KeyFile, other.Keyring = filepath.Join(t.TempDir(), "missing.key"), nil
+	if _, err := core.RestoreShared(ctx, other, bytes.NewReader(buf.Bytes()), true); err == nil {
+		t.Fatal("restore without the master key")
+	}
+	rep, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed != 1 || rep.Keys == 0 || rep.ServerID != "pm-1" || rep.AuditEntries == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	reps, err := core.VerifyCluster(ctx, backend(), kr)
+	if err != nil || len(reps) != 1 || reps[0].Server != "pm-1" || !reps[0].Report.OK {
+		t.Fatalf("chains of the restored prefix: %+v, %v", reps, err)
+	}
+	dst.Backend = backend()
+	r := open(t, dst)
+	defer r.Close()
+	for _, p := range []string{"app/a", "app/b"} {
+		v, err := r.Get(ctx, p, secret.Selector{})
+		if err != nil || string(v.Value.Reveal()) != "restored value of "+p {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := r.LookupToken(ctx, tok); err != nil {
+		t.Errorf("a token of the backup: %v", err)
+	}
+	if rep, err := r.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Errorf("audit verify on the restored server: %+v, %v", rep, err)
+	}
+	if _, err := r.Put(ctx, "app/c", secret.NewValue([]byte("new")), secret.PutOptions{}); err != nil {
+		t.Errorf("a write on the restored store: %v", err)
+	}
+	// A second restore into the now full prefix is refused.
+	again := dst
+	again.Dir, again.Backend = filepath.Join(t.TempDir(), "pm-2"), backend()
+	if _, err := core.RestoreShared(ctx, again, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
+		t.Errorf("restore into a restored prefix: %v, want refused", err)
+	}
+}
+
+// TestRestoreSharedNestedPrefix: a forced restore into a prefix that is the
+// parent of another deployment's (passman/ over passman/prod/) is refused
+// before anything is removed: the nested store keeps every key and its
+// chain verifies.
+func TestRestoreSharedNestedPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("nested value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	parent := etcdtest.Prefix(t.Name())
+	backend := func(prefix string) *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	prod := core.Options{Dir: filepath.Join(t.TempDir(), "prod"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
+		Backend: backend(parent + "prod/"), ServerID: "pm-1"}
+	if _, err := core.RestoreShared(ctx, prod, bytes.NewReader(buf.Bytes()), false); err != nil {
+		t.Fatal(err)
+	}
+	count := func(db *etcd.DB) int {
+		n := 0
+		if err := db.View(ctx, func(tx store.Tx) error {
+			return tx.Scan(nil, nil, func([]byte, []byte) (bool, error) { n++; return true, nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count(backend(parent + "prod/"))
+	dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-9"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
+		Backend: backend(parent), ServerID: "pm-9"}
+	if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), true); !errors.Is(err, secret.ErrPrecondition) || !strings.Contains(err.Error(), "prod/") {
+		t.Fatalf("forced restore over a nested deployment: %v, want refused naming it", err)
+	}
+	if after := count(backend(parent + "prod/")); after != before || before == 0 {
+		t.Errorf("the nested store holds %d keys after the refused restore, want the %d it had", after, before)
+	}
+	if reps, err := core.VerifyCluster(ctx, backend(parent+"prod/"), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+		t.Errorf("the nested store's chains: %+v, %v", reps, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused restore left an audit log: %v", err)
+	}
+}
+
+// failingBackend is a real etcd store whose Update number failAt (from 1)
+// fails before it writes, as an etcd that loses quorum mid-restore would.
+type failingBackend struct {
+	*etcd.DB
+	failAt, n int
+}
+
+var errInjected = errors.New("injected: etcd unavailable")
+
+func (f *failingBackend) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if f.n++; f.n == f.failAt {
+		return errInjected
+	}
+	return f.DB.Update(ctx, fn)
+}
+
+// TestRestoreSharedPartial: a restore into etcd that fails half-way, in
+// the copy or in a forced restore's clearing, leaves no store marker, so
+// no server opens the half-written prefix and serves it as the store; the
+// forced restore run again then completes and verifies.
+func TestRestoreSharedPartial(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("partial value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	backend := func(prefix string) *etcd.DB {
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	marked := func(db *etcd.DB) bool {
+		found := false
+		if err := db.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get([]byte("m/store"))
+			if found = err == nil; errors.Is(err, store.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	restore := func(b store.Backend, force bool) error {
+		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: b, ServerID: "pm-1"}
+		_, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), force)
+		return err
+	}
+
+	// The copy fails at its second write (the audit chain's).
+	freshPrefix := etcdtest.Prefix(t.Name())
+	fresh := backend(freshPrefix)
+	if err := restore(&failingBackend{DB: fresh, failAt: 2}, false); !errors.Is(err, errInjected) {
+		t.Fatalf("restore whose copy fails: %v", err)
+	}
+	if marked(fresh) {
+		t.Error("a restore that failed in its copy left a store marker: a server would serve the partial prefix")
+	}
+	if err := restore(fresh, true); err != nil {
+		t.Fatalf("the forced restore run again: %v", err)
+	}
+	if reps, err := core.VerifyCluster(ctx, backend(freshPrefix), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+		t.Errorf("chains after the forced restore: %+v, %v", reps, err)
+	}
+
+	// A forced restore over an old store of more keys than one clearing
+	// transaction takes fails at its second write.
+	old := backend(etcdtest.Prefix(t.Name()))
+	if err := old.Update(ctx, func(tx store.Tx) error {
+		for i := range 600 {
+			if err := tx.Put(fmt.Appendf(nil, "f/old-%04d", i), []byte("x")); err != nil {
+				return err
+			}
+		}
+		return tx.Put([]byte("m/store"), []byte("old"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := restore(&failingBackend{DB: old, failAt: 2}, true); !errors.Is(err, errInjected) {
+		t.Fatalf("forced restore whose clearing fails: %v", err)
+	}
+	if marked(old) {
+		t.Error("a forced restore that failed while clearing left the old store marker over a partly removed store")
+	}
+}
+
+// rewriteBackup is b with its header changed by header and its database
+// by db (a bbolt file, as a bbolt store's backup holds): what a hostile
+// or damaged backup holds, with a valid checksum.
+func rewriteBackup(t *testing.T, b []byte, header func(*backup.Header), db func(store.Backend)) []byte {
+	t.Helper()
+	ctx := context.Background()
+	br, err := backup.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := br.Header
+	header(&h)
+	dir := t.TempDir()
+	var kinds []backup.Kind
+	for {
+		k, sec, err := br.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(int(k))), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, k)
+	}
+	dbFile := filepath.Join(dir, strconv.Itoa(int(backup.KindBoltDB)))
+	bdb, err := boltdb.Open(ctx, dbFile, boltdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db(bdb)
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	bw, err := backup.NewWriter(&out, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds {
+		w, err := bw.Section(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, strconv.Itoa(int(k))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestRestoreSharedHostileBackup: a backup whose database holds a key
+// outside a store's keyspace (one that would land in a deployment nested
+// below the target prefix), or whose header names a server id no server
+// may have (it names keys in the target), is refused as corrupt; the
+// target is left holding no store.
+func TestRestoreSharedHostileBackup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := initStore(t, audit.SyncWrite)
+	l := open(t, opts)
+	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("hostile value")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := etcdtest.Shared(t)
+	for name, b := range map[string][]byte{
+		"foreign key": rewriteBackup(t, buf.Bytes(), func(*backup.Header) {}, func(db store.Backend) {
+			if err := db.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("prod/m/store"), []byte("x")) }); err != nil {
+				t.Fatal(err)
+			}
+		}),
+		"server id": rewriteBackup(t, buf.Bytes(), func(h *backup.Header) { h.ServerID = "../pm-1/00000000000000000001" }, func(store.Backend) {}),
+	} {
+		prefix := etcdtest.Prefix(t.Name())
+		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: db, ServerID: "pm-1"}
+		if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(b), false); !errors.Is(err, secret.ErrCorrupt) {
+			t.Errorf("%s: restore: %v, want refused as corrupt", name, err)
+		}
+		// The restore closes its backend once it has opened the store.
+		check, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		resp, err := check.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range resp.Kvs {
+			if k := string(kv.Key); k == prefix+"m/store" || strings.HasPrefix(k, prefix+"prod/") {
+				t.Errorf("%s: the refused restore wrote %q", name, k)
+			}
 		}
 	}
 }

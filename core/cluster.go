@@ -149,7 +149,7 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 		return nil, err
 	}
 	if r.done > head.Seq || beyond {
-		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds later entries of server %s; restore the log from the store (core.ReadReplica) or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.id)
+		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds later entries of server %s; recover the log from the store ('passman audit recover') or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.id)
 	}
 	if head.Seq > r.done {
 		// Written before a crash, after the last replication.

@@ -166,6 +166,71 @@ func TestClusterAuditSurvivesServerDiskLoss(t *testing.T) {
 		l.Close()
 		t.Fatal("server reopened under its id with its audit log gone")
 	}
+
+	// Its log recovered from the store, it goes on under its id. (The
+	// refused open closed its backend.)
+	optsA.Backend, err = etcd.Open(ctx, etcd.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: optsA.Backend.(*etcd.DB).Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(optsA.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(optsA.Dir, core.AuditFile)
+	rep, err := core.RecoverLog(ctx, optsA.Backend, optsA.Keyring, "a", logPath)
+	if err != nil || !rep.OK || rep.Signature != audit.SignatureValid {
+		t.Fatalf("recover a's log: %+v, %v", rep, err)
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !bytes.Contains(b, []byte(`"action":"secret.put","path":"prod/lost-disk"`)) {
+		t.Fatalf("the recovered log lacks the put's entry (%v)", err)
+	}
+	if r, err := audit.Verify(ctx, logPath, audit.Head{}); err != nil || !r.OK {
+		t.Fatalf("the recovered file's chain: %+v, %v", r, err)
+	}
+	if _, err := core.RecoverLog(ctx, optsA.Backend, optsA.Keyring, "a", logPath); !errors.Is(err, secret.ErrPrecondition) {
+		t.Errorf("recover over an existing log: %v, want refused", err)
+	}
+	if _, err := core.RecoverLog(ctx, optsA.Backend, optsA.Keyring, "nobody", filepath.Join(optsA.Dir, "x.log")); !errors.Is(err, secret.ErrNotFound) {
+		t.Errorf("recover a chain the store does not hold: %v", err)
+	}
+	a2, err := core.Open(ctx, optsA)
+	if err != nil {
+		t.Fatalf("reopen a on its recovered log: %v", err)
+	}
+	defer a2.Close()
+	if _, err := a2.Put(ctx, "prod/after-recovery", secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := a2.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Fatalf("audit verify on the recovered server: %+v, %v", rep, err)
+	}
+}
+
+// A replica that does not verify is not recovered: nothing is written.
+func TestRecoverLogRefusesBrokenChain(t *testing.T) {
+	a, _, optsA, _ := twoServers(t)
+	ctx := context.Background()
+	if _, err := a.Put(ctx, "prod/x", secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.TamperReplica(ctx, optsA.Backend, "a", 1, func(line []byte) []byte {
+		return bytes.Replace(line, []byte(`"alice"`), []byte(`"malice"`), 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a.log")
+	if _, err := core.RecoverLog(ctx, optsA.Backend, optsA.Keyring, "a", path); !errors.Is(err, secret.ErrTampered) {
+		t.Fatalf("recover a tampered chain: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a log was written: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 0 {
+		t.Fatalf("left behind: %v", ents)
+	}
+	if _, err := core.RecoverLog(ctx, optsA.Backend, optsA.Keyring, "Bad/Id", path); !errors.Is(err, secret.ErrInvalidArgument) {
+		t.Errorf("a malformed server id: %v", err)
+	}
 }
 
 // A replica entry changed in the store is caught by verification.

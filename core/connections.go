@@ -169,7 +169,51 @@ func (l *Local) RotationConnector(ctx context.Context, path string, spec *secret
 	if err := l.read(ctx, audit.Entry{Action: o.action, Path: path, Decision: dec, Details: o.details}, err); err != nil {
 		return nil, "", err
 	}
+	if store.FenceOf(ctx) != nil {
+		c = fencedConnector{c: c, db: l.db}
+	}
 	return c, conn.Connector, nil
+}
+
+// fencedConnector is the connector of work done under a store.Fence (the
+// scheduler's, under its lead): a target is outside the store, so no
+// commit carries the fence there, and each step first checks that the
+// fence still holds. A deposed leader that wakes from a pause then leaves
+// the target alone: it neither rolls back a value its successor set nor
+// revokes a role a later rotation gave a new password.
+type fencedConnector struct {
+	c  rotation.Connector
+	db store.Backend
+}
+
+func (f fencedConnector) Set(ctx context.Context, t rotation.Target) error {
+	if err := store.CheckFence(ctx, f.db); err != nil {
+		return fmt.Errorf("set: %w", err)
+	}
+	return f.c.Set(ctx, t)
+}
+
+func (f fencedConnector) Test(ctx context.Context, t rotation.Target) error {
+	if err := store.CheckFence(ctx, f.db); err != nil {
+		return fmt.Errorf("test: %w", err)
+	}
+	return f.c.Test(ctx, t)
+}
+
+func (f fencedConnector) Revoke(ctx context.Context, t rotation.Target) error {
+	if err := store.CheckFence(ctx, f.db); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	return f.c.Revoke(ctx, t)
+}
+
+// Compose keeps the wrapped connector's: without one the pending value is
+// the generated one, as the runner makes it.
+func (f fencedConnector) Compose(current, generated secret.Value) (secret.Value, error) {
+	if c, ok := f.c.(rotation.Composer); ok {
+		return c.Compose(current, generated)
+	}
+	return generated, nil
 }
 
 // bind loads the connection spec names and binds the spec to it.

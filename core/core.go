@@ -258,7 +258,12 @@ func Open(ctx context.Context, opts Options) (*Local, error) {
 	logPath := filepath.Join(opts.Dir, AuditFile)
 	if _, serr := os.Stat(logPath); errors.Is(serr, os.ErrNotExist) {
 		if h, err := readCheckpoint(ctx, st, headName); err != nil || h.Seq > 0 {
-			return nil, errors.Join(fmt.Errorf("%w: audit log %s is missing but the store recorded %d entries; run 'passman audit verify'", secret.ErrTampered, logPath, h.Seq), err, db.Close())
+			hint := "run 'passman audit verify'"
+			if opts.Backend != nil {
+				// A cluster's store holds a copy of the chain.
+				hint = "recover it from the store with 'passman audit recover' or give this server a new id"
+			}
+			return nil, errors.Join(fmt.Errorf("%w: audit log %s is missing but the store recorded %d entries; %s", secret.ErrTampered, logPath, h.Seq, hint), err, db.Close())
 		}
 	}
 	alog, err := audit.Open(ctx, logPath, audit.Options{Sync: opts.AuditSync, Now: opts.Now})

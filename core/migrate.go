@@ -82,7 +82,8 @@ func Migrate(ctx context.Context, opts Options, to store.Backend, serverID strin
 	if err != nil {
 		return rep, err
 	}
-	rep.Keys, err = copyKeys(ctx, src, to, clusterHeadPrefix+serverID)
+	var marker []byte
+	rep.Keys, marker, err = copyKeys(ctx, src, to, clusterHeadPrefix+serverID)
 	if cerr := src.Close(); err == nil {
 		err = cerr
 	}
@@ -92,6 +93,10 @@ func Migrate(ctx context.Context, opts Options, to store.Backend, serverID strin
 	if rep.AuditEntries, err = copyAuditLog(ctx, filepath.Join(opts.Dir, AuditFile), to, serverID); err != nil {
 		return rep, fmt.Errorf("copy audit log: %w", err)
 	}
+	if err := putMarker(ctx, to, marker); err != nil {
+		return rep, err
+	}
+	rep.Keys++
 	rep.MovedDB = dbPath + MigratedSuffix
 	if err := os.Rename(dbPath, rep.MovedDB); err != nil {
 		return rep, fmt.Errorf("move the migrated database aside: %w", err)
@@ -129,30 +134,48 @@ func requireEmpty(ctx context.Context, b store.Backend) error {
 }
 
 // copyKeys copies every key of src into to, in batches, the bbolt store's
-// audit head going to headName.
-func copyKeys(ctx context.Context, src, to store.Backend, headName string) (int, error) {
+// audit head going to headName, except the store's marker, which it
+// returns for the caller to write once everything else is in: a copy that
+// fails half-way leaves no store that a server would open and serve.
+func copyKeys(ctx context.Context, src, to store.Backend, headName string) (int, []byte, error) {
 	oldHead := string(store.MetaKey(auditHeadMeta))
-	var cursor []byte
+	var cursor, marker []byte
 	total := 0
 	for {
 		type kv struct{ k, v []byte }
 		var batch []kv
+		var last []byte
 		size := 0
 		err := src.View(ctx, func(tx store.Tx) error {
 			return tx.Scan(nil, cursor, func(k, v []byte) (bool, error) {
 				if cursor != nil && bytes.Equal(k, cursor) {
 					return true, nil
 				}
-				batch = append(batch, kv{bytes.Clone(k), bytes.Clone(v)})
+				last = bytes.Clone(k)
+				if !isStoreKey(k) {
+					return false, fmt.Errorf("%w: the source holds a key outside a store's keyspace (%.64q): it would land beside the store, not in it", secret.ErrCorrupt, k)
+				}
+				if string(k) == storeMarker {
+					marker = bytes.Clone(v)
+					return true, nil
+				}
+				batch = append(batch, kv{last, bytes.Clone(v)})
 				size += len(k) + len(v)
 				return len(batch) < migrateBatch && size < migrateBatchBytes, nil
 			})
 		})
 		if err != nil {
-			return total, err
+			return total, nil, err
 		}
+		if last == nil {
+			if marker == nil {
+				return total, nil, fmt.Errorf("%w: the source holds no store (no %s key)", secret.ErrCorrupt, storeMarker)
+			}
+			return total, marker, nil
+		}
+		cursor = last
 		if len(batch) == 0 {
-			return total, nil
+			continue
 		}
 		err = to.Update(ctx, func(tx store.Tx) error {
 			for _, e := range batch {
@@ -167,11 +190,31 @@ func copyKeys(ctx context.Context, src, to store.Backend, headName string) (int,
 			return nil
 		})
 		if err != nil {
-			return total, err
+			return total, nil, err
 		}
 		total += len(batch)
-		cursor = batch[len(batch)-1].k
 	}
+}
+
+// isStoreKey says whether k is in a store's keyspace: its secrets (s/),
+// fingerprints (f/) and metadata (m/). A key elsewhere, copied under an
+// etcd prefix, could land in another deployment's nested below it.
+func isStoreKey(k []byte) bool {
+	for _, p := range []string{"s/", "f/", "m/"} {
+		if bytes.HasPrefix(k, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// putMarker writes the store's marker copyKeys held back: the last write
+// of a copy, which makes the target a store.
+func putMarker(ctx context.Context, to store.Backend, marker []byte) error {
+	if err := to.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte(storeMarker), marker) }); err != nil {
+		return fmt.Errorf("write the store marker: %w", err)
+	}
+	return nil
 }
 
 // copyAuditLog writes the log's entries as server id's replicated chain.

@@ -51,7 +51,9 @@ type Service interface {
 type Leadership interface {
 	// Campaign blocks until this node leads or ctx is done. The context it
 	// returns is cancelled when the lead is lost; resign gives it up and
-	// must be called once the work under it has stopped.
+	// must be called once the work under it has stopped. It may carry a
+	// store.Fence, on which every store write made with it is conditioned,
+	// so a node that lost the lead without noticing writes nothing.
 	Campaign(ctx context.Context) (lead context.Context, resign func(), err error)
 	// Leader names the node that leads now, "" when none does.
 	Leader(ctx context.Context) (string, error)
@@ -252,7 +254,10 @@ func (s *Scheduler) RunOnce(ctx context.Context, dueAt time.Time) (Run, error) {
 		level = slog.LevelWarn
 	}
 	s.cfg.Logger.LogAttrs(ctx, level, "scheduler run", attrs...)
-	// Recorded even when the lead was lost meanwhile: what was done, was.
+	// Recorded even when ctx was cancelled meanwhile: what was done, was.
+	// A fence ctx carries still holds the record to the lead, so a node
+	// whose lead passed to another (an etcd election's) records nothing:
+	// its run's rotations are in their secrets' status and the audit log.
 	if err := s.svc.RecordRun(context.WithoutCancel(ctx), run); err != nil {
 		s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "scheduler could not record its run", slog.String("error", err.Error()))
 		return run, fmt.Errorf("record scheduler run: %w", err)

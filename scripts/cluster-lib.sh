@@ -59,7 +59,9 @@ etcd_leader() {
   return 1
 }
 
-# server_config ID DIR PORT PREFIX AUDIT_SYNC: a server's YAML on stdout.
+# server_config ID DIR PORT PREFIX AUDIT_SYNC: a server's YAML on stdout,
+# with $SERVER_EXTRA (more YAML lines, such as a scheduler section) at its
+# end.
 server_config() {
   local eps
   eps=$(IFS=,; echo "${etcd_client_urls[*]}")
@@ -78,6 +80,7 @@ etcd:
   endpoints: [${eps//,/, }]
   prefix: $4
   stale_reads: ${STALE_READS:-false}
+${SERVER_EXTRA:-}
 YAML
 }
 

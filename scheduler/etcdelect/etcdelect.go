@@ -12,10 +12,16 @@
 // Overlap. A leader cut off from etcd sees its session end when its lease
 // would have expired on its side (the keepalive stream's deadline), and
 // its lead context is cancelled then; the work in flight stops at its
-// next store call. A rotation it was in the middle of is in the store with
-// its recorded step, and the next leader resumes it rather than starting
-// another (rotation.Runner; the create step is a check-and-set on the
-// current version).
+// next store call. A leader that did not see it (a process paused past
+// its TTL) is fenced: the lead context carries a store.Fence on its
+// election key (etcd.KeyFence), so each store write of its work commits
+// only while that key exists with its create revision, and fails with
+// store.ErrFenced, writing nothing, once the lead has passed on; each
+// connector call (core's RotationConnector) checks the fence first. A
+// rotation it was in the middle of is in the store with its recorded
+// step, and the next leader resumes it rather than starting another
+// (rotation.Runner; the create step is a check-and-set on the current
+// version).
 package etcdelect
 
 import (
@@ -28,6 +34,8 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/passman-dev/passman/scheduler"
+	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // DefaultTTL is the session lease's TTL: how long a dead leader keeps the
@@ -85,6 +93,10 @@ func (e *Election) Campaign(ctx context.Context) (context.Context, func(), error
 		return nil, nil, errors.Join(fmt.Errorf("etcd election: campaign: %w", err), sess.Close())
 	}
 	lead, cancel := context.WithCancel(ctx)
+	// Every store write of the lead's work is fenced on the election key:
+	// a leader paused past its TTL may wake with lead not yet cancelled,
+	// but its writes then fail in etcd, ordered after the key's deletion.
+	lead = store.WithFence(lead, etcd.KeyFence{Key: el.Key(), CreateRev: el.Rev()})
 	go func() {
 		select {
 		case <-sess.Done():

@@ -25,10 +25,14 @@ const commitTimeout = 30 * time.Second
 // when one fails (error or panic) it is re-run alone as with Update, whose
 // result Batch returns, and the others go on together. A commit error goes
 // to every caller of the batch. A caller whose ctx ends stops waiting, but
-// its fn may still commit.
+// its fn may still commit. A call under a store.Fence runs alone, as
+// Update.
 func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if store.FenceOf(ctx) != nil {
+		return d.Update(ctx, fn)
 	}
 	c := groupcommit.NewCall(fn)
 	if !d.batch.Add(c) {

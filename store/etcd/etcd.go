@@ -343,6 +343,9 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if size > d.maxTxnB {
 		return false, fmt.Errorf("%w: etcd store: a transaction of %d bytes is over the %d a request may carry (etcd's --max-request-bytes less framing)", secret.ErrTooLarge, size, d.maxTxnB)
 	}
+	if f := store.FenceOf(t.ctx); f != nil {
+		return d.fencedTxn(ctx, f, cmps, ops)
+	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, d.etcdError("commit", err)
