@@ -133,7 +133,8 @@ type DB struct {
 	closeOnce sync.Once
 	inflight  sync.WaitGroup
 
-	batch groupcommit.Queue
+	batch   groupcommit.Queue
+	barrier barrier
 }
 
 var _ store.Backend = (*DB)(nil)

@@ -76,8 +76,9 @@ func (t *tx) fail(err error) error {
 }
 
 // get is a range request on the snapshot. The first read of a
-// transaction is linearizable (or, for a View with StaleReads, served by
-// the member at hand) and fixes the snapshot revision; later ones are at
+// transaction is linearizable (through a barrier shared with concurrent
+// transactions: barrier.go; for a View with StaleReads, served by the
+// member at hand) and fixes the snapshot revision; later ones are at
 // that revision, which needs no round through the leader: any member that
 // has applied the revision answers the same, so the member at hand serves
 // it, and one that has not applied it yet says so and is asked again
@@ -85,9 +86,9 @@ func (t *tx) fail(err error) error {
 func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	if t.rev == 0 {
 		if !t.writable && t.d.cfg.StaleReads {
-			extra = append(extra, clientv3.WithSerializable())
+			return t.d.cli.Get(t.ctx, key, append(extra, clientv3.WithSerializable())...)
 		}
-		return t.d.cli.Get(t.ctx, key, extra...)
+		return t.firstGet(key, extra)
 	}
 	opts := append([]clientv3.OpOption{clientv3.WithRev(t.rev)}, extra...)
 	resp, err := t.d.cli.Get(t.ctx, key, append(opts[:len(opts):len(opts)], clientv3.WithSerializable())...)
