@@ -488,6 +488,7 @@ func (r *replicatedLog) stageInto(tx store.Tx, ac afterCommitter, seq uint64) er
 // commit's round trip: their entries could not be in the store before the
 // reserved ones anyway (the chain is replicated without gaps).
 func (r *replicatedLog) seal(ctx context.Context, tx store.Tx, ac afterCommitter, e audit.Entry) (audit.Entry, error) {
+	tx = rootOf(tx)
 	res := r.reservationOf(tx)
 	if res == nil {
 		var err error
@@ -512,7 +513,18 @@ func (r *replicatedLog) seal(ctx context.Context, tx store.Tx, ac afterCommitter
 func (r *replicatedLog) reservationOf(tx store.Tx) *audit.Reservation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.resv[tx]
+	return r.resv[rootOf(tx)]
+}
+
+// rooted is a transaction that commits as part of another (a call of
+// store/etcd's concurrent batch): one reservation serves them all.
+type rooted interface{ Root() store.Tx }
+
+func rootOf(tx store.Tx) store.Tx {
+	if r, ok := tx.(rooted); ok {
+		return r.Root()
+	}
+	return tx
 }
 
 // resolve ends tx's reservation once its commit attempt is over: committed,

@@ -74,7 +74,19 @@ func (d *DB) attemptBatch(calls []*groupcommit.Call) (ok bool, failed int, err e
 	defer cancel()
 	t := d.newTx(ctx, true)
 	defer t.end()
-	if failed := groupcommit.RunAll(calls, t); failed >= 0 {
+	failed = -1
+	if len(calls) == 1 {
+		failed = groupcommit.RunAll(calls, t)
+	} else {
+		// The calls read at one snapshot, fixed before they start.
+		rev, err := d.barrier.wait(ctx, d.issueBarrier)
+		if err != nil {
+			return false, -1, d.etcdError("read barrier", err)
+		}
+		t.rev = rev
+		failed = d.runConcurrently(calls, t)
+	}
+	if failed >= 0 {
 		return false, failed, nil
 	}
 	ok, err = d.commit(ctx, t)
