@@ -147,13 +147,23 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 // can fail on a conflict with another server and run again, and the
 // failed attempt must leave no entry (see replicatedLog.seal).
 func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, deferSync bool) error {
-	var written audit.Entry
-	var err error
 	if ac, ok := tx.(afterCommitter); ok && l.cluster != nil {
-		written, err = l.cluster.repl.seal(context.WithoutCancel(ctx), tx, ac, l.complete(context.WithoutCancel(ctx), e, nil))
-	} else {
-		written, err = l.append(ctx, e, nil, deferSync)
+		written, err := l.cluster.repl.seal(context.WithoutCancel(ctx), tx, ac, l.complete(context.WithoutCancel(ctx), e, nil))
+		if err != nil {
+			return err
+		}
+		// The reservation holds the chain's tip, so no head recorded can
+		// be later than this entry (the checkpointer records only entries
+		// in the log, and compares before it writes). Written without
+		// reading it: the server's consecutive commits do not conflict
+		// over it.
+		head, err := l.signedHead(audit.Head{Seq: written.Seq, Hash: written.Hash})
+		if err != nil {
+			return err
+		}
+		return store.PutMeta(tx, l.headName, head)
 	}
+	written, err := l.append(ctx, e, nil, deferSync)
 	if err != nil {
 		return err
 	}
