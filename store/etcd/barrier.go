@@ -78,6 +78,16 @@ func (b *barrier) run(issue func() (int64, error)) {
 	}
 }
 
+// observe records rev as seen in a response, for batches' snapshots.
+func (d *DB) observe(rev int64) {
+	for {
+		cur := d.seen.Load()
+		if rev <= cur || d.seen.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
 // issueBarrier is one round's request: a linearizable count of one key,
 // the cheapest request that goes through the leader's ReadIndex.
 func (d *DB) issueBarrier() (int64, error) {
@@ -87,6 +97,7 @@ func (d *DB) issueBarrier() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.observe(resp.Header.Revision)
 	return resp.Header.Revision, nil
 }
 

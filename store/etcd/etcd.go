@@ -135,6 +135,8 @@ type DB struct {
 
 	batch   groupcommit.Queue
 	barrier barrier
+	// seen is the latest revision a response named (see attemptBatch).
+	seen atomic.Int64
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -317,7 +319,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if t.err != nil {
 		return false, t.err
 	}
-	if len(t.writes) == 0 {
+	if len(t.writes) == 0 && !t.unverified {
 		// Nothing to write: the reads came from one snapshot, which is a
 		// serializable outcome by itself.
 		return true, nil
@@ -348,6 +350,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if err != nil {
 		return false, d.etcdError("commit", err)
 	}
+	d.observe(resp.Header.Revision)
 	return resp.Succeeded, nil
 }
 

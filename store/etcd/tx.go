@@ -42,6 +42,9 @@ type tx struct {
 	// err is the first failed read: a function that ignored it must not
 	// commit what it decided without the data.
 	err error
+	// unverified: rev was not read linearizably (a batch's snapshot), so
+	// the commit checks the reads even when there is nothing to write.
+	unverified bool
 }
 
 type readEntry struct {
@@ -99,6 +102,7 @@ func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse,
 }
 
 func (t *tx) pin(h int64) {
+	t.d.observe(h)
 	if t.rev == 0 {
 		t.rev = h
 	}
