@@ -8,9 +8,9 @@
 // backups only ever hold ciphertext and metadata.
 //
 // Transactions. View reads one snapshot: its first read is linearizable
-// (it goes through the etcd leader and sees every write acknowledged before
-// it started) and fixes a revision; every later read, and every page of a
-// Scan, is served at that revision. Update is optimistic and serializable:
+// (it sees every write acknowledged before it started, through a barrier
+// concurrent transactions share: barrier.go) and fixes a revision; every
+// later read, and every page of a Scan, is served at that revision. Update is optimistic and serializable:
 // its reads come from one snapshot revision, its writes are buffered (and
 // visible to its own reads), and it commits in one etcd Txn that compares
 // every key it read against the revision it read it at (a missing key must
@@ -19,7 +19,9 @@
 // buffered writes are dropped and fn runs again on a new snapshot. Batch
 // runs concurrent callers' functions in one such Txn (group commit), which
 // is how a server's concurrent writes, that all move its audit chain head,
-// avoid conflicting with each other.
+// avoid conflicting with each other; the functions run side by side and
+// are merged in order (calltx.go), at the latest revision the server saw
+// (batch.go).
 //
 // Revisions and compaction. passman never compacts etcd's history; the
 // operator does (etcd --auto-compaction-mode/retention, or etcdctl
