@@ -516,6 +516,10 @@ func (r *replicatedLog) reservationOf(tx store.Tx) *audit.Reservation {
 	return r.resv[rootOf(tx)]
 }
 
+// uncertainCommitter is a transaction that can tell a failed commit whose
+// outcome is unknown (store/etcd's).
+type uncertainCommitter interface{ MayHaveCommitted() bool }
+
 // rooted is a transaction that commits as part of another (a call of
 // store/etcd's concurrent batch): one reservation serves them all.
 type rooted interface{ Root() store.Tx }
@@ -529,13 +533,18 @@ func rootOf(tx store.Tx) store.Tx {
 
 // resolve ends tx's reservation once its commit attempt is over: committed,
 // its entries are in the store (replicated) and go into the local log,
-// synced before the change is answered; not, they never existed.
+// synced before the change is answered; not committed, they never existed
+// (unless the outcome is unknown: see below).
 func (r *replicatedLog) resolve(tx store.Tx, res *audit.Reservation, committed bool) {
 	r.mu.Lock()
 	delete(r.resv, tx)
 	r.mu.Unlock()
 	entries := res.Entries()
-	if !committed || len(entries) == 0 {
+	uncertain := false
+	if u, ok := tx.(uncertainCommitter); ok && !committed {
+		uncertain = u.MayHaveCommitted()
+	}
+	if !committed && !uncertain || len(entries) == 0 {
 		res.Abort()
 		return
 	}
@@ -544,7 +553,11 @@ func (r *replicatedLog) resolve(tx store.Tx, res *audit.Reservation, committed b
 	r.mu.Lock()
 	r.taken = max(r.taken, entries[len(entries)-1].Seq)
 	r.mu.Unlock()
-	r.settle(entries, true)
+	// A commit whose outcome is unknown may have applied the change: its
+	// entries are kept (an audit never drops the record of a change that
+	// may have happened; the caller's error is audited after them) and
+	// written to the store again, which is harmless if they are there.
+	r.settle(entries, committed)
 	if err := res.Commit(); err != nil {
 		// The log closed or failed; the entries are in the store, and a
 		// restart takes them back from there (adoptReplica).

@@ -350,6 +350,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
+		t.uncertain = len(ops) > 0
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)

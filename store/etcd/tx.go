@@ -45,6 +45,9 @@ type tx struct {
 	// unverified: rev was not read linearizably (a batch's snapshot), so
 	// the commit checks the reads even when there is nothing to write.
 	unverified bool
+	// uncertain: the commit's request failed after it was sent, so it
+	// may have been applied (see MayHaveCommitted).
+	uncertain bool
 }
 
 type readEntry struct {
