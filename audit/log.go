@@ -74,6 +74,11 @@ type Log struct {
 	// is broadcast when a flush ends.
 	flushing bool
 	flushed  sync.Cond
+
+	// reserved is set while a Reservation holds the chain's tip; released,
+	// on mu, is broadcast when it ends.
+	reserved bool
+	released sync.Cond
 }
 
 // Open opens the log at path for appending, creating it with mode 0600 if it
@@ -113,6 +118,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 	}
 	l := &Log{path: path, mode: mode, now: now, f: f, head: head, written: head, durable: head}
 	l.flushed.L = &l.mu
+	l.released.L = &l.mu
 	return l, nil
 }
 
@@ -339,11 +345,11 @@ func (l *Log) append(ctx context.Context, e Entry, sync bool) (Entry, error) {
 func (l *Log) seal(e Entry) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return Entry{}, fmt.Errorf("append audit entry: %w: log is closed", secret.ErrAudit)
+	for l.reserved {
+		l.released.Wait()
 	}
-	if l.failed != nil {
-		return Entry{}, fmt.Errorf("append audit entry: %w: log failed earlier and must be reopened: %w", secret.ErrAudit, l.failed)
+	if err := l.usable(); err != nil {
+		return Entry{}, err
 	}
 	e.Seq = l.head.Seq + 1
 	e.PrevHash = l.head.Hash

@@ -101,10 +101,19 @@ func (l *Local) syncFor(tx store.Tx) func() error {
 	}
 	r := l.cluster.repl
 	return func() error {
-		if err := r.Log.Sync(); err != nil {
+		tr := r.reservationOf(tx)
+		if tr == nil {
+			if err := r.Log.Sync(); err != nil {
+				return err
+			}
+			return r.stageInto(tx, ac, r.Log.Head().Seq)
+		}
+		// The entries before the reserved ones go first (gap-free), then
+		// the reserved ones themselves, in the same commit.
+		if err := r.stageInto(tx, ac, tr.Prev().Seq); err != nil {
 			return err
 		}
-		return r.stageInto(tx, ac, r.Log.Head().Seq)
+		return r.putEntries(tx, tr.Entries())
 	}
 }
 
@@ -148,6 +157,17 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 	if err != nil {
 		return nil, err
 	}
+	if beyond && head.Seq > 0 {
+		// A change's entries reach the store in its commit and the local
+		// log just after: a crash in between leaves them in the store
+		// only. Take back what continues this log's chain.
+		if head, err = adoptReplica(ctx, l.db, r.id, alog); err != nil {
+			return nil, err
+		}
+		if beyond, err = replicaBeyond(ctx, l.db, r.id, head.Seq); err != nil {
+			return nil, err
+		}
+	}
 	if r.done > head.Seq || beyond {
 		return nil, fmt.Errorf("%w: audit log %s ends at entry %d but the store holds later entries of server %s; recover the log from the store ('passman audit recover') or give this server a new id", secret.ErrTampered, alog.Path(), head.Seq, r.id)
 	}
@@ -186,6 +206,40 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 	}
 	l.cluster = cs
 	return r, nil
+}
+
+// adoptReplica appends to alog the entries of server id's replicated chain
+// that follow its head without a gap, checked to continue its chain, and
+// returns the new head.
+func adoptReplica(ctx context.Context, b store.Backend, id string, alog *audit.Log) (audit.Head, error) {
+	head := alog.Head()
+	prefix := clusterLogPrefix + id + "/"
+	for {
+		var lines [][]byte
+		next := head.Seq + 1
+		err := b.View(ctx, func(tx store.Tx) error {
+			lines = lines[:0]
+			return tx.Scan(store.MetaKey(prefix), store.MetaKey(replicaName(id, next)), func(k, v []byte) (bool, error) {
+				if string(k) != string(store.MetaKey(replicaName(id, next+uint64(len(lines))))) {
+					return false, nil
+				}
+				lines = append(lines, append([]byte(nil), v...))
+				return len(lines) < replicaPage, nil
+			})
+		})
+		if err != nil {
+			return head, fmt.Errorf("read audit replica: %w", err)
+		}
+		if len(lines) == 0 {
+			return head, nil
+		}
+		if head, err = alog.Adopt(ctx, lines); err != nil {
+			return head, fmt.Errorf("take back audit entries of server %s from the store: %w", id, err)
+		}
+		if len(lines) < replicaPage {
+			return head, nil
+		}
+	}
 }
 
 // replicaBeyond reports whether the store holds an entry of server id's
@@ -254,6 +308,9 @@ type replicatedLog struct {
 	// background flusher replicates, and Sync still waits.
 	async    bool
 	flushing bool
+	// resv holds the open reservation of each transaction that is sealing
+	// change entries (see seal).
+	resv map[store.Tx]*audit.Reservation
 }
 
 // replicaFlights bounds the replication writes of one server in flight.
@@ -414,17 +471,115 @@ func (r *replicatedLog) stageInto(tx store.Tx, ac afterCommitter, seq uint64) er
 		settled = true
 		r.settle(batch, committed)
 	})
-	for _, e := range batch {
-		b, err := json.Marshal(&e)
-		if err != nil {
-			return fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
-		}
-		if err := store.PutMeta(tx, replicaName(r.id, e.Seq), append(b, '\n')); err != nil {
-			return err
-		}
+	if err := r.putEntries(tx, batch); err != nil {
+		return err
 	}
 	if safe > 0 {
 		return store.PutMeta(tx, clusterReplicaPrefix+r.id, []byte(strconv.FormatUint(safe, 10)))
+	}
+	return nil
+}
+
+// seal seals a change's entry e into tx's reservation of the chain's tip,
+// opening it (and arranging its end) on the transaction's first entry.
+// The reserved entries go into the store in tx's commit (syncFor) and into
+// the local log once it committed; a commit that fails, on a conflict
+// with another server's transaction for one, drops them, so its re-run
+// seals them anew and the audit records only the attempt that committed.
+// Appends of other requests wait while the reservation is open, for one
+// commit's round trip: their entries could not be in the store before the
+// reserved ones anyway (the chain is replicated without gaps).
+func (r *replicatedLog) seal(ctx context.Context, tx store.Tx, ac afterCommitter, e audit.Entry) (audit.Entry, error) {
+	tx = rootOf(tx)
+	res := r.reservationOf(tx)
+	if res == nil {
+		var err error
+		if res, err = r.Log.Reserve(ctx); err != nil {
+			return audit.Entry{}, fmt.Errorf("%w: %v", secret.ErrAudit, err)
+		}
+		r.mu.Lock()
+		if r.resv == nil {
+			r.resv = map[store.Tx]*audit.Reservation{}
+		}
+		r.resv[tx] = res
+		r.mu.Unlock()
+		ac.AfterCommit(func(committed bool) { r.resolve(tx, res, committed) })
+	}
+	w, err := res.Seal(e)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("%w: %v", secret.ErrAudit, err)
+	}
+	return w, nil
+}
+
+func (r *replicatedLog) reservationOf(tx store.Tx) *audit.Reservation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resv[rootOf(tx)]
+}
+
+// uncertainCommitter is a transaction that can tell a failed commit whose
+// outcome is unknown (store/etcd's).
+type uncertainCommitter interface{ MayHaveCommitted() bool }
+
+// rooted is a transaction that commits as part of another (a call of
+// store/etcd's concurrent batch): one reservation serves them all.
+type rooted interface{ Root() store.Tx }
+
+func rootOf(tx store.Tx) store.Tx {
+	if r, ok := tx.(rooted); ok {
+		return r.Root()
+	}
+	return tx
+}
+
+// resolve ends tx's reservation once its commit attempt is over: committed,
+// its entries are in the store (replicated) and go into the local log,
+// synced before the change is answered; not committed, they never existed
+// (unless the outcome is unknown: see below).
+func (r *replicatedLog) resolve(tx store.Tx, res *audit.Reservation, committed bool) {
+	r.mu.Lock()
+	delete(r.resv, tx)
+	r.mu.Unlock()
+	entries := res.Entries()
+	uncertain := false
+	if u, ok := tx.(uncertainCommitter); ok && !committed {
+		uncertain = u.MayHaveCommitted()
+	}
+	if !committed && !uncertain || len(entries) == 0 {
+		res.Abort()
+		return
+	}
+	// Taken before the reservation ends: entries appended after it must
+	// find the replication's cursor past the reserved ones.
+	r.mu.Lock()
+	r.taken = max(r.taken, entries[len(entries)-1].Seq)
+	r.mu.Unlock()
+	// A commit whose outcome is unknown may have applied the change: its
+	// entries are kept (an audit never drops the record of a change that
+	// may have happened; the caller's error is audited after them) and
+	// written to the store again, which is harmless if they are there.
+	r.settle(entries, committed)
+	if err := res.Commit(); err != nil {
+		// The log closed or failed; the entries are in the store, and a
+		// restart takes them back from there (adoptReplica).
+		return
+	}
+	// A failure here makes the log refuse every later append (the server
+	// stops answering); the committed entries are in the store already.
+	_ = r.Log.Sync()
+}
+
+// putEntries puts entries into tx as replicated entries.
+func (r *replicatedLog) putEntries(tx store.Tx, entries []audit.Entry) error {
+	for i := range entries {
+		b, err := json.Marshal(&entries[i])
+		if err != nil {
+			return fmt.Errorf("encode audit entry %d: %w", entries[i].Seq, err)
+		}
+		if err := store.PutMeta(tx, replicaName(r.id, entries[i].Seq), append(b, '\n')); err != nil {
+			return err
+		}
 	}
 	return nil
 }

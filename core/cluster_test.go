@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,5 +358,141 @@ func TestClusterEtcdHoldsNoPlaintext(t *testing.T) {
 				t.Errorf("etcd key %q holds the %s", kv.Key, name)
 			}
 		}
+	}
+}
+
+// Two servers writing the same secrets conflict, and a conflicting
+// attempt runs again: the audit records each acknowledged put once, as a
+// success, and no attempt that lost the race.
+func TestClusterConflictRetryAuditsOnce(t *testing.T) {
+	a, b, optsA, optsB := twoServers(t)
+	ctx := context.Background()
+	before := etcd.Conflicts()
+	acked := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 8 {
+		srv := a
+		if g%2 == 1 {
+			srv = b
+		}
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("conflict-%d-%d", g, i)
+				rctx := audit.WithRequestID(ctx, id)
+				_, err := srv.Put(rctx, fmt.Sprintf("prod/hot%d", i%2), secret.NewValue([]byte(id)), secret.PutOptions{})
+				if err != nil {
+					t.Errorf("put %s: %v", id, err)
+					continue
+				}
+				mu.Lock()
+				acked[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if etcd.Conflicts() == before {
+		t.Fatal("no transaction conflicted: the test did not exercise retries")
+	}
+	successes := map[string]int{}
+	for _, dir := range []string{optsA.Dir, optsB.Dir} {
+		err := audit.Read(ctx, filepath.Join(dir, core.AuditFile), audit.Filter{Action: core.ActionPut}, func(e audit.Entry) error {
+			if e.Outcome == audit.OutcomeSuccess {
+				successes[e.RequestID]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, n := range successes {
+		if n != 1 || !acked[id] {
+			t.Errorf("request %s: %d success entries (acknowledged: %v), want 1 of an acknowledged put", id, n, acked[id])
+		}
+	}
+	if len(successes) != len(acked) {
+		t.Errorf("%d puts acknowledged, %d audited as successes", len(acked), len(successes))
+	}
+	for _, l := range []*core.Local{a, b} {
+		if rep, err := l.VerifyAudit(ctx); err != nil || !rep.OK {
+			t.Fatalf("verify: %+v, %v", rep, err)
+		}
+	}
+}
+
+// A change's entries reach the store in its commit, the local log just
+// after: a server killed in between takes them back from the store on
+// restart, and only if they continue its chain.
+func TestClusterTakesBackEntriesItsLogLost(t *testing.T) {
+	a, _, optsA, _ := twoServers(t)
+	ctx := context.Background()
+	for _, p := range []string{"prod/one", "prod/two", "prod/three"} {
+		if _, err := a.Put(ctx, p, secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := core.AuditHead(a)
+	logPath := filepath.Join(optsA.Dir, core.AuditFile)
+	reopen := func(cut int) (*core.Local, error) {
+		t.Helper()
+		data, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := bytes.SplitAfter(data, []byte("\n"))
+		lines = lines[:len(lines)-1-cut] // the last element is empty
+		if err := os.WriteFile(logPath, bytes.Join(lines, nil), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		optsA.Backend, err = etcd.Open(ctx, etcd.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: optsA.Backend.(*etcd.DB).Prefix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return core.Open(ctx, optsA)
+	}
+	if err := core.Crash(a); err != nil {
+		t.Fatal(err)
+	}
+	a, err := reopen(2)
+	if err != nil {
+		t.Fatalf("reopen with the last two entries only in the store: %v", err)
+	}
+	if got := core.AuditHead(a); got.Seq < head.Seq {
+		t.Fatalf("head after reopening %d, want at least %d", got.Seq, head.Seq)
+	}
+	found := false
+	err = audit.Read(ctx, logPath, audit.Filter{Action: core.ActionPut, Path: "prod/three"}, func(audit.Entry) error {
+		found = true
+		return nil
+	})
+	if err != nil || !found {
+		t.Fatalf("the last put's entry is not back in the local log (%v)", err)
+	}
+	if rep, err := a.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+	// An entry in the store that does not continue the chain is not
+	// taken: the server refuses to start.
+	head = core.AuditHead(a)
+	if err := core.Crash(a); err != nil {
+		t.Fatal(err)
+	}
+	auditor, err := etcd.Open(ctx, etcd.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: optsA.Backend.(*etcd.DB).Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auditor.Close()
+	if err := core.TamperReplica(ctx, auditor, "a", head.Seq, func(line []byte) []byte {
+		return bytes.Replace(line, []byte(`"actor":"`), []byte(`"actor":"x`), 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := reopen(1); !errors.Is(err, secret.ErrTampered) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("reopen over a tampered replica entry: %v, want tampered", err)
 	}
 }

@@ -56,6 +56,20 @@ type preCommitter interface {
 func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSync bool) (audit.Entry, error) {
 	// A caller that gives up must not stop its operation being recorded.
 	ctx = context.WithoutCancel(ctx)
+	e = l.complete(ctx, e, opErr)
+	appendFn := l.log.Append
+	if deferSync {
+		appendFn = l.log.AppendDeferred
+	}
+	written, err := appendFn(ctx, e)
+	if err != nil {
+		return audit.Entry{}, fmt.Errorf("%w: %v", secret.ErrAudit, err)
+	}
+	return written, nil
+}
+
+// complete fills in what an entry says of its request and its outcome.
+func (l *Local) complete(ctx context.Context, e audit.Entry, opErr error) audit.Entry {
 	if e.RequestID == "" {
 		e.RequestID = audit.RequestID(ctx)
 	}
@@ -79,15 +93,7 @@ func (l *Local) append(ctx context.Context, e audit.Entry, opErr error, deferSyn
 		}
 		e.ErrorClass = secret.Class(opErr)
 	}
-	appendFn := l.log.Append
-	if deferSync {
-		appendFn = l.log.AppendDeferred
-	}
-	written, err := appendFn(ctx, e)
-	if err != nil {
-		return audit.Entry{}, fmt.Errorf("%w: %v", secret.ErrAudit, err)
-	}
-	return written, nil
+	return e
 }
 
 // mutate authorizes o, then runs a store mutation whose audit entry is
@@ -135,7 +141,28 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 // appendChange appends a change's entry and records it as the chain head
 // in the change's transaction (unless a later entry is recorded already:
 // concurrent reads may have moved the head on).
+//
+// On a cluster the entry is sealed into a reservation of the chain's tip
+// and written to the log only if the transaction commits: an etcd commit
+// can fail on a conflict with another server and run again, and the
+// failed attempt must leave no entry (see replicatedLog.seal).
 func (l *Local) appendChange(ctx context.Context, tx store.Tx, e audit.Entry, deferSync bool) error {
+	if ac, ok := tx.(afterCommitter); ok && l.cluster != nil {
+		written, err := l.cluster.repl.seal(context.WithoutCancel(ctx), tx, ac, l.complete(context.WithoutCancel(ctx), e, nil))
+		if err != nil {
+			return err
+		}
+		// The reservation holds the chain's tip, so no head recorded can
+		// be later than this entry (the checkpointer records only entries
+		// in the log, and compares before it writes). Written without
+		// reading it: the server's consecutive commits do not conflict
+		// over it.
+		head, err := l.signedHead(audit.Head{Seq: written.Seq, Hash: written.Hash})
+		if err != nil {
+			return err
+		}
+		return store.PutMeta(tx, l.headName, head)
+	}
 	written, err := l.append(ctx, e, nil, deferSync)
 	if err != nil {
 		return err

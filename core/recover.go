@@ -23,7 +23,7 @@ import (
 // only, and the report warns), and only a chain that verifies is moved
 // into place. The report is that verification's.
 func RecoverLog(ctx context.Context, b store.Backend, kr *keyring.Keyring, id, path string) (audit.Report, error) {
-	if !serverIDPattern.MatchString(id) {
+	if !serverIDPattern().MatchString(id) {
 		return audit.Report{}, fmt.Errorf("%w: server id %q: 1 to 64 characters a-z, 0-9, '.', '_' and '-'", secret.ErrInvalidArgument, id)
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {

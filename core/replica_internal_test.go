@@ -91,3 +91,57 @@ func TestReplicationSurvivesFailedWrites(t *testing.T) {
 	t.Logf("%d appends failed (and were retried by later ones)", failed.Load())
 	alog.Close()
 }
+
+// uncertainTx is a transaction whose failed commit may or may not have
+// been applied.
+type uncertainTx struct {
+	store.Tx
+	uncertain bool
+}
+
+func (u *uncertainTx) MayHaveCommitted() bool { return u.uncertain }
+
+// A change's reserved entries are dropped when its commit surely failed,
+// and kept (and replicated) when its outcome is unknown: the audit never
+// loses the record of a change that may have happened.
+func TestResolveKeepsEntriesOfUncertainCommit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := boltdb.Open(ctx, filepath.Join(dir, "db"), boltdb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.log"), audit.Options{Sync: audit.SyncWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alog.Close()
+	r := &replicatedLog{Log: alog, b: db, id: "s1"}
+	r.cond = sync.NewCond(&r.mu)
+	attempt := func(uncertain bool) {
+		t.Helper()
+		res, err := alog.Reserve(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := res.Seal(audit.Entry{Action: "secret.put", Actor: "t", Outcome: audit.OutcomeSuccess, RequestID: "r"}); err != nil {
+			t.Fatal(err)
+		}
+		r.resolve(&uncertainTx{uncertain: uncertain}, res, false)
+	}
+	attempt(false)
+	if h := alog.Head().Seq; h != 0 {
+		t.Fatalf("a failed commit left %d entries", h)
+	}
+	attempt(true)
+	if h := alog.Head().Seq; h != 1 {
+		t.Fatalf("after a commit of unknown outcome the log holds %d entries, want 1", h)
+	}
+	if err := r.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := store.ReadMeta(ctx, db, replicaName("s1", 1)); err != nil || v == nil {
+		t.Fatalf("the kept entry was not replicated: %q, %v", v, err)
+	}
+}

@@ -55,7 +55,7 @@ func RestoreShared(ctx context.Context, opts Options, r io.Reader, replace bool)
 		return rep, err
 	}
 	owner := br.Header.ServerID
-	if owner != "" && !serverIDPattern.MatchString(owner) {
+	if owner != "" && !serverIDPattern().MatchString(owner) {
 		// It names keys in the target: a backup's header is not trusted
 		// with more than a server id.
 		return rep, fmt.Errorf("%w: backup header: server id %q is not one a server may have", secret.ErrCorrupt, owner)

@@ -8,9 +8,9 @@
 // backups only ever hold ciphertext and metadata.
 //
 // Transactions. View reads one snapshot: its first read is linearizable
-// (it goes through the etcd leader and sees every write acknowledged before
-// it started) and fixes a revision; every later read, and every page of a
-// Scan, is served at that revision. Update is optimistic and serializable:
+// (it sees every write acknowledged before it started, through a barrier
+// concurrent transactions share: barrier.go) and fixes a revision; every
+// later read, and every page of a Scan, is served at that revision. Update is optimistic and serializable:
 // its reads come from one snapshot revision, its writes are buffered (and
 // visible to its own reads), and it commits in one etcd Txn that compares
 // every key it read against the revision it read it at (a missing key must
@@ -19,7 +19,9 @@
 // buffered writes are dropped and fn runs again on a new snapshot. Batch
 // runs concurrent callers' functions in one such Txn (group commit), which
 // is how a server's concurrent writes, that all move its audit chain head,
-// avoid conflicting with each other.
+// avoid conflicting with each other; the functions run side by side and
+// are merged in order (calltx.go), at the latest revision the server saw
+// (batch.go).
 //
 // Revisions and compaction. passman never compacts etcd's history; the
 // operator does (etcd --auto-compaction-mode/retention, or etcdctl
@@ -133,7 +135,10 @@ type DB struct {
 	closeOnce sync.Once
 	inflight  sync.WaitGroup
 
-	batch groupcommit.Queue
+	batch   groupcommit.Queue
+	barrier barrier
+	// seen is the latest revision a response named (see attemptBatch).
+	seen atomic.Int64
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -316,7 +321,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if t.err != nil {
 		return false, t.err
 	}
-	if len(t.writes) == 0 {
+	if len(t.writes) == 0 && !t.unverified {
 		// Nothing to write: the reads came from one snapshot, which is a
 		// serializable outcome by itself.
 		return true, nil
@@ -348,8 +353,10 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
+		t.uncertain = len(ops) > 0
 		return false, d.etcdError("commit", err)
 	}
+	d.observe(resp.Header.Revision)
 	return resp.Succeeded, nil
 }
 

@@ -42,6 +42,12 @@ type tx struct {
 	// err is the first failed read: a function that ignored it must not
 	// commit what it decided without the data.
 	err error
+	// unverified: rev was not read linearizably (a batch's snapshot), so
+	// the commit checks the reads even when there is nothing to write.
+	unverified bool
+	// uncertain: the commit's request failed after it was sent, so it
+	// may have been applied (see MayHaveCommitted).
+	uncertain bool
 }
 
 type readEntry struct {
@@ -76,8 +82,9 @@ func (t *tx) fail(err error) error {
 }
 
 // get is a range request on the snapshot. The first read of a
-// transaction is linearizable (or, for a View with StaleReads, served by
-// the member at hand) and fixes the snapshot revision; later ones are at
+// transaction is linearizable (through a barrier shared with concurrent
+// transactions: barrier.go; for a View with StaleReads, served by the
+// member at hand) and fixes the snapshot revision; later ones are at
 // that revision, which needs no round through the leader: any member that
 // has applied the revision answers the same, so the member at hand serves
 // it, and one that has not applied it yet says so and is asked again
@@ -85,9 +92,9 @@ func (t *tx) fail(err error) error {
 func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	if t.rev == 0 {
 		if !t.writable && t.d.cfg.StaleReads {
-			extra = append(extra, clientv3.WithSerializable())
+			return t.d.cli.Get(t.ctx, key, append(extra, clientv3.WithSerializable())...)
 		}
-		return t.d.cli.Get(t.ctx, key, extra...)
+		return t.firstGet(key, extra)
 	}
 	opts := append([]clientv3.OpOption{clientv3.WithRev(t.rev)}, extra...)
 	resp, err := t.d.cli.Get(t.ctx, key, append(opts[:len(opts):len(opts)], clientv3.WithSerializable())...)
@@ -98,6 +105,7 @@ func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse,
 }
 
 func (t *tx) pin(h int64) {
+	t.d.observe(h)
 	if t.rev == 0 {
 		t.rev = h
 	}

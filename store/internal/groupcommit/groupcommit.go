@@ -109,6 +109,10 @@ func RunAll(calls []*Call, t store.Tx) int {
 	return -1
 }
 
+// Run runs one call's Fn in t as RunAll does: a panic is a failure, to be
+// raised again by the call's solo re-run.
+func Run(fn func(store.Tx) error, t store.Tx) error { return callSafely(fn, t) }
+
 // callSafely turns a panic of fn into a failure, so that it is raised again
 // in the caller's own goroutine by the solo re-run rather than killing the
 // process from the committer's.
