@@ -349,7 +349,12 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		return false, fmt.Errorf("%w: etcd store: a transaction of %d bytes is over the %d a request may carry (etcd's --max-request-bytes less framing)", secret.ErrTooLarge, size, d.maxTxnB)
 	}
 	if f := store.FenceOf(t.ctx); f != nil {
-		return d.fencedTxn(ctx, f, cmps, ops)
+		ok, err := d.fencedTxn(ctx, f, cmps, ops)
+		var fe *fnError
+		if err != nil && !errors.As(err, &fe) {
+			t.uncertain = len(ops) > 0
+		}
+		return ok, err
 	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {

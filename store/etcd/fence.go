@@ -42,6 +42,7 @@ func (d *DB) fencedTxn(ctx context.Context, f store.Fence, cmps []clientv3.Cmp, 
 	if err != nil {
 		return false, d.etcdError("commit", err)
 	}
+	d.observe(resp.Header.Revision)
 	if !resp.Succeeded {
 		return false, &fnError{kf.lost("nothing was written")}
 	}
