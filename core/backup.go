@@ -240,17 +240,11 @@ func Restore(ctx context.Context, opts Options, r io.Reader) (RestoreReport, err
 	if err != nil {
 		return rep, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return rep, fmt.Errorf("create store directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(opts.Dir, ".restore-")
+	tmp, err := stageBackup(ctx, br, opts.Dir)
 	if err != nil {
-		return rep, fmt.Errorf("restore: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := readSections(ctx, br, tmp); err != nil {
 		return rep, err
 	}
+	defer os.RemoveAll(tmp)
 	if id := br.Header.ServerID; id != "" {
 		if err := adoptChain(ctx, filepath.Join(tmp, DBFile), id); err != nil {
 			return rep, err
@@ -298,6 +292,24 @@ func openBackup(opts Options, r io.Reader) (*keyring.Keyring, *backup.Reader, er
 
 // readSections writes the backup's database and audit log into dir, and
 // returns once the backup's checksum matched.
+// stageBackup reads the backup's sections into a new directory under dir
+// (created if need be), which the caller removes: a restore moves or copies
+// from there only once the whole backup has been read and its checksum held.
+func stageBackup(ctx context.Context, br *backup.Reader, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create store directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(dir, ".restore-")
+	if err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	if err := readSections(ctx, br, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
 func readSections(ctx context.Context, br *backup.Reader, dir string) error {
 	seen := map[backup.Kind]bool{}
 	for {

@@ -103,27 +103,15 @@ func TestBackupFromEtcd(t *testing.T) {
 	}
 }
 
-// TestRestoreSharedFromBolt: a bbolt store's backup restores straight into
-// an etcd prefix, its chain becoming server pm-1's there; a prefix that
-// holds anything is refused (and left as it was) unless the restore is
-// forced; the restored deployment verifies every chain and serves the
-// values and tokens to the server that goes on with the chain.
-func TestRestoreSharedFromBolt(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// boltBackup is a backup of a new local store that fill has written to,
+// with the store's keyring.
+func boltBackup(t *testing.T, fill func(*core.Local)) (*bytes.Buffer, *keyring.Keyring) {
+	t.Helper()
 	opts := initStore(t, audit.SyncWrite)
 	l := open(t, opts)
-	for _, p := range []string{"app/a", "app/b"} {
-		if _, err := l.Put(ctx, p, secret.NewValue([]byte("restored value of "+p)), secret.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tok, _, err := l.CreateToken(ctx, secret.TokenRequest{Identity: "ci"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fill(l)
 	var buf bytes.Buffer
-	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
+	if _, err := l.Backup(context.Background(), &buf, backup.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
@@ -133,6 +121,29 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &buf, kr
+}
+
+// TestRestoreSharedFromBolt: a bbolt store's backup restores straight into
+// an etcd prefix, its chain becoming server pm-1's there; a prefix that
+// holds anything is refused (and left as it was) unless the restore is
+// forced; the restored deployment verifies every chain and serves the
+// values and tokens to the server that goes on with the chain.
+func TestRestoreSharedFromBolt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var tok string
+	buf, kr := boltBackup(t, func(l *core.Local) {
+		for _, p := range []string{"app/a", "app/b"} {
+			if _, err := l.Put(ctx, p, secret.NewValue([]byte("restored value of "+p)), secret.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if tok, _, err = l.CreateToken(ctx, secret.TokenRequest{Identity: "ci"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	c := etcdtest.Shared(t)
 	prefix := etcdtest.Prefix(t.Name())
 	backend := func() *etcd.DB {
@@ -209,22 +220,11 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 func TestRestoreSharedNestedPrefix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	opts := initStore(t, audit.SyncWrite)
-	l := open(t, opts)
-	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("nested value")), secret.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	buf, kr := boltBackup(t, func(l *core.Local) {
+		if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("nested value")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	c := etcdtest.Shared(t)
 	parent := etcdtest.Prefix(t.Name())
 	backend := func(prefix string) *etcd.DB {
@@ -289,22 +289,11 @@ func (f *failingBackend) Update(ctx context.Context, fn func(store.Tx) error) er
 func TestRestoreSharedPartial(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	opts := initStore(t, audit.SyncWrite)
-	l := open(t, opts)
-	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("partial value")), secret.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	buf, kr := boltBackup(t, func(l *core.Local) {
+		if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("partial value")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	c := etcdtest.Shared(t)
 	backend := func(prefix string) *etcd.DB {
 		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
@@ -445,22 +434,11 @@ func rewriteBackup(t *testing.T, b []byte, header func(*backup.Header), db func(
 func TestRestoreSharedHostileBackup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	opts := initStore(t, audit.SyncWrite)
-	l := open(t, opts)
-	if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("hostile value")), secret.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := l.Backup(ctx, &buf, backup.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.LoadFile(filepath.Join(opts.Dir, core.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	buf, kr := boltBackup(t, func(l *core.Local) {
+		if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("hostile value")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	c := etcdtest.Shared(t)
 	for name, b := range map[string][]byte{
 		"foreign key": rewriteBackup(t, buf.Bytes(), func(*backup.Header) {}, func(db store.Backend) {

@@ -70,19 +70,13 @@ func RestoreShared(ctx context.Context, opts Options, r io.Reader, replace bool)
 	if err := checkCluster(opts); err != nil {
 		return rep, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return rep, fmt.Errorf("create server directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(opts.Dir, ".restore-")
-	if err != nil {
-		return rep, fmt.Errorf("restore: %w", err)
-	}
-	defer os.RemoveAll(tmp)
 	// The whole backup is read, to its checksum, before the target is
 	// touched.
-	if err := readSections(ctx, br, tmp); err != nil {
+	tmp, err := stageBackup(ctx, br, opts.Dir)
+	if err != nil {
 		return rep, err
 	}
+	defer os.RemoveAll(tmp)
 	src, err := boltdb.Open(ctx, filepath.Join(tmp, DBFile), boltdb.Options{ReadOnly: true})
 	if err != nil {
 		return rep, err
