@@ -15,8 +15,8 @@ import (
 	"github.com/passman-dev/passman/scanner"
 )
 
-// Exit codes of passman scan, as gitleaks': 0 clean, 1 leaks found, 2 error.
-const exitScanError = 2
+// exitScanError is passman scan's exit code for an error (see clibase).
+const exitScanError = clibase.ExitScanError
 
 // WithManaged runs scan with opts completed for the index the flags name,
 // if any: --index FILE, whose candidates the store confirms (the server

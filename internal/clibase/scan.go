@@ -17,7 +17,7 @@ import (
 )
 
 // Exit codes of passman scan, as gitleaks': 0 clean, 1 leaks found, 2 error.
-const exitScanError = 2
+const ExitScanError = 2
 
 // Managed is the full program's part of a scan: recognising managed
 // secrets (--index, --managed) and responding to their leaks (--respond),
@@ -239,7 +239,7 @@ func newScanDirCmd(a *scanCmds) *cobra.Command {
 // runScan builds the scanner, runs scan and reports: exit 1 when something
 // was found, 2 on any error.
 func (a *scanCmds) runScan(ctx context.Context, f *ScanFlags, scan func(*scanner.Scanner) ([]scanner.Finding, scanner.Stats, error)) error {
-	fail := func(err error) error { return &ExitError{Code: exitScanError, Err: err} }
+	fail := func(err error) error { return &ExitError{Code: ExitScanError, Err: err} }
 	format := f.format
 	if format == "" {
 		format = string(a.Out.Format)
@@ -335,7 +335,7 @@ func (a *scanCmds) withManaged(ctx context.Context, f *ScanFlags, opts scanner.O
 	if f.Index != "" || f.Managed {
 		// Serves hands these to the full program; reaching here is a bug
 		// that must not quietly scan without the managed index.
-		return &ExitError{Code: exitScanError, Err: errors.New("--index and --managed need the full passman program")}
+		return &ExitError{Code: ExitScanError, Err: errors.New("--index and --managed need the full passman program")}
 	}
 	return scan(opts)
 }
