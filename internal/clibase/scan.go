@@ -16,7 +16,8 @@ import (
 	"github.com/passman-dev/passman/scanner"
 )
 
-// Exit codes of passman scan, as gitleaks': 0 clean, 1 leaks found, 2 error.
+// ExitScanError is passman scan's exit code for an error. Its codes are
+// gitleaks': 0 clean, 1 leaks found, 2 error.
 const ExitScanError = 2
 
 // Managed is the full program's part of a scan: recognising managed
