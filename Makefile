@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin/passman
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/passman-dev/passman/cli.version=$(VERSION)
+LDFLAGS   := -X github.com/passman-dev/passman/internal/clibase.version=$(VERSION)
 # Test timeout per package; the whole suite runs in a few minutes on 2 cores.
 TEST_FLAGS ?= -race -timeout 15m
 BENCH_OUT ?= bench.txt
@@ -53,8 +53,11 @@ all: build
 
 # passman-regal is `passman policy lint`'s linter, run from beside passman:
 # linking Regal into passman would cost every command ~50 ms of start-up.
+# passman is a small front (scans, --version) that hands every other
+# command to passman-full beside it, for the same reason.
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/passman
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(dir $(BIN))passman-full ./cmd/passman-full
 	$(GO) build -trimpath -o $(dir $(BIN))passman-regal ./cmd/passman-regal
 
 ## provider: the Terraform provider, for dev_overrides (see README).
@@ -98,6 +101,8 @@ $(ACT):
 cross-build:
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
 	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-full
+	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-full
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-regal
 	CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 GOFLAGS=-tags=gore2regex $(GO) build -o /dev/null ./cmd/passman-regal
 

@@ -61,8 +61,9 @@ var (
 	buildErr  error
 )
 
-// passmanBinary builds cmd/passman once for the suite, and passman-regal
-// beside it, where a release installs it and the policy command looks.
+// passmanBinary builds cmd/passman once for the suite, and passman-full
+// and passman-regal beside it, where a release installs them and passman
+// looks.
 func passmanBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -72,7 +73,7 @@ func passmanBinary(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "passman")
-		out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/passman", "../cmd/passman-regal").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/passman", "../cmd/passman-full", "../cmd/passman-regal").CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)

@@ -16,7 +16,8 @@ import (
 )
 
 // TestBinaryJS runs the action's JavaScript entry points with node: the
-// release pinned in action/release.json (passman and passman-regal) is
+// release pinned in action/release.json (passman, passman-full and
+// passman-regal) is
 // downloaded (through a redirect, as GitHub's release downloads are),
 // verified, cached side by side and run with the step's arguments and
 // exit code; a download of either whose SHA-256 does not match its pin is
@@ -31,8 +32,9 @@ func TestBinaryJS(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the fake binary is a shell script")
 	}
-	fake := []byte("#!/bin/sh\necho \"fake passman $*\"\n\"$(dirname \"$0\")/passman-regal\"\nexit 3\n")
+	fake := []byte("#!/bin/sh\necho \"fake passman $*\"\n\"$(dirname \"$0\")/passman-regal\"\n\"$(dirname \"$0\")/passman-full\"\nexit 3\n")
 	fakeRegal := []byte("#!/bin/sh\necho \"fake passman-regal beside passman\"\n")
+	fakeFull := []byte("#!/bin/sh\necho \"fake passman-full beside passman\"\n")
 	pin := func(b []byte) string { sum := sha256.Sum256(b); return hex.EncodeToString(sum[:]) }
 	goarch := map[string]string{"amd64": "amd64", "arm64": "arm64"}[runtime.GOARCH]
 	plat := runtime.GOOS + "_" + goarch
@@ -44,6 +46,8 @@ func TestBinaryJS(t *testing.T) {
 			_, _ = w.Write(fake)
 		case "/download/v9.9.9/passman-regal_" + plat:
 			_, _ = w.Write(fakeRegal)
+		case "/download/v9.9.9/passman-full_" + plat:
+			_, _ = w.Write(fakeFull)
 		default:
 			http.NotFound(w, r)
 		}
@@ -86,13 +90,16 @@ func TestBinaryJS(t *testing.T) {
 		return string(out), code
 	}
 
-	good := map[string]string{"passman_" + plat: pin(fake), "passman-regal_" + plat: pin(fakeRegal)}
+	pinsOf := func() map[string]string {
+		return map[string]string{"passman_" + plat: pin(fake), "passman-regal_" + plat: pin(fakeRegal), "passman-full_" + plat: pin(fakeFull)}
+	}
+	good := pinsOf()
 	root, cache := setup(good)
 	out, code := run(root, cache, "main.js")
-	if code != 3 || !strings.Contains(out, "fake passman action run") || !strings.Contains(out, "fake passman-regal beside passman") {
+	if code != 3 || !strings.Contains(out, "fake passman action run") || !strings.Contains(out, "fake passman-regal beside passman") || !strings.Contains(out, "fake passman-full beside passman") {
 		t.Fatalf("main.js: exit %d:\n%s", code, out)
 	}
-	for _, prog := range []string{"passman", "passman-regal"} {
+	for _, prog := range []string{"passman", "passman-full", "passman-regal"} {
 		cached := filepath.Join(cache, "passman", "v9.9.9", plat, prog)
 		if fi, err := os.Stat(cached); err != nil || fi.Mode().Perm()&0o100 == 0 {
 			t.Fatalf("cached %s: %v %v", prog, fi, err)
@@ -104,15 +111,15 @@ func TestBinaryJS(t *testing.T) {
 
 	// A tampered download of either program: refused, never run, and
 	// neither program cached.
-	for _, prog := range []string{"passman", "passman-regal"} {
-		pins := map[string]string{"passman_" + plat: pin(fake), "passman-regal_" + plat: pin(fakeRegal)}
+	for _, prog := range []string{"passman", "passman-full", "passman-regal"} {
+		pins := pinsOf()
 		pins[prog+"_"+plat] = strings.Repeat("0", 64)
 		root, cache = setup(pins)
 		out, code = run(root, cache, "main.js")
 		if code != 2 || !strings.Contains(out, prog+"_"+plat+" has SHA-256") || strings.Contains(out, "fake passman") {
 			t.Fatalf("tampered %s: exit %d:\n%s", prog, code, out)
 		}
-		for _, p := range []string{"passman", "passman-regal"} {
+		for _, p := range []string{"passman", "passman-full", "passman-regal"} {
 			if _, err := os.Stat(filepath.Join(cache, "passman", "v9.9.9", plat, p)); !os.IsNotExist(err) {
 				t.Fatalf("tampered %s: %s was cached: %v", prog, p, err)
 			}

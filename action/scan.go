@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/passman-dev/passman/internal/scanrun"
+	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 )
 
@@ -73,7 +74,7 @@ func runScan(r *run) (int, error) {
 	if tgt.Range != "" {
 		r.warnRulesChanged(g, tgt.Range)
 	}
-	var responder scanrun.Responder
+	var responder rotation.FindingResponder
 	if managed {
 		c, err := r.login(ev)
 		switch {
@@ -117,7 +118,7 @@ func runScan(r *run) (int, error) {
 	var respondErr error
 	rotated := false
 	if respond {
-		results, err := scanrun.Respond(r.ctx, responder, fresh)
+		results, err := rotation.RespondToFindings(r.ctx, responder, fresh)
 		respondErr = err
 		for _, res := range results {
 			if res.Rotation != nil || res.Revoked {

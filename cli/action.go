@@ -21,9 +21,9 @@ func newActionCmd(a *app) *cobra.Command {
 			if args[0] != "run" && args[0] != "post" {
 				return usageErrorf("want run or post")
 			}
-			code := action.Main(cmd.Context(), args, action.Env{Getenv: a.env.Getenv, Stdout: a.env.Stdout})
+			code := action.Main(cmd.Context(), args, action.Env{Getenv: a.Env.Getenv, Stdout: a.Env.Stdout})
 			if code != action.ExitOK {
-				return &reportedError{code: code, msg: "action failed"}
+				return &reportedError{Code: code, Msg: "action failed"}
 			}
 			return nil
 		},

@@ -91,7 +91,7 @@ server, and reads the store directly.`,
 			if err != nil {
 				return fmt.Errorf("recover audit log: %w", err)
 			}
-			return a.out.emit(rep, func(w io.Writer) error {
+			return a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "recovered the audit log of server %s into %s\n%s\n", serverID, to, verifyText(rep))
 				return err
 			})
@@ -129,14 +129,14 @@ change the exit code.`,
 			if err != nil && rep.Broken == nil {
 				return fmt.Errorf("verify audit log: %w", err)
 			}
-			if err := a.out.emit(rep, func(w io.Writer) error {
+			if err := a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := io.WriteString(w, verifyText(rep)+"\n")
 				return err
 			}); err != nil {
 				return err
 			}
 			if rep.Broken != nil {
-				return &reportedError{code: ExitFailure, msg: brokenText(rep)}
+				return &reportedError{Code: ExitFailure, Msg: brokenText(rep)}
 			}
 			return nil
 		},
@@ -178,10 +178,10 @@ func (a *app) verifyAudit(ctx context.Context, noKey bool) (audit.Report, error)
 // PASSMAN_KEY_FILE, else the store's own key file if it exists. A key named
 // but unusable is an error, not a quiet fallback to an unchecked signature.
 func (a *app) verifyKeyring(dir string) (*keyring.Keyring, error) {
-	if v := a.env.getenv(keyring.EnvVar); v != "" {
+	if v := a.Env.Var(keyring.EnvVar); v != "" {
 		return keyring.FromEnv(v)
 	}
-	kf := firstSet(a.flags.keyFile, a.env.getenv(envKeyFile))
+	kf := firstSet(a.flags.keyFile, a.Env.Var(envKeyFile))
 	if kf == "" {
 		kf = filepath.Join(dir, core.KeyFile)
 		if _, err := os.Lstat(kf); errors.Is(err, fs.ErrNotExist) {
@@ -256,7 +256,7 @@ ago (90m, 1h, 7d).`,
 // queryAudit shows entries matching the filter flags; limit > 0 keeps the
 // last limit of them.
 func (a *app) queryAudit(cmd *cobra.Command, f *auditFilterFlags, limit int) error {
-	filter, err := f.build(a.env.now())
+	filter, err := f.build(a.Env.Clock())
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func (a *app) queryAudit(cmd *cobra.Command, f *auditFilterFlags, limit int) err
 	if entries == nil {
 		entries = []audit.Entry{}
 	}
-	return a.out.emit(entries, func(w io.Writer) error {
+	return a.Out.Emit(entries, func(w io.Writer) error {
 		t := newTable(w, "TIME", "ACTOR", "ACTION", "PATH", "VERSION", "OUTCOME", "ERROR", "REQUEST")
 		for _, e := range entries {
 			version := ""

@@ -48,7 +48,7 @@ restores into any backend.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var h backup.Header
-			n, err := writeAtomic(args[0], a.env.Stdout, func(w io.Writer) error {
+			n, err := writeAtomic(args[0], a.Env.Stdout, func(w io.Writer) error {
 				return withBackend(ctx, a, func(c *client.Client) passman.Backups { return c },
 					func(l *core.Local) passman.Backups { return l }, func(b passman.Backups) error {
 						var err error
@@ -63,7 +63,7 @@ restores into any backend.`,
 			if args[0] == "-" {
 				return nil
 			}
-			return a.out.emit(rep, func(w io.Writer) error {
+			return a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "backed up store %s to %s: %d bytes, audit head %d; restore needs master key %v\n", h.StoreID, args[0], n, h.AuditSeq, h.KeyIDs)
 				return err
 			})
@@ -186,7 +186,7 @@ otherwise. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
 			if err != nil {
 				return err
 			}
-			var in io.Reader = a.env.Stdin
+			var in io.Reader = a.Env.Stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
@@ -202,7 +202,7 @@ otherwise. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
 			if err != nil {
 				return fmt.Errorf("restore: %w", err)
 			}
-			return a.out.emit(rep, func(w io.Writer) error {
+			return a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "restored store %s (backed up %s from %s) into %s\n", rep.Header.StoreID, timeText(rep.Header.CreatedAt), rep.Header.Source, rep.Dir)
 				return err
 			})
@@ -232,7 +232,7 @@ func (a *app) restoreShared(cmd *cobra.Command, c config, ecfg etcd.Config, serv
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	return a.out.emit(rep, func(w io.Writer) error {
+	return a.Out.Emit(rep, func(w io.Writer) error {
 		removed := ""
 		if force {
 			removed = fmt.Sprintf(" (%d keys removed first)", rep.Removed)
@@ -268,10 +268,10 @@ func (a *app) sharedTarget(to, configFile string, serverID *string) (*etcd.Confi
 	if err != nil {
 		return nil, err
 	}
-	if a.flags.store == "" && a.env.getenv(envStore) == "" {
+	if a.flags.store == "" && a.Env.Var(envStore) == "" {
 		a.flags.store = fc.Store
 	}
-	if a.flags.keyFile == "" && a.env.getenv(envKeyFile) == "" {
+	if a.flags.keyFile == "" && a.Env.Var(envKeyFile) == "" {
 		a.flags.keyFile = fc.KeyFile
 	}
 	if ecfg != nil && *serverID == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/keyring"
 )
 
@@ -272,7 +273,7 @@ func TestCanary(t *testing.T) {
 			t.Fatalf("passman %s with a wrong key: exit %d, want %d", strings.Join(args, " "), inv.code, ExitUsage)
 		}
 	}
-	for _, path := range commandPaths(newRootCmd(&app{})) {
+	for _, path := range commandPaths(newRootCmd(&app{State: &clibase.State{}})) {
 		r.must(ExitOK, "", append(path, "--help")...)
 	}
 

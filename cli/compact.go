@@ -58,7 +58,7 @@ store open meanwhile. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
 			if err != nil {
 				return fmt.Errorf("migrate store: %w", err)
 			}
-			return a.out.emit(rep, func(w io.Writer) error {
+			return a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "migrated %s to %s: %d keys, %d audit entries (now the chain of server %s); the old database is %s\n",
 					c.dir, strings.Join(ecfg.Endpoints, ","), rep.Keys, rep.AuditEntries, rep.ServerID, rep.MovedDB)
 				return err
@@ -88,7 +88,7 @@ compaction removes them. Nothing else may have the store open meanwhile.`,
 			if err != nil {
 				return fmt.Errorf("compact store: %w", err)
 			}
-			return a.out.emit(rep, func(w io.Writer) error {
+			return a.Out.Emit(rep, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "compacted %s: %d → %d bytes\n", c.dir, rep.Before, rep.After)
 				return err
 			})

@@ -104,7 +104,7 @@ connector runs only programs a server's operator lists in its configuration
 			if err != nil {
 				return fmt.Errorf("put connection %s: %w", c.Name, err)
 			}
-			return a.out.emit(out, func(w io.Writer) error {
+			return a.Out.Emit(out, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Connection %s (%s) saved.\n", out.Name, out.Connector)
 				return err
 			})
@@ -134,7 +134,7 @@ func newConnectionGetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("get connection %s: %w", args[0], err)
 			}
-			return a.out.emit(c, func(w io.Writer) error { return connectionText(w, c) })
+			return a.Out.Emit(c, func(w io.Writer) error { return connectionText(w, c) })
 		},
 	}
 }
@@ -174,7 +174,7 @@ func newConnectionListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("list connections: %w", err)
 			}
-			return a.out.emit(all, func(w io.Writer) error {
+			return a.Out.Emit(all, func(w io.Writer) error {
 				t := newTable(w, "NAME", "CONNECTOR", "ALLOWED PATHS", "ALLOWED ROLES")
 				for _, c := range all {
 					paths := strings.Join(c.AllowedPaths, " ")
@@ -201,7 +201,7 @@ func newConnectionDeleteCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("delete connection %s: %w", args[0], err)
 			}
-			return a.out.emit(map[string]string{"deleted": args[0]}, func(w io.Writer) error {
+			return a.Out.Emit(map[string]string{"deleted": args[0]}, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Deleted connection %s.\n", args[0])
 				return err
 			})
@@ -254,11 +254,11 @@ Exit codes: 0 planned or applied, 1 something was not moved, 2 error.`,
 				if err != nil {
 					return fmt.Errorf("apply migration: %w", err)
 				}
-				if err := a.out.emit(rep, func(w io.Writer) error { return migrationReportText(w, rep) }); err != nil {
+				if err := a.Out.Emit(rep, func(w io.Writer) error { return migrationReportText(w, rep) }); err != nil {
 					return err
 				}
 				if len(rep.Failed) > 0 {
-					return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d not moved", len(rep.Failed))}
+					return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d not moved", len(rep.Failed))}
 				}
 				return nil
 			}
@@ -271,7 +271,7 @@ Exit codes: 0 planned or applied, 1 something was not moved, 2 error.`,
 			if err != nil {
 				return fmt.Errorf("plan migration: %w", err)
 			}
-			return a.out.emit(m, func(w io.Writer) error { return migrationText(w, m) })
+			return a.Out.Emit(m, func(w io.Writer) error { return migrationText(w, m) })
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "plan only secrets under `PREFIX`")

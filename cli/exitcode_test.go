@@ -37,7 +37,7 @@ func TestExitCode(t *testing.T) {
 		"wrapped key":          {fmt.Errorf("open store: %w", secret.ErrKey), ExitUsage},
 		"usage":                {usageErrorf("bad flag"), ExitUsage},
 		"usage wraps sentinel": {usageErrorf("--stage: %w", secret.ErrInvalidArgument), ExitUsage},
-		"reported":             {&reportedError{code: ExitFailure, msg: "broken"}, ExitFailure},
+		"reported":             {&reportedError{Code: ExitFailure, Msg: "broken"}, ExitFailure},
 		// A failed read whose audit entry could not be written either: the
 		// audit failure is the one that matters.
 		"not found and audit": {errors.Join(secret.ErrNotFound, secret.ErrAudit), ExitFailure},

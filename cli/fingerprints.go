@@ -61,7 +61,7 @@ index is exported, as the token's identity.`,
 			ctx := cmd.Context()
 			return a.withFingerprintSource(ctx, func(src passman.Fingerprints) error {
 				if file == "-" {
-					_, err := src.ExportFingerprintPrefixes(ctx, prefix, a.out.w)
+					_, err := src.ExportFingerprintPrefixes(ctx, prefix, a.Out.W)
 					return err
 				}
 				tmp, err := os.CreateTemp(filepath.Dir(file), ".passman-fingerprints-*")
@@ -79,7 +79,7 @@ index is exported, as the token's identity.`,
 				if err != nil {
 					return fmt.Errorf("export fingerprints: %w", err)
 				}
-				return a.out.emit(map[string]any{"file": file, "entries": f.Exported, "withheld": f.Withheld}, func(w io.Writer) error {
+				return a.Out.Emit(map[string]any{"file": file, "entries": f.Exported, "withheld": f.Withheld}, func(w io.Writer) error {
 					_, err := fmt.Fprintf(w, "exported %d fingerprints to %s\n", f.Exported, file)
 					if err == nil && f.Withheld > 0 {
 						_, err = fmt.Fprintf(w, "left out %d too weak to export (fewer than %d bytes or about %d bits)\n", f.Withheld, fpindex.MinValueLength, fpindex.MinEntropyBits)

@@ -29,7 +29,7 @@ refuses to overwrite an existing store or key file.`,
 			if err != nil {
 				return fmt.Errorf("init store %s: %w", c.dir, err)
 			}
-			return a.out.emit(res, func(w io.Writer) error {
+			return a.Out.Emit(res, func(w io.Writer) error {
 				t := newTable(w, "store:", res.Dir)
 				t.row("store id:", res.StoreID)
 				t.row("key id:", res.KeyID)

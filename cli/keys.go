@@ -74,7 +74,7 @@ rewrap'; afterwards the new key alone opens the store.`,
 				if res.Retired == nil {
 					res.Retired = []string{}
 				}
-				return a.out.emit(res, func(w io.Writer) error {
+				return a.Out.Emit(res, func(w io.Writer) error {
 					_, err := fmt.Fprintf(w, "master key rotated: %s → %s (%s)\nre-wrapped %d data keys; retired: %s\n",
 						res.OldKey, res.NewKey, res.KeyFile, res.Rewrapped, strings.Join(res.Retired, ", "))
 					return err
@@ -102,7 +102,7 @@ safe to run again.`,
 				if rep.Retired == nil {
 					rep.Retired = []string{}
 				}
-				return a.out.emit(rep, func(w io.Writer) error {
+				return a.Out.Emit(rep, func(w io.Writer) error {
 					_, err := fmt.Fprintf(w, "re-wrapped %d data keys under %s; retired: %s\n", rep.Rewrapped, rep.Active, strings.Join(rep.Retired, ", "))
 					return err
 				})
@@ -129,7 +129,7 @@ func newKeysListCmd(a *app) *cobra.Command {
 				for _, k := range keys {
 					res.Keys = append(res.Keys, keyInfo{ID: k.ID, Created: k.Created, Retired: k.Retired, Active: k.Active})
 				}
-				return a.out.emit(res, func(w io.Writer) error {
+				return a.Out.Emit(res, func(w io.Writer) error {
 					if _, err := fmt.Fprintf(w, "source: %s\n", res.Source); err != nil {
 						return err
 					}

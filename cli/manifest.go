@@ -80,11 +80,11 @@ when there are deny findings; warnings and excepted findings are reported.`,
 					return fmt.Errorf("lint store: %w", err)
 				}
 			}
-			if err := a.out.emit(rep, func(w io.Writer) error { return writeLintReport(w, rep) }); err != nil {
+			if err := a.Out.Emit(rep, func(w io.Writer) error { return writeLintReport(w, rep) }); err != nil {
 				return err
 			}
 			if n := len(rep.Deny); n > 0 {
-				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d deny findings", n)}
+				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d deny findings", n)}
 			}
 			return nil
 		},
@@ -144,13 +144,13 @@ errors exit 1 here, too.`,
 			if err != nil {
 				return planError(err)
 			}
-			if err := manifest.WritePlan(a.out.w, string(a.out.format), plan); err != nil {
+			if err := manifest.WritePlan(a.Out.W, string(a.Out.Format), plan); err != nil {
 				return err
 			}
 			// Drift and missing static values are reported, but apply can
 			// fix neither, so they do not make the plan "changes present".
 			if plan.Count(manifest.KindCreate)+plan.Count(manifest.KindUpdate) > 0 {
-				return &reportedError{code: exitPlanChanges, msg: "changes present"}
+				return &reportedError{Code: exitPlanChanges, Msg: "changes present"}
 			}
 			return nil
 		},
@@ -166,7 +166,7 @@ func planError(err error) error {
 	if errors.As(err, &re) {
 		return err
 	}
-	return &exitError{code: ExitFailure, err: err}
+	return &exitError{Code: ExitFailure, Err: err}
 }
 
 func newApplyCmd(a *app) *cobra.Command {
@@ -192,7 +192,7 @@ change is audited.`,
 				return err
 			})
 			if len(rep.Deny) > 0 {
-				_ = writeLintReport(a.env.Stderr, rep)
+				_ = writeLintReport(a.Env.Stderr, rep)
 			}
 			if err != nil && len(res.Created)+len(res.Updated) == 0 {
 				return err
@@ -202,7 +202,7 @@ change is audited.`,
 			if err != nil {
 				verb = "stopped by an error"
 			}
-			if eerr := a.out.emit(res, func(w io.Writer) error {
+			if eerr := a.Out.Emit(res, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Apply %s: %d created, %d updated, %d skipped.\n", verb, len(res.Created), len(res.Updated), len(res.Skipped))
 				return err
 			}); eerr != nil {

@@ -65,15 +65,15 @@ coverage is below --coverage-min.`,
 			if err != nil {
 				return fmt.Errorf("policy test: %w", err)
 			}
-			if err := regotool.WriteTest(a.out.w, string(a.out.format), rep); err != nil {
+			if err := regotool.WriteTest(a.Out.W, string(a.Out.Format), rep); err != nil {
 				return err
 			}
 			switch {
 			case rep.Failed > 0 || rep.Errored > 0:
-				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d failed, %d errored", rep.Failed, rep.Errored)}
+				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d failed, %d errored", rep.Failed, rep.Errored)}
 			case rep.Coverage < coverageMin:
-				fmt.Fprintf(a.env.Stderr, "passman: coverage %.1f%% is below --coverage-min %.1f%%\n", rep.Coverage, coverageMin)
-				return &reportedError{code: ExitFailure, msg: "coverage below minimum"}
+				fmt.Fprintf(a.Env.Stderr, "passman: coverage %.1f%% is below --coverage-min %.1f%%\n", rep.Coverage, coverageMin)
+				return &reportedError{Code: ExitFailure, Msg: "coverage below minimum"}
 			}
 			return nil
 		},
@@ -95,7 +95,7 @@ there are errors.`,
 		Args: rangeArgs(0, 1, "[DIR]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format == "" {
-				format = string(a.out.format)
+				format = string(a.Out.Format)
 			}
 			if !slices.Contains(regotool.LintFormats, format) {
 				return usageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(regotool.LintFormats, ", "))
@@ -110,11 +110,11 @@ there are errors.`,
 			if err != nil {
 				return fmt.Errorf("policy lint: %w", err)
 			}
-			if err := regotool.WriteLint(a.out.w, format, rep); err != nil {
+			if err := regotool.WriteLint(a.Out.W, format, rep); err != nil {
 				return err
 			}
 			if n := rep.Errors(); n > 0 {
-				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d errors", n)}
+				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d errors", n)}
 			}
 			return nil
 		},
@@ -156,7 +156,7 @@ place, --check exits 1 if any would change.`,
 			if files == nil {
 				files = []string{}
 			}
-			if err := a.out.emit(map[string]any{"files": files, "written": write}, func(w io.Writer) error {
+			if err := a.Out.Emit(map[string]any{"files": files, "written": write}, func(w io.Writer) error {
 				for _, f := range files {
 					if _, err := fmt.Fprintln(w, f); err != nil {
 						return err
@@ -167,7 +167,7 @@ place, --check exits 1 if any would change.`,
 				return err
 			}
 			if check && len(files) > 0 {
-				return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d files need formatting", len(files))}
+				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d files need formatting", len(files))}
 			}
 			return nil
 		},
@@ -212,7 +212,7 @@ the server, audited there (the decision's name, never the input).`,
 			if err != nil {
 				return fmt.Errorf("policy eval: %w", err)
 			}
-			return a.out.emit(res, func(w io.Writer) error {
+			return a.Out.Emit(res, func(w io.Writer) error {
 				b, err := json.MarshalIndent(res.Result, "", "  ")
 				if err != nil {
 					return err
@@ -257,7 +257,7 @@ func (a *app) evalPolicy(ctx context.Context, decision string, input json.RawMes
 // checks it, without decoding it: the engine, local or the server's, gets
 // the document as written, numbers exactly.
 func (a *app) readJSONInput(name string) (json.RawMessage, error) {
-	var r io.Reader = a.env.Stdin
+	var r io.Reader = a.Env.Stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {

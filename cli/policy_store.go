@@ -91,7 +91,7 @@ source the module already has changes nothing.`,
 				return nil
 			})
 			// What was pushed before a refusal stays pushed: say so.
-			if werr := a.out.emit(pushed, func(w io.Writer) error {
+			if werr := a.Out.Emit(pushed, func(w io.Writer) error {
 				for _, m := range pushed {
 					if _, err := fmt.Fprintf(w, "Policy %s is version %d (sha256 %s).\n", m.Name, m.Version, m.SHA256[:12]); err != nil {
 						return err
@@ -153,7 +153,7 @@ func newPolicyListCmd(a *app) *cobra.Command {
 			if mods == nil {
 				mods = []secret.PolicyModule{}
 			}
-			return a.out.emit(mods, func(w io.Writer) error {
+			return a.Out.Emit(mods, func(w io.Writer) error {
 				t := newTable(w, "NAME", "VERSION", "SHA256", "UPDATED", "BY")
 				for _, m := range mods {
 					t.row(m.Name, fmt.Sprint(m.Version), m.SHA256[:min(12, len(m.SHA256))], timeText(m.UpdatedAt), m.UpdatedBy)
@@ -179,7 +179,7 @@ func newPolicyGetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("get policy: %w", err)
 			}
-			return a.out.emit(m, func(w io.Writer) error {
+			return a.Out.Emit(m, func(w io.Writer) error {
 				_, err := io.WriteString(w, m.Source)
 				return err
 			})
@@ -202,7 +202,7 @@ those go first.`,
 			if err != nil {
 				return fmt.Errorf("delete policy: %w", err)
 			}
-			return a.out.emit(map[string]string{"deleted": args[0]}, func(w io.Writer) error {
+			return a.Out.Emit(map[string]string{"deleted": args[0]}, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Deleted policy %s.\n", args[0])
 				return err
 			})

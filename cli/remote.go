@@ -4,12 +4,13 @@ import (
 	"runtime"
 
 	"github.com/passman-dev/passman/client"
+	"github.com/passman-dev/passman/internal/clibase"
 )
 
 // remoteAddr is the passman server secret commands go to, "" for the
 // local store.
 func (a *app) remoteAddr() string {
-	return firstSet(a.flags.addr, a.env.getenv(envAddr))
+	return firstSet(a.flags.addr, a.Env.Var(envAddr))
 }
 
 // requireLocal refuses a command that needs the store's files (init, key
@@ -29,8 +30,8 @@ func (a *app) requireLocal() error {
 func (a *app) remoteClient() (*client.Client, error) {
 	return client.New(client.Options{
 		Addr:       a.remoteAddr(),
-		Token:      a.env.getenv(envToken),
-		CACertFile: firstSet(a.flags.caCert, a.env.getenv(envCACert)),
-		UserAgent:  "passman/" + version + " (" + runtime.GOOS + "/" + runtime.GOARCH + ")",
+		Token:      a.Env.Var(envToken),
+		CACertFile: firstSet(a.flags.caCert, a.Env.Var(envCACert)),
+		UserAgent:  "passman/" + clibase.Version() + " (" + runtime.GOOS + "/" + runtime.GOARCH + ")",
 	})
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/internal/scanrun"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/scheduler"
@@ -64,25 +63,25 @@ Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 					if err != nil {
 						return err
 					}
-					if err := a.out.emit(rep, func(w io.Writer) error { return dueText(w, rep) }); err != nil {
+					if err := a.Out.Emit(rep, func(w io.Writer) error { return dueText(w, rep) }); err != nil {
 						return err
 					}
 					if len(rep.Failed) > 0 {
-						return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d of %d rotations failed", len(rep.Failed), rep.Due)}
+						return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d of %d rotations failed", len(rep.Failed), rep.Due)}
 					}
 					return nil
 				}
 				res, err := e.Rotate(ctx, args[0], "manual")
 				if res.State == secret.RotationRolledBack || res.State == secret.RotationFailed {
-					if werr := a.out.emit(res, func(w io.Writer) error { return resultText(w, res) }); werr != nil {
+					if werr := a.Out.Emit(res, func(w io.Writer) error { return resultText(w, res) }); werr != nil {
 						return werr
 					}
-					return &reportedError{code: ExitFailure, msg: err.Error()}
+					return &reportedError{Code: ExitFailure, Msg: err.Error()}
 				}
 				if err != nil {
 					return err
 				}
-				return a.out.emit(res, func(w io.Writer) error { return resultText(w, res) })
+				return a.Out.Emit(res, func(w io.Writer) error { return resultText(w, res) })
 			})
 		},
 	}
@@ -173,7 +172,7 @@ PREFIX with a rotation spec: period, due date, last success, last result.`,
 					case !errors.Is(err, secret.ErrPermissionDenied):
 						return err
 					}
-					return a.out.emit(rep, func(w io.Writer) error {
+					return a.Out.Emit(rep, func(w io.Writer) error {
 						if err := schedulerText(w, rep.Scheduler); err != nil {
 							return err
 						}
@@ -278,15 +277,15 @@ func (a *app) withResponder(ctx context.Context, fn func(passman.LeakResponder) 
 		func(l *core.Local) passman.LeakResponder { return l }, fn)
 }
 
-// respond runs the leak response for a scan's managed findings, once per
+// Respond runs the leak response for a scan's managed findings, once per
 // leaked version, and notes on each finding what was done (its Response),
 // the same way whichever side responded.
-func (a *app) respond(ctx context.Context, findings []scanner.Finding) error {
+func (a *app) Respond(ctx context.Context, findings []scanner.Finding) error {
 	if len(rotation.LeakFindings(findings)) == 0 {
 		return nil
 	}
 	return a.withResponder(ctx, func(r passman.LeakResponder) error {
-		if _, err := scanrun.Respond(ctx, r, findings); err != nil {
+		if _, err := rotation.RespondToFindings(ctx, r, findings); err != nil {
 			return fmt.Errorf("--%w", err)
 		}
 		return nil

@@ -117,7 +117,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 	if fs.Changed("rotation-period") {
 		d, err := secret.ParseDuration(m.rotation)
 		if err != nil {
-			return nil, &usageError{err: err}
+			return nil, &usageError{Err: err}
 		}
 		u.RotationPeriod, changed = &d, true
 	}
@@ -145,7 +145,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 		if m.rotGrace != "" {
 			d, err := secret.ParseDuration(m.rotGrace)
 			if err != nil {
-				return nil, &usageError{err: err}
+				return nil, &usageError{Err: err}
 			}
 			r.GracePeriod = d
 		}
@@ -153,7 +153,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 			// The spec's shape now; whether the connection lets the
 			// secret use it is the store's to say, when it is set.
 			if err := r.Validate(); err != nil {
-				return nil, &usageError{err: err}
+				return nil, &usageError{Err: err}
 			}
 		}
 		u.Rotation, changed = r, true

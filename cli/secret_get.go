@@ -70,7 +70,7 @@ func selector(cmd *cobra.Command, version int, stage string) (secret.Selector, e
 	if fs.Changed("stage") {
 		st, err := secret.ParseStage(stage)
 		if err != nil {
-			return sel, &usageError{err: fmt.Errorf("--stage: %w", err)}
+			return sel, &usageError{Err: fmt.Errorf("--stage: %w", err)}
 		}
 		sel.Stage = st
 	}
@@ -94,7 +94,7 @@ func (a *app) runGet(cmd *cobra.Command, path string, sel secret.Selector) error
 		return err
 	}
 	defer v.Value.Wipe()
-	if a.out.format == formatJSON {
+	if a.Out.Format == formatJSON {
 		res := getResult{
 			Path:      v.Path,
 			Version:   v.Info.Version,
@@ -111,9 +111,9 @@ func (a *app) runGet(cmd *cobra.Command, path string, sel secret.Selector) error
 		} else {
 			res.Value, res.Encoding = base64.StdEncoding.EncodeToString(b), "base64"
 		}
-		return a.out.emit(res, nil)
+		return a.Out.Emit(res, nil)
 	}
-	if _, err := a.out.w.Write(v.Value.Reveal()); err != nil {
+	if _, err := a.Out.W.Write(v.Value.Reveal()); err != nil {
 		return fmt.Errorf("write value: %w", err)
 	}
 	return nil

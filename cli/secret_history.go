@@ -39,7 +39,7 @@ revealing them). Text output shortens fingerprints; JSON has them whole.`,
 			if res.Versions == nil {
 				res.Versions = []secret.VersionInfo{}
 			}
-			return a.out.emit(res, func(w io.Writer) error {
+			return a.Out.Emit(res, func(w io.Writer) error {
 				t := newTable(w, "VERSION", "CREATED", "CREATED-BY", "STATE", "STAGES", "FINGERPRINT")
 				for _, v := range s.Versions {
 					fp := v.Fingerprint

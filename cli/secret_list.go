@@ -33,7 +33,7 @@ shown on standard error (text) or as "next" (JSON); pass it to --after, or use
 			if err != nil {
 				return err
 			}
-			return a.out.emit(page, func(w io.Writer) error {
+			return a.Out.Emit(page, func(w io.Writer) error {
 				t := newTable(w, "PATH", "VERSION", "VERSIONS", "OWNER", "UPDATED")
 				for _, e := range page.Entries {
 					t.row(e.Path, strconv.Itoa(e.CurrentVersion), strconv.Itoa(e.Versions), e.Owner, timeText(e.UpdatedAt))
@@ -42,7 +42,7 @@ shown on standard error (text) or as "next" (JSON); pass it to --after, or use
 					return err
 				}
 				if page.Next != "" {
-					fmt.Fprintf(a.env.Stderr, "more secrets follow: passman secret list --after %s (or --all)\n", page.Next)
+					fmt.Fprintf(a.Env.Stderr, "more secrets follow: passman secret list --after %s (or --all)\n", page.Next)
 				}
 				return nil
 			})

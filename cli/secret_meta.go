@@ -57,7 +57,7 @@ material in it.`,
 					return err
 				}
 			}
-			return a.out.emit(metaResult{Path: path, Metadata: m}, func(w io.Writer) error {
+			return a.Out.Emit(metaResult{Path: path, Metadata: m}, func(w io.Writer) error {
 				return metaText(w, path, m)
 			})
 		},

@@ -84,11 +84,11 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	if f.generate {
 		classes, err := generator.ParseClasses(f.classes)
 		if err != nil {
-			return &usageError{err: fmt.Errorf("--classes: %w", err)}
+			return &usageError{Err: fmt.Errorf("--classes: %w", err)}
 		}
 		spec := generator.Spec{Length: f.length, Classes: classes}
 		if _, err := spec.Normalize(); err != nil {
-			return &usageError{err: err}
+			return &usageError{Err: err}
 		}
 		put = func(svc passman.Service) (secret.VersionInfo, error) {
 			return generator.Put(cmd.Context(), svc, path, spec, opts)
@@ -116,7 +116,7 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	if err != nil {
 		return err
 	}
-	return a.out.emit(versionResult{Path: path, VersionInfo: info}, func(w io.Writer) error {
+	return a.Out.Emit(versionResult{Path: path, VersionInfo: info}, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "%s: %s\n", path, versionText(info))
 		return err
 	})
@@ -137,13 +137,13 @@ func (a *app) putValue(f *putFlags) (secret.Value, error) {
 		}
 		return secret.NewValue(b), nil
 	default:
-		if a.env.StdinIsTerminal != nil && a.env.StdinIsTerminal() {
+		if a.Env.StdinIsTerminal != nil && a.Env.StdinIsTerminal() {
 			return secret.Value{}, usageErrorf("standard input is a terminal; pipe the value in (passman secret put PATH < file) or use --file or --generate")
 		}
-		if a.env.Stdin == nil {
+		if a.Env.Stdin == nil {
 			return secret.Value{}, usageErrorf("no standard input; use --file or --generate")
 		}
-		b, err := readValue(a.env.Stdin)
+		b, err := readValue(a.Env.Stdin)
 		if err != nil {
 			return secret.Value{}, fmt.Errorf("read value from standard input: %w", err)
 		}

@@ -51,7 +51,7 @@ never rewritten: the rollback is itself a new version.`,
 			if err != nil {
 				return err
 			}
-			return a.out.emit(rollbackResult{Path: path, VersionInfo: info, RolledBackFrom: from}, func(w io.Writer) error {
+			return a.Out.Emit(rollbackResult{Path: path, VersionInfo: info, RolledBackFrom: from}, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "%s: %s, the value of version %d\n", path, versionText(info), from)
 				return err
 			})
@@ -154,7 +154,7 @@ previous. VERSION 0 removes a label other than current.`,
 			path := args[0]
 			st, err := secret.ParseStage(args[1])
 			if err != nil {
-				return &usageError{err: err}
+				return &usageError{Err: err}
 			}
 			version := 0
 			if args[2] != "0" {
@@ -187,7 +187,7 @@ func (a *app) changeVersions(cmd *cobra.Command, verb string, res changeResult, 
 	if err != nil {
 		return err
 	}
-	return a.out.emit(res, func(w io.Writer) error {
+	return a.Out.Emit(res, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "%s: %s\n", res.Path, changeText(res))
 		return err
 	})

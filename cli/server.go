@@ -71,7 +71,7 @@ finish, then the store is closed.`,
 	// has no use for.
 	fs.StringVar(&f.addr, "addr", "", "deprecated spelling of --listen")
 	_ = fs.MarkDeprecated("addr", "use --listen (--addr is a server's URL in every other command)")
-	fs.SetOutput(a.env.Stderr) // where the deprecation is said
+	fs.SetOutput(a.Env.Stderr) // where the deprecation is said
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain `FILE` (PEM)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM)")
 	fs.BoolVar(&f.dev, "dev", false, "run a throwaway dev server with a temporary store and a root token")
@@ -91,7 +91,7 @@ const (
 )
 
 func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
-	env := a.env.getenv
+	env := a.Env.Var
 	var fc server.FileConfig
 	if config := firstSet(f.config, env(envServerConfig)); config != "" {
 		var err error
@@ -99,7 +99,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 			return err
 		}
 	}
-	logger, err := newLogger(a.env.Stderr, firstSet(f.logFormat, env(envServerLogFormat), fc.Log.Format), firstSet(f.logLevel, env(envServerLogLevel), fc.Log.Level))
+	logger, err := newLogger(a.Env.Stderr, firstSet(f.logFormat, env(envServerLogFormat), fc.Log.Format), firstSet(f.logLevel, env(envServerLogLevel), fc.Log.Level))
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		TLSCertFile:       firstSet(f.tlsCert, env(envServerTLSCert), fc.TLSCert),
 		TLSKeyFile:        firstSet(f.tlsKey, env(envServerTLSKey), fc.TLSKey),
 		Dev:               f.dev,
-		Out:               a.env.Stdout,
+		Out:               a.Env.Stdout,
 		ReadHeaderTimeout: time.Duration(fc.Timeouts.ReadHeader),
 		ReadTimeout:       time.Duration(fc.Timeouts.Read),
 		WriteTimeout:      time.Duration(fc.Timeouts.Write),
@@ -119,7 +119,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 		GitHubOIDC:        fc.OIDC.Config(),
 		RateLimit:         fc.RateLimit,
 		ExecPrograms:      fc.Rotation.ExecPrograms,
-		Getenv:            a.env.getenv,
+		Getenv:            a.Env.Var,
 
 		UnauthenticatedMetricsAccess: fc.Telemetry.UnauthenticatedMetricsAccess,
 		TokenRetention:               time.Duration(fc.TokenRetention),
@@ -132,16 +132,16 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 	} else {
 		// The file's store settings apply unless a flag or the
 		// environment says otherwise.
-		if a.flags.store == "" && a.env.getenv(envStore) == "" {
+		if a.flags.store == "" && a.Env.Var(envStore) == "" {
 			a.flags.store = fc.Store
 		}
-		if a.flags.keyFile == "" && a.env.getenv(envKeyFile) == "" {
+		if a.flags.keyFile == "" && a.Env.Var(envKeyFile) == "" {
 			a.flags.keyFile = fc.KeyFile
 		}
-		if a.flags.policies == "" && a.env.getenv(envPolicies) == "" {
+		if a.flags.policies == "" && a.Env.Var(envPolicies) == "" {
 			a.flags.policies = fc.Policies
 		}
-		if a.flags.auditSync == "" && a.env.getenv(envAuditSync) == "" {
+		if a.flags.auditSync == "" && a.Env.Var(envAuditSync) == "" {
 			a.flags.auditSync = fc.AuditSync
 		}
 		c, err := a.localConfig()
@@ -163,7 +163,7 @@ func (a *app) runServer(cmd *cobra.Command, f serverFlags) error {
 			cfg.Store.Backend, cfg.Store.ServerID = b, fc.ServerID
 		}
 	}
-	if a.env.getenv("GOGC") == "" {
+	if a.Env.Var("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	return server.Run(cmd.Context(), cfg)

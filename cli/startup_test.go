@@ -9,13 +9,14 @@ import (
 )
 
 // TestPassmanDoesNotLinkRegal guards start-up: Regal parses its rule
-// bundle in a package variable (~50 ms), so the passman program must reach
-// it only through passman-regal.
+// bundle in a package variable (~50 ms), so neither passman program (the
+// front nor passman-full) may link it: they reach it only through
+// passman-regal.
 func TestPassmanDoesNotLinkRegal(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go not installed")
 	}
-	out, err := exec.Command("go", "list", "-deps", "github.com/passman-dev/passman/cmd/passman").Output()
+	out, err := exec.Command("go", "list", "-deps", "github.com/passman-dev/passman/cmd/passman", "github.com/passman-dev/passman/cmd/passman-full").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

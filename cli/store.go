@@ -34,7 +34,6 @@ type globalFlags struct {
 	keyFile   string
 	auditSync string
 	policies  string
-	output    string
 	addr      string
 	caCert    string
 }
@@ -45,7 +44,6 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVar(&g.keyFile, "key-file", "", "master key file (env "+envKeyFile+"; default STORE/master.key; "+keyring.EnvVar+" takes precedence)")
 	pf.StringVar(&g.auditSync, "audit-sync", "", "when an audit entry counts as written: fsync or write (env "+envAuditSync+"; default fsync)")
 	pf.StringVar(&g.policies, "policies", "", "directory of Rego policies added to the bundled ones (env "+envPolicies+")")
-	pf.StringVarP(&g.output, "output", "o", string(formatText), "output format: "+formatNames())
 	pf.StringVar(&g.addr, "addr", "", "passman server URL (env "+envAddr+"): secret commands go to the server, authenticated by "+envToken)
 	pf.StringVar(&g.caCert, "cacert", "", "CA certificate file the server's certificate must chain to (env "+envCACert+")")
 }
@@ -85,24 +83,24 @@ func (a *app) localConfig() (config, error) {
 		return c, err
 	}
 	c.dir = dir
-	c.keyFile = firstSet(a.flags.keyFile, a.env.getenv(envKeyFile))
+	c.keyFile = firstSet(a.flags.keyFile, a.Env.Var(envKeyFile))
 	if c.keyFile != "" {
 		if abs, err := filepath.Abs(c.keyFile); err == nil {
 			c.keyFile = abs
 		}
 	}
-	if v := a.env.getenv(keyring.EnvVar); v != "" {
+	if v := a.Env.Var(keyring.EnvVar); v != "" {
 		if c.keyring, err = keyring.FromEnv(v); err != nil {
 			return c, err
 		}
 	}
-	if c.auditSync, err = audit.ParseSyncMode(firstSet(a.flags.auditSync, a.env.getenv(envAuditSync))); err != nil {
+	if c.auditSync, err = audit.ParseSyncMode(firstSet(a.flags.auditSync, a.Env.Var(envAuditSync))); err != nil {
 		return c, err
 	}
 	c.policyDir = a.policyDir()
 	c.authz = a.authz
 	c.actor = a.actor()
-	c.getenv = a.env.getenv
+	c.getenv = a.Env.Var
 	return c, nil
 }
 
@@ -114,11 +112,11 @@ func (a *app) storeDir() (string, error) {
 }
 
 func (a *app) localStoreDir() (string, error) {
-	dir := firstSet(a.flags.store, a.env.getenv(envStore))
+	dir := firstSet(a.flags.store, a.Env.Var(envStore))
 	if dir == "" {
-		if xdg := a.env.getenv("XDG_DATA_HOME"); xdg != "" {
+		if xdg := a.Env.Var("XDG_DATA_HOME"); xdg != "" {
 			dir = filepath.Join(xdg, "passman")
-		} else if home := a.env.getenv("HOME"); home != "" {
+		} else if home := a.Env.Var("HOME"); home != "" {
 			dir = filepath.Join(home, ".local", "share", "passman")
 		} else {
 			return "", usageErrorf("cannot find a store directory: set --store or %s (neither XDG_DATA_HOME nor HOME is set)", envStore)
@@ -133,7 +131,7 @@ func (a *app) localStoreDir() (string, error) {
 // policyDir is the user policy directory from --policies or the
 // environment; "" means the bundled policies alone.
 func (a *app) policyDir() string {
-	return firstSet(a.flags.policies, a.env.getenv(envPolicies))
+	return firstSet(a.flags.policies, a.Env.Var(envPolicies))
 }
 
 // keyFilePath is the key file in use, for messages.

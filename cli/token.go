@@ -56,7 +56,7 @@ func (a *app) withTokens(ctx context.Context, fn func(tokenAdmin) error) error {
 		return fn(c)
 	}
 	return a.withLocal(ctx, func(l *core.Local, _ config) error {
-		return fn(localTokens{Local: l, token: a.env.getenv(envToken)})
+		return fn(localTokens{Local: l, token: a.Env.Var(envToken)})
 	})
 }
 
@@ -118,11 +118,11 @@ it is goes to standard error.`,
 			if err != nil {
 				return fmt.Errorf("create token: %w", err)
 			}
-			return a.out.emit(res, func(w io.Writer) error {
+			return a.Out.Emit(res, func(w io.Writer) error {
 				if _, err := fmt.Fprintln(w, res.Token); err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(a.env.Stderr, "Created a token for %s (accessor %s, %s). It is shown only this once.\n", res.Info.Identity, res.Info.Accessor, expiryText(res.Info))
+				_, err := fmt.Fprintf(a.Env.Stderr, "Created a token for %s (accessor %s, %s). It is shown only this once.\n", res.Info.Identity, res.Info.Accessor, expiryText(res.Info))
 				return err
 			})
 		},
@@ -146,7 +146,7 @@ func newTokenRevokeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("revoke token: %w", err)
 			}
-			return a.out.emit(map[string]string{"revoked": args[0]}, func(w io.Writer) error {
+			return a.Out.Emit(map[string]string{"revoked": args[0]}, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Revoked token %s.\n", args[0])
 				return err
 			})
@@ -169,7 +169,7 @@ func newTokenLookupCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("look up token: %w", err)
 			}
-			return a.out.emit(info, func(w io.Writer) error {
+			return a.Out.Emit(info, func(w io.Writer) error {
 				t := newTable(w, "accessor:", info.Accessor)
 				t.row("identity:", info.Identity)
 				for _, k := range slices.Sorted(maps.Keys(info.Claims)) {
@@ -201,7 +201,7 @@ func newTokenListCmd(a *app) *cobra.Command {
 			if infos == nil {
 				infos = []secret.TokenInfo{}
 			}
-			return a.out.emit(infos, func(w io.Writer) error {
+			return a.Out.Emit(infos, func(w io.Writer) error {
 				t := newTable(w, "ACCESSOR", "IDENTITY", "CREATED", "EXPIRES", "REVOKED")
 				for _, i := range infos {
 					revoked := ""

@@ -291,3 +291,25 @@ func (e *Runner) revokeVersion(ctx context.Context, s secret.Secret, version int
 	}
 	return nil
 }
+
+// FindingResponder responds to leaks of managed secrets:
+// passman.LeakResponder.
+type FindingResponder interface {
+	RespondToLeaks(ctx context.Context, leaks []LeakFinding) ([]LeakResult, error)
+}
+
+// RespondToFindings has r respond to the managed secrets among findings and notes
+// on each finding what was done (Finding.Response). It returns the
+// results, one per leaked version.
+func RespondToFindings(ctx context.Context, r FindingResponder, findings []scanner.Finding) ([]LeakResult, error) {
+	leaks := LeakFindings(findings)
+	if len(leaks) == 0 {
+		return nil, nil
+	}
+	results, err := r.RespondToLeaks(ctx, leaks)
+	AnnotateFindings(findings, results)
+	if err != nil {
+		return results, fmt.Errorf("respond: %w", err)
+	}
+	return results, nil
+}

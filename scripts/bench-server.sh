@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 if [ $# -ge 1 ]; then
   passman=$(realpath "$1")
 else
-  go build -trimpath -o bin/passman ./cmd/passman
+  go build -trimpath -o bin/ ./cmd/passman ./cmd/passman-full
   passman=$(realpath bin/passman)
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/passman-bench-server.XXXXXX")

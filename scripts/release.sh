@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Release builds of passman and passman-regal (the policy linter passman
-# runs from beside its own executable) for the GitHub Action's runners and
-# for users: linux, darwin and windows, each amd64 and arm64, pure Go
-# (CGO_ENABLED=0, RE2 as WebAssembly: no C library on the runner), -trimpath
+# Release builds of passman, passman-full (the commands passman hands over)
+# and passman-regal (the policy linter), both run from beside passman, for
+# the GitHub Action's runners and users: linux, darwin and windows, each
+# amd64 and arm64, pure Go (CGO_ENABLED=0, RE2 as WebAssembly), -trimpath
 # and fixed ldflags, so that the same source and Go version give
 # byte-identical binaries and their SHA-256 can be pinned in
 # action/release.json before the tag is pushed.
@@ -17,11 +17,11 @@ cd "$(dirname "$0")/.."
 TARGETS="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64"
 export CGO_ENABLED=0 GOFLAGS="-tags=gore2regex -buildvcs=false"
 
-PROGRAMS="passman passman-regal"
+PROGRAMS="passman passman-full passman-regal"
 
 build() { # VERSION OS ARCH PROGRAM OUT
   GOOS="$2" GOARCH="$3" go build -trimpath \
-    -ldflags "-s -w -buildid= -X github.com/passman-dev/passman/cli.version=$1" -o "$5" "./cmd/$4"
+    -ldflags "-s -w -buildid= -X github.com/passman-dev/passman/internal/clibase.version=$1" -o "$5" "./cmd/$4"
 }
 
 name() { # PROGRAM OS ARCH
@@ -37,7 +37,7 @@ build_all() { # VERSION DIR
       build "$1" "${t%/*}" "${t#*/}" "$p" "$2/$(name "$p" "${t%/*}" "${t#*/}")"
     done
   done
-  (cd "$2" && sha256sum passman_* passman-regal_* >checksums.txt)
+  (cd "$2" && sha256sum passman_* passman-full_* passman-regal_* >checksums.txt)
 }
 
 # release_json VERSION DIR: the pins binary.js checks downloads against,

@@ -1,9 +1,10 @@
 // Finds or makes the passman binary the action runs, on any runner
-// (Linux, macOS, Windows; x64 or arm64), with passman-regal beside it:
-// `command: policy` lints through that program, which passman finds next
-// to its own executable. In order:
+// (Linux, macOS, Windows; x64 or arm64), with passman-full and
+// passman-regal beside it: passman hands `action run|post` to passman-full,
+// and `command: policy` lints through passman-regal, both found next to
+// passman's own executable. In order:
 //   1. input "binary": a passman binary already on the runner (its
-//      passman-regal beside it or on PATH);
+//      passman-full and passman-regal beside it or on PATH);
 //   2. the tool cache, from an earlier step of the job;
 //   3. the release named in action/release.json (committed with the action,
 //      so the version and every program's and platform's SHA-256 are pinned
@@ -78,7 +79,7 @@ function get(url, redirects) {
 
 // The programs a release ships for each platform, passman last: its
 // presence in the tool cache means the set is complete.
-const programs = ["passman-regal", "passman"];
+const programs = ["passman-regal", "passman-full", "passman"];
 
 function asset(prog, plat) {
   return `${prog}_${plat}${exe}`;
@@ -122,10 +123,10 @@ async function download(release, plat, dir) {
 }
 
 function build(dir) {
-  console.log("building passman and passman-regal from the action's checkout (go build)");
+  console.log("building passman, passman-full and passman-regal from the action's checkout (go build)");
   fs.mkdirSync(dir, { recursive: true });
   // -o with a trailing separator: one binary per package, in dir.
-  execFileSync("go", ["build", "-trimpath", "-o", dir + path.sep, "./cmd/passman-regal", "./cmd/passman"], {
+  execFileSync("go", ["build", "-trimpath", "-o", dir + path.sep, "./cmd/passman-regal", "./cmd/passman-full", "./cmd/passman"], {
     cwd: actionRoot,
     stdio: ["ignore", "inherit", "inherit"],
     env: Object.assign({}, process.env, { CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false" }),

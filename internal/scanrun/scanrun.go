@@ -1,8 +1,9 @@
 // Package scanrun holds what the front ends that run a leak scan share
 // (the CLI's passman scan and the GitHub Action's scan command): loading
 // the baseline and .gitleaksignore filters, fetching a store's shareable
-// fingerprint index, and having the store respond to leaks of its managed
-// secrets. Each is the same call from both, so they cannot drift apart.
+// fingerprint index. Each is the same call from both, so they cannot drift
+// apart. It links no store, policy or rotation code: the passman front
+// runs scans through it.
 package scanrun
 
 import (
@@ -16,7 +17,6 @@ import (
 	"path/filepath"
 
 	"github.com/passman-dev/passman/fpindex"
-	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 )
 
@@ -108,25 +108,4 @@ func ManagedOptions(ctx context.Context, src IndexSource, prefix string, opts sc
 	}
 	opts.Managed, opts.Confirm = ix, src
 	return opts, ix.Withheld(), nil
-}
-
-// Responder responds to leaks of managed secrets: passman.LeakResponder.
-type Responder interface {
-	RespondToLeaks(ctx context.Context, leaks []rotation.LeakFinding) ([]rotation.LeakResult, error)
-}
-
-// Respond has r respond to the managed secrets among findings and notes
-// on each finding what was done (Finding.Response). It returns the
-// results, one per leaked version.
-func Respond(ctx context.Context, r Responder, findings []scanner.Finding) ([]rotation.LeakResult, error) {
-	leaks := rotation.LeakFindings(findings)
-	if len(leaks) == 0 {
-		return nil, nil
-	}
-	results, err := r.RespondToLeaks(ctx, leaks)
-	rotation.AnnotateFindings(findings, results)
-	if err != nil {
-		return results, fmt.Errorf("respond: %w", err)
-	}
-	return results, nil
 }

@@ -1,4 +1,4 @@
-package cli
+package clibase
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 )
 
 // Exit codes of the passman command. Scripts branch on them, so they are
-// part of its interface: a code's meaning never changes, and exitCode below
+// part of its interface: a code's meaning never changes, and ExitCode below
 // is the only place that decides which one an error gets.
 const (
 	// ExitOK means the command did what was asked.
@@ -26,9 +26,9 @@ const (
 	ExitNotFound = 3
 )
 
-// exitCodeHelp documents the exit codes in the root command's help, next to
+// ExitCodeHelp documents the exit codes in the root command's help, next to
 // the constants so the two cannot drift apart unnoticed.
-func exitCodeHelp() string {
+func ExitCodeHelp() string {
 	return fmt.Sprintf(`Exit codes:
   %d  success
   %d  failure or violation (conflict, denied by policy, deleted or destroyed
@@ -39,52 +39,52 @@ func exitCodeHelp() string {
   %d  not found (no such secret, version or store)`, ExitOK, ExitFailure, ExitUsage, ExitNotFound)
 }
 
-// usageError marks an error in how passman was invoked, as opposed to an
+// UsageError marks an error in how passman was invoked, as opposed to an
 // error the operation itself ran into. Main adds a pointer to --help.
-type usageError struct{ err error }
+type UsageError struct{ Err error }
 
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
 
-// usageErrorf builds a usage error; %w verbs are kept for errors.Is.
-func usageErrorf(format string, args ...any) error {
-	return &usageError{err: fmt.Errorf(format, args...)}
+// UsageErrorf builds a usage error; %w verbs are kept for errors.Is.
+func UsageErrorf(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// reportedError is a failure the command has already reported on stdout
+// ReportedError is a failure the command has already reported on stdout
 // (audit verify's BROKEN report): Main exits with code and prints nothing
 // more, so the report is not repeated on stderr.
-type reportedError struct {
-	code int
-	msg  string
+type ReportedError struct {
+	Code int
+	Msg  string
 }
 
-func (e *reportedError) Error() string { return e.msg }
+func (e *ReportedError) Error() string { return e.Msg }
 
-// exitError forces an exit code for an error that is printed as usual:
+// ExitError forces an exit code for an error that is printed as usual:
 // plan reserves 2 for "changes present", so its failures all exit 1.
-type exitError struct {
-	code int
-	err  error
+type ExitError struct {
+	Code int
+	Err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
 
-// exitCode maps an error to the process exit code. It is the only such
+// ExitCode maps an error to the process exit code. It is the only such
 // mapping, and it goes by secret.Class, whose priority order decides an
 // error that wraps two classes (integrity failures win).
-func exitCode(err error) int {
-	var ue *usageError
-	var re *reportedError
-	var xe *exitError
+func ExitCode(err error) int {
+	var ue *UsageError
+	var re *ReportedError
+	var xe *ExitError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &re):
-		return re.code
+		return re.Code
 	case errors.As(err, &xe):
-		return xe.code
+		return xe.Code
 	case errors.As(err, &ue):
 		return ExitUsage
 	}

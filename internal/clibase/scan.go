@@ -1,7 +1,6 @@
-package cli
+package clibase
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,25 +12,38 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/passman-dev/passman"
-	"github.com/passman-dev/passman/client"
-	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/fpindex"
 	"github.com/passman-dev/passman/internal/scanrun"
 	"github.com/passman-dev/passman/scanner"
 )
 
-// Exit codes of passman scan, as gitleaks': 0 clean, 1 leaks found, 2 error.
-const exitScanError = 2
+// ExitScanError is passman scan's exit code for an error. Its codes are
+// gitleaks': 0 clean, 1 leaks found, 2 error.
+const ExitScanError = 2
 
-type scanFlags struct {
+// Managed is the full program's part of a scan: recognising managed
+// secrets (--index, --managed) and responding to their leaks (--respond),
+// which needs the store. The front runs scans without it and hands
+// invocations with those flags to the full program (see Serves).
+type Managed interface {
+	WithManaged(ctx context.Context, f *ScanFlags, opts scanner.Options, scan func(scanner.Options) error) error
+	Respond(ctx context.Context, findings []scanner.Finding) error
+}
+
+// scanCmds builds the scan commands of one invocation.
+type scanCmds struct {
+	*State
+	managed Managed
+}
+
+// ScanFlags are a scan command's flags.
+type ScanFlags struct {
 	config   string
-	index    string
-	managed  bool
+	Index    string
+	Managed  bool
 	format   string
 	baseline string
 	ignore   string
-	respond  bool
+	Respond  bool
 	show     bool
 	rules    string
 	// root is where a .gitleaksignore is looked for when --gitleaks-ignore
@@ -39,23 +51,25 @@ type scanFlags struct {
 	root string
 }
 
-func (f *scanFlags) register(cmd *cobra.Command) {
+func (f *ScanFlags) register(cmd *cobra.Command) {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
 	}
-	cmd.Annotations[annotationFormats] = strings.Join(scanner.Formats, ",")
+	cmd.Annotations[AnnotationFormats] = strings.Join(scanner.Formats, ",")
 	cmd.Flags().StringVar(&f.config, "config", "", "a .gitleaks.toml replacing the default rules ([extend] useDefault = true extends them)")
-	cmd.Flags().StringVar(&f.index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets (candidates are confirmed by the server with an address set, else the local store)")
-	cmd.Flags().BoolVar(&f.managed, "managed", false, "recognise managed secrets using the store's index (the server's, with a server address set); only secrets you may read")
+	cmd.Flags().StringVar(&f.Index, "index", "", "fingerprint index from 'passman fingerprints export', to recognise managed secrets (candidates are confirmed by the server with an address set, else the local store)")
+	cmd.Flags().BoolVar(&f.Managed, "managed", false, "recognise managed secrets using the store's index (the server's, with a server address set); only secrets you may read")
 	cmd.Flags().StringVar(&f.format, "format", "", "report format: "+strings.Join(scanner.Formats, ", ")+" (default: the -o format)")
 	cmd.Flags().StringVar(&f.baseline, "baseline", "", "a JSON report (passman's or gitleaks') of known findings: only new ones are reported")
-	cmd.Flags().BoolVar(&f.respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version); on the server, with a server address set")
+	cmd.Flags().BoolVar(&f.Respond, "respond", false, "with --managed: act on leaked managed secrets as the respond policy decides (rotate, revoke the leaked version); on the server, with a server address set")
 	cmd.Flags().StringVar(&f.rules, "rules", scanner.RulesPassman, "default rules: passman (gitleaks' and passman's: config-file passwords, password hashes, framework keys, credentials in URIs) or gitleaks (gitleaks' alone, for its exact findings)")
 	cmd.Flags().BoolVar(&f.show, "show-secrets", false, "print each secret's value, for triage at your own terminal (text and json only; never in CI formats)")
 	cmd.Flags().StringVar(&f.ignore, "gitleaks-ignore", "", "a .gitleaksignore file of fingerprints to ignore (default: .gitleaksignore in the scanned directory, if any)")
 }
 
-func newScanCmd(a *app) *cobra.Command {
+// NewScanCmd is passman scan; managed is nil in the front.
+func NewScanCmd(s *State, managed Managed) *cobra.Command {
+	a := &scanCmds{State: s, managed: managed}
 	cmd := &cobra.Command{
 		Use:   "scan",
 		Short: "Find leaked secrets: gitleaks' rules plus passman's own managed secrets",
@@ -78,15 +92,15 @@ policy and connectors, as the token's identity; only each leak's path,
 version and location (rule, file, line, commit, author, date) are sent.
 
 Exit codes, as gitleaks: 0 nothing found, 1 leaks found, 2 error.`,
-		Args: groupArgs,
-		RunE: groupRun,
+		Args: GroupArgs,
+		RunE: GroupRun,
 	}
 	cmd.AddCommand(newScanFileCmd(a), newScanDirCmd(a), newScanGitCmd(a), newScanStagedCmd(a))
 	return cmd
 }
 
-func newScanGitCmd(a *app) *cobra.Command {
-	var f scanFlags
+func newScanGitCmd(a *scanCmds) *cobra.Command {
+	var f ScanFlags
 	var rng, cacheFile string
 	var noCache bool
 	cmd := &cobra.Command{
@@ -102,7 +116,7 @@ file at the merge base is not new.
 
 Results are cached per commit (by the rules in force), so a second scan of
 the same history reads only new commits; --no-cache turns that off.`,
-		Args: rangeArgs(0, 1, "[PATH]"),
+		Args: RangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.root = repoArg(args)
 			// A history scan's heap is mostly garbage (parsed diffs):
@@ -111,11 +125,11 @@ the same history reads only new commits; --no-cache turns that off.`,
 			// 3,600-commit history. Not with a managed index, whose
 			// large live heap every collection would scan again.
 			// GOGC, when set, decides.
-			if a.env.getenv("GOGC") == "" && f.index == "" && !f.managed {
+			if a.Env.Var("GOGC") == "" && f.Index == "" && !f.Managed {
 				debug.SetGCPercent(25)
 			}
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
-				opts := scanner.GitOptions{Range: rng, Progress: a.progress("commits")}
+				opts := scanner.GitOptions{Range: rng, Progress: a.Progress("commits")}
 				if !noCache {
 					c, err := openScanCache(cacheFile)
 					if err != nil {
@@ -137,14 +151,14 @@ the same history reads only new commits; --no-cache turns that off.`,
 	return cmd
 }
 
-func newScanStagedCmd(a *app) *cobra.Command {
-	var f scanFlags
+func newScanStagedCmd(a *scanCmds) *cobra.Command {
+	var f ScanFlags
 	cmd := &cobra.Command{
 		Use:   "staged [PATH]",
 		Short: "Scan what the index adds to HEAD (for a pre-commit hook)",
 		Long: `Scan the staged changes of a repository: what would be committed. A secret
 already in a file at HEAD is not reported. Exit 1 stops the commit.`,
-		Args: rangeArgs(0, 1, "[PATH]"),
+		Args: RangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.root = repoArg(args)
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
@@ -182,16 +196,16 @@ func openScanCache(path string) (*scanner.Cache, error) {
 	return c, err
 }
 
-func newScanFileCmd(a *app) *cobra.Command {
-	var f scanFlags
+func newScanFileCmd(a *scanCmds) *cobra.Command {
+	var f ScanFlags
 	cmd := &cobra.Command{
 		Use:   "file PATH|-",
 		Short: "Scan one file, or standard input",
-		Args:  exactArgs("PATH"),
+		Args:  ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
 				if args[0] == "-" {
-					return s.ScanReader(cmd.Context(), "stdin", a.env.Stdin)
+					return s.ScanReader(cmd.Context(), "stdin", a.Env.Stdin)
 				}
 				file, err := os.Open(args[0])
 				if err != nil {
@@ -206,12 +220,12 @@ func newScanFileCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func newScanDirCmd(a *app) *cobra.Command {
-	var f scanFlags
+func newScanDirCmd(a *scanCmds) *cobra.Command {
+	var f ScanFlags
 	cmd := &cobra.Command{
 		Use:   "dir PATH",
 		Short: "Scan a directory tree (binary files are skipped and counted)",
-		Args:  exactArgs("PATH"),
+		Args:  ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.root = args[0]
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
@@ -225,26 +239,26 @@ func newScanDirCmd(a *app) *cobra.Command {
 
 // runScan builds the scanner, runs scan and reports: exit 1 when something
 // was found, 2 on any error.
-func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scanner) ([]scanner.Finding, scanner.Stats, error)) error {
-	fail := func(err error) error { return &exitError{code: exitScanError, err: err} }
+func (a *scanCmds) runScan(ctx context.Context, f *ScanFlags, scan func(*scanner.Scanner) ([]scanner.Finding, scanner.Stats, error)) error {
+	fail := func(err error) error { return &ExitError{Code: ExitScanError, Err: err} }
 	format := f.format
 	if format == "" {
-		format = string(a.out.format)
+		format = string(a.Out.Format)
 	}
 	if !slices.Contains(scanner.Formats, format) {
-		return fail(usageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(scanner.Formats, ", ")))
+		return fail(UsageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(scanner.Formats, ", ")))
 	}
 	if !slices.Contains(scanner.RuleSets, f.rules) {
-		return fail(usageErrorf("unknown --rules %q (want one of: %s)", f.rules, strings.Join(scanner.RuleSets, ", ")))
+		return fail(UsageErrorf("unknown --rules %q (want one of: %s)", f.rules, strings.Join(scanner.RuleSets, ", ")))
 	}
 	if f.show && !scanner.ShowsSecrets(format) {
-		return fail(usageErrorf("--show-secrets cannot be used with the %s format: its output lands in CI logs and views", format))
+		return fail(UsageErrorf("--show-secrets cannot be used with the %s format: its output lands in CI logs and views", format))
 	}
-	if f.index != "" && f.managed {
-		return fail(usageErrorf("--index and --managed are mutually exclusive"))
+	if f.Index != "" && f.Managed {
+		return fail(UsageErrorf("--index and --managed are mutually exclusive"))
 	}
-	if f.respond && !f.managed {
-		return fail(usageErrorf("--respond needs --managed: the response acts on the store whose index recognised the leak"))
+	if f.Respond && !f.Managed {
+		return fail(UsageErrorf("--respond needs --managed: the response acts on the store whose index recognised the leak"))
 	}
 	return a.withManaged(ctx, f, scanner.Options{ConfigPath: f.config, Rules: f.rules, ShowSecrets: f.show}, func(opts scanner.Options) error {
 		s, err := scanner.New(opts)
@@ -262,17 +276,17 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 		findings, _ = baseline.Filter(findings)
 		findings, _ = ignore.Filter(findings)
 		var respondErr error
-		if f.respond {
-			respondErr = a.respond(ctx, findings)
+		if f.Respond {
+			respondErr = a.managed.Respond(ctx, findings)
 		}
-		if err := scanner.Write(a.out.w, format, findings, stats, a.env.getenv); err != nil {
+		if err := scanner.Write(a.Out.W, format, findings, stats, a.Env.Var); err != nil {
 			return fail(err)
 		}
 		if respondErr != nil {
 			return fail(respondErr)
 		}
 		if len(findings) > 0 {
-			return &reportedError{code: ExitFailure, msg: fmt.Sprintf("%d leaks found", len(findings))}
+			return &ReportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d leaks found", len(findings))}
 		}
 		return nil
 	})
@@ -280,7 +294,7 @@ func (a *app) runScan(ctx context.Context, f *scanFlags, scan func(*scanner.Scan
 
 // filters loads the baseline and the .gitleaksignore the flags name (or
 // the scanned root holds).
-func (f *scanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
+func (f *ScanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
 	fl, err := scanrun.LoadFilters(f.baseline, f.ignore, f.root)
 	if err != nil {
 		return nil, nil, err
@@ -288,10 +302,10 @@ func (f *scanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
 	return fl.Baseline, fl.Ignore, nil
 }
 
-// progress returns a progress reporter drawing on a terminal's standard
+// Progress returns a progress reporter drawing on a terminal's standard
 // error, or nil when standard error is not a terminal.
-func (a *app) progress(unit string) func(done, total int) {
-	if a.env.StderrIsTerminal == nil || !a.env.StderrIsTerminal() {
+func (a *State) Progress(unit string) func(done, total int) {
+	if a.Env.StderrIsTerminal == nil || !a.Env.StderrIsTerminal() {
 		return nil
 	}
 	var last time.Time
@@ -306,84 +320,23 @@ func (a *app) progress(unit string) func(done, total int) {
 		if total > 0 {
 			filled = done * width / total
 		}
-		fmt.Fprintf(a.env.Stderr, "\r[%s%s] %d/%d %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, unit)
+		fmt.Fprintf(a.Env.Stderr, "\r[%s%s] %d/%d %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, unit)
 		if done == total {
-			fmt.Fprintln(a.env.Stderr)
+			fmt.Fprintln(a.Env.Stderr)
 		}
 	}
 }
 
-// withManaged runs scan with opts completed for the index the flags name,
-// if any: --index FILE, whose candidates the store confirms (the server
-// with an address set, else the local store, open for the scan) unless
-// the file is in the local form; --managed, the local store's own index
-// in the local form (the store is closed again before the scan) or, with
-// an address set, the server's shareable index and its confirmations.
-// Either way only secrets the caller may read are recognised. scan's
-// errors are returned as they are; the others exit 2.
-func (a *app) withManaged(ctx context.Context, f *scanFlags, opts scanner.Options, scan func(scanner.Options) error) error {
-	ran := false
-	run := func(ix *fpindex.Index, c fpindex.Confirmer) error {
-		if n := ix.Withheld(); n > 0 {
-			fmt.Fprintf(a.env.Stderr, "note: %d managed values are too weak to export (fewer than %d bytes or about %d bits) and are not searched for\n", n, fpindex.MinValueLength, fpindex.MinEntropyBits)
-		}
-		opts.Managed, opts.Confirm = ix, c
-		ran = true
-		return scan(opts)
+// withManaged runs scan with opts completed by the full program for
+// --index or --managed; without either it runs scan as it is.
+func (a *scanCmds) withManaged(ctx context.Context, f *ScanFlags, opts scanner.Options, scan func(scanner.Options) error) error {
+	if a.managed != nil {
+		return a.managed.WithManaged(ctx, f, opts, scan)
 	}
-	var err error
-	switch {
-	case f.index != "":
-		var ix *fpindex.Index
-		if ix, err = readIndexFile(f.index); err != nil {
-			break
-		}
-		if ix.Local() {
-			return run(ix, nil)
-		}
-		err = withBackend(ctx, a, func(c *client.Client) passman.Fingerprints { return c },
-			func(l *core.Local) passman.Fingerprints { return l }, func(c passman.Fingerprints) error { return run(ix, c) })
-	case f.managed && a.remoteAddr() != "":
-		err = a.withFingerprintSource(ctx, func(c passman.Fingerprints) error {
-			mopts, _, err := scanrun.ManagedOptions(ctx, c, "", opts)
-			if err != nil {
-				return fmt.Errorf("--%w", err)
-			}
-			return run(mopts.Managed.(*fpindex.Index), c)
-		})
-	case f.managed:
-		var buf bytes.Buffer
-		err = a.withLocal(ctx, func(l *core.Local, _ config) error {
-			_, err := l.ExportFingerprints(ctx, &buf)
-			return err
-		})
-		var ix *fpindex.Index
-		if err == nil {
-			ix, err = fpindex.Read(&buf)
-		}
-		if err != nil {
-			err = fmt.Errorf("--managed: %w", err)
-			break
-		}
-		return run(ix, nil)
-	default:
-		return scan(opts)
+	if f.Index != "" || f.Managed {
+		// Serves hands these to the full program; reaching here is a bug
+		// that must not quietly scan without the managed index.
+		return &ExitError{Code: ExitScanError, Err: errors.New("--index and --managed need the full passman program")}
 	}
-	if err != nil && !ran {
-		return &exitError{code: exitScanError, err: err}
-	}
-	return err
-}
-
-func readIndexFile(path string) (*fpindex.Index, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--index: %w", err)
-	}
-	defer file.Close()
-	ix, err := fpindex.Read(file)
-	if err != nil {
-		return nil, fmt.Errorf("--index %s: %w", path, err)
-	}
-	return ix, nil
+	return scan(opts)
 }

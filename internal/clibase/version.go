@@ -1,4 +1,4 @@
-package cli
+package clibase
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 // version is the release version. Release builds set it at link time:
 //
-//	go build -ldflags "-X github.com/passman-dev/passman/cli.version=v1.2.3" ./cmd/passman
+//	go build -ldflags "-X github.com/passman-dev/passman/internal/clibase.version=v1.2.3" ./cmd/passman ./cmd/passman-full
 //
 // It is never changed at run time.
 var version = "dev"
@@ -23,14 +23,15 @@ type versionInfo struct {
 	Arch    string `json:"arch"`
 }
 
-func newVersionCmd(a *app) *cobra.Command {
+// NewVersionCmd is passman version.
+func NewVersionCmd(s *State) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print passman's version",
-		Args:  exactArgs(),
+		Args:  ExactArgs(),
 		RunE: func(*cobra.Command, []string) error {
 			v := versionInfo{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
-			return a.out.emit(v, func(w io.Writer) error {
+			return s.Out.Emit(v, func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, versionLine())
 				return err
 			})
@@ -42,3 +43,6 @@ func newVersionCmd(a *app) *cobra.Command {
 func versionLine() string {
 	return fmt.Sprintf("passman %s (%s %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// Version is the release version ("dev" in a development build).
+func Version() string { return version }
