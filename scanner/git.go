@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,17 +54,29 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	st.Shallow = g.shallow
 	revs := []string{"--all"}
 	var base []string
+	var baseDone <-chan error
 	if opts.Range != "" {
 		from, to, err := g.parseRange(ctx, opts.Range)
 		if err != nil {
 			return nil, st, err
 		}
 		revs = []string{to, "^" + from}
-		if base, err = g.mergeBases(ctx, from, to); err != nil {
-			return nil, st, err
-		}
+		// Found beside the rev-list, the merge bases cost a pull
+		// request's scan no git process of its own in wall time.
+		ch := make(chan error, 1)
+		go func() {
+			var err error
+			base, err = g.mergeBases(ctx, from, to)
+			ch <- err
+		}()
+		baseDone = ch
 	}
 	order, merges, err := g.revList(ctx, revs)
+	if baseDone != nil {
+		if berr := <-baseDone; err == nil {
+			err = berr
+		}
+	}
 	if err != nil {
 		return nil, st, err
 	}
@@ -592,32 +606,118 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 		return nil, err
 	}
 	det := s.detector(ctx, cfg)
+	var specs []string
 	for _, f := range fs {
-		if seen[f.File] {
-			continue
+		if !seen[f.File] {
+			seen[f.File] = true
+			for _, b := range bases {
+				specs = append(specs, b+":"+f.File)
+			}
 		}
-		seen[f.File] = true
-		for _, b := range bases {
-			content, err := g.run(ctx, nil, "cat-file", "blob", b+":"+f.File)
-			if err != nil {
-				continue // the file is new in the range
-			}
-			if int64(len(content)) > s.maxSize || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
-				continue
-			}
-			olds, err := s.scanFragment(ctx, det, f.File, content, 1, "")
-			if err != nil {
-				return nil, err
-			}
-			for _, old := range olds {
-				present[old.Fingerprint] = true
-			}
+	}
+	blobs, err := g.blobs(ctx, specs, s.maxSize)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range specs {
+		content, ok := blobs[spec]
+		if !ok || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
+			continue // new in the range, too large or binary
+		}
+		_, file, _ := strings.Cut(spec, ":") // a base is a commit id: no colon
+		olds, err := s.scanFragment(ctx, det, file, content, 1, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range olds {
+			present[old.Fingerprint] = true
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return slices.DeleteFunc(fs, func(f Finding) bool { return present[f.Fingerprint] }), nil
+}
+
+// blobs reads the blobs named by specs ("commit:path") through one git
+// cat-file --batch process instead of a process per file: a pull request
+// whose findings touch several files pays for one. A spec that names no
+// blob (a file new in the range) or a blob over limit bytes is absent from
+// the result. A path with a newline cannot be written to the batch and is
+// read with a process of its own.
+func (g *gitRepo) blobs(ctx context.Context, specs []string, limit int64) (map[string][]byte, error) {
+	res := make(map[string][]byte, len(specs))
+	var batch []string
+	for _, spec := range specs {
+		if !strings.ContainsAny(spec, "\n\r") {
+			batch = append(batch, spec)
+			continue
+		}
+		if content, err := g.run(ctx, nil, "cat-file", "blob", spec); err == nil && int64(len(content)) <= limit {
+			res[spec] = content
+		}
+	}
+	if len(batch) == 0 {
+		return res, nil
+	}
+	cmd := g.command(ctx, "cat-file", "--batch")
+	cmd.Stdin = strings.NewReader(strings.Join(batch, "\n") + "\n")
+	var stderr boundedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("git cat-file: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("git cat-file: %w", err)
+	}
+	readErr := readBatch(bufio.NewReader(out), batch, limit, res)
+	if readErr != nil {
+		_, _ = io.Copy(io.Discard, out) // let git finish writing, then reap it
+	}
+	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("git cat-file: %w: %s", err, stderr.String())
+	}
+	return res, readErr
+}
+
+// readBatch reads git cat-file --batch's answers to specs, in their order:
+// "<oid> <type> <size>\n<content>\n", or "<spec> missing\n" (or
+// "ambiguous") for a spec that names nothing.
+func readBatch(r *bufio.Reader, specs []string, limit int64, res map[string][]byte) error {
+	for _, spec := range specs {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("git cat-file: reading the answer for %q: %w", spec, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if strings.HasSuffix(line, " missing") || strings.HasSuffix(line, " ambiguous") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return fmt.Errorf("git cat-file: unexpected answer %q for %q", line, spec)
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || size < 0 {
+			return fmt.Errorf("git cat-file: unexpected size in %q", line)
+		}
+		if f[1] != "blob" || size > limit {
+			if _, err := r.Discard(int(size) + 1); err != nil {
+				return fmt.Errorf("git cat-file: %w", err)
+			}
+			continue
+		}
+		b := make([]byte, size+1)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("git cat-file: %w", err)
+		}
+		res[spec] = b[:size]
+	}
+	return nil
 }
 
 // gitRepo runs git in one repository, isolated from settings that would
@@ -771,6 +871,17 @@ func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, er
 		}
 		return strings.TrimSpace(string(out)), nil
 	}
+	// Both in one git process, as a pre-push hook pays for each (neither
+	// starts with "-", so neither is an option); only a
+	// revision that does not resolve to one commit goes the long way, for
+	// an error that names it.
+	if !strings.HasPrefix(a, "-") && !strings.HasPrefix(b, "-") && !strings.ContainsAny(a+b, "\x00\n") {
+		if out, err := g.run(ctx, nil, "rev-parse", a+"^{commit}", b+"^{commit}"); err == nil {
+			if ids := strings.Fields(string(out)); len(ids) == 2 && isCommitID(ids[0]) && isCommitID(ids[1]) {
+				return ids[0], ids[1], nil
+			}
+		}
+	}
 	if from, err = resolve(a); err != nil {
 		return "", "", err
 	}
@@ -778,6 +889,20 @@ func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, er
 		return "", "", err
 	}
 	return from, to, nil
+}
+
+// isCommitID reports whether s is a full object id (SHA-1 or SHA-256), as
+// rev-parse prints one: not a "^id" exclusion a range would print.
+func isCommitID(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *gitRepo) mergeBases(ctx context.Context, a, b string) ([]string, error) {
