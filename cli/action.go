@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/action"
+	"github.com/passman-dev/passman/internal/clibase"
 )
 
 // newActionCmd is the GitHub Action's entry point (action.yml runs
@@ -15,15 +16,15 @@ func newActionCmd(a *app) *cobra.Command {
 		Use:       "action run|post",
 		Short:     "Run the GitHub Action (inside a workflow step)",
 		Hidden:    true,
-		Args:      exactArgs("run|post"),
+		Args:      clibase.ExactArgs("run|post"),
 		ValidArgs: []string{"run", "post"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if args[0] != "run" && args[0] != "post" {
-				return usageErrorf("want run or post")
+				return clibase.UsageErrorf("want run or post")
 			}
 			code := action.Main(cmd.Context(), args, action.Env{Getenv: a.Env.Getenv, Stdout: a.Env.Stdout})
 			if code != action.ExitOK {
-				return &reportedError{Code: code, Msg: "action failed"}
+				return &clibase.ReportedError{Code: code, Msg: "action failed"}
 			}
 			return nil
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/store/etcd"
@@ -27,8 +28,8 @@ func newAuditCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify and read the audit log",
-		Args:  groupArgs,
-		RunE:  groupRun,
+		Args:  clibase.GroupArgs,
+		RunE:  clibase.GroupRun,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(a), newAuditTailCmd(a), newAuditShowCmd(a), newAuditRecoverCmd(a))
 	return cmd
@@ -56,20 +57,20 @@ credentials are, not through a server: it is a step of rebuilding a
 server, and reads the store directly.`,
 		Example: `  passman audit recover --config /etc/passman/server.yaml
   passman audit recover --from etcd://10.0.0.1:2379/passman/prod --server-id pm-2 --to /tmp/pm-2-audit.log`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" && configFile == "" {
-				return usageErrorf("name the store: --config FILE (storage: etcd) or --from etcd://...")
+				return clibase.UsageErrorf("name the store: --config FILE (storage: etcd) or --from etcd://...")
 			}
 			ecfg, err := a.sharedTarget(from, configFile, &serverID)
 			if err != nil {
 				return err
 			}
 			if ecfg == nil {
-				return usageErrorf("%s does not keep the store in etcd (storage: etcd): a single server's log has no copy to recover from", configFile)
+				return clibase.UsageErrorf("%s does not keep the store in etcd (storage: etcd): a single server's log has no copy to recover from", configFile)
 			}
 			if serverID == "" {
-				return usageErrorf("--server-id is required")
+				return clibase.UsageErrorf("--server-id is required")
 			}
 			dir, err := a.storeDir()
 			if err != nil {
@@ -123,7 +124,7 @@ action there.
 Exits 1 and names the first bad entry, or the bad checkpoint, if the log does
 not verify. Warnings (signature not checked, unsigned checkpoint) do not
 change the exit code.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := a.verifyAudit(cmd.Context(), noKey)
 			if err != nil && rep.Broken == nil {
@@ -136,7 +137,7 @@ change the exit code.`,
 				return err
 			}
 			if rep.Broken != nil {
-				return &reportedError{Code: ExitFailure, Msg: brokenText(rep)}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: brokenText(rep)}
 			}
 			return nil
 		},
@@ -152,7 +153,7 @@ change the exit code.`,
 func (a *app) verifyAudit(ctx context.Context, noKey bool) (audit.Report, error) {
 	if a.remoteAddr() != "" {
 		if noKey {
-			return audit.Report{}, usageErrorf("--no-key is for a local store; a server verifies with its own key")
+			return audit.Report{}, clibase.UsageErrorf("--no-key is for a local store; a server verifies with its own key")
 		}
 		c, err := a.remoteClient()
 		if err != nil {
@@ -221,10 +222,10 @@ func newAuditTailCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Show the last audit entries",
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 {
-				return usageErrorf("-n must be 1 or more, got %d", n)
+				return clibase.UsageErrorf("-n must be 1 or more, got %d", n)
 			}
 			return a.queryAudit(cmd, &f, n)
 		},
@@ -244,7 +245,7 @@ func newAuditShowCmd(a *app) *cobra.Command {
 ago (90m, 1h, 7d).`,
 		Example: `  passman audit show --path prod/db/password
   passman audit show --outcome failure --since 24h -o json`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.queryAudit(cmd, &f, 0)
 		},
@@ -308,7 +309,7 @@ func (f *auditFilterFlags) build(now time.Time) (audit.Filter, error) {
 	case "", audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied:
 		filter.Outcome = o
 	default:
-		return filter, usageErrorf("--outcome: unknown outcome %q (want %s, %s or %s)", f.outcome, audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied)
+		return filter, clibase.UsageErrorf("--outcome: unknown outcome %q (want %s, %s or %s)", f.outcome, audit.OutcomeSuccess, audit.OutcomeFailure, audit.OutcomeDenied)
 	}
 	var err error
 	if filter.Since, err = parseWhen("since", f.since, now); err != nil {
@@ -331,7 +332,7 @@ func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 	d, err := secret.ParseDuration(s)
 	if err != nil {
 		if errors.Is(err, secret.ErrInvalidArgument) {
-			return time.Time{}, usageErrorf("--%s: %q is neither an RFC 3339 time (2025-01-31T12:00:00Z) nor a duration ago (1h, 7d)", flag, s)
+			return time.Time{}, clibase.UsageErrorf("--%s: %q is neither an RFC 3339 time (2025-01-31T12:00:00Z) nor a duration ago (1h, 7d)", flag, s)
 		}
 		return time.Time{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/passman-dev/passman/backup"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/internal/fsx"
 	"github.com/passman-dev/passman/secret"
 	"github.com/passman-dev/passman/server"
@@ -44,7 +45,7 @@ key: keep the key (or PASSMAN_MASTER_KEY) safe apart from it; a restore
 needs it. --logical writes the keyspace as records instead of the database
 file: it carries no freed pages (the bytes of destroyed versions) and
 restores into any backend.`,
-		Args: exactArgs("FILE"),
+		Args: clibase.ExactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var h backup.Header
@@ -83,7 +84,7 @@ func writeAtomic(name string, stdout io.Writer, write func(io.Writer) error) (in
 		return cw.n, write(cw)
 	}
 	if _, err := os.Lstat(name); err == nil {
-		return 0, usageErrorf("%s exists; choose a new file name", name)
+		return 0, clibase.UsageErrorf("%s exists; choose a new file name", name)
 	}
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-")
@@ -173,14 +174,14 @@ otherwise. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
 		Example: `  passman store restore /backups/passman.pmb --store /var/lib/passman-new --key-file /safe/master.key
   passman store restore /backups/passman.pmb --config /etc/passman/server.yaml
   passman store restore /backups/passman.pmb --to etcd://10.0.0.1:2379/passman/prod --server-id pm-1 --store /var/lib/passman`,
-		Args: exactArgs("FILE"),
+		Args: clibase.ExactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ecfg, err := a.sharedTarget(to, configFile, &serverID)
 			if err != nil {
 				return err
 			}
 			if ecfg == nil && (force || serverID != "") {
-				return usageErrorf("--force and --server-id are for a restore into etcd (--to, or --config with storage: etcd)")
+				return clibase.UsageErrorf("--force and --server-id are for a restore into etcd (--to, or --config with storage: etcd)")
 			}
 			c, err := a.config()
 			if err != nil {
@@ -250,7 +251,7 @@ func (a *app) restoreShared(cmd *cobra.Command, c config, ecfg etcd.Config, serv
 func (a *app) sharedTarget(to, configFile string, serverID *string) (*etcd.Config, error) {
 	switch {
 	case to != "" && configFile != "":
-		return nil, usageErrorf("both an etcd URL and --config name the store: give one")
+		return nil, clibase.UsageErrorf("both an etcd URL and --config name the store: give one")
 	case to != "":
 		ecfg, err := etcd.ParseURL(to)
 		if err != nil {

@@ -99,19 +99,19 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r.must(ExitOK, "", "init")
-	r.must(ExitOK, canary, "secret", "put", "app/canary", "--owner", "team", "--tag", "k=v")
-	r.must(ExitOK, "", "secret", "put", "app/canary", "--file", valueFile, "-o", "json")
-	r.must(ExitOK, "other value", "secret", "put", "app/canary")
-	r.must(ExitOK, canary, "secret", "put", "app/pending", "--pending")
-	r.must(ExitOK, canary, "secret", "put", "app/canary2", "-o", "json")
+	r.must(clibase.ExitOK, "", "init")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/canary", "--owner", "team", "--tag", "k=v")
+	r.must(clibase.ExitOK, "", "secret", "put", "app/canary", "--file", valueFile, "-o", "json")
+	r.must(clibase.ExitOK, "other value", "secret", "put", "app/canary")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/pending", "--pending")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/canary2", "-o", "json")
 
 	// The only commands allowed to print the value.
 	reveals := []invocation{
-		r.must(ExitOK, "", "secret", "get", "app/canary", "--version", "1"),
-		r.must(ExitOK, "", "secret", "get", "app/canary", "--stage", "previous", "-o", "json"),
-		r.must(ExitOK, "", "secret", "get", "app/pending", "--stage", "pending"),
-		r.must(ExitOK, "", "secret", "get", "app/canary2", "-o", "json"),
+		r.must(clibase.ExitOK, "", "secret", "get", "app/canary", "--version", "1"),
+		r.must(clibase.ExitOK, "", "secret", "get", "app/canary", "--stage", "previous", "-o", "json"),
+		r.must(clibase.ExitOK, "", "secret", "get", "app/pending", "--stage", "pending"),
+		r.must(clibase.ExitOK, "", "secret", "get", "app/canary2", "-o", "json"),
 	}
 	if got := reveals[0].stdout; got != canary {
 		t.Fatalf("secret get printed %q, want the value exactly", got)
@@ -123,30 +123,30 @@ func TestCanary(t *testing.T) {
 	}
 
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitOK, "", "secret", "list", "-o", format)
-		r.must(ExitOK, "", "secret", "list", "app/", "--all", "--limit", "1", "-o", format)
-		r.must(ExitOK, "", "secret", "history", "app/canary", "-o", format)
-		r.must(ExitOK, "", "secret", "meta", "app/canary", "-o", format)
-		r.must(ExitOK, "", "keys", "list", "-o", format)
-		r.must(ExitOK, "", "audit", "tail", "-n", "50", "-o", format)
-		r.must(ExitOK, "", "audit", "show", "--path-prefix", "app/", "-o", format)
-		r.must(ExitOK, "", "audit", "verify", "-o", format)
-		r.must(ExitOK, "", "version", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "list", "app/", "--all", "--limit", "1", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "history", "app/canary", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "meta", "app/canary", "-o", format)
+		r.must(clibase.ExitOK, "", "keys", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "audit", "tail", "-n", "50", "-o", format)
+		r.must(clibase.ExitOK, "", "audit", "show", "--path-prefix", "app/", "-o", format)
+		r.must(clibase.ExitOK, "", "audit", "verify", "-o", format)
+		r.must(clibase.ExitOK, "", "version", "-o", format)
 	}
-	r.must(ExitOK, "", "secret", "meta", "app/canary", "--description", "a canary", "--custom", "c=d", "--untag", "k")
-	r.must(ExitOK, "", "secret", "rollback", "app/canary", "1")
-	r.must(ExitOK, "", "secret", "delete", "app/canary", "--versions", "1")
-	r.must(ExitOK, "", "secret", "undelete", "app/canary", "--versions", "1")
-	r.must(ExitOK, "", "secret", "stage", "app/canary", "pending", "2")
-	r.must(ExitOK, "", "secret", "stage", "app/canary", "pending", "0")
-	r.must(ExitOK, "", "secret", "destroy", "app/canary", "--versions", "3")
-	r.must(ExitOK, "", "keys", "rotate")
-	r.must(ExitOK, "", "keys", "rotate", "-o", "json")
-	r.must(ExitOK, "", "secret", "destroy", "app/canary2", "--all")
-	r.must(ExitOK, "", "keys", "rewrap")
-	r.must(ExitOK, "", "store", "compact")
-	r.must(ExitOK, "", "fingerprints", "export", "--file", filepath.Join(t.TempDir(), "fp.json"))
-	r.must(ExitOK, "", "fingerprints", "export", "--file", "-")
+	r.must(clibase.ExitOK, "", "secret", "meta", "app/canary", "--description", "a canary", "--custom", "c=d", "--untag", "k")
+	r.must(clibase.ExitOK, "", "secret", "rollback", "app/canary", "1")
+	r.must(clibase.ExitOK, "", "secret", "delete", "app/canary", "--versions", "1")
+	r.must(clibase.ExitOK, "", "secret", "undelete", "app/canary", "--versions", "1")
+	r.must(clibase.ExitOK, "", "secret", "stage", "app/canary", "pending", "2")
+	r.must(clibase.ExitOK, "", "secret", "stage", "app/canary", "pending", "0")
+	r.must(clibase.ExitOK, "", "secret", "destroy", "app/canary", "--versions", "3")
+	r.must(clibase.ExitOK, "", "keys", "rotate")
+	r.must(clibase.ExitOK, "", "keys", "rotate", "-o", "json")
+	r.must(clibase.ExitOK, "", "secret", "destroy", "app/canary2", "--all")
+	r.must(clibase.ExitOK, "", "keys", "rewrap")
+	r.must(clibase.ExitOK, "", "store", "compact")
+	r.must(clibase.ExitOK, "", "fingerprints", "export", "--file", filepath.Join(t.TempDir(), "fp.json"))
+	r.must(clibase.ExitOK, "", "fingerprints", "export", "--file", "-")
 	// The scanner finds the planted value (app/pending holds it) and
 	// reports where, never what.
 	leakDir := t.TempDir()
@@ -154,18 +154,18 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitFailure, "", "scan", "dir", leakDir, "--managed", "-o", format)
-		r.must(ExitFailure, "", "scan", "file", filepath.Join(leakDir, ".env"), "--managed", "-o", format)
-		r.must(ExitFailure, "", "scan", "dir", leakDir, "--managed", "--respond", "-o", format)
+		r.must(clibase.ExitFailure, "", "scan", "dir", leakDir, "--managed", "-o", format)
+		r.must(clibase.ExitFailure, "", "scan", "file", filepath.Join(leakDir, ".env"), "--managed", "-o", format)
+		r.must(clibase.ExitFailure, "", "scan", "dir", leakDir, "--managed", "--respond", "-o", format)
 	}
 
 	// Rotation: the canary is a rotated secret's first value; rotating,
 	// listing status and rotating what is due print neither value.
-	r.must(ExitOK, canary, "secret", "put", "app/rot", "--rotation-connection", "generated", "--rotation-period", "1d", "--rotation-grace", "1h")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/rot", "--rotation-connection", "generated", "--rotation-period", "1d", "--rotation-grace", "1h")
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitOK, "", "rotate", "app/rot", "-o", format)
-		r.must(ExitOK, "", "status", "-o", format)
-		r.must(ExitOK, "", "rotate", "--due", "-o", format)
+		r.must(clibase.ExitOK, "", "rotate", "app/rot", "-o", format)
+		r.must(clibase.ExitOK, "", "status", "-o", format)
+		r.must(clibase.ExitOK, "", "rotate", "--due", "-o", format)
 	}
 
 	// Secrets as code: a manifest that carries the value in plaintext is
@@ -180,14 +180,14 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitFailure, "", "lint", "-f", leaky, "-o", format)
-		r.must(ExitFailure, "", "plan", "-f", leaky, "-o", format)
-		r.must(ExitFailure, "", "apply", "-f", leaky, "-o", format)
-		r.must(ExitOK, "", "lint", "-f", clean, "-o", format)
-		r.must(ExitFailure, "", "lint", "-f", clean, "--from-store", "-o", format) // app/pending has no owner
+		r.must(clibase.ExitFailure, "", "lint", "-f", leaky, "-o", format)
+		r.must(clibase.ExitFailure, "", "plan", "-f", leaky, "-o", format)
+		r.must(clibase.ExitFailure, "", "apply", "-f", leaky, "-o", format)
+		r.must(clibase.ExitOK, "", "lint", "-f", clean, "-o", format)
+		r.must(clibase.ExitFailure, "", "lint", "-f", clean, "--from-store", "-o", format) // app/pending has no owner
 	}
-	r.must(ExitOK, "", "apply", "-f", clean)
-	r.must(ExitOK, "", "plan", "-f", clean)
+	r.must(clibase.ExitOK, "", "apply", "-f", clean)
+	r.must(clibase.ExitOK, "", "plan", "-f", clean)
 
 	// Scanning history and the index: the value committed in one repository
 	// and staged in another is found and never printed.
@@ -203,8 +203,8 @@ func TestCanary(t *testing.T) {
 	}
 	git(t, repo, "add", "staged.env")
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitFailure, "", "scan", "git", repo, "--managed", "-o", format)
-		r.must(ExitFailure, "", "scan", "staged", repo, "--managed", "-o", format)
+		r.must(clibase.ExitFailure, "", "scan", "git", repo, "--managed", "-o", format)
+		r.must(clibase.ExitFailure, "", "scan", "staged", repo, "--managed", "-o", format)
 	}
 
 	// Policies: the tools on a policy directory, evaluation on an input
@@ -224,57 +224,57 @@ func TestCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitOK, "", "policy", "test", policyDir, "-o", format)
-		r.must(ExitFailure, "", "policy", "lint", policyDir, "-o", format) // Regal's layout rules
-		r.must(ExitOK, "", "policy", "fmt", policyDir, "-o", format)
-		r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", format)
-		r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain", "-o", format)
+		r.must(clibase.ExitOK, "", "policy", "test", policyDir, "-o", format)
+		r.must(clibase.ExitFailure, "", "policy", "lint", policyDir, "-o", format) // Regal's layout rules
+		r.must(clibase.ExitOK, "", "policy", "fmt", policyDir, "-o", format)
+		r.must(clibase.ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", format)
+		r.must(clibase.ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain", "-o", format)
 	}
-	r.must(ExitUsage, canary, "policy", "eval", "--decision", "authz", "--input", "-")
+	r.must(clibase.ExitUsage, canary, "policy", "eval", "--decision", "authz", "--input", "-")
 
 	// Tokens on the local store; the value handed as a token or an
 	// accessor is not repeated.
 	for _, format := range []string{"text", "json"} {
-		tok := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ops", "--claim", "role=reader", "--ttl", "1h").stdout)
-		if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup", "-o", format); inv.code != ExitOK {
+		tok := strings.TrimSpace(r.must(clibase.ExitOK, "", "token", "create", "--identity", "ops", "--claim", "role=reader", "--ttl", "1h").stdout)
+		if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup", "-o", format); inv.code != clibase.ExitOK {
 			t.Fatalf("token lookup: %+v", inv)
 		}
-		r.must(ExitOK, "", "token", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "token", "list", "-o", format)
 	}
-	r.must(ExitUsage, "", "token", "revoke", canary)
-	if inv := r.run("", map[string]string{envToken: canary}, "token", "lookup"); inv.code == ExitOK {
+	r.must(clibase.ExitUsage, "", "token", "revoke", canary)
+	if inv := r.run("", map[string]string{envToken: canary}, "token", "lookup"); inv.code == clibase.ExitOK {
 		t.Fatalf("token lookup with the value as token: %+v", inv)
 	}
 
 	// Connections: an administrator's rotation targets.
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitOK, "", "connection", "put", "hook", "--connector", "webhook", "--config", "url=https://hooks.example/a", "--config", "signing_key=env:HOOK_KEY", "--allow-path", "app/*", "-o", format)
-		r.must(ExitOK, "", "connection", "get", "hook", "-o", format)
-		r.must(ExitOK, "", "connection", "list", "-o", format)
-		r.must(ExitOK, "", "connection", "migrate", "-o", format)
-		r.must(ExitOK, "", "connection", "delete", "hook", "-o", format)
+		r.must(clibase.ExitOK, "", "connection", "put", "hook", "--connector", "webhook", "--config", "url=https://hooks.example/a", "--config", "signing_key=env:HOOK_KEY", "--allow-path", "app/*", "-o", format)
+		r.must(clibase.ExitOK, "", "connection", "get", "hook", "-o", format)
+		r.must(clibase.ExitOK, "", "connection", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "connection", "migrate", "-o", format)
+		r.must(clibase.ExitOK, "", "connection", "delete", "hook", "-o", format)
 	}
-	r.must(ExitUsage, "", "connection", "put", "bad", "--connector", "webhook", "--config", "url=https://hooks.example/b", "--config", "signing_key="+canary, "--allow-path", "a/*")
+	r.must(clibase.ExitUsage, "", "connection", "put", "bad", "--connector", "webhook", "--config", "url=https://hooks.example/b", "--config", "signing_key="+canary, "--allow-path", "a/*")
 
 	// Failures, several of them handed the value where it does not belong.
-	r.must(ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
-	r.must(ExitUsage, canary, "secret", "put", "app/../canary")
-	r.must(ExitUsage, canary+strings.Repeat("x", 1<<20), "secret", "put", "app/big")
-	r.must(ExitUsage, "", "secret", "put", "app/canary", canary)
-	r.must(ExitUsage, "", "secret", "put", "app/canary", "--value", canary)
-	r.must(ExitUsage, "", "secret", "put", "app/canary", "--value="+canary)
-	r.must(ExitUsage, "", "secret", "get", "app/canary", "--version", "1", "--stage", "current")
-	r.must(ExitNotFound, "", "secret", "get", "app/canary", "--version", "99")
-	r.must(ExitFailure, "", "secret", "get", "app/canary", "--version", "3")
-	r.must(ExitUsage, "", "-o", "yaml", "secret", "get", "app/canary")
+	r.must(clibase.ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
+	r.must(clibase.ExitUsage, canary, "secret", "put", "app/../canary")
+	r.must(clibase.ExitUsage, canary+strings.Repeat("x", 1<<20), "secret", "put", "app/big")
+	r.must(clibase.ExitUsage, "", "secret", "put", "app/canary", canary)
+	r.must(clibase.ExitUsage, "", "secret", "put", "app/canary", "--value", canary)
+	r.must(clibase.ExitUsage, "", "secret", "put", "app/canary", "--value="+canary)
+	r.must(clibase.ExitUsage, "", "secret", "get", "app/canary", "--version", "1", "--stage", "current")
+	r.must(clibase.ExitNotFound, "", "secret", "get", "app/canary", "--version", "99")
+	r.must(clibase.ExitFailure, "", "secret", "get", "app/canary", "--version", "3")
+	r.must(clibase.ExitUsage, "", "-o", "yaml", "secret", "get", "app/canary")
 	wrongKey := map[string]string{keyring.EnvVar: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}
 	for _, args := range [][]string{{"secret", "get", "app/canary"}, {"secret", "put", "app/canary"}, {"keys", "list"}} {
-		if inv := r.run(canary, wrongKey, args...); inv.code != ExitUsage {
-			t.Fatalf("passman %s with a wrong key: exit %d, want %d", strings.Join(args, " "), inv.code, ExitUsage)
+		if inv := r.run(canary, wrongKey, args...); inv.code != clibase.ExitUsage {
+			t.Fatalf("passman %s with a wrong key: exit %d, want %d", strings.Join(args, " "), inv.code, clibase.ExitUsage)
 		}
 	}
 	for _, path := range commandPaths(newRootCmd(&app{State: &clibase.State{}})) {
-		r.must(ExitOK, "", append(path, "--help")...)
+		r.must(clibase.ExitOK, "", append(path, "--help")...)
 	}
 
 	// The server: a dev server started in-process serves the value to the
@@ -368,33 +368,33 @@ func runDevServer(t *testing.T, r *runner, canary string) (stdout, stderr string
 	}
 	defer func() { r.env = saved }()
 
-	r.must(ExitOK, canary, "secret", "put", "app/canary", "--owner", "team")
-	r.must(ExitOK, canary, "secret", "put", "app/canary", "-o", "json")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/canary", "--owner", "team")
+	r.must(clibase.ExitOK, canary, "secret", "put", "app/canary", "-o", "json")
 	reveals = append(reveals,
-		r.must(ExitOK, "", "secret", "get", "app/canary", "--version", "1"),
-		r.must(ExitOK, "", "secret", "get", "app/canary", "--version", "2", "-o", "json"))
+		r.must(clibase.ExitOK, "", "secret", "get", "app/canary", "--version", "1"),
+		r.must(clibase.ExitOK, "", "secret", "get", "app/canary", "--version", "2", "-o", "json"))
 	for _, format := range []string{"text", "json"} {
-		r.must(ExitOK, "", "secret", "list", "-o", format)
-		r.must(ExitOK, "", "secret", "history", "app/canary", "-o", format)
-		r.must(ExitOK, "", "secret", "meta", "app/canary", "-o", format)
-		r.must(ExitOK, "", "audit", "tail", "-n", "50", "-o", format)
-		r.must(ExitOK, "", "audit", "verify", "-o", format)
-		r.must(ExitOK, "", "token", "list", "-o", format)
-		r.must(ExitOK, "", "status", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "history", "app/canary", "-o", format)
+		r.must(clibase.ExitOK, "", "secret", "meta", "app/canary", "-o", format)
+		r.must(clibase.ExitOK, "", "audit", "tail", "-n", "50", "-o", format)
+		r.must(clibase.ExitOK, "", "audit", "verify", "-o", format)
+		r.must(clibase.ExitOK, "", "token", "list", "-o", format)
+		r.must(clibase.ExitOK, "", "status", "-o", format)
 	}
-	tok := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h").stdout)
-	if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup"); inv.code != ExitOK {
+	tok := strings.TrimSpace(r.must(clibase.ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h").stdout)
+	if inv := r.run("", map[string]string{envToken: tok}, "token", "lookup"); inv.code != clibase.ExitOK {
 		t.Fatalf("remote token lookup: %+v", inv)
 	}
-	r.must(ExitOK, "", "fingerprints", "export", "--file", "-")
-	r.must(ExitOK, "", "secret", "destroy", "app/canary", "--versions", "1")
+	r.must(clibase.ExitOK, "", "fingerprints", "export", "--file", "-")
+	r.must(clibase.ExitOK, "", "secret", "destroy", "app/canary", "--versions", "1")
 	// Failures with the value where it does not belong.
-	r.must(ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
-	r.must(ExitUsage, canary, "secret", "put", "app/../canary")
-	r.must(ExitUsage, "", "secret", "put", "app/canary", "--value", canary)
-	r.must(ExitUsage, "", "token", "revoke", canary)
+	r.must(clibase.ExitFailure, canary, "secret", "put", "app/canary", "--cas", "1")
+	r.must(clibase.ExitUsage, canary, "secret", "put", "app/../canary")
+	r.must(clibase.ExitUsage, "", "secret", "put", "app/canary", "--value", canary)
+	r.must(clibase.ExitUsage, "", "token", "revoke", canary)
 	for _, args := range [][]string{{"secret", "get", "app/canary"}, {"secret", "list"}, {"token", "lookup"}} {
-		if inv := r.run("", map[string]string{envToken: canary}, args...); inv.code == ExitOK {
+		if inv := r.run("", map[string]string{envToken: canary}, args...); inv.code == clibase.ExitOK {
 			t.Fatalf("passman %s with the value as token: %+v", strings.Join(args, " "), inv)
 		}
 	}

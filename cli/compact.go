@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/store/etcd"
 )
 
@@ -15,8 +16,8 @@ func newStoreCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
 		Short: "Maintain the store's database: compact, back up, restore",
-		Args:  groupArgs,
-		RunE:  groupRun,
+		Args:  clibase.GroupArgs,
+		RunE:  clibase.GroupRun,
 	}
 	cmd.AddCommand(newStoreCompactCmd(a), newStoreMigrateCmd(a), newStoreBackupCmd(a), newStoreRestoreCmd(a))
 	return cmd
@@ -36,10 +37,10 @@ server_id goes on with it. The database file is then renamed with the
 suffix .migrated, so nothing serves the old copy. Nothing else may have the
 store open meanwhile. TLS: etcd://...?cacert=FILE&cert=FILE&key=FILE.`,
 		Example: `  passman store migrate --to etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/passman/prod --server-id pm-1`,
-		Args:    exactArgs(),
+		Args:    clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" || serverID == "" {
-				return usageErrorf("--to and --server-id are required")
+				return clibase.UsageErrorf("--to and --server-id are required")
 			}
 			ecfg, err := etcd.ParseURL(to)
 			if err != nil {
@@ -78,7 +79,7 @@ func newStoreCompactCmd(a *app) *cobra.Command {
 version's ciphertext from the store, but the database does not clear the
 pages it frees, so the bytes stay in the file until a page is reused;
 compaction removes them. Nothing else may have the store open meanwhile.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.config()
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/internal/strictjson"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
@@ -54,8 +55,8 @@ connection's authority at each step: env:NAME (the environment of the passman
 process: the server's, or yours locally) or secret:PATH (a managed secret,
 read and audited as the connection's). Every command is an admin action and
 works on the server when --addr or PASSMAN_ADDR is set.`,
-		Args: groupArgs,
-		RunE: groupRun,
+		Args: clibase.GroupArgs,
+		RunE: clibase.GroupRun,
 	}
 	cmd.AddCommand(newConnectionPutCmd(a), newConnectionGetCmd(a), newConnectionListCmd(a), newConnectionDeleteCmd(a), newConnectionMigrateCmd(a))
 	return cmd
@@ -79,16 +80,16 @@ connector runs only programs a server's operator lists in its configuration
   passman connection put gh-acme-app --connector github \
       --config token=secret:ops/github-token --config owner=acme --config repo=app \
       --allow-path 'team-a/ci/*' --allow-name 'TEAM_A_*'`,
-		Args: exactArgs("NAME"),
+		Args: clibase.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.Name = args[0]
 			if c.Connector == "" {
-				return usageErrorf("--connector is required")
+				return clibase.UsageErrorf("--connector is required")
 			}
 			for _, kv := range config {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
-					return usageErrorf("--config wants KEY=VALUE")
+					return clibase.UsageErrorf("--config wants KEY=VALUE")
 				}
 				if c.Config == nil {
 					c.Config = map[string]string{}
@@ -123,7 +124,7 @@ func newConnectionGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show a connection",
-		Args:  exactArgs("NAME"),
+		Args:  clibase.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var c secret.Connection
 			err := a.withConnections(cmd.Context(), func(s connectionAdmin) error {
@@ -163,7 +164,7 @@ func newConnectionListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List connections",
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var all []secret.Connection
 			err := a.withConnections(cmd.Context(), func(s connectionAdmin) error {
@@ -193,7 +194,7 @@ func newConnectionDeleteCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a connection (secrets naming it stop rotating)",
-		Args:  exactArgs("NAME"),
+		Args:  clibase.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := a.withConnections(cmd.Context(), func(s connectionAdmin) error {
 				return s.DeleteConnection(cmd.Context(), args[0])
@@ -235,12 +236,12 @@ list) is reported and the rest goes on.
 Exit codes: 0 planned or applied, 1 something was not moved, 2 error.`,
 		Example: `  passman connection migrate -o json > plan.json
   passman connection migrate --apply plan.json`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if apply != "" {
 				if cmd.Flags().Changed("prefix") {
-					return usageErrorf("--prefix belongs to planning; --apply applies the plan file as it is")
+					return clibase.UsageErrorf("--prefix belongs to planning; --apply applies the plan file as it is")
 				}
 				m, err := readMigrationPlan(apply)
 				if err != nil {
@@ -258,7 +259,7 @@ Exit codes: 0 planned or applied, 1 something was not moved, 2 error.`,
 					return err
 				}
 				if len(rep.Failed) > 0 {
-					return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d not moved", len(rep.Failed))}
+					return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d not moved", len(rep.Failed))}
 				}
 				return nil
 			}
@@ -285,7 +286,7 @@ func readMigrationPlan(name string) (rotation.Migration, error) {
 	var m rotation.Migration
 	f, err := os.Open(name)
 	if err != nil {
-		return m, usageErrorf("--apply: %w", err)
+		return m, clibase.UsageErrorf("--apply: %w", err)
 	}
 	defer f.Close() // read-only
 	b, err := io.ReadAll(io.LimitReader(f, maxMigrationPlan+1))

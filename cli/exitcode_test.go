@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -17,37 +18,37 @@ func TestExitCode(t *testing.T) {
 		err  error
 		want int
 	}{
-		"nil":                  {nil, ExitOK},
-		"invalid path":         {secret.ErrInvalidPath, ExitUsage},
-		"invalid argument":     {secret.ErrInvalidArgument, ExitUsage},
-		"too large":            {secret.ErrTooLarge, ExitUsage},
-		"key":                  {secret.ErrKey, ExitUsage},
-		"not found":            {secret.ErrNotFound, ExitNotFound},
-		"conflict":             {secret.ErrConflict, ExitFailure},
-		"deleted":              {secret.ErrDeleted, ExitFailure},
-		"destroyed":            {secret.ErrDestroyed, ExitFailure},
-		"precondition":         {secret.ErrPrecondition, ExitFailure},
-		"permission denied":    {secret.ErrPermissionDenied, ExitFailure},
-		"corrupt":              {secret.ErrCorrupt, ExitFailure},
-		"audit":                {secret.ErrAudit, ExitFailure},
-		"tampered":             {secret.ErrTampered, ExitFailure},
-		"unclassified":         {errors.New("disk on fire"), ExitFailure},
-		"canceled":             {context.Canceled, ExitFailure},
-		"wrapped not found":    {fmt.Errorf("get a/b: %w", fmt.Errorf("%w: secret a/b does not exist", secret.ErrNotFound)), ExitNotFound},
-		"wrapped key":          {fmt.Errorf("open store: %w", secret.ErrKey), ExitUsage},
-		"usage":                {usageErrorf("bad flag"), ExitUsage},
-		"usage wraps sentinel": {usageErrorf("--stage: %w", secret.ErrInvalidArgument), ExitUsage},
-		"reported":             {&reportedError{Code: ExitFailure, Msg: "broken"}, ExitFailure},
+		"nil":                  {nil, clibase.ExitOK},
+		"invalid path":         {secret.ErrInvalidPath, clibase.ExitUsage},
+		"invalid argument":     {secret.ErrInvalidArgument, clibase.ExitUsage},
+		"too large":            {secret.ErrTooLarge, clibase.ExitUsage},
+		"key":                  {secret.ErrKey, clibase.ExitUsage},
+		"not found":            {secret.ErrNotFound, clibase.ExitNotFound},
+		"conflict":             {secret.ErrConflict, clibase.ExitFailure},
+		"deleted":              {secret.ErrDeleted, clibase.ExitFailure},
+		"destroyed":            {secret.ErrDestroyed, clibase.ExitFailure},
+		"precondition":         {secret.ErrPrecondition, clibase.ExitFailure},
+		"permission denied":    {secret.ErrPermissionDenied, clibase.ExitFailure},
+		"corrupt":              {secret.ErrCorrupt, clibase.ExitFailure},
+		"audit":                {secret.ErrAudit, clibase.ExitFailure},
+		"tampered":             {secret.ErrTampered, clibase.ExitFailure},
+		"unclassified":         {errors.New("disk on fire"), clibase.ExitFailure},
+		"canceled":             {context.Canceled, clibase.ExitFailure},
+		"wrapped not found":    {fmt.Errorf("get a/b: %w", fmt.Errorf("%w: secret a/b does not exist", secret.ErrNotFound)), clibase.ExitNotFound},
+		"wrapped key":          {fmt.Errorf("open store: %w", secret.ErrKey), clibase.ExitUsage},
+		"usage":                {clibase.UsageErrorf("bad flag"), clibase.ExitUsage},
+		"usage wraps sentinel": {clibase.UsageErrorf("--stage: %w", secret.ErrInvalidArgument), clibase.ExitUsage},
+		"reported":             {&clibase.ReportedError{Code: clibase.ExitFailure, Msg: "broken"}, clibase.ExitFailure},
 		// A failed read whose audit entry could not be written either: the
 		// audit failure is the one that matters.
-		"not found and audit": {errors.Join(secret.ErrNotFound, secret.ErrAudit), ExitFailure},
-		"key and tampered":    {errors.Join(secret.ErrKey, secret.ErrTampered), ExitFailure},
-		"not found and close": {errors.Join(secret.ErrNotFound, errors.New("close store: boom")), ExitNotFound},
+		"not found and audit": {errors.Join(secret.ErrNotFound, secret.ErrAudit), clibase.ExitFailure},
+		"key and tampered":    {errors.Join(secret.ErrKey, secret.ErrTampered), clibase.ExitFailure},
+		"not found and close": {errors.Join(secret.ErrNotFound, errors.New("close store: boom")), clibase.ExitNotFound},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := exitCode(tt.err); got != tt.want {
+			if got := clibase.ExitCode(tt.err); got != tt.want {
 				t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
 			}
 		})
@@ -57,8 +58,8 @@ func TestExitCode(t *testing.T) {
 // TestExitCodeHelp checks that the documented codes are the real ones.
 func TestExitCodeHelp(t *testing.T) {
 	t.Parallel()
-	help := exitCodeHelp()
-	for _, code := range []int{ExitOK, ExitFailure, ExitUsage, ExitNotFound} {
+	help := clibase.ExitCodeHelp()
+	for _, code := range []int{clibase.ExitOK, clibase.ExitFailure, clibase.ExitUsage, clibase.ExitNotFound} {
 		if !strings.Contains(help, "\n  "+strconv.Itoa(code)+"  ") {
 			t.Errorf("exit code help does not document %d:\n%s", code, help)
 		}

@@ -13,14 +13,15 @@ import (
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/internal/clibase"
 )
 
 func newFingerprintsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fingerprints",
 		Short: "Export the fingerprint index for leak scanning",
-		Args:  groupArgs,
-		RunE:  groupRun,
+		Args:  clibase.GroupArgs,
+		RunE:  clibase.GroupRun,
 	}
 	cmd.AddCommand(newFingerprintsExportCmd(a))
 	return cmd
@@ -53,10 +54,10 @@ under 64 bits) are left out and counted. The file still holds the
 detection key: treat it like a CI secret. It is written with mode 0600;
 "-" writes to standard output. With a server address set, the server's
 index is exported, as the token's identity.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return usageErrorf("--file is required (\"-\" for standard output)")
+				return clibase.UsageErrorf("--file is required (\"-\" for standard output)")
 			}
 			ctx := cmd.Context()
 			return a.withFingerprintSource(ctx, func(src passman.Fingerprints) error {

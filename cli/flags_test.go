@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/passman-dev/passman/internal/clibase"
 )
 
 // runMain runs Main in-process with no store (so reaching the store
@@ -83,8 +85,8 @@ func TestUsageErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			code, stdout, stderr := runMain(t, tt.env, tt.args...)
-			if code != ExitUsage {
-				t.Errorf("exit %d, want %d; stderr: %s", code, ExitUsage, stderr)
+			if code != clibase.ExitUsage {
+				t.Errorf("exit %d, want %d; stderr: %s", code, clibase.ExitUsage, stderr)
 			}
 			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 			if len(lines) != 2 || !strings.HasPrefix(lines[0], "passman: ") || !strings.HasPrefix(lines[1], "run 'passman") {
@@ -103,14 +105,14 @@ func TestUsageErrors(t *testing.T) {
 // TestOutputFormats checks that every registered format is accepted.
 func TestOutputFormats(t *testing.T) {
 	t.Parallel()
-	for _, f := range outputFormats() {
-		if code, _, stderr := runMain(t, Env{}, "version", "-o", string(f)); code != ExitOK {
+	for _, f := range clibase.OutputFormats() {
+		if code, _, stderr := runMain(t, Env{}, "version", "-o", string(f)); code != clibase.ExitOK {
 			t.Errorf("-o %s: exit %d: %s", f, code, stderr)
 		}
 	}
 	_, _, stderr := runMain(t, Env{}, "version", "-o", "yaml")
-	if !strings.Contains(stderr, formatNames()) {
-		t.Errorf("unknown-format error %q does not list %s", stderr, formatNames())
+	if !strings.Contains(stderr, clibase.FormatNames()) {
+		t.Errorf("unknown-format error %q does not list %s", stderr, clibase.FormatNames())
 	}
 }
 
@@ -137,7 +139,7 @@ func TestParseWhen(t *testing.T) {
 			t.Parallel()
 			got, err := parseWhen("since", tt.in, now)
 			if tt.wantErr {
-				var ue *usageError
+				var ue *clibase.UsageError
 				if !errors.As(err, &ue) {
 					t.Fatalf("parseWhen(%q) error = %v, want a usage error", tt.in, err)
 				}
@@ -203,7 +205,7 @@ func TestScanProgress(t *testing.T) {
 	for _, tty := range []bool{true, false} {
 		var out, errb bytes.Buffer
 		env := Env{Stdout: &out, Stderr: &errb, StderrIsTerminal: func() bool { return tty }}
-		if code := Main(context.Background(), []string{"scan", "git", "--no-cache", repo}, env); code != ExitOK {
+		if code := Main(context.Background(), []string{"scan", "git", "--no-cache", repo}, env); code != clibase.ExitOK {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
 		if got := strings.Contains(errb.String(), "] 1/1 commits"); got != tty {

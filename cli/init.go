@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/keyring"
 )
 
@@ -19,7 +20,7 @@ PASSMAN_MASTER_KEY is set, a new master key file readable only by you (mode 0600
 
 Back up the key file: without it no secret in the store can be read. init
 refuses to overwrite an existing store or key file.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.config()
 			if err != nil {

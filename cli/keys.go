@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/keyring"
 )
 
@@ -40,8 +41,8 @@ func newKeysCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Manage master keys",
-		Args:  groupArgs,
-		RunE:  groupRun,
+		Args:  clibase.GroupArgs,
+		RunE:  clibase.GroupRun,
 	}
 	cmd.AddCommand(newKeysRotateCmd(a), newKeysRewrapCmd(a), newKeysListCmd(a))
 	return cmd
@@ -58,7 +59,7 @@ the file, marked retired. If rotation is interrupted, run it again.
 Keys from PASSMAN_MASTER_KEY cannot be rotated by passman: whoever sets the
 variable owns them. Put the new key first ("new,old") and run 'passman keys
 rewrap'; afterwards the new key alone opens the store.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withLocal(cmd.Context(), func(l *core.Local, c config) error {
 				keys, err := l.Keys(cmd.Context())
@@ -92,7 +93,7 @@ func newKeysRewrapCmd(a *app) *cobra.Command {
 active master key, then retire the others; values are never decrypted. This
 finishes a rotation of keys supplied in PASSMAN_MASTER_KEY ("new,old"). It is
 safe to run again.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withLocal(cmd.Context(), func(l *core.Local, _ config) error {
 				rep, err := l.Rewrap(cmd.Context())
@@ -115,7 +116,7 @@ func newKeysListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List master keys (ids and dates, never key material)",
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withLocal(cmd.Context(), func(l *core.Local, c config) error {
 				keys, err := l.Keys(cmd.Context())

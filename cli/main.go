@@ -62,7 +62,7 @@ Environment:
   PASSMAN_TOKEN       bearer token for the server
   PASSMAN_CACERT      CA certificate the server's must chain to (--cacert)
 
-` + exitCodeHelp()
+` + clibase.ExitCodeHelp()
 	a.flags.register(root)
 	root.AddCommand(
 		newInitCmd(a),
@@ -86,40 +86,3 @@ Environment:
 	)
 	return root
 }
-
-var (
-	groupArgs    = clibase.GroupArgs
-	groupRun     = clibase.GroupRun
-	exactArgs    = clibase.ExactArgs
-	rangeArgs    = clibase.RangeArgs
-	usageErrorf  = clibase.UsageErrorf
-	exitCode     = clibase.ExitCode
-	exitCodeHelp = clibase.ExitCodeHelp
-)
-
-// The errors that decide an exit code (see clibase).
-type (
-	usageError    = clibase.UsageError
-	reportedError = clibase.ReportedError
-	exitError     = clibase.ExitError
-)
-
-// Exit codes of the passman command (see clibase).
-const (
-	ExitOK       = clibase.ExitOK
-	ExitFailure  = clibase.ExitFailure
-	ExitUsage    = clibase.ExitUsage
-	ExitNotFound = clibase.ExitNotFound
-)
-
-// Output formats (see clibase).
-const (
-	formatText        = clibase.FormatText
-	formatJSON        = clibase.FormatJSON
-	annotationFormats = clibase.AnnotationFormats
-)
-
-var (
-	outputFormats = clibase.OutputFormats
-	formatNames   = clibase.FormatNames
-)

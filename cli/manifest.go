@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/manifest"
 	"github.com/passman-dev/passman/policy"
 )
@@ -56,7 +57,7 @@ func newLintCmd(a *app) *cobra.Command {
 		Long: `Run data.passman.lint over the secrets the manifest declares; with
 --from-store, also over the metadata of every secret in the store. Exits 1
 when there are deny findings; warnings and excepted findings are reported.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, eng, err := a.loadManifest(cmd.Context(), &f)
 			if err != nil {
@@ -84,7 +85,7 @@ when there are deny findings; warnings and excepted findings are reported.`,
 				return err
 			}
 			if n := len(rep.Deny); n > 0 {
-				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d deny findings", n)}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d deny findings", n)}
 			}
 			return nil
 		},
@@ -130,7 +131,7 @@ do, 1 error, 2 apply would create or update something. Drift and missing
 static values are reported but do not count: apply changes neither. Usage
 errors exit 1 here, too.`,
 		Annotations: map[string]string{annotationUsageExit: "1"},
-		Args:        exactArgs(),
+		Args:        clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, _, err := a.loadManifest(cmd.Context(), &f)
 			if err != nil {
@@ -150,7 +151,7 @@ errors exit 1 here, too.`,
 			// Drift and missing static values are reported, but apply can
 			// fix neither, so they do not make the plan "changes present".
 			if plan.Count(manifest.KindCreate)+plan.Count(manifest.KindUpdate) > 0 {
-				return &reportedError{Code: exitPlanChanges, Msg: "changes present"}
+				return &clibase.ReportedError{Code: exitPlanChanges, Msg: "changes present"}
 			}
 			return nil
 		},
@@ -162,11 +163,11 @@ errors exit 1 here, too.`,
 // planError maps every plan failure to exit code 1, since 2 means
 // "changes present" for plan.
 func planError(err error) error {
-	var re *reportedError
+	var re *clibase.ReportedError
 	if errors.As(err, &re) {
 		return err
 	}
-	return &exitError{Code: ExitFailure, Err: err}
+	return &clibase.ExitError{Code: clibase.ExitFailure, Err: err}
 }
 
 func newApplyCmd(a *app) *cobra.Command {
@@ -179,7 +180,7 @@ create declared secrets with generated values and bring metadata in line.
 Static secrets are never invented and undeclared secrets are never deleted;
 both are reported. Applying twice changes nothing the second time. Every
 change is audited.`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, eng, err := a.loadManifest(cmd.Context(), &f)
 			if err != nil {

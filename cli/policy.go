@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman/api"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/internal/regalexec"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/policy/regotool"
@@ -31,8 +32,8 @@ test, lint, fmt and eval work on files. push, list, get and delete administer
 the modules the store holds (on the server when --addr or PASSMAN_ADDR is
 set), which every process opening the store decides with, together with the
 bundled policies and --policies.`,
-		Args: groupArgs,
-		RunE: groupRun,
+		Args: clibase.GroupArgs,
+		RunE: clibase.GroupRun,
 	}
 	cmd.AddCommand(newPolicyTestCmd(a), newPolicyLintCmd(a), newPolicyFmtCmd(a), newPolicyEvalCmd(a),
 		newPolicyPushCmd(a), newPolicyListCmd(a), newPolicyGetCmd(a), newPolicyDeleteCmd(a))
@@ -56,10 +57,10 @@ func newPolicyTestCmd(a *app) *cobra.Command {
 directory), together with passman's bundled policies, and report each test
 and the coverage of the policies. Exits 1 if a test fails or errors, or if
 coverage is below --coverage-min.`,
-		Args: rangeArgs(0, 1, "[DIR]"),
+		Args: clibase.RangeArgs(0, 1, "[DIR]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if coverageMin < 0 || coverageMin > 100 {
-				return usageErrorf("--coverage-min %v: want a percentage between 0 and 100", coverageMin)
+				return clibase.UsageErrorf("--coverage-min %v: want a percentage between 0 and 100", coverageMin)
 			}
 			rep, err := regotool.Test(cmd.Context(), dirArg(args), regotool.TestOptions{Bundled: policy.BundledModules()})
 			if err != nil {
@@ -70,10 +71,10 @@ coverage is below --coverage-min.`,
 			}
 			switch {
 			case rep.Failed > 0 || rep.Errored > 0:
-				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d failed, %d errored", rep.Failed, rep.Errored)}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d failed, %d errored", rep.Failed, rep.Errored)}
 			case rep.Coverage < coverageMin:
 				fmt.Fprintf(a.Env.Stderr, "passman: coverage %.1f%% is below --coverage-min %.1f%%\n", rep.Coverage, coverageMin)
-				return &reportedError{Code: ExitFailure, Msg: "coverage below minimum"}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: "coverage below minimum"}
 			}
 			return nil
 		},
@@ -92,13 +93,13 @@ compile errors with file:line:col, formatting drift (as 'passman policy fmt'
 would fix), and Regal's linter rules (a .regal/config.yaml in DIR is
 honoured). --format github prints GitHub workflow annotations. Exits 1 when
 there are errors.`,
-		Args: rangeArgs(0, 1, "[DIR]"),
+		Args: clibase.RangeArgs(0, 1, "[DIR]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format == "" {
 				format = string(a.Out.Format)
 			}
 			if !slices.Contains(regotool.LintFormats, format) {
-				return usageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(regotool.LintFormats, ", "))
+				return clibase.UsageErrorf("unknown --format %q (want one of: %s)", format, strings.Join(regotool.LintFormats, ", "))
 			}
 			// Regal runs in a program of its own: linking it would cost
 			// every passman command its start-up.
@@ -114,13 +115,13 @@ there are errors.`,
 				return err
 			}
 			if n := rep.Errors(); n > 0 {
-				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d errors", n)}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d errors", n)}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "report format: "+strings.Join(regotool.LintFormats, ", ")+" (default: the -o format)")
-	cmd.Annotations = map[string]string{annotationFormats: strings.Join(regotool.LintFormats, ",")}
+	cmd.Annotations = map[string]string{clibase.AnnotationFormats: strings.Join(regotool.LintFormats, ",")}
 	return cmd
 }
 
@@ -131,10 +132,10 @@ func newPolicyFmtCmd(a *app) *cobra.Command {
 		Short: "Format Rego files with OPA's formatter",
 		Long: `List the .rego files under DIR that are not formatted; -w rewrites them in
 place, --check exits 1 if any would change.`,
-		Args: rangeArgs(0, 1, "[DIR]"),
+		Args: clibase.RangeArgs(0, 1, "[DIR]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if write && check {
-				return usageErrorf("-w and --check are mutually exclusive")
+				return clibase.UsageErrorf("-w and --check are mutually exclusive")
 			}
 			dir := dirArg(args)
 			var files []string
@@ -167,7 +168,7 @@ place, --check exits 1 if any would change.`,
 				return err
 			}
 			if check && len(files) > 0 {
-				return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d files need formatting", len(files))}
+				return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d files need formatting", len(files))}
 			}
 			return nil
 		},
@@ -193,16 +194,16 @@ the result; --explain adds the evaluation trace.
 With a server address set (--addr or PASSMAN_ADDR), the server's policies
 decide instead, as they do for the server's requests: an admin action on
 the server, audited there (the decision's name, never the input).`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !slices.Contains(policy.Decisions, decision) {
-				return usageErrorf("--decision %q: want authz, lint or respond", decision)
+				return clibase.UsageErrorf("--decision %q: want authz, lint or respond", decision)
 			}
 			if inputFile == "" {
-				return usageErrorf("--input is required")
+				return clibase.UsageErrorf("--input is required")
 			}
 			if a.remoteAddr() != "" && a.flags.policies != "" {
-				return usageErrorf("--policies names local policies, but a server address is set (--addr or %s): the server's policies decide", envAddr)
+				return clibase.UsageErrorf("--policies names local policies, but a server address is set (--addr or %s): the server's policies decide", envAddr)
 			}
 			input, err := a.readJSONInput(inputFile)
 			if err != nil {
@@ -261,7 +262,7 @@ func (a *app) readJSONInput(name string) (json.RawMessage, error) {
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, usageErrorf("--input: %w", err)
+			return nil, clibase.UsageErrorf("--input: %w", err)
 		}
 		defer f.Close()
 		r = f
@@ -271,11 +272,11 @@ func (a *app) readJSONInput(name string) (json.RawMessage, error) {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
 	if len(b) > maxInputSize {
-		return nil, usageErrorf("--input is larger than %d bytes", maxInputSize)
+		return nil, clibase.UsageErrorf("--input is larger than %d bytes", maxInputSize)
 	}
 	var v json.RawMessage
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, usageErrorf("--input is not valid JSON: %v", err)
+		return nil, clibase.UsageErrorf("--input is not valid JSON: %v", err)
 	}
 	return v, nil
 }

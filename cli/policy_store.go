@@ -14,6 +14,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -50,13 +51,13 @@ source the module already has changes nothing.`,
   passman policy push draft.rego --name team`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageErrorf("want at least one FILE.rego")
+				return clibase.UsageErrorf("want at least one FILE.rego")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name != "" && len(args) > 1 {
-				return usageErrorf("--name names one file; got %d", len(args))
+				return clibase.UsageErrorf("--name names one file; got %d", len(args))
 			}
 			type file struct{ name, path, src string }
 			var files []file
@@ -122,7 +123,7 @@ func boolCmp(a, b bool) int {
 func readPolicyFile(name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", usageErrorf("%w", err)
+		return "", clibase.UsageErrorf("%w", err)
 	}
 	defer f.Close() // read-only
 	b, err := io.ReadAll(io.LimitReader(f, secret.MaxPolicySource+1))
@@ -139,7 +140,7 @@ func newPolicyListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the store's policy modules (admin)",
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var mods []secret.PolicyModule
 			err := a.withPolicies(cmd.Context(), func(s passman.Policies) error {
@@ -168,7 +169,7 @@ func newPolicyGetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "Print a stored policy module's source (admin)",
-		Args:  exactArgs("NAME"),
+		Args:  clibase.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var m secret.PolicyModule
 			err := a.withPolicies(cmd.Context(), func(s passman.Policies) error {
@@ -194,7 +195,7 @@ func newPolicyDeleteCmd(a *app) *cobra.Command {
 		Long: `Delete a stored module. The set without it is compiled and tested first, as
 for push: a module another one or a stored test relies on is refused until
 those go first.`,
-		Args: exactArgs("NAME"),
+		Args: clibase.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := a.withPolicies(cmd.Context(), func(s passman.Policies) error {
 				return s.DeletePolicy(cmd.Context(), args[0])

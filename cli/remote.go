@@ -19,7 +19,7 @@ func (a *app) remoteAddr() string {
 // cannot do these for a client.
 func (a *app) requireLocal() error {
 	if addr := a.remoteAddr(); addr != "" {
-		return usageErrorf("this command works on a local store only, but a server address is set (--addr or %s=%s); unset it, or run the command on the server's host", envAddr, addr)
+		return clibase.UsageErrorf("this command works on a local store only, but a server address is set (--addr or %s=%s); unset it, or run the command on the server's host", envAddr, addr)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/scheduler/etcdelect"
 	"github.com/passman-dev/passman/server"
@@ -22,10 +23,10 @@ func TestRestoreForceRefusesLiveServers(t *testing.T) {
 	c := etcdtest.Shared(t)
 	ctx := context.Background()
 	r := newRunner(t)
-	r.must(ExitOK, "", "init")
+	r.must(clibase.ExitOK, "", "init")
 	dir := filepath.Dir(r.env[envStore])
 	file := filepath.Join(dir, "b.pmb")
-	r.must(ExitOK, "", "store", "backup", file)
+	r.must(clibase.ExitOK, "", "store", "backup", file)
 
 	prefix := etcdtest.Prefix(t.Name())
 	url := "etcd://" + strings.TrimPrefix(c.Endpoints()[0], "http://") + "/" + strings.TrimSuffix(prefix, "/")
@@ -48,7 +49,7 @@ func TestRestoreForceRefusesLiveServers(t *testing.T) {
 	key := filepath.Join(dir, "store", "master.key")
 	args := []string{"store", "restore", file, "--to", url, "--server-id", "pm-2", "--key-file", key, "--force"}
 	inv := r.run("", map[string]string{envStore: filepath.Join(dir, "pm2")}, args...)
-	if inv.code == ExitOK || !strings.Contains(inv.stderr, "running") {
+	if inv.code == clibase.ExitOK || !strings.Contains(inv.stderr, "running") {
 		t.Fatalf("forced restore under a running server: exit %d, %q", inv.code, inv.stderr)
 	}
 	resp, err := cli.Get(ctx, prefix+"m/store")
@@ -57,7 +58,7 @@ func TestRestoreForceRefusesLiveServers(t *testing.T) {
 	}
 	resign()
 	inv = r.run("", map[string]string{envStore: filepath.Join(dir, "pm3")}, args...)
-	if inv.code != ExitOK || !strings.Contains(inv.stdout, "keys removed first") {
+	if inv.code != clibase.ExitOK || !strings.Contains(inv.stdout, "keys removed first") {
 		t.Fatalf("forced restore once the server is gone: exit %d, %q %q", inv.code, inv.stdout, inv.stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/scheduler"
@@ -51,11 +52,11 @@ secret's connection is the server's (credentials named env:NAME come from
 the server's environment).
 
 Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
-		Args: rangeArgs(0, 1, "[PATH]"),
+		Args: clibase.RangeArgs(0, 1, "[PATH]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if due == (len(args) == 1) {
-				return usageErrorf("give a PATH or --due")
+				return clibase.UsageErrorf("give a PATH or --due")
 			}
 			return a.withRotator(ctx, func(e passman.Rotator) error {
 				if due {
@@ -67,7 +68,7 @@ Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 						return err
 					}
 					if len(rep.Failed) > 0 {
-						return &reportedError{Code: ExitFailure, Msg: fmt.Sprintf("%d of %d rotations failed", len(rep.Failed), rep.Due)}
+						return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: fmt.Sprintf("%d of %d rotations failed", len(rep.Failed), rep.Due)}
 					}
 					return nil
 				}
@@ -76,7 +77,7 @@ Exit codes: 0 done, 1 a rotation failed (rolled back), 2 error.`,
 					if werr := a.Out.Emit(res, func(w io.Writer) error { return resultText(w, res) }); werr != nil {
 						return werr
 					}
-					return &reportedError{Code: ExitFailure, Msg: err.Error()}
+					return &clibase.ReportedError{Code: clibase.ExitFailure, Msg: err.Error()}
 				}
 				if err != nil {
 					return err
@@ -149,7 +150,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Long: `Rotation status: the scheduler's leader and its last runs (for an admin;
 with a server, the leader its election names now), then every secret under
 PREFIX with a rotation spec: period, due date, last success, last result.`,
-		Args: rangeArgs(0, 1, "[PREFIX]"),
+		Args: clibase.RangeArgs(0, 1, "[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			prefix := ""

@@ -75,7 +75,7 @@ func (a *app) WithManaged(ctx context.Context, f *clibase.ScanFlags, opts scanne
 		return scan(opts)
 	}
 	if err != nil && !ran {
-		return &exitError{Code: exitScanError, Err: err}
+		return &clibase.ExitError{Code: exitScanError, Err: err}
 	}
 	return err
 }

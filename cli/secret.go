@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -19,8 +20,8 @@ func newSecretCmd(a *app) *cobra.Command {
 
 A path is 1 to 16 segments separated by '/', each 1 to 128 characters from
 A-Z a-z 0-9 . _ - (no leading or trailing '/', no '.' or '..' segments).`,
-		Args: groupArgs,
-		RunE: groupRun,
+		Args: clibase.GroupArgs,
+		RunE: clibase.GroupRun,
 	}
 	cmd.AddCommand(
 		newSecretPutCmd(a),
@@ -41,7 +42,7 @@ A-Z a-z 0-9 . _ - (no leading or trailing '/', no '.' or '..' segments).`,
 func parseVersion(what, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, usageErrorf("%s must be a version number (1 or more), got %q", what, s)
+		return 0, clibase.UsageErrorf("%s must be a version number (1 or more), got %q", what, s)
 	}
 	return n, nil
 }
@@ -50,7 +51,7 @@ func parseVersion(what, s string) (int, error) {
 func checkVersions(vs []int) error {
 	for _, v := range vs {
 		if v < 1 {
-			return usageErrorf("--versions: version numbers start at 1, got %d", v)
+			return clibase.UsageErrorf("--versions: version numbers start at 1, got %d", v)
 		}
 	}
 	return nil
@@ -117,7 +118,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 	if fs.Changed("rotation-period") {
 		d, err := secret.ParseDuration(m.rotation)
 		if err != nil {
-			return nil, &usageError{Err: err}
+			return nil, &clibase.UsageError{Err: err}
 		}
 		u.RotationPeriod, changed = &d, true
 	}
@@ -127,7 +128,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 	rot := fs.Changed("rotation-connection")
 	for _, f := range []string{"rotation-param", "rotation-length", "rotation-classes", "rotation-grace"} {
 		if fs.Changed(f) && !rot {
-			return nil, usageErrorf("--%s needs --rotation-connection: the rotation spec is set as a whole", f)
+			return nil, clibase.UsageErrorf("--%s needs --rotation-connection: the rotation spec is set as a whole", f)
 		}
 	}
 	if rot {
@@ -137,7 +138,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 			for _, kv := range m.rotParams {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
-					return nil, usageErrorf("--rotation-param wants key=value")
+					return nil, clibase.UsageErrorf("--rotation-param wants key=value")
 				}
 				r.Params[k] = v
 			}
@@ -145,7 +146,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 		if m.rotGrace != "" {
 			d, err := secret.ParseDuration(m.rotGrace)
 			if err != nil {
-				return nil, &usageError{Err: err}
+				return nil, &clibase.UsageError{Err: err}
 			}
 			r.GracePeriod = d
 		}
@@ -153,7 +154,7 @@ func (m *metaFlags) build(fs *pflag.FlagSet) (*secret.MetadataUpdate, error) {
 			// The spec's shape now; whether the connection lets the
 			// secret use it is the store's to say, when it is set.
 			if err := r.Validate(); err != nil {
-				return nil, &usageError{Err: err}
+				return nil, &clibase.UsageError{Err: err}
 			}
 		}
 		u.Rotation, changed = r, true
@@ -182,18 +183,18 @@ func labelUpdate(setFlag string, sets []string, unsetFlag string, unsets []strin
 		k, v, ok := strings.Cut(kv, "=")
 		switch {
 		case !ok || k == "":
-			return nil, usageErrorf("--%s wants key=value, got %q", setFlag, kv)
+			return nil, clibase.UsageErrorf("--%s wants key=value, got %q", setFlag, kv)
 		case v == "":
-			return nil, usageErrorf("--%s %s= has an empty value; to remove %s use --%s %s", setFlag, k, k, unsetFlag, k)
+			return nil, clibase.UsageErrorf("--%s %s= has an empty value; to remove %s use --%s %s", setFlag, k, k, unsetFlag, k)
 		}
 		out[k] = v
 	}
 	for _, k := range unsets {
 		if k == "" {
-			return nil, usageErrorf("--%s wants a key", unsetFlag)
+			return nil, clibase.UsageErrorf("--%s wants a key", unsetFlag)
 		}
 		if _, both := out[k]; both {
-			return nil, usageErrorf("%q is both set (--%s) and removed (--%s)", k, setFlag, unsetFlag)
+			return nil, clibase.UsageErrorf("%q is both set (--%s) and removed (--%s)", k, setFlag, unsetFlag)
 		}
 		out[k] = ""
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -39,7 +40,7 @@ string (base64 if it is not valid UTF-8, as "encoding" says).`,
 		Example: `  passman secret get prod/db/password > password.txt
   passman secret get prod/db/password --stage previous
   passman secret get prod/db/password --version 2 -o json`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sel, err := selector(cmd, version, stage)
 			if err != nil {
@@ -59,18 +60,18 @@ func selector(cmd *cobra.Command, version int, stage string) (secret.Selector, e
 	fs := cmd.Flags()
 	var sel secret.Selector
 	if fs.Changed("version") && fs.Changed("stage") {
-		return sel, usageErrorf("--version and --stage are mutually exclusive")
+		return sel, clibase.UsageErrorf("--version and --stage are mutually exclusive")
 	}
 	if fs.Changed("version") {
 		if version < 1 {
-			return sel, usageErrorf("--version must be 1 or more, got %d", version)
+			return sel, clibase.UsageErrorf("--version must be 1 or more, got %d", version)
 		}
 		sel.Version = version
 	}
 	if fs.Changed("stage") {
 		st, err := secret.ParseStage(stage)
 		if err != nil {
-			return sel, &usageError{Err: fmt.Errorf("--stage: %w", err)}
+			return sel, &clibase.UsageError{Err: fmt.Errorf("--stage: %w", err)}
 		}
 		sel.Stage = st
 	}
@@ -94,7 +95,7 @@ func (a *app) runGet(cmd *cobra.Command, path string, sel secret.Selector) error
 		return err
 	}
 	defer v.Value.Wipe()
-	if a.Out.Format == formatJSON {
+	if a.Out.Format == clibase.FormatJSON {
 		res := getResult{
 			Path:      v.Path,
 			Version:   v.Info.Version,

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -29,7 +30,7 @@ func newSecretHistoryCmd(a *app) *cobra.Command {
 		Long: `Show every kept version of the secret at PATH, oldest first, with its state,
 stages and value fingerprint (a keyed hash: it tells versions apart without
 revealing them). Text output shortens fingerprints; JSON has them whole.`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.describe(cmd, args[0])
 			if err != nil {

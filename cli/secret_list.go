@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -21,13 +22,13 @@ func newSecretListCmd(a *app) *cobra.Command {
 path, one page at a time. When more remain, the cursor for the next page is
 shown on standard error (text) or as "next" (JSON); pass it to --after, or use
 --all to follow every page.`,
-		Args: rangeArgs(0, 1, "[PREFIX]"),
+		Args: clibase.RangeArgs(0, 1, "[PREFIX]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Prefix = args[0]
 			}
 			if opts.Limit < 0 || opts.Limit > secret.MaxListLimit {
-				return usageErrorf("--limit must be 1 to %d, got %d", secret.MaxListLimit, opts.Limit)
+				return clibase.UsageErrorf("--limit must be 1 to %d, got %d", secret.MaxListLimit, opts.Limit)
 			}
 			page, err := a.list(cmd, opts, all)
 			if err != nil {

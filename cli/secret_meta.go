@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -31,7 +32,7 @@ material in it.`,
 		Example: `  passman secret meta prod/db/password
   passman secret meta prod/db/password --owner team-db --tag env=prod --untag temp
   passman secret meta prod/db/password --rotation-period 30d --max-versions 20`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			u, err := f.build(cmd.Flags())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/passman-dev/passman"
 	"github.com/passman-dev/passman/generator"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -44,7 +45,7 @@ existing secret's metadata with 'passman secret meta'.`,
   vault-export | passman secret put prod/db/password --cas 3
   passman secret put prod/api/token --generate --length 40 --classes upper,lower,digits
   passman secret put prod/db/password --file new.txt --pending`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPut(cmd, args[0], &f)
 		},
@@ -63,10 +64,10 @@ existing secret's metadata with 'passman secret meta'.`,
 func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	fs := cmd.Flags()
 	if f.file != "" && f.generate {
-		return usageErrorf("--file and --generate are mutually exclusive")
+		return clibase.UsageErrorf("--file and --generate are mutually exclusive")
 	}
 	if !f.generate && (fs.Changed("length") || fs.Changed("classes")) {
-		return usageErrorf("--length and --classes need --generate")
+		return clibase.UsageErrorf("--length and --classes need --generate")
 	}
 	opts := secret.PutOptions{}
 	if fs.Changed("cas") {
@@ -84,11 +85,11 @@ func (a *app) runPut(cmd *cobra.Command, path string, f *putFlags) error {
 	if f.generate {
 		classes, err := generator.ParseClasses(f.classes)
 		if err != nil {
-			return &usageError{Err: fmt.Errorf("--classes: %w", err)}
+			return &clibase.UsageError{Err: fmt.Errorf("--classes: %w", err)}
 		}
 		spec := generator.Spec{Length: f.length, Classes: classes}
 		if _, err := spec.Normalize(); err != nil {
-			return &usageError{Err: err}
+			return &clibase.UsageError{Err: err}
 		}
 		put = func(svc passman.Service) (secret.VersionInfo, error) {
 			return generator.Put(cmd.Context(), svc, path, spec, opts)
@@ -128,7 +129,7 @@ func (a *app) putValue(f *putFlags) (secret.Value, error) {
 	case f.file != "":
 		file, err := os.Open(f.file)
 		if err != nil {
-			return secret.Value{}, usageErrorf("--file: %w", err)
+			return secret.Value{}, clibase.UsageErrorf("--file: %w", err)
 		}
 		defer file.Close() // read-only: a close error loses nothing
 		b, err := readValue(file)
@@ -138,10 +139,10 @@ func (a *app) putValue(f *putFlags) (secret.Value, error) {
 		return secret.NewValue(b), nil
 	default:
 		if a.Env.StdinIsTerminal != nil && a.Env.StdinIsTerminal() {
-			return secret.Value{}, usageErrorf("standard input is a terminal; pipe the value in (passman secret put PATH < file) or use --file or --generate")
+			return secret.Value{}, clibase.UsageErrorf("standard input is a terminal; pipe the value in (passman secret put PATH < file) or use --file or --generate")
 		}
 		if a.Env.Stdin == nil {
-			return secret.Value{}, usageErrorf("no standard input; use --file or --generate")
+			return secret.Value{}, clibase.UsageErrorf("no standard input; use --file or --generate")
 		}
 		b, err := readValue(a.Env.Stdin)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/passman-dev/passman"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -33,7 +34,7 @@ func newSecretRollbackCmd(a *app) *cobra.Command {
 		Short: "Make an older version's value current again",
 		Long: `Write the value of VERSION back as a new current version of PATH. History is
 never rewritten: the rollback is itself a new version.`,
-		Args: exactArgs("PATH", "VERSION"),
+		Args: clibase.ExactArgs("PATH", "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			from, err := parseVersion("VERSION", args[1])
@@ -67,7 +68,7 @@ func newSecretDeleteCmd(a *app) *cobra.Command {
 		Long: `Soft-delete versions of PATH: the current version unless --versions names
 others. A deleted version's value cannot be read until it is undeleted; to
 remove values for good use 'passman secret destroy'.`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkVersions(versions); err != nil {
 				return err
@@ -86,10 +87,10 @@ func newSecretUndeleteCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "undelete PATH --versions N[,N...]",
 		Short: "Restore soft-deleted versions",
-		Args:  exactArgs("PATH"),
+		Args:  clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(versions) == 0 {
-				return usageErrorf("name the versions to restore with --versions")
+				return clibase.UsageErrorf("name the versions to restore with --versions")
 			}
 			if err := checkVersions(versions); err != nil {
 				return err
@@ -116,11 +117,11 @@ write or roll back to a new one first.
 --all removes the whole secret: every version, its history and its metadata.
 Neither can be undone. The database does not clear the pages it frees: run
 'passman store compact' to remove the bytes from the file too.`,
-		Args: exactArgs("PATH"),
+		Args: clibase.ExactArgs("PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			if all == (len(versions) > 0) {
-				return usageErrorf("name the versions to destroy with --versions, or use --all for the whole secret")
+				return clibase.UsageErrorf("name the versions to destroy with --versions, or use --all for the whole secret")
 			}
 			if err := checkVersions(versions); err != nil {
 				return err
@@ -149,12 +150,12 @@ labels at most one version; moving current makes the old current version
 previous. VERSION 0 removes a label other than current.`,
 		Example: `  passman secret stage prod/db/password current 4
   passman secret stage prod/db/password pending 0`,
-		Args: exactArgs("PATH", "STAGE", "VERSION"),
+		Args: clibase.ExactArgs("PATH", "STAGE", "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
 			st, err := secret.ParseStage(args[1])
 			if err != nil {
-				return &usageError{Err: err}
+				return &clibase.UsageError{Err: err}
 			}
 			version := 0
 			if args[2] != "0" {

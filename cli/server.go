@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/server"
 	"github.com/passman-dev/passman/store/etcd"
 )
@@ -58,7 +59,7 @@ finish, then the store is closed.`,
 		Example: `  passman server --dev
   passman server --addr :8200 --tls-cert cert.pem --tls-key key.pem
   passman server --config /etc/passman/server.yaml`,
-		Args: exactArgs(),
+		Args: clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runServer(cmd, f)
 		},
@@ -182,7 +183,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if level != "" {
 		if err := lv.UnmarshalText([]byte(level)); err != nil {
-			return nil, usageErrorf("log level %q: want debug, info, warn or error", level)
+			return nil, clibase.UsageErrorf("log level %q: want debug, info, warn or error", level)
 		}
 	}
 	opts := &slog.HandlerOptions{Level: lv}
@@ -192,5 +193,5 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageErrorf("log format %q: want text or json", format)
+	return nil, clibase.UsageErrorf("log format %q: want text or json", format)
 }

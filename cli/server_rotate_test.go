@@ -11,6 +11,7 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
 	"github.com/passman-dev/passman/fpindex"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/scanner"
 	"github.com/passman-dev/passman/secret"
@@ -32,7 +33,7 @@ func TestRemoteRotate(t *testing.T) {
 	}
 	r := remoteRunner(t, e)
 
-	if out := r.must(ExitOK, "", "rotate", "app/db").stdout; !strings.Contains(out, "app/db: rotated v1 -> v2") {
+	if out := r.must(clibase.ExitOK, "", "rotate", "app/db").stdout; !strings.Contains(out, "app/db: rotated v1 -> v2") {
 		t.Errorf("rotate: %q", out)
 	}
 	v, err := e.Local.Get(ctx, "app/db", secret.Selector{})
@@ -44,8 +45,8 @@ func TestRemoteRotate(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Errorf("no stage entry by root-user: %d, %v", n, err)
 	}
-	r.must(ExitNotFound, "", "rotate", "app/missing")
-	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "rotate", "app/db"); inv.code == ExitOK {
+	r.must(clibase.ExitNotFound, "", "rotate", "app/missing")
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "rotate", "app/db"); inv.code == clibase.ExitOK {
 		t.Errorf("rotate as reader: %+v", inv)
 	}
 
@@ -54,16 +55,16 @@ func TestRemoteRotate(t *testing.T) {
 		Scheduler *struct{ Runs []json.RawMessage }
 		Secrets   []rotation.Entry
 	}
-	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "status", "app/", "-o", "json").stdout), &status); err != nil || len(status.Secrets) != 2 || status.Scheduler == nil || len(status.Scheduler.Runs) != 0 {
+	if err := json.Unmarshal([]byte(r.must(clibase.ExitOK, "", "status", "app/", "-o", "json").stdout), &status); err != nil || len(status.Secrets) != 2 || status.Scheduler == nil || len(status.Scheduler.Runs) != 0 {
 		t.Errorf("status: %+v, %v", status, err)
 	}
-	if out := r.must(ExitOK, "", "rotate", "--due").stdout; !strings.Contains(out, "0 due") {
+	if out := r.must(clibase.ExitOK, "", "rotate", "--due").stdout; !strings.Contains(out, "0 due") {
 		t.Errorf("rotate --due: %q", out)
 	}
 
 	// The initial values are too weak to export; the rotated one is not.
 	file := filepath.Join(t.TempDir(), "fp.json")
-	if out := r.must(ExitOK, "", "fingerprints", "export", "--file", file).stdout; !strings.Contains(out, "exported 1 fingerprints") || !strings.Contains(out, "left out 2 too weak") {
+	if out := r.must(clibase.ExitOK, "", "fingerprints", "export", "--file", file).stdout; !strings.Contains(out, "exported 1 fingerprints") || !strings.Contains(out, "left out 2 too weak") {
 		t.Errorf("export: %q", out)
 	}
 	f, err := os.Open(file)
@@ -77,10 +78,10 @@ func TestRemoteRotate(t *testing.T) {
 	}
 	// A reader may export what it may read, and only that.
 	reader := map[string]string{envToken: e.Tokens[servertest.Reader]}
-	if inv := r.run("", reader, "fingerprints", "export", "--file", file); inv.code == ExitOK {
+	if inv := r.run("", reader, "fingerprints", "export", "--file", file); inv.code == clibase.ExitOK {
 		t.Errorf("export of the whole store as reader: %+v", inv)
 	}
-	if inv := r.run("", reader, "fingerprints", "export", "--prefix", "app/", "--file", file); inv.code != ExitOK || !strings.Contains(inv.stdout, "exported 1 fingerprints") {
+	if inv := r.run("", reader, "fingerprints", "export", "--prefix", "app/", "--file", file); inv.code != clibase.ExitOK || !strings.Contains(inv.stdout, "exported 1 fingerprints") {
 		t.Errorf("export of app/ as reader: %+v", inv)
 	}
 }
@@ -109,7 +110,7 @@ func TestRemoteScanRespond(t *testing.T) {
 	}
 	r := remoteRunner(t, e)
 
-	out := r.must(ExitFailure, "", "scan", "dir", dir, "--managed", "--respond").stdout
+	out := r.must(clibase.ExitFailure, "", "scan", "dir", dir, "--managed", "--respond").stdout
 	for _, want := range []string{"app.env:1:", "app.env:2:", "[managed: app/db v1 (current)]", "  -> rotated to v2\n", "  -> revoked v1\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scan --respond output lacks %q:\n%s", want, out)
@@ -136,7 +137,7 @@ func TestRemoteScanRespond(t *testing.T) {
 	// carries the response too.
 	var findings []scanner.Finding
 	inv := r.run("", nil, "scan", "dir", dir, "--managed", "--respond", "-o", "json")
-	if err := json.Unmarshal([]byte(inv.stdout), &findings); err != nil || inv.code != ExitFailure || len(findings) != 2 {
+	if err := json.Unmarshal([]byte(inv.stdout), &findings); err != nil || inv.code != clibase.ExitFailure || len(findings) != 2 {
 		t.Fatalf("second scan: %+v, %v", inv, err)
 	}
 	for _, f := range findings {

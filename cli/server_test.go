@@ -13,6 +13,7 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/server/servertest"
 )
 
@@ -35,19 +36,19 @@ func TestRemoteCommands(t *testing.T) {
 	e := servertest.New(t, servertest.Options{})
 	r := remoteRunner(t, e)
 
-	r.must(ExitOK, "remote value", "secret", "put", "app/remote", "--owner", "team")
-	if got := r.must(ExitOK, "", "secret", "get", "app/remote").stdout; got != "remote value" {
+	r.must(clibase.ExitOK, "remote value", "secret", "put", "app/remote", "--owner", "team")
+	if got := r.must(clibase.ExitOK, "", "secret", "get", "app/remote").stdout; got != "remote value" {
 		t.Fatalf("secret get printed %q", got)
 	}
-	if out := r.must(ExitOK, "", "secret", "list").stdout; !strings.Contains(out, "app/remote") {
+	if out := r.must(clibase.ExitOK, "", "secret", "list").stdout; !strings.Contains(out, "app/remote") {
 		t.Errorf("secret list:\n%s", out)
 	}
-	r.must(ExitNotFound, "", "secret", "get", "app/missing")
-	if out := r.must(ExitOK, "", "audit", "tail").stdout; !strings.Contains(out, "root-user") {
+	r.must(clibase.ExitNotFound, "", "secret", "get", "app/missing")
+	if out := r.must(clibase.ExitOK, "", "audit", "tail").stdout; !strings.Contains(out, "root-user") {
 		t.Errorf("audit tail:\n%s", out)
 	}
 
-	created := r.must(ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h")
+	created := r.must(clibase.ExitOK, "", "token", "create", "--identity", "ci", "--claim", "role=reader", "--ttl", "1h")
 	token := strings.TrimSpace(created.stdout)
 	if !regexp.MustCompile(`^pmt_[A-Za-z0-9_-]{43}$`).MatchString(token) || !strings.Contains(created.stderr, "shown only this once") {
 		t.Fatalf("token create: %q / %q", created.stdout, created.stderr)
@@ -57,22 +58,22 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatalf("token create names no accessor: %q", created.stderr)
 	}
 	lookup := r.run("", map[string]string{envToken: token}, "token", "lookup")
-	if lookup.code != ExitOK || !strings.Contains(lookup.stdout, "identity:  ci") || !strings.Contains(lookup.stdout, "role=reader") {
+	if lookup.code != clibase.ExitOK || !strings.Contains(lookup.stdout, "identity:  ci") || !strings.Contains(lookup.stdout, "role=reader") {
 		t.Errorf("token lookup: %+v", lookup)
 	}
-	if out := r.must(ExitOK, "", "token", "list").stdout; !strings.Contains(out, acc[1]) || strings.Contains(out, token) {
+	if out := r.must(clibase.ExitOK, "", "token", "list").stdout; !strings.Contains(out, acc[1]) || strings.Contains(out, token) {
 		t.Errorf("token list:\n%s", out)
 	}
-	r.must(ExitOK, "", "token", "revoke", acc[1])
-	if inv := r.run("", map[string]string{envToken: token}, "secret", "list"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "revoked") {
+	r.must(clibase.ExitOK, "", "token", "revoke", acc[1])
+	if inv := r.run("", map[string]string{envToken: token}, "secret", "list"); inv.code != clibase.ExitFailure || !strings.Contains(inv.stderr, "revoked") {
 		t.Errorf("revoked token: %+v", inv)
 	}
-	if inv := r.run("", map[string]string{envToken: ""}, "secret", "list"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "unauthenticated") {
+	if inv := r.run("", map[string]string{envToken: ""}, "secret", "list"); inv.code != clibase.ExitFailure || !strings.Contains(inv.stderr, "unauthenticated") {
 		t.Errorf("no token: %+v", inv)
 	}
 
 	// The server verifies its own log.
-	if out := r.must(ExitOK, "", "audit", "verify").stdout; !strings.Contains(out, "audit log OK") {
+	if out := r.must(clibase.ExitOK, "", "audit", "verify").stdout; !strings.Contains(out, "audit log OK") {
 		t.Errorf("audit verify:\n%s", out)
 	}
 	for _, args := range [][]string{
@@ -83,7 +84,7 @@ func TestRemoteCommands(t *testing.T) {
 		{"audit", "recover", "--from", "etcd://127.0.0.1:1/x", "--server-id", "a"},
 	} {
 		inv := r.run("", nil, args...)
-		if inv.code != ExitUsage || !strings.Contains(inv.stderr, "local store only") {
+		if inv.code != clibase.ExitUsage || !strings.Contains(inv.stderr, "local store only") {
 			t.Errorf("passman %s with %s set: exit %d, %q", strings.Join(args, " "), envAddr, inv.code, inv.stderr)
 		}
 	}
@@ -105,10 +106,10 @@ func TestRemoteAuditVerify(t *testing.T) {
 	r := remoteRunner(t, e)
 
 	var rep audit.Report
-	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "audit", "verify", "-o", "json").stdout), &rep); err != nil || !rep.OK || rep.Entries == 0 {
+	if err := json.Unmarshal([]byte(r.must(clibase.ExitOK, "", "audit", "verify", "-o", "json").stdout), &rep); err != nil || !rep.OK || rep.Entries == 0 {
 		t.Fatalf("audit verify: %+v, %v", rep, err)
 	}
-	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "audit", "verify"); inv.code != ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "audit", "verify"); inv.code != clibase.ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
 		t.Errorf("audit verify as reader: %+v", inv)
 	}
 
@@ -128,12 +129,12 @@ func TestRemoteAuditVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := r.run("", nil, "audit", "verify")
-	if inv.code != ExitFailure || !strings.HasPrefix(inv.stdout, "audit log BROKEN at entry 2 (line 2): ") {
+	if inv.code != clibase.ExitFailure || !strings.HasPrefix(inv.stdout, "audit log BROKEN at entry 2 (line 2): ") {
 		t.Errorf("audit verify of a tampered log: %+v", inv)
 	}
 	inv = r.run("", nil, "audit", "verify", "-o", "json")
 	rep = audit.Report{}
-	if err := json.Unmarshal([]byte(inv.stdout), &rep); err != nil || inv.code != ExitFailure || rep.OK || rep.Broken == nil || rep.Broken.Seq != 2 {
+	if err := json.Unmarshal([]byte(inv.stdout), &rep); err != nil || inv.code != clibase.ExitFailure || rep.OK || rep.Broken == nil || rep.Broken.Seq != 2 {
 		t.Errorf("audit verify -o json of a tampered log: %+v, %v", inv, err)
 	}
 }
@@ -154,14 +155,14 @@ func TestRemotePolicyEval(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out := r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input).stdout; !strings.Contains(out, `"allow": true`) {
+	if out := r.must(clibase.ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input).stdout; !strings.Contains(out, `"allow": true`) {
 		t.Errorf("remote eval:\n%s", out)
 	}
 	// Locally only the bundled policy decides: denied.
-	if inv := r.run("", map[string]string{envAddr: ""}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != ExitOK || !strings.Contains(inv.stdout, `"allow": false`) {
+	if inv := r.run("", map[string]string{envAddr: ""}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != clibase.ExitOK || !strings.Contains(inv.stdout, `"allow": false`) {
 		t.Errorf("local eval: %+v", inv)
 	}
-	explained := r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain").stdout
+	explained := r.must(clibase.ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "--explain").stdout
 	if !strings.Contains(explained, `"allow": true`) || !strings.Contains(explained, "| Enter data.passman.authz.allow") {
 		t.Errorf("--explain added no trace:\n%s", explained)
 	}
@@ -171,19 +172,19 @@ func TestRemotePolicyEval(t *testing.T) {
 			Revision string `json:"revision"`
 		} `json:"result"`
 	}
-	if err := json.Unmarshal([]byte(r.must(ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", "json").stdout), &res); err != nil || !res.Result.Allow || res.Result.Revision == "" {
+	if err := json.Unmarshal([]byte(r.must(clibase.ExitOK, "", "policy", "eval", "--decision", "authz", "--input", input, "-o", "json").stdout), &res); err != nil || !res.Result.Allow || res.Result.Revision == "" {
 		t.Errorf("remote eval -o json: %+v, %v", res, err)
 	}
 
-	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
+	if inv := r.run("", map[string]string{envToken: e.Tokens[servertest.Reader]}, "policy", "eval", "--decision", "authz", "--input", input); inv.code != clibase.ExitFailure || !strings.Contains(inv.stderr, "permission denied") {
 		t.Errorf("eval as reader: %+v", inv)
 	}
-	r.must(ExitUsage, "", "policy", "eval", "--decision", "authz", "--input", input, "--policies", t.TempDir())
+	r.must(clibase.ExitUsage, "", "policy", "eval", "--decision", "authz", "--input", input, "--policies", t.TempDir())
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"subject": {"id": "x", "kind": "token"}, "bogus": 1}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.must(ExitUsage, "", "policy", "eval", "--decision", "lint", "--input", bad)
+	r.must(clibase.ExitUsage, "", "policy", "eval", "--decision", "lint", "--input", bad)
 
 	// Audited as the caller, by decision, with nothing of the input.
 	var decisions []string
@@ -217,17 +218,17 @@ func TestRemotePolicyEval(t *testing.T) {
 // TestLocalTokens administers tokens on a local store.
 func TestLocalTokens(t *testing.T) {
 	r := newRunner(t)
-	r.must(ExitOK, "", "init")
-	token := strings.TrimSpace(r.must(ExitOK, "", "token", "create", "--identity", "ops", "--ttl", "0").stdout)
+	r.must(clibase.ExitOK, "", "init")
+	token := strings.TrimSpace(r.must(clibase.ExitOK, "", "token", "create", "--identity", "ops", "--ttl", "0").stdout)
 	inv := r.run("", map[string]string{envToken: token}, "token", "lookup", "-o", "json")
-	if inv.code != ExitOK || !strings.Contains(inv.stdout, `"identity": "ops"`) || strings.Contains(inv.stdout, "expires_at") {
+	if inv.code != clibase.ExitOK || !strings.Contains(inv.stdout, `"identity": "ops"`) || strings.Contains(inv.stdout, "expires_at") {
 		t.Fatalf("token lookup: %+v", inv)
 	}
-	r.must(ExitUsage, "", "token", "create", "--identity", "x", "--claim", "novalue")
-	r.must(ExitUsage, "", "token", "create", "--identity", "x", "--ttl", "soon")
-	r.must(ExitUsage, "", "token", "create")
-	r.must(ExitUsage, "", "token", "revoke", "not-an-accessor")
-	r.must(ExitNotFound, "", "token", "revoke", "0123456789abcdef")
+	r.must(clibase.ExitUsage, "", "token", "create", "--identity", "x", "--claim", "novalue")
+	r.must(clibase.ExitUsage, "", "token", "create", "--identity", "x", "--ttl", "soon")
+	r.must(clibase.ExitUsage, "", "token", "create")
+	r.must(clibase.ExitUsage, "", "token", "revoke", "not-an-accessor")
+	r.must(clibase.ExitNotFound, "", "token", "revoke", "0123456789abcdef")
 }
 
 // devServer is 'passman server --dev' run in-process by a test.
@@ -283,7 +284,7 @@ func (d *devServer) stop(t *testing.T) {
 	d.cancel()
 	select {
 	case code := <-d.done:
-		if code != ExitOK {
+		if code != clibase.ExitOK {
 			t.Fatalf("server exited %d: %s", code, d.errb.String())
 		}
 	case <-time.After(20 * time.Second):
@@ -299,8 +300,8 @@ func TestServerDev(t *testing.T) {
 	for k, v := range d.exports {
 		r.env[k] = v
 	}
-	r.must(ExitOK, "dev value", "secret", "put", "dev/x")
-	if got := r.must(ExitOK, "", "secret", "get", "dev/x").stdout; got != "dev value" {
+	r.must(clibase.ExitOK, "dev value", "secret", "put", "dev/x")
+	if got := r.must(clibase.ExitOK, "", "secret", "get", "dev/x").stdout; got != "dev value" {
 		t.Fatalf("get: %q", got)
 	}
 	d.stop(t)
@@ -316,7 +317,7 @@ func TestServerDev(t *testing.T) {
 // the server stop at once, naming the file it took.
 func TestServerSettingsPrecedence(t *testing.T) {
 	r := newRunner(t)
-	r.must(ExitOK, "", "init")
+	r.must(clibase.ExitOK, "", "init")
 	config := filepath.Join(t.TempDir(), "server.yaml")
 	if err := os.WriteFile(config, []byte("listen: 127.0.0.1:0\ntls_cert: /nonexistent/from-file.pem\ntls_key: /nonexistent/key.pem\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -342,7 +343,7 @@ func TestServerSettingsPrecedence(t *testing.T) {
 		{env(), []string{"--addr", "127.0.0.1:0"}, "--addr has been deprecated, use --listen"},
 	} {
 		inv := r.run("", c.env, append([]string{"server"}, c.args...)...)
-		if inv.code == ExitOK || !strings.Contains(inv.stderr, c.want) {
+		if inv.code == clibase.ExitOK || !strings.Contains(inv.stderr, c.want) {
 			t.Errorf("server %v with %v: exit %d, %q; want a failure naming %s", c.args, c.env, inv.code, inv.stderr, c.want)
 		}
 	}

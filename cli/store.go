@@ -12,6 +12,7 @@ import (
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/keyring"
 )
 
@@ -119,7 +120,7 @@ func (a *app) localStoreDir() (string, error) {
 		} else if home := a.Env.Var("HOME"); home != "" {
 			dir = filepath.Join(home, ".local", "share", "passman")
 		} else {
-			return "", usageErrorf("cannot find a store directory: set --store or %s (neither XDG_DATA_HOME nor HOME is set)", envStore)
+			return "", clibase.UsageErrorf("cannot find a store directory: set --store or %s (neither XDG_DATA_HOME nor HOME is set)", envStore)
 		}
 	}
 	if abs, err := filepath.Abs(dir); err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/passman-dev/passman/api"
 	"github.com/passman-dev/passman/client"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/clibase"
 	"github.com/passman-dev/passman/secret"
 )
 
@@ -40,7 +41,7 @@ var (
 
 func (t localTokens) LookupSelf(ctx context.Context) (secret.TokenInfo, error) {
 	if t.token == "" {
-		return secret.TokenInfo{}, usageErrorf("%s is not set: token lookup describes the token in it", envToken)
+		return secret.TokenInfo{}, clibase.UsageErrorf("%s is not set: token lookup describes the token in it", envToken)
 	}
 	return t.LookupToken(ctx, t.token)
 }
@@ -72,8 +73,8 @@ The commands work on the server when --addr or PASSMAN_ADDR is set, and on
 the local store otherwise (while no server has it open). A token is shown
 once, when it is created; passman keeps only its SHA-256 hash. Tokens are
 named by their accessor, which is safe to log.`,
-		Args: groupArgs,
-		RunE: groupRun,
+		Args: clibase.GroupArgs,
+		RunE: clibase.GroupRun,
 	}
 	cmd.AddCommand(newTokenCreateCmd(a), newTokenRevokeCmd(a), newTokenLookupCmd(a), newTokenListCmd(a))
 	return cmd
@@ -89,21 +90,21 @@ func newTokenCreateCmd(a *app) *cobra.Command {
 to standard output, so TOKEN=$(passman token create ...) captures it; what
 it is goes to standard error.`,
 		Example: `  passman token create --identity ci --claim role=deploy --ttl 720h`,
-		Args:    exactArgs(),
+		Args:    clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if identity == "" {
-				return usageErrorf("--identity is required")
+				return clibase.UsageErrorf("--identity is required")
 			}
 			req := secret.TokenRequest{Identity: identity}
 			d, err := secret.ParseDuration(ttl)
 			if err != nil {
-				return usageErrorf("--ttl: want a duration such as 1h, 720h or 30d, or 0 for a token that never expires")
+				return clibase.UsageErrorf("--ttl: want a duration such as 1h, 720h or 30d, or 0 for a token that never expires")
 			}
 			req.TTL = time.Duration(d)
 			for _, c := range claims {
 				k, v, ok := strings.Cut(c, "=")
 				if !ok || k == "" {
-					return usageErrorf("--claim: want KEY=VALUE")
+					return clibase.UsageErrorf("--claim: want KEY=VALUE")
 				}
 				if req.Claims == nil {
 					req.Claims = map[string]string{}
@@ -138,7 +139,7 @@ func newTokenRevokeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke ACCESSOR",
 		Short: "Revoke a token; it stops working at once",
-		Args:  exactArgs("ACCESSOR"),
+		Args:  clibase.ExactArgs("ACCESSOR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := a.withTokens(cmd.Context(), func(t tokenAdmin) error {
 				return t.RevokeToken(cmd.Context(), args[0])
@@ -158,7 +159,7 @@ func newTokenLookupCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "lookup",
 		Short: "Describe the token in " + envToken,
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var info secret.TokenInfo
 			err := a.withTokens(cmd.Context(), func(t tokenAdmin) error {
@@ -187,7 +188,7 @@ func newTokenListCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List every token (accessors, never tokens)",
-		Args:  exactArgs(),
+		Args:  clibase.ExactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var infos []secret.TokenInfo
 			err := a.withTokens(cmd.Context(), func(t tokenAdmin) error {
