@@ -49,11 +49,7 @@ func TestBackupFromEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := etcdtest.Shared(t)
-	db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := etcdDB(t, c, etcdtest.Prefix(t.Name()))
 	var kvs [][2][]byte
 	if err := src.View(ctx, func(tx store.Tx) error {
 		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
@@ -103,6 +99,17 @@ func TestBackupFromEtcd(t *testing.T) {
 	}
 }
 
+// etcdDB opens the etcd store at prefix on c, closed when the test ends.
+func etcdDB(t *testing.T, c *etcdtest.Cluster, prefix string) *etcd.DB {
+	t.Helper()
+	db, err := etcd.Open(context.Background(), etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // boltBackup is a backup of a new local store that fill has written to,
 // with the store's keyring.
 func boltBackup(t *testing.T, fill func(*core.Local)) (*bytes.Buffer, *keyring.Keyring) {
@@ -146,15 +153,7 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 	})
 	c := etcdtest.Shared(t)
 	prefix := etcdtest.Prefix(t.Name())
-	backend := func() *etcd.DB {
-		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	db := backend()
+	db := etcdDB(t, c, prefix)
 	if err := db.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("other"), []byte("x")) }); err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +182,11 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 	if rep.Removed != 1 || rep.Keys == 0 || rep.ServerID != "pm-1" || rep.AuditEntries == 0 {
 		t.Errorf("report %+v", rep)
 	}
-	reps, err := core.VerifyCluster(ctx, backend(), kr)
+	reps, err := core.VerifyCluster(ctx, etcdDB(t, c, prefix), kr)
 	if err != nil || len(reps) != 1 || reps[0].Server != "pm-1" || !reps[0].Report.OK {
 		t.Fatalf("chains of the restored prefix: %+v, %v", reps, err)
 	}
-	dst.Backend = backend()
+	dst.Backend = etcdDB(t, c, prefix)
 	r := open(t, dst)
 	defer r.Close()
 	for _, p := range []string{"app/a", "app/b"} {
@@ -207,7 +206,7 @@ func TestRestoreSharedFromBolt(t *testing.T) {
 	}
 	// A second restore into the now full prefix is refused.
 	again := dst
-	again.Dir, again.Backend = filepath.Join(t.TempDir(), "pm-2"), backend()
+	again.Dir, again.Backend = filepath.Join(t.TempDir(), "pm-2"), etcdDB(t, c, prefix)
 	if _, err := core.RestoreShared(ctx, again, bytes.NewReader(buf.Bytes()), false); !errors.Is(err, secret.ErrPrecondition) {
 		t.Errorf("restore into a restored prefix: %v, want refused", err)
 	}
@@ -227,16 +226,8 @@ func TestRestoreSharedNestedPrefix(t *testing.T) {
 	})
 	c := etcdtest.Shared(t)
 	parent := etcdtest.Prefix(t.Name())
-	backend := func(prefix string) *etcd.DB {
-		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
 	prod := core.Options{Dir: filepath.Join(t.TempDir(), "prod"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
-		Backend: backend(parent + "prod/"), ServerID: "pm-1"}
+		Backend: etcdDB(t, c, parent+"prod/"), ServerID: "pm-1"}
 	if _, err := core.RestoreShared(ctx, prod, bytes.NewReader(buf.Bytes()), false); err != nil {
 		t.Fatal(err)
 	}
@@ -249,16 +240,16 @@ func TestRestoreSharedNestedPrefix(t *testing.T) {
 		}
 		return n
 	}
-	before := count(backend(parent + "prod/"))
+	before := count(etcdDB(t, c, parent+"prod/"))
 	dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-9"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite,
-		Backend: backend(parent), ServerID: "pm-9"}
+		Backend: etcdDB(t, c, parent), ServerID: "pm-9"}
 	if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), true); !errors.Is(err, secret.ErrPrecondition) || !strings.Contains(err.Error(), "prod/") {
 		t.Fatalf("forced restore over a nested deployment: %v, want refused naming it", err)
 	}
-	if after := count(backend(parent + "prod/")); after != before || before == 0 {
+	if after := count(etcdDB(t, c, parent+"prod/")); after != before || before == 0 {
 		t.Errorf("the nested store holds %d keys after the refused restore, want the %d it had", after, before)
 	}
-	if reps, err := core.VerifyCluster(ctx, backend(parent+"prod/"), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+	if reps, err := core.VerifyCluster(ctx, etcdDB(t, c, parent+"prod/"), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
 		t.Errorf("the nested store's chains: %+v, %v", reps, err)
 	}
 	if _, err := os.Stat(filepath.Join(dst.Dir, core.AuditFile)); !errors.Is(err, os.ErrNotExist) {
@@ -295,14 +286,6 @@ func TestRestoreSharedPartial(t *testing.T) {
 		}
 	})
 	c := etcdtest.Shared(t)
-	backend := func(prefix string) *etcd.DB {
-		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
 	marked := func(db *etcd.DB) bool {
 		found := false
 		if err := db.View(ctx, func(tx store.Tx) error {
@@ -324,7 +307,7 @@ func TestRestoreSharedPartial(t *testing.T) {
 
 	// The copy fails at its second write (the audit chain's).
 	freshPrefix := etcdtest.Prefix(t.Name())
-	fresh := backend(freshPrefix)
+	fresh := etcdDB(t, c, freshPrefix)
 	if err := restore(&failingBackend{DB: fresh, failAt: 2}, false); !errors.Is(err, errInjected) {
 		t.Fatalf("restore whose copy fails: %v", err)
 	}
@@ -334,13 +317,13 @@ func TestRestoreSharedPartial(t *testing.T) {
 	if err := restore(fresh, true); err != nil {
 		t.Fatalf("the forced restore run again: %v", err)
 	}
-	if reps, err := core.VerifyCluster(ctx, backend(freshPrefix), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+	if reps, err := core.VerifyCluster(ctx, etcdDB(t, c, freshPrefix), kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
 		t.Errorf("chains after the forced restore: %+v, %v", reps, err)
 	}
 
 	// A forced restore over an old store of more keys than one clearing
 	// transaction takes fails at its second write.
-	old := backend(etcdtest.Prefix(t.Name()))
+	old := etcdDB(t, c, etcdtest.Prefix(t.Name()))
 	if err := old.Update(ctx, func(tx store.Tx) error {
 		for i := range 600 {
 			if err := tx.Put(fmt.Appendf(nil, "f/old-%04d", i), []byte("x")); err != nil {
@@ -449,21 +432,13 @@ func TestRestoreSharedHostileBackup(t *testing.T) {
 		"server id": rewriteBackup(t, buf.Bytes(), func(h *backup.Header) { h.ServerID = "../pm-1/00000000000000000001" }, func(store.Backend) {}),
 	} {
 		prefix := etcdtest.Prefix(t.Name())
-		db, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := etcdDB(t, c, prefix)
 		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: db, ServerID: "pm-1"}
 		if _, err := core.RestoreShared(ctx, dst, bytes.NewReader(b), false); !errors.Is(err, secret.ErrCorrupt) {
 			t.Errorf("%s: restore: %v, want refused as corrupt", name, err)
 		}
 		// The restore closes its backend once it has opened the store.
-		check, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer check.Close()
+		check := etcdDB(t, c, prefix)
 		resp, err := check.Client().Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
 			t.Fatal(err)
