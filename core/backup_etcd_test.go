@@ -450,3 +450,54 @@ func TestRestoreSharedHostileBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestOneJobPerPrefix: while a restore or migration holds an etcd prefix,
+// another restore into it, forced or not, and a migration into it are
+// refused as conflicts and write nothing; once it is released they run.
+func TestOneJobPerPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	buf, kr := boltBackup(t, func(l *core.Local) {
+		if _, err := l.Put(ctx, "app/a", secret.NewValue([]byte("one job value")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := etcdtest.Shared(t)
+	prefix := etcdtest.Prefix(t.Name())
+	db := etcdDB(t, c, prefix)
+	_, release, err := db.Exclusive(ctx, "restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func(force bool) error {
+		dst := core.Options{Dir: filepath.Join(t.TempDir(), "pm-1"), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: etcdDB(t, c, prefix), ServerID: "pm-1"}
+		_, err := core.RestoreShared(ctx, dst, bytes.NewReader(buf.Bytes()), force)
+		return err
+	}
+	for _, force := range []bool{false, true} {
+		if err := restore(force); !errors.Is(err, secret.ErrConflict) {
+			t.Errorf("restore (force %v) into a held prefix: %v, want a conflict", force, err)
+		}
+	}
+	src := initStore(t, audit.SyncWrite)
+	if _, err := core.Migrate(ctx, src, etcdDB(t, c, prefix), "pm-1"); !errors.Is(err, secret.ErrConflict) {
+		t.Errorf("migration into a held prefix: %v, want a conflict", err)
+	}
+	if err := db.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func(k, _ []byte) (bool, error) {
+			t.Errorf("refused jobs wrote %q", k)
+			return false, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := restore(false); err != nil {
+		t.Fatalf("restore once the prefix is free: %v", err)
+	}
+	if reps, err := core.VerifyCluster(ctx, db, kr); err != nil || len(reps) != 1 || !reps[0].Report.OK {
+		t.Errorf("chains after the restore: %+v, %v", reps, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/internal/fsx"
@@ -58,7 +59,12 @@ func Migrate(ctx context.Context, opts Options, to store.Backend, serverID strin
 	if err := checkCluster(copts); err != nil {
 		return rep, err
 	}
-	if err := requireEmpty(ctx, to); err != nil {
+	held, release, err := exclusive(ctx, to, "migrate")
+	if err != nil {
+		return rep, err
+	}
+	defer release()
+	if err := requireEmpty(held, to); err != nil {
 		return rep, err
 	}
 	l, err := Open(ctx, opts)
@@ -83,17 +89,20 @@ func Migrate(ctx context.Context, opts Options, to store.Backend, serverID strin
 		return rep, err
 	}
 	var marker []byte
-	rep.Keys, marker, err = copyKeys(ctx, src, to, clusterHeadPrefix+serverID)
+	rep.Keys, marker, err = copyKeys(held, src, to, clusterHeadPrefix+serverID)
 	if cerr := src.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return rep, fmt.Errorf("copy store: %w", err)
 	}
-	if rep.AuditEntries, err = copyAuditLog(ctx, filepath.Join(opts.Dir, AuditFile), to, serverID); err != nil {
+	if rep.AuditEntries, err = copyAuditLog(held, filepath.Join(opts.Dir, AuditFile), to, serverID); err != nil {
 		return rep, fmt.Errorf("copy audit log: %w", err)
 	}
-	if err := putMarker(ctx, to, marker); err != nil {
+	if err := putMarker(held, to, marker); err != nil {
+		return rep, err
+	}
+	if err := release(); err != nil {
 		return rep, err
 	}
 	rep.Keys++
@@ -112,6 +121,29 @@ func Migrate(ctx context.Context, opts Options, to store.Backend, serverID strin
 	details := map[string]string{"phase": "done", "keys": strconv.Itoa(rep.Keys), "server_id": serverID}
 	err = l2.record(ctx, audit.Entry{Action: ActionMigrate, Details: details, Decision: dec}, nil)
 	return rep, errors.Join(err, l2.Close())
+}
+
+// exclusiveStore is a shared store whose prefix one admin job at a time
+// may write (store/etcd's DB): two restores or migrations into one prefix
+// would interleave their keys into a store neither made.
+type exclusiveStore interface {
+	Exclusive(ctx context.Context, job string) (held context.Context, release func() error, err error)
+}
+
+// exclusive holds b's prefix for job when b is shared, and returns the
+// context its writes must be made with (fenced on the hold) and an
+// idempotent release. A single-node store's file is its process's alone
+// already.
+func exclusive(ctx context.Context, b store.Backend, job string) (context.Context, func() error, error) {
+	x, ok := b.(exclusiveStore)
+	if !ok {
+		return ctx, func() error { return nil }, nil
+	}
+	held, release, err := x.Exclusive(ctx, job)
+	if err != nil {
+		return nil, nil, err
+	}
+	return held, sync.OnceValue(release), nil
 }
 
 // requireEmpty refuses a target that holds anything under its prefix: a

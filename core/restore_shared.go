@@ -87,22 +87,31 @@ func RestoreShared(ctx context.Context, opts Options, r io.Reader, replace bool)
 			return rep, err
 		}
 	}
+	held, release, err := exclusive(ctx, to, "restore")
+	if err != nil {
+		return rep, err
+	}
+	defer release()
 	if replace {
-		if rep.Removed, err = clearStore(ctx, to); err != nil {
+		if rep.Removed, err = clearStore(held, to); err != nil {
 			return rep, err
 		}
-	} else if err := requireEmpty(ctx, to); err != nil {
+	} else if err := requireEmpty(held, to); err != nil {
 		return rep, err
 	}
 	var marker []byte
-	rep.Keys, marker, err = copyKeys(ctx, src, to, clusterHeadPrefix+owner)
+	rep.Keys, marker, err = copyKeys(held, src, to, clusterHeadPrefix+owner)
 	if err != nil {
 		return rep, fmt.Errorf("copy store: %w", err)
 	}
-	if rep.AuditEntries, err = copyAuditLog(ctx, filepath.Join(tmp, AuditFile), to, owner); err != nil {
+	if rep.AuditEntries, err = copyAuditLog(held, filepath.Join(tmp, AuditFile), to, owner); err != nil {
 		return rep, fmt.Errorf("copy audit log: %w", err)
 	}
-	if err := putMarker(ctx, to, marker); err != nil {
+	if err := putMarker(held, to, marker); err != nil {
+		return rep, err
+	}
+	// The store is whole: a forced restore may replace it from here on.
+	if err := release(); err != nil {
 		return rep, err
 	}
 	rep.Keys++
