@@ -92,29 +92,19 @@ type Member struct {
 	exited chan struct{}
 }
 
-var shared struct {
-	sync.Mutex
-	c   *Cluster
-	err error
-}
+var shared testproc.Shared[*Cluster]
 
 // Shared returns the test binary's shared three-member cluster, starting it
 // on first use; it is removed when the test process exits. Tests must not
 // kill its members (use New) and should keep to their own Prefix.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
-	shared.Lock()
-	defer shared.Unlock()
-	// A failed start is not retried: every later test would wait for the
-	// same failure.
-	if shared.err == nil && (shared.c == nil || shared.c.stopped.Load()) {
-		shared.c, shared.err = start(Options{})
-	}
-	if shared.err != nil {
-		fail(t, shared.err)
+	c, err := shared.Get(func() (*Cluster, error) { return start(Options{}) }, func(c *Cluster) bool { return c.stopped.Load() })
+	if err != nil {
+		fail(t, err)
 		return nil
 	}
-	return shared.c
+	return c
 }
 
 // New starts a cluster of the test's own, stopped and removed when the

@@ -78,11 +78,7 @@ type Server struct {
 	stopped  atomic.Bool
 }
 
-var shared struct {
-	sync.Mutex
-	srv *Server
-	err error
-}
+var shared testproc.Shared[*Server]
 
 // Start returns the test binary's shared server, starting it on first use.
 // It is stopped and its directory removed when the test process exits (or
@@ -90,18 +86,12 @@ var shared struct {
 // installed the test is skipped, or fails if PASSMAN_REQUIRE_POSTGRES=1.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	shared.Lock()
-	defer shared.Unlock()
-	// A failed start is not retried: every later test would wait for the
-	// same failure.
-	if shared.err == nil && (shared.srv == nil || shared.srv.stopped.Load()) {
-		shared.srv, shared.err = start(false)
-	}
-	if shared.err != nil {
-		fail(t, shared.err)
+	srv, err := shared.Get(func() (*Server, error) { return start(false) }, func(s *Server) bool { return s.stopped.Load() })
+	if err != nil {
+		fail(t, err)
 		return nil
 	}
-	return shared.srv
+	return srv
 }
 
 // New starts a server of the test's own, stopped and removed when the test

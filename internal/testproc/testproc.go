@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 )
 
 // FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
@@ -47,4 +48,26 @@ func TailBytes(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Shared is the one server of a kind that a test binary starts on first
+// use and its tests share, started again once a test has stopped it.
+type Shared[T any] struct {
+	mu      sync.Mutex
+	srv     T
+	started bool
+	err     error
+}
+
+// Get returns the shared server, calling start when there is none yet or
+// stopped reports the last one stopped. A failed start is kept and not
+// retried: every later test would wait for the same failure.
+func (s *Shared[T]) Get(start func() (T, error), stopped func(T) bool) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil && (!s.started || stopped(s.srv)) {
+		s.srv, s.err = start()
+		s.started = s.err == nil
+	}
+	return s.srv, s.err
 }

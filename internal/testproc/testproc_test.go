@@ -1,6 +1,7 @@
 package testproc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,5 +38,38 @@ func TestTail(t *testing.T) {
 	}
 	if got := Tail(filepath.Join(t.TempDir(), "missing"), 4); !strings.HasPrefix(got, "(") {
 		t.Errorf("Tail of a missing file = %q, want the reason in parentheses", got)
+	}
+}
+
+// TestShared: the server is started once for every caller, again once it
+// has stopped, and a failed start is not tried again.
+func TestShared(t *testing.T) {
+	type srv struct{ n int }
+	starts := 0
+	start := func() (*srv, error) { starts++; return &srv{n: starts}, nil }
+	var stoppedN int
+	stopped := func(s *srv) bool { return s.n == stoppedN }
+	var s Shared[*srv]
+	for range 3 {
+		if got, err := s.Get(start, stopped); err != nil || got.n != 1 {
+			t.Fatalf("Get: %+v, %v, want server 1", got, err)
+		}
+	}
+	stoppedN = 1
+	if got, err := s.Get(start, stopped); err != nil || got.n != 2 || starts != 2 {
+		t.Fatalf("Get after a stop: %+v, %v (%d starts), want server 2", got, err, starts)
+	}
+
+	var f Shared[*srv]
+	boom := errors.New("boom")
+	fails := 0
+	failing := func() (*srv, error) { fails++; return nil, boom }
+	for range 2 {
+		if _, err := f.Get(failing, stopped); !errors.Is(err, boom) {
+			t.Fatalf("Get with a failing start: %v", err)
+		}
+	}
+	if fails != 1 {
+		t.Errorf("a failed start was tried %d times, want once", fails)
 	}
 }
