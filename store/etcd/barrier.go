@@ -104,9 +104,12 @@ func (d *DB) issueBarrier() (int64, error) {
 // firstGet is a transaction's first read, linearizable through a shared
 // barrier (see above).
 func (t *tx) firstGet(key string, extra []clientv3.OpOption) (*clientv3.GetResponse, error) {
-	rev, err := t.d.barrier.wait(t.ctx, t.d.issueBarrier)
-	if err != nil {
-		return nil, err
+	rev := t.barrierRev
+	if rev == 0 {
+		var err error
+		if rev, err = t.d.barrier.wait(t.ctx, t.d.issueBarrier); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := t.d.cli.Get(t.ctx, key, append(extra[:len(extra):len(extra)], clientv3.WithSerializable())...)
 	if err != nil || resp.Header.Revision >= rev {

@@ -118,6 +118,13 @@ type Config struct {
 	// less load on the leader. Updates are never stale: their commit
 	// compares revisions on the leader.
 	StaleReads bool
+	// ReadCache names key prefixes whose point reads a server answers
+	// from a copy in memory kept current by a watch (cache.go), without
+	// weakening them: a linearizable read still waits for the shared
+	// barrier, and for the watch to pass its revision. Empty: every read
+	// goes to etcd (what short-lived commands want: the copy is loaded
+	// whole on Open).
+	ReadCache []string
 	// Client, when set, is used instead of dialling Endpoints; Close then
 	// leaves it open.
 	Client *clientv3.Client
@@ -139,6 +146,10 @@ type DB struct {
 	barrier barrier
 	// seen is the latest revision a response named (see attemptBatch).
 	seen atomic.Int64
+
+	caches      []*readCache
+	stopCaches  context.CancelFunc
+	cachesEnded sync.WaitGroup
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -196,6 +207,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("etcd store: reach %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
+	if len(cfg.ReadCache) > 0 {
+		cctx, cancel := context.WithCancel(context.Background())
+		d.stopCaches = cancel
+		for _, p := range cfg.ReadCache {
+			c := newReadCache(d, p)
+			d.caches = append(d.caches, c)
+			d.cachesEnded.Go(func() { c.run(cctx) })
+		}
+	}
 	return d, nil
 }
 
@@ -213,6 +233,10 @@ func (d *DB) Close() error {
 		d.closed.Store(true)
 		d.batch.Close()
 		d.inflight.Wait()
+		if d.stopCaches != nil {
+			d.stopCaches()
+			d.cachesEnded.Wait()
+		}
 		if d.ownClient {
 			err = d.cli.Close()
 		}

@@ -39,6 +39,11 @@ func TestConformanceSmallPages(t *testing.T) {
 	storetest.Run(t, func(t testing.TB) store.Backend { return open(t, etcd.Config{PageSize: 2}) })
 }
 
+// The suite again with every key read through the read cache.
+func TestConformanceReadCache(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) store.Backend { return open(t, etcd.Config{ReadCache: []string{""}}) })
+}
+
 func TestPrefixIsolation(t *testing.T) {
 	a := open(t, etcd.Config{Prefix: etcdtest.Prefix("a")})
 	b := open(t, etcd.Config{Prefix: etcdtest.Prefix("a")})

@@ -1,0 +1,182 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/passman-dev/passman/internal/etcdtest"
+	"github.com/passman-dev/passman/store"
+)
+
+// pair opens a writer without a cache and a reader that caches prefix, on
+// one store of the shared cluster, and waits for the reader's cache.
+func pair(t *testing.T, prefix string) (w, r *DB) {
+	t.Helper()
+	ctx := context.Background()
+	p := etcdtest.Prefix(t.Name())
+	var err error
+	if w, err = Open(ctx, Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: p}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if r, err = Open(ctx, Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: p, ReadCache: []string{prefix}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	waitReady(t, r.caches[0])
+	return w, r
+}
+
+func waitReady(t *testing.T, c *readCache) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		c.mu.RLock()
+		ready := c.ready
+		c.mu.RUnlock()
+		if ready {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("read cache not loaded after 10s")
+		}
+	}
+}
+
+func put(t *testing.T, d *DB, k, v string) {
+	t.Helper()
+	if err := d.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte(k), []byte(v)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read returns k's value as r's View sees it, "" for a missing key.
+func read(t *testing.T, r *DB, k string) string {
+	t.Helper()
+	var got string
+	err := r.View(context.Background(), func(tx store.Tx) error {
+		v, err := tx.Get([]byte(k))
+		if errors.Is(err, store.ErrKeyNotFound) {
+			return nil
+		}
+		got = string(v)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// A write acknowledged to one server is what the next read on another
+// sees, when the reader answers from its cache: the read waits for the
+// watch to pass the barrier's revision. Deletes and re-creations too.
+func TestReadCacheIsLinearizable(t *testing.T) {
+	w, r := pair(t, "s/")
+	ctx := context.Background()
+	hits, _ := CacheStats()
+	const n = 200
+	for i := range n {
+		k := fmt.Sprintf("s/k%d", i%7)
+		want := fmt.Sprint(i)
+		if i%5 == 4 {
+			if err := w.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte(k)) }); err != nil {
+				t.Fatal(err)
+			}
+			want = ""
+		} else {
+			put(t, w, k, want)
+		}
+		if got := read(t, r, k); got != want {
+			t.Fatalf("write %d: the other server read %q, want %q", i, got, want)
+		}
+	}
+	if h, _ := CacheStats(); h-hits < n/2 {
+		t.Fatalf("the cache answered %d of %d reads", h-hits, n)
+	}
+}
+
+// A write outside the cached prefix moves etcd's revision past the cache's
+// without an event for its watch: the read asks for a progress
+// notification instead of waiting out cacheWait or going to etcd.
+func TestReadCacheAsksForProgress(t *testing.T) {
+	w, r := pair(t, "s/")
+	put(t, w, "s/a", "1")
+	hits, _ := CacheStats()
+	const n = 20
+	start := time.Now()
+	for i := range n {
+		put(t, w, "m/other", fmt.Sprint(i))
+		if got := read(t, r, "s/a"); got != "1" {
+			t.Fatalf("read %q, want 1", got)
+		}
+	}
+	if h, _ := CacheStats(); h-hits < n {
+		t.Fatalf("the cache answered %d of %d reads", h-hits, n)
+	}
+	if d := time.Since(start); d > n*cacheWait {
+		t.Fatalf("%d reads took %v: they waited out the cache instead of asking for progress", n, d)
+	}
+}
+
+// A transaction keeps its snapshot: a key another server changed after
+// the snapshot is read from etcd at the snapshot, not from the newer cache.
+func TestReadCacheKeepsSnapshot(t *testing.T) {
+	w, r := pair(t, "s/")
+	put(t, w, "s/a", "old-a")
+	put(t, w, "s/b", "old-b")
+	err := r.View(context.Background(), func(tx store.Tx) error {
+		if v, err := tx.Get([]byte("s/a")); err != nil || string(v) != "old-a" {
+			return fmt.Errorf("s/a: %q, %v", v, err)
+		}
+		put(t, w, "s/b", "new-b")
+		// Until the watch has it, the cache would answer old-b anyway:
+		// wait for it so that the snapshot rule is what is tested.
+		if _, ok := r.caches[0].waitFor(context.Background(), w.seen.Load()); !ok {
+			return errors.New("cache did not catch up")
+		}
+		if v, err := tx.Get([]byte("s/b")); err != nil || string(v) != "old-b" {
+			return fmt.Errorf("s/b in the snapshot: %q, %v (want old-b)", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, r, "s/b"); got != "new-b" {
+		t.Fatalf("next read %q, want new-b", got)
+	}
+}
+
+// A watch that breaks (a lost member, a compaction) drops the cache:
+// reads go to etcd meanwhile, and the cache is loaded again, with what
+// was written while it was down, also after a compaction of everything
+// before.
+func TestReadCacheReloads(t *testing.T) {
+	w, r := pair(t, "s/")
+	c := r.caches[0]
+	put(t, w, "s/a", "1")
+	c.mu.RLock()
+	stop := c.stopWatch
+	c.mu.RUnlock()
+	stop()
+	put(t, w, "s/a", "2")
+	put(t, w, "s/b", "3")
+	if got := read(t, r, "s/a"); got != "2" {
+		t.Fatalf("read while the cache reloads: %q, want 2", got)
+	}
+	resp, err := w.cli.Compact(context.Background(), w.seen.Load())
+	if err != nil || resp == nil {
+		t.Fatal(err)
+	}
+	waitReady(t, c)
+	hits, _ := CacheStats()
+	if a, b := read(t, r, "s/a"), read(t, r, "s/b"); a != "2" || b != "3" {
+		t.Fatalf("after the reload: s/a %q s/b %q, want 2 and 3", a, b)
+	}
+	if h, _ := CacheStats(); h-hits != 2 {
+		t.Fatalf("the reloaded cache answered %d of 2 reads", h-hits)
+	}
+}
