@@ -77,3 +77,44 @@ func TestBarrierWaitHonoursContext(t *testing.T) {
 		t.Fatal("wait outlived its context")
 	}
 }
+
+// A commit sent while reads wait for the next round serves that round with
+// its own revision: the round's request is never issued.
+func TestCommitServesWaitingRound(t *testing.T) {
+	ctx := context.Background()
+	var b barrier
+	var issued atomic.Int64
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	issue := func() (int64, error) {
+		n := issued.Add(1)
+		started <- struct{}{}
+		<-release
+		return n, nil
+	}
+	go b.wait(ctx, issue)
+	<-started // round 1 is in flight
+	late := make(chan int64)
+	go func() {
+		rev, _ := b.wait(ctx, issue)
+		late <- rev
+	}()
+	var r *round
+	for r == nil {
+		time.Sleep(time.Millisecond)
+		r = b.claim()
+	}
+	var d DB
+	d.finish(r, 42, nil)
+	if rev := <-late; rev != 42 {
+		t.Fatalf("the waiting read got revision %d, want the commit's 42", rev)
+	}
+	close(release)
+	time.Sleep(20 * time.Millisecond)
+	if n := issued.Load(); n != 1 {
+		t.Fatalf("%d rounds issued, want 1: the claimed round went out too", n)
+	}
+	if r := b.claim(); r != nil {
+		t.Fatal("a round waits with no reader")
+	}
+}

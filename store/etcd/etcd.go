@@ -380,12 +380,15 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		}
 		return ok, err
 	}
+	claimed := d.barrier.claim()
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
+		d.finish(claimed, 0, err)
 		t.uncertain = len(ops) > 0
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)
+	d.finish(claimed, resp.Header.Revision, nil)
 	return resp.Succeeded, nil
 }
 
