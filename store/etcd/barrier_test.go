@@ -102,10 +102,13 @@ func TestCommitServesWaitingRound(t *testing.T) {
 	var r *round
 	for r == nil {
 		time.Sleep(time.Millisecond)
-		r = b.claim()
+		if r = b.claim(); r == nil {
+			b.committed()
+		}
 	}
 	var d DB
 	d.finish(r, 42, nil)
+	b.committed()
 	if rev := <-late; rev != 42 {
 		t.Fatalf("the waiting read got revision %d, want the commit's 42", rev)
 	}
@@ -116,5 +119,53 @@ func TestCommitServesWaitingRound(t *testing.T) {
 	}
 	if r := b.claim(); r != nil {
 		t.Fatal("a round waits with no reader")
+	}
+}
+
+// A round that finds a commit in flight waits for it to end and lets the
+// next commit serve it; one that waits on a commit that never ends goes
+// out after maxDefer.
+func TestRoundWaitsForNextCommit(t *testing.T) {
+	ctx := context.Background()
+	var b barrier
+	var issued atomic.Int64
+	issue := func() (int64, error) { return 1000 + issued.Add(1), nil }
+	var d DB
+	first := b.claim() // a commit in flight
+	if first != nil {
+		t.Fatal("claimed a round nobody waits for")
+	}
+	got := make(chan int64)
+	go func() {
+		rev, _ := b.wait(ctx, issue)
+		got <- rev
+	}()
+	time.Sleep(2 * time.Millisecond)
+	b.committed()
+	// The next commit, right after.
+	r := b.claim()
+	for r == nil && issued.Load() == 0 {
+		b.committed()
+		r = b.claim()
+	}
+	if r == nil {
+		t.Fatal("the round went out instead of waiting for the next commit")
+	}
+	d.finish(r, 7, nil)
+	b.committed()
+	if rev := <-got; rev != 7 {
+		t.Fatalf("read got %d, want the commit's 7", rev)
+	}
+	if n := issued.Load(); n != 0 {
+		t.Fatalf("%d rounds issued, want 0", n)
+	}
+
+	b.claim() // a commit that does not end
+	start := time.Now()
+	if rev, _ := b.wait(ctx, issue); rev != 1001 {
+		t.Fatalf("read got %d, want its own round's 1001", rev)
+	}
+	if d := time.Since(start); d < maxDefer {
+		t.Fatalf("round issued after %v, before maxDefer", d)
 	}
 }

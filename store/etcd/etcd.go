@@ -382,6 +382,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	}
 	claimed := d.barrier.claim()
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	d.barrier.committed()
 	if err != nil {
 		d.finish(claimed, 0, err)
 		t.uncertain = len(ops) > 0
