@@ -380,17 +380,40 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		}
 		return ok, err
 	}
-	claimed := d.barrier.claim()
+	// Only a Txn that writes goes through raft, hence the leader, and may
+	// serve the waiting barrier round; one that only verifies reads is
+	// made linearizable instead.
+	writes := len(ops) > 0
+	var claimed *round
+	if writes {
+		claimed = d.barrier.claim()
+	} else {
+		ops = append(ops, d.linearRead())
+	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	d.barrier.committed()
+	if writes {
+		d.barrier.committed()
+	}
 	if err != nil {
 		d.finish(claimed, 0, err)
-		t.uncertain = len(ops) > 0
+		t.uncertain = writes
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)
 	d.finish(claimed, resp.Header.Revision, nil)
 	return resp.Succeeded, nil
+}
+
+// linearRead is the op that makes a Txn which writes nothing
+// linearizable. etcd answers a Txn whose ops are all ranges from the member
+// at hand, at its own applied revision, and waits for the leader's
+// ReadIndex first only when one of those ranges is not serializable
+// (etcdserver's Txn: IsTxnReadonly, IsTxnSerializable); a Txn of compares
+// alone counts as serializable, so a member cut off from the quorum would
+// decide its compares on stale state. Counting one key is the cheapest
+// range that is not.
+func (d *DB) linearRead() clientv3.Op {
+	return clientv3.OpGet(d.prefix+"m/store", clientv3.WithCountOnly())
 }
 
 // etcdError maps the server's refusals to passman's error classes.
