@@ -142,9 +142,18 @@ func (c *readCache) once(ctx context.Context) {
 	}
 }
 
-// apply takes one watch response into the cache.
+// apply takes one watch response into the cache. Its header names the
+// member's latest revision, which only a progress notification vouches
+// for: a watch catching up gets its backlog in responses of at most 1,000
+// revisions (each ending on a revision's last event), all headed with the
+// latest, so the cache's revision is the last event's.
 func (c *readCache) apply(resp clientv3.WatchResponse) {
-	rev := resp.Header.Revision
+	var rev int64
+	if resp.IsProgressNotify() {
+		rev = resp.Header.Revision
+	} else if n := len(resp.Events); n > 0 {
+		rev = resp.Events[n-1].Kv.ModRevision
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range resp.Events {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/store"
 )
@@ -178,5 +180,61 @@ func TestReadCacheReloads(t *testing.T) {
 	}
 	if h, _ := CacheStats(); h-hits != 2 {
 		t.Fatalf("the reloaded cache answered %d of 2 reads", h-hits)
+	}
+}
+
+// A watch catching up on a backlog gets it in responses of at most 1,000
+// revisions, each headed with the member's latest revision: the cache
+// must not take that header as its revision while events up to it are
+// still to come, or it answers "missing" for keys written since.
+func TestReadCacheCatchesUpInSteps(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := d.prefix + "s/"
+	r0, err := d.cli.Get(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1100
+	keys, revs := make([]string, n), make([]int64, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("%sk%04d", p, i)
+		resp, err := d.cli.Put(ctx, keys[i], "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs[i] = resp.Header.Revision
+	}
+	c := newReadCache(d, "s/")
+	c.kv, c.base, c.rev, c.ready = map[string]cacheEntry{}, r0.Header.Revision, r0.Header.Revision, true
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := d.cli.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(r0.Header.Revision+1))
+	responses := 0
+	for c.rev < revs[n-1] {
+		var resp clientv3.WatchResponse
+		select {
+		case resp = <-wch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the watch stopped at revision %d of %d", c.rev, revs[n-1])
+		}
+		if err := resp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		c.apply(resp)
+		responses++
+		for i, k := range keys {
+			if e, ok := c.get(k, c.rev); ok && e.ok != (revs[i] <= c.rev) {
+				t.Fatalf("after response %d (%d events, header %d), the cache at revision %d answers %s (written at %d) present=%v",
+					responses, len(resp.Events), resp.Header.Revision, c.rev, k, revs[i], e.ok)
+			}
+		}
+	}
+	if responses < 2 {
+		t.Fatalf("the backlog came in %d response: the test needs it split", responses)
 	}
 }
