@@ -18,8 +18,9 @@ import (
 // without asking etcd: a key whose mod revision is R or less has not
 // changed between R and rev, so its value at R is the cached one; a key
 // changed after R is read from etcd at R as before; a key the cache does
-// not hold did not exist at any revision since L (a deleted key stays as a
-// tombstone). A linearizable first read waits for the shared barrier's
+// not hold did not exist at any revision since base (L at first; a
+// deleted key stays as a tombstone until pruneLocked raises base past its
+// delete). A linearizable first read waits for the shared barrier's
 // revision B (barrier.go) as before, then for the watch to reach B (asking
 // the member for a progress notification when no event moves it there), and
 // reads at the cache's revision, a snapshot taken after B: the same
@@ -32,7 +33,8 @@ type readCache struct {
 	prefix string // full key
 
 	mu sync.RWMutex
-	// ready: kv holds the state at rev; base is the load's revision.
+	// ready: kv holds the state at rev; base is the oldest revision it
+	// answers for (the load's, raised as tombstones are dropped).
 	ready     bool
 	base, rev int64
 	kv        map[string]cacheEntry
@@ -47,6 +49,8 @@ type readCache struct {
 	stopWatch context.CancelFunc
 	// asked: a progress request is out and not yet answered.
 	asked atomic.Bool
+	// tombstoneAge is the package's, read once.
+	tombstoneAge time.Duration
 }
 
 // cacheEntry is a key's latest state: its value, or a tombstone (ok false)
@@ -56,6 +60,11 @@ type cacheEntry struct {
 	modRev int64
 	ok     bool
 }
+
+// tombstoneAge is how often the cache drops the tombstones older than its
+// previous drop (pruneLocked): a deleted key's entry lasts one to two
+// periods.
+var tombstoneAge = time.Minute
 
 // cacheWait bounds how long a first read waits for the watch to reach the
 // barrier's revision before it asks etcd instead.
@@ -70,7 +79,7 @@ var cacheHits, cacheMisses atomic.Int64
 func CacheStats() (hits, misses int64) { return cacheHits.Load(), cacheMisses.Load() }
 
 func newReadCache(d *DB, prefix string) *readCache {
-	return &readCache{d: d, prefix: d.prefix + prefix, moved: make(chan struct{})}
+	return &readCache{d: d, prefix: d.prefix + prefix, moved: make(chan struct{}), tombstoneAge: tombstoneAge}
 }
 
 // cacheFor is the cache holding full, nil if none does.
@@ -134,12 +143,42 @@ func (c *readCache) once(ctx context.Context) {
 	}
 	c.notifyLocked()
 	c.mu.Unlock()
-	for resp := range wch {
-		if resp.Err() != nil || resp.Canceled || resp.CompactRevision != 0 {
-			return
+	prune := time.NewTicker(c.tombstoneAge)
+	defer prune.Stop()
+	// mark is the cache's revision at the previous tick: the tombstones
+	// dropped at a tick are at least one period old.
+	var mark int64
+	for {
+		select {
+		case resp, ok := <-wch:
+			if !ok || resp.Err() != nil || resp.Canceled || resp.CompactRevision != 0 {
+				return
+			}
+			c.apply(resp)
+		case <-prune.C:
+			c.mu.Lock()
+			c.pruneLocked(mark)
+			mark = c.rev
+			c.mu.Unlock()
 		}
-		c.apply(resp)
 	}
+}
+
+// pruneLocked drops the tombstones of deletes at revision p or before and
+// raises base to p: a key the cache does not hold was then missing at
+// every revision from p on, and a read at a revision before p goes to
+// etcd. Without it every deleted key (version pruning deletes one per
+// write past a secret's retention) would stay until the next reload.
+func (c *readCache) pruneLocked(p int64) {
+	if p <= c.base {
+		return
+	}
+	for k, e := range c.kv {
+		if !e.ok && e.modRev <= p {
+			delete(c.kv, k)
+		}
+	}
+	c.base = p
 }
 
 // apply takes one watch response into the cache. Its header names the

@@ -238,3 +238,58 @@ func TestReadCacheCatchesUpInSteps(t *testing.T) {
 		t.Fatalf("the backlog came in %d response: the test needs it split", responses)
 	}
 }
+
+// Deleted keys leave tombstones, which the cache drops once they are a
+// period old, raising the revision it answers from: its size follows the
+// live keys, not every key ever deleted. Reads stay exact.
+func TestReadCacheDropsTombstones(t *testing.T) {
+	old := tombstoneAge
+	tombstoneAge = 20 * time.Millisecond
+	t.Cleanup(func() { tombstoneAge = old })
+	w, r := pair(t, "s/")
+	c := r.caches[0]
+	ctx := context.Background()
+	const n = 50
+	for i := range n {
+		put(t, w, fmt.Sprintf("s/k%d", i), "v")
+	}
+	err := w.Update(ctx, func(tx store.Tx) error {
+		for i := range n {
+			if err := tx.Delete(fmt.Appendf(nil, "s/k%d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := w.seen.Load()
+	put(t, w, "s/live", "1")
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.RLock()
+		tombs, base := 0, c.base
+		for _, e := range c.kv {
+			if !e.ok {
+				tombs++
+			}
+		}
+		c.mu.RUnlock()
+		if tombs == 0 && base >= deleted {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("after 5s the cache holds %d tombstones, base %d (deletes at %d)", tombs, base, deleted)
+		}
+	}
+	hits, _ := CacheStats()
+	if got := read(t, r, "s/k7"); got != "" {
+		t.Fatalf("deleted key read %q", got)
+	}
+	if got := read(t, r, "s/live"); got != "1" {
+		t.Fatalf("live key read %q, want 1", got)
+	}
+	if h, _ := CacheStats(); h-hits != 2 {
+		t.Fatalf("the cache answered %d of 2 reads", h-hits)
+	}
+}
