@@ -40,6 +40,22 @@ type round struct {
 	done chan struct{}
 	rev  int64
 	err  error
+	// issue is the request that serves the round when no commit does.
+	issue func() (int64, error)
+	// served: done is closed, or about to be (serve).
+	served atomic.Bool
+	// fallback issues the round's own request if the commit that claimed
+	// it has not served it within maxDefer.
+	fallback *time.Timer
+}
+
+// serve ends the round, unless it was already served.
+func (r *round) serve(rev int64, err error) {
+	if !r.served.CompareAndSwap(false, true) {
+		return
+	}
+	r.rev, r.err = rev, err
+	close(r.done)
 }
 
 // behind counts first reads whose member had not reached the barrier's
@@ -50,7 +66,7 @@ var behind atomic.Int64
 func (b *barrier) wait(ctx context.Context, issue func() (int64, error)) (int64, error) {
 	b.mu.Lock()
 	if b.next == nil {
-		b.next = &round{done: make(chan struct{})}
+		b.next = &round{done: make(chan struct{}), issue: issue}
 	}
 	r := b.next
 	if !b.running {
@@ -102,8 +118,7 @@ func (b *barrier) run(issue func() (int64, error)) {
 		}
 		b.next = nil
 		b.mu.Unlock()
-		r.rev, r.err = issue()
-		close(r.done)
+		r.serve(issue())
 	}
 }
 
@@ -111,13 +126,19 @@ func (b *barrier) run(issue func() (int64, error)) {
 // about to be sent: a Txn goes through the leader like the barrier's own
 // request, so its revision, issued after every transaction of the round
 // joined, serves the round as well, and spares etcd a ReadIndex. The
-// caller must end the round with finish.
+// caller must end the round with finish. A commit may take long (a large
+// Txn, a caller's context without deadline): past maxDefer the round goes
+// out on its own, so its readers wait no longer than for a round of their
+// own that found a commit in flight.
 func (b *barrier) claim() *round {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.commits++
 	r := b.next
 	b.next = nil
+	if r != nil {
+		r.fallback = time.AfterFunc(maxDefer, func() { r.serve(r.issue()) })
+	}
 	return r
 }
 
@@ -140,20 +161,21 @@ func (b *barrier) committed() {
 }
 
 // finish ends a claimed round with the revision of the commit that served
-// it; a commit that failed leaves the round to a request of its own.
+// it; a commit that failed leaves the round to a request of its own, sent
+// at once unless the fallback's is out.
 func (d *DB) finish(r *round, rev int64, err error) {
 	if r == nil {
 		return
 	}
-	if err != nil {
-		go func() {
-			r.rev, r.err = d.issueBarrier()
-			close(r.done)
-		}()
-		return
+	// Stop false: the round went out on its own, and a revision from
+	// the commit may still end it sooner.
+	stopped := r.fallback.Stop()
+	switch {
+	case err == nil:
+		r.serve(rev, nil)
+	case stopped:
+		go r.serve(r.issue())
 	}
-	r.rev = rev
-	close(r.done)
 }
 
 // observe records rev as seen in a response, for batches' snapshots.

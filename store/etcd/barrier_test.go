@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,4 +169,52 @@ func TestRoundWaitsForNextCommit(t *testing.T) {
 	if d := time.Since(start); d < maxDefer {
 		t.Fatalf("round issued after %v, before maxDefer", d)
 	}
+}
+
+// A round claimed by a commit that does not end (a large Txn, a caller's
+// context without deadline) goes out on its own after maxDefer: its
+// readers wait no longer than they would for a round of their own.
+func TestClaimedRoundIsBounded(t *testing.T) {
+	ctx := context.Background()
+	var b barrier
+	release := make(chan struct{})
+	var calls atomic.Int64
+	issue := func() (int64, error) {
+		if calls.Add(1) == 1 {
+			<-release
+		}
+		return 99, nil
+	}
+	go b.wait(ctx, issue) // round 1 goes out and hangs
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan int64, 1)
+	go func() {
+		rev, _ := b.wait(ctx, issue)
+		got <- rev
+	}()
+	// Round 2 waits behind round 1; a commit claims it and never ends.
+	var r *round
+	for r == nil {
+		time.Sleep(time.Millisecond)
+		b.mu.Lock()
+		waiting := b.next != nil
+		b.mu.Unlock()
+		if waiting {
+			r = b.claim()
+		}
+	}
+	close(release)
+	select {
+	case rev := <-got:
+		if rev != 99 {
+			t.Fatalf("read got %d, want its own round's 99", rev)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a claimed round waited for its commit without bound")
+	}
+	var d DB
+	d.finish(r, 0, errors.New("abandoned"))
+	b.committed()
 }
