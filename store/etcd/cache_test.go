@@ -8,6 +8,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/store"
@@ -152,13 +153,53 @@ func TestReadCacheKeepsSnapshot(t *testing.T) {
 	}
 }
 
-// A watch that breaks (a lost member, a compaction) drops the cache:
-// reads go to etcd meanwhile, and the cache is loaded again, with what
-// was written while it was down, also after a compaction of everything
-// before.
+// A watch that breaks drops the cache: reads go to etcd meanwhile, and
+// the cache is loaded again with what was written while it was down. A
+// compaction leaves a live watch be; one that passes the watch while its
+// member is lost (the client resumes it on another member from where it
+// stopped, now compacted away) breaks it, and the cache is loaded again.
+// On a cluster of its own: compaction is cluster-wide.
 func TestReadCacheReloads(t *testing.T) {
-	w, r := pair(t, "s/")
+	ec := etcdtest.New(t, etcdtest.Options{})
+	ctx := context.Background()
+	// The writer talks to member 1, the reader to member 0 alone, so that
+	// the reader's watch can be cut off.
+	w, err := Open(ctx, Config{Endpoints: []string{ec.Member(1).ClientURL}, Prefix: "rl/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	rcli, err := clientv3.New(clientv3.Config{Endpoints: []string{ec.Member(0).ClientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rcli.Close() })
+	r, err := Open(ctx, Config{Client: rcli, Prefix: "rl/", ReadCache: []string{"s/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
 	c := r.caches[0]
+	waitReady(t, c)
+	cached := func(want map[string]string) {
+		t.Helper()
+		hits, _ := CacheStats()
+		for k, v := range want {
+			if got := read(t, r, k); got != v {
+				t.Fatalf("%s: read %q, want %q", k, got, v)
+			}
+		}
+		if h, _ := CacheStats(); h-hits != int64(len(want)) {
+			t.Fatalf("the cache answered %d of %d reads", h-hits, len(want))
+		}
+	}
+	base := func() int64 {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return c.base
+	}
+
+	// The watch breaks.
 	put(t, w, "s/a", "1")
 	c.mu.RLock()
 	stop := c.stopWatch
@@ -169,18 +210,50 @@ func TestReadCacheReloads(t *testing.T) {
 	if got := read(t, r, "s/a"); got != "2" {
 		t.Fatalf("read while the cache reloads: %q, want 2", got)
 	}
-	resp, err := w.cli.Compact(context.Background(), w.seen.Load())
-	if err != nil || resp == nil {
+	waitReady(t, c)
+	cached(map[string]string{"s/a": "2", "s/b": "3"})
+
+	// A compaction up to the latest revision, the watch live.
+	loaded := base()
+	put(t, w, "s/a", "4")
+	if _, err := w.cli.Compact(ctx, w.seen.Load()); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, c)
-	hits, _ := CacheStats()
-	if a, b := read(t, r, "s/a"), read(t, r, "s/b"); a != "2" || b != "3" {
-		t.Fatalf("after the reload: s/a %q s/b %q, want 2 and 3", a, b)
+	put(t, w, "s/c", "5")
+	cached(map[string]string{"s/a": "4", "s/c": "5"})
+	if b := base(); b != loaded {
+		t.Fatalf("the cache was loaded again (base %d, was %d): a compaction behind the watch broke it", b, loaded)
 	}
-	if h, _ := CacheStats(); h-hits != 2 {
-		t.Fatalf("the reloaded cache answered %d of 2 reads", h-hits)
+
+	// The reader's member is lost; writes and a compaction pass the watch
+	// meanwhile; the watch resumes on another member.
+	if err := ec.Kill(0); err != nil {
+		t.Fatal(err)
 	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := ec.WaitLeader(lctx); err != nil {
+		t.Fatal(err)
+	}
+	put(t, w, "s/a", "6")
+	put(t, w, "s/d", "7")
+	compacted := w.seen.Load()
+	if _, err := w.cli.Compact(ctx, compacted); err != nil {
+		t.Fatal(err)
+	}
+	rcli.SetEndpoints(ec.Member(1).ClientURL)
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		c.mu.RLock()
+		ready, b := c.ready, c.base
+		c.mu.RUnlock()
+		if ready && b >= compacted {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the cache was not loaded again past the compaction at %d (ready %v, base %d)", compacted, ready, b)
+		}
+	}
+	cached(map[string]string{"s/a": "6", "s/b": "3", "s/c": "5", "s/d": "7"})
 }
 
 // A watch catching up on a backlog gets it in responses of at most 1,000
