@@ -21,6 +21,7 @@ import (
 	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/etcd"
 )
 
@@ -29,7 +30,9 @@ import (
 func clusterOpts(t testing.TB, prefix, id string, kr *keyring.Keyring) core.Options {
 	t.Helper()
 	c := etcdtest.Shared(t)
-	b, err := etcd.Open(context.Background(), etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+	// The read cache on, as a server has it.
+	cfg := etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix, ReadCache: store.ReadPrefixes()}
+	b, err := etcd.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

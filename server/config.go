@@ -14,6 +14,7 @@ import (
 
 	"github.com/passman-dev/passman/rotation"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
 	"github.com/passman-dev/passman/store/etcd"
 )
 
@@ -128,6 +129,10 @@ type EtcdFile struct {
 	CertFile   string   `yaml:"cert_file"`
 	KeyFile    string   `yaml:"key_file"`
 	StaleReads bool     `yaml:"stale_reads"`
+	// ReadCache (default true) answers secret reads from a copy of the
+	// secrets' keys kept current by an etcd watch; reads stay
+	// linearizable (store/etcd's Config.ReadCache).
+	ReadCache *bool `yaml:"read_cache"`
 }
 
 // EtcdConfig is the etcd store configuration the file describes, nil for
@@ -149,6 +154,9 @@ func (f FileConfig) EtcdConfig() (*etcd.Config, error) {
 		return nil, fmt.Errorf("%w: server config: storage etcd needs etcd.endpoints", secret.ErrInvalidArgument)
 	}
 	cfg := &etcd.Config{Endpoints: f.Etcd.Endpoints, Prefix: f.Etcd.Prefix, StaleReads: f.Etcd.StaleReads}
+	if f.Etcd.ReadCache == nil || *f.Etcd.ReadCache {
+		cfg.ReadCache = store.ReadPrefixes()
+	}
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}

@@ -54,6 +54,14 @@ func TestLoadFileEtcdStorage(t *testing.T) {
 	if err != nil || cfg == nil || cfg.Prefix != "passman/prod/" || cfg.Endpoints[0] != "http://127.0.0.1:2379" || cfg.TLS != nil || fc.ServerID != "pm-1" {
 		t.Fatalf("etcd config = %+v, %v", cfg, err)
 	}
+	if len(cfg.ReadCache) == 0 {
+		t.Fatal("the read cache is off by default")
+	}
+	if fc, err := load("nocache.yaml", "storage: etcd\netcd: {endpoints: [http://h:1], read_cache: false}\n"); err != nil {
+		t.Fatal(err)
+	} else if cfg, err := fc.EtcdConfig(); err != nil || len(cfg.ReadCache) != 0 {
+		t.Fatalf("read_cache: false: %+v, %v", cfg, err)
+	}
 	if fc, err := load("none.yaml", "listen: :8200\n"); err != nil {
 		t.Fatal(err)
 	} else if cfg, err := fc.EtcdConfig(); cfg != nil || err != nil {

@@ -36,6 +36,10 @@ const (
 	prefixMeta   = "m/x/" // m/x/<name> -> caller-owned metadata (audit head)
 )
 
+// ReadPrefixes are the key prefixes that reading a secret touches: what a
+// backend that keeps hot keys in memory (store/etcd's read cache) holds.
+func ReadPrefixes() []string { return []string{prefixSecret} }
+
 // formatVersion is the on-disk layout version recorded at init.
 const formatVersion = 1
 

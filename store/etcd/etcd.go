@@ -118,6 +118,13 @@ type Config struct {
 	// less load on the leader. Updates are never stale: their commit
 	// compares revisions on the leader.
 	StaleReads bool
+	// ReadCache names key prefixes whose point reads a server answers
+	// from a copy in memory kept current by a watch (cache.go), without
+	// weakening them: a linearizable read still waits for the shared
+	// barrier, and for the watch to pass its revision. Empty: every read
+	// goes to etcd (what short-lived commands want: the copy is loaded
+	// whole on Open).
+	ReadCache []string
 	// Client, when set, is used instead of dialling Endpoints; Close then
 	// leaves it open.
 	Client *clientv3.Client
@@ -139,6 +146,10 @@ type DB struct {
 	barrier barrier
 	// seen is the latest revision a response named (see attemptBatch).
 	seen atomic.Int64
+
+	caches      []*readCache
+	stopCaches  context.CancelFunc
+	cachesEnded sync.WaitGroup
 }
 
 var _ store.Backend = (*DB)(nil)
@@ -196,6 +207,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("etcd store: reach %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
+	if len(cfg.ReadCache) > 0 {
+		cctx, cancel := context.WithCancel(context.Background())
+		d.stopCaches = cancel
+		for _, p := range cfg.ReadCache {
+			c := newReadCache(d, p)
+			d.caches = append(d.caches, c)
+			d.cachesEnded.Go(func() { c.run(cctx) })
+		}
+	}
 	return d, nil
 }
 
@@ -213,6 +233,10 @@ func (d *DB) Close() error {
 		d.closed.Store(true)
 		d.batch.Close()
 		d.inflight.Wait()
+		if d.stopCaches != nil {
+			d.stopCaches()
+			d.cachesEnded.Wait()
+		}
 		if d.ownClient {
 			err = d.cli.Close()
 		}
@@ -356,13 +380,40 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		}
 		return ok, err
 	}
+	// Only a Txn that writes goes through raft, hence the leader, and may
+	// serve the waiting barrier round; one that only verifies reads is
+	// made linearizable instead.
+	writes := len(ops) > 0
+	var claimed *round
+	if writes {
+		claimed = d.barrier.claim()
+	} else {
+		ops = append(ops, d.linearRead())
+	}
 	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if writes {
+		d.barrier.committed()
+	}
 	if err != nil {
-		t.uncertain = len(ops) > 0
+		d.finish(claimed, 0, err)
+		t.uncertain = writes
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)
+	d.finish(claimed, resp.Header.Revision, nil)
 	return resp.Succeeded, nil
+}
+
+// linearRead is the op that makes a Txn which writes nothing
+// linearizable. etcd answers a Txn whose ops are all ranges from the member
+// at hand, at its own applied revision, and waits for the leader's
+// ReadIndex first only when one of those ranges is not serializable
+// (etcdserver's Txn: IsTxnReadonly, IsTxnSerializable); a Txn of compares
+// alone counts as serializable, so a member cut off from the quorum would
+// decide its compares on stale state. Counting one key is the cheapest
+// range that is not.
+func (d *DB) linearRead() clientv3.Op {
+	return clientv3.OpGet(d.prefix+"m/store", clientv3.WithCountOnly())
 }
 
 // etcdError maps the server's refusals to passman's error classes.

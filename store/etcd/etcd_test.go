@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/secret"
@@ -37,6 +38,26 @@ func TestConformance(t *testing.T) {
 // Small pages make every Scan of the suite cross page boundaries.
 func TestConformanceSmallPages(t *testing.T) {
 	storetest.Run(t, func(t testing.TB) store.Backend { return open(t, etcd.Config{PageSize: 2}) })
+}
+
+// The suite again with every key read through the read cache, loaded
+// before the suite's first read.
+func TestConformanceReadCache(t *testing.T) {
+	hits, misses := etcd.CacheStats()
+	storetest.Run(t, func(t testing.TB) store.Backend {
+		d := open(t, etcd.Config{ReadCache: []string{""}})
+		for start := time.Now(); !etcd.CachesLoaded(d); time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("read cache not loaded after 10s")
+			}
+		}
+		return d
+	})
+	h, m := etcd.CacheStats()
+	if h == hits {
+		t.Fatal("the read cache answered none of the suite's reads")
+	}
+	t.Logf("point reads: %d from the read cache, %d from etcd", h-hits, m-misses)
 }
 
 func TestPrefixIsolation(t *testing.T) {

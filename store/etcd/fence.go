@@ -50,7 +50,9 @@ func (d *DB) fencedTxn(ctx context.Context, f store.Fence, cmps []clientv3.Cmp, 
 }
 
 // CheckFence implements store.FenceChecker: one linearizable Txn that
-// compares the fence's key and writes nothing.
+// compares the fence's key and writes nothing (linearRead makes it
+// linearizable: a member cut off from the quorum must not pass a fence
+// whose lease the others already ended).
 func (d *DB) CheckFence(ctx context.Context, f store.Fence) error {
 	kf, err := keyFence(f)
 	if err != nil {
@@ -60,7 +62,7 @@ func (d *DB) CheckFence(ctx context.Context, f store.Fence) error {
 		return err
 	}
 	defer d.inflight.Done()
-	resp, err := d.cli.Txn(ctx).If(kf.compare()).Commit()
+	resp, err := d.cli.Txn(ctx).If(kf.compare()).Then(d.linearRead()).Commit()
 	if err != nil {
 		return d.etcdError("check fence", err)
 	}

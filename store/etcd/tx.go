@@ -48,6 +48,10 @@ type tx struct {
 	// uncertain: the commit's request failed after it was sent, so it
 	// may have been applied (see MayHaveCommitted).
 	uncertain bool
+	// barrierRev is the barrier's revision a first read that the read
+	// cache could not answer already waited for, so that its read from
+	// etcd does not wait for another.
+	barrierRev int64
 }
 
 type readEntry struct {
@@ -104,6 +108,36 @@ func (t *tx) get(key string, extra ...clientv3.OpOption) (*clientv3.GetResponse,
 	return resp, err
 }
 
+// cached answers a point read from c when it can: at the snapshot
+// revision, or for a first read at c's revision once it has passed the
+// barrier's (a View with StaleReads takes c's revision as it is).
+func (t *tx) cached(c *readCache, full string) (readEntry, bool) {
+	if t.rev != 0 {
+		return c.get(full, t.rev)
+	}
+	var at int64
+	if !t.writable && t.d.cfg.StaleReads {
+		c.mu.RLock()
+		at = c.rev
+		c.mu.RUnlock()
+	} else {
+		b, err := t.d.barrier.wait(t.ctx, t.d.issueBarrier)
+		if err != nil {
+			return readEntry{}, false
+		}
+		t.barrierRev = b
+		var ok bool
+		if at, ok = c.waitFor(t.ctx, b); !ok {
+			return readEntry{}, false
+		}
+	}
+	e, ok := c.get(full, at)
+	if ok {
+		t.pin(at)
+	}
+	return e, ok
+}
+
 func (t *tx) pin(h int64) {
 	t.d.observe(h)
 	if t.rev == 0 {
@@ -129,6 +163,17 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 			return nil, store.ErrKeyNotFound
 		}
 		return e.val, nil
+	}
+	if c := t.d.cacheFor(full); c != nil {
+		if e, ok := t.cached(c, full); ok {
+			cacheHits.Add(1)
+			t.reads[full] = e
+			if !e.ok {
+				return nil, store.ErrKeyNotFound
+			}
+			return e.val, nil
+		}
+		cacheMisses.Add(1)
 	}
 	resp, err := t.get(full)
 	if err != nil {
