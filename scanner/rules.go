@@ -173,6 +173,18 @@ func (b *ruleBook) load() (*lazyRules, error) {
 	return b.lazy, b.err
 }
 
+// prewarm reads the default rules' index and compiles what any content
+// reaches (the global allowlists, the rules without keywords), so that a
+// small scan can do it while its first git process runs.
+func (b *ruleBook) prewarm() {
+	if b.eager {
+		return
+	}
+	if l, err := b.load(); err == nil {
+		_, _ = l.config(l.keywordless) // an error stays for the scan to report
+	}
+}
+
 // all returns every rule, compiled on all cores.
 func (b *ruleBook) all() (config.Config, error) {
 	if b.eager {

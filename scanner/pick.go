@@ -1,0 +1,114 @@
+package scanner
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zricethezav/gitleaks/v8/detect"
+)
+
+// rulePicker chooses the rules of a small scan (a pull request, the index)
+// commit by commit. Each commit is scanned with a Detector of every rule
+// its content could reach, which finds exactly what the full set would in
+// it (see ruleBook). The workers find a commit's rules and compile the
+// missing ones as the commits arrive, while git still writes: compiling
+// them only once git has finished would put their cost, and the whole
+// scan, after git's. The Detector only grows: a commit whose rules it
+// holds reuses it, one that needs more builds a new one of the union.
+type rulePicker struct {
+	ctx context.Context
+	s   *Scanner
+	l   *lazyRules
+	all func() (*detect.Detector, error)
+	// size is the additions seen; past pickMax every rule is compiled and
+	// used.
+	size atomic.Int64
+	cur  atomic.Pointer[ruleGen]
+	grow sync.Mutex // one worker builds the next ruleGen
+}
+
+// ruleGen is a Detector and the rules it holds.
+type ruleGen struct {
+	have []bool
+	det  *detect.Detector
+}
+
+// pickMax is the additions' size past which a small scan uses every rule
+// (a variable for the tests).
+var pickMax = smallScan
+
+// newRulePicker returns nil for a user's config, whose rules are all
+// compiled already.
+func (s *Scanner) newRulePicker(ctx context.Context, all func() (*detect.Detector, error)) (*rulePicker, error) {
+	if s.rules.eager {
+		return nil, nil
+	}
+	l, err := s.rules.load()
+	if err != nil {
+		return nil, err
+	}
+	return &rulePicker{ctx: ctx, s: s, l: l, all: all}, nil
+}
+
+// detector returns the Detector to scan c with. Workers call it
+// concurrently; only one at a time compiles.
+func (p *rulePicker) detector(c *commitDiff) (*detect.Detector, error) {
+	if len(c.Adds) == 0 {
+		return nil, nil // nothing to scan
+	}
+	n := 0
+	for _, a := range c.Adds {
+		n += len(a.Raw)
+	}
+	if p.size.Add(int64(n)) > int64(pickMax) {
+		return p.all()
+	}
+	need := make([]bool, len(p.l.rules))
+	for _, i := range p.l.keywordless {
+		need[i] = true
+	}
+	for _, a := range c.Adds {
+		p.l.mark(need, a.Raw)
+	}
+	if g := p.cur.Load(); g.covers(need) {
+		return g.det, nil
+	}
+	p.grow.Lock()
+	defer p.grow.Unlock()
+	g := p.cur.Load()
+	if g.covers(need) {
+		return g.det, nil
+	}
+	if g != nil {
+		for i, h := range g.have {
+			need[i] = need[i] || h
+		}
+	}
+	var idx []int
+	for i, n := range need {
+		if n {
+			idx = append(idx, i)
+		}
+	}
+	cfg, err := p.l.config(idx)
+	if err != nil {
+		return nil, err
+	}
+	g = &ruleGen{have: slices.Clone(need), det: p.s.detector(p.ctx, cfg)}
+	p.cur.Store(g)
+	return g.det, nil
+}
+
+func (g *ruleGen) covers(need []bool) bool {
+	if g == nil {
+		return false
+	}
+	for i, n := range need {
+		if n && !g.have[i] {
+			return false
+		}
+	}
+	return true
+}

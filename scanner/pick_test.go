@@ -1,0 +1,82 @@
+package scanner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestPickerMatchesAllRules scans a pull request whose commits reach more
+// rules one after another (plain keywords, then decodings only), so that
+// the picker builds a new Detector several times, and checks that it finds
+// exactly what all the rules find, commit by commit; then again with
+// every rule taken from the fifth commit on.
+func TestPickerMatchesAllRules(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git("add", name)
+		git("-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-q", "-m", name)
+	}
+	git("init", "-q")
+	commit("README", "base\n")
+	base := git("rev-parse", "HEAD")
+	samples := lazySamples()
+	samples["stopword.go"] = stopwordSample
+	names := []string{"nothing.txt", "plain.env", "b64.txt", "stopword.go", "hex.txt", "nested.txt", "pct.txt"}
+	for i, name := range names {
+		commit(name, samples[name])
+		// The same lines again, in another file, after other rules were
+		// added: found again with a larger Detector.
+		commit(fmt.Sprintf("again%d-%s", i, name), samples[name])
+	}
+	ctx := context.Background()
+	want, _, err := gitleaksTranslated(t).ScanGit(ctx, dir, GitOptions{Range: base + "..HEAD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 10 {
+		t.Fatalf("all rules found only %d secrets: the test tests nothing", len(want))
+	}
+	same := func(a, b Finding) bool {
+		return a.Fingerprint == b.Fingerprint && a.Commit == b.Commit && a.StartLine == b.StartLine && a.StartColumn == b.StartColumn && a.EndColumn == b.EndColumn
+	}
+	for _, max := range []int{smallScan, 2 * (len(samples["nothing.txt"]) + len(samples["plain.env"]))} {
+		t.Run(fmt.Sprint("max", max), func(t *testing.T) {
+			defer func(old int) { pickMax = old }(pickMax)
+			pickMax = max
+			s, err := New(Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := s.ScanGit(ctx, dir, GitOptions{Range: base + "..HEAD"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got, want, same) {
+				t.Errorf("picked rules found\n%+v\nall rules\n%+v", got, want)
+			}
+		})
+	}
+}
