@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,6 +154,11 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			runs = listRuns(todo, ls.merges)
 		}
 	}
+	var pre *blobPrefetch
+	if opts.Range != "" {
+		pre = newBlobPrefetch(ctx, g, s.maxSize)
+		defer pre.wait() // on every return: git must not outlive the scan
+	}
 	if len(runs) > 0 {
 		first := early // the total is known now
 		err := s.scanCommits(ctx, g, runs, opts.Range != "", func(r *commitResult) error {
@@ -172,6 +178,11 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			}
 			results[r.SHA] = r
 			progress()
+			for _, f := range r.Findings {
+				for _, b := range ls.base {
+					pre.add(b + ":" + f.File)
+				}
+			}
 			return nil
 		})
 		<-listed
@@ -206,7 +217,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	st.Commits = len(order)
 	out := firstIntroduced(all, seq)
 	if opts.Range != "" {
-		if out, err = s.dropPresentIn(ctx, g, base, out); err != nil {
+		if out, err = s.dropPresentIn(ctx, g, base, out, pre); err != nil {
 			return nil, st, err
 		}
 	}
@@ -243,7 +254,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
 		base = []string{"HEAD"}
 	}
-	out, err = s.dropPresentIn(ctx, g, base, out)
+	out, err = s.dropPresentIn(ctx, g, base, out, nil)
 	return out, st, err
 }
 
@@ -613,7 +624,9 @@ func firstIntroduced(all []Finding, seq map[string]int) []Finding {
 
 // dropPresentIn removes findings whose secret was already in the same file
 // at any of the base commits: a range or the index did not add it.
-func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string, fs []Finding) ([]Finding, error) {
+// pre, when not nil, holds blobs read beforehand and the specs it was
+// asked for.
+func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string, fs []Finding, pre *blobPrefetch) ([]Finding, error) {
 	if len(bases) == 0 || len(fs) == 0 {
 		return fs, nil
 	}
@@ -639,10 +652,23 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 			}
 		}
 	}
-	blobs, err := g.blobs(ctx, specs, s.maxSize)
+	blobs := map[string][]byte{}
+	rest := specs
+	if pre != nil {
+		if got, asked, err := pre.wait(); err == nil { // else read them all here
+			blobs, rest = got, nil
+			for _, spec := range specs {
+				if !asked[spec] {
+					rest = append(rest, spec)
+				}
+			}
+		}
+	}
+	more, err := g.blobs(ctx, rest, s.maxSize)
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(blobs, more)
 	// The files are scanned on all cores: this is the last step of a
 	// pull request's scan, with nothing else left to run beside it.
 	var (
