@@ -80,3 +80,35 @@ func TestPickerMatchesAllRules(t *testing.T) {
 		})
 	}
 }
+
+// TestPrewarm compiles the rules nearly every change reaches, in both
+// default rule sets: a renamed rule would silently leave the first diff
+// of every pull request to compile it.
+func TestPrewarm(t *testing.T) {
+	for _, set := range RuleSets {
+		src, err := defaultSources(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := lazyBook(src...)
+		b.prewarm()
+		l, err := b.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		compiled := map[string]bool{}
+		for i, r := range l.rules {
+			if l.compiled[i] != nil {
+				compiled[r.id] = true
+			}
+		}
+		for _, id := range commonRules {
+			if !compiled[id] {
+				t.Errorf("%s: %s not compiled", set, id)
+			}
+		}
+		if len(compiled) > len(commonRules)+len(l.keywordless) {
+			t.Errorf("%s: %d rules compiled, want at most the common and keywordless ones", set, len(compiled))
+		}
+	}
+}

@@ -173,17 +173,33 @@ func (b *ruleBook) load() (*lazyRules, error) {
 	return b.lazy, b.err
 }
 
-// prewarm reads the default rules' index and compiles what any content
-// reaches (the global allowlists, the rules without keywords), so that a
-// small scan can do it while its first git process runs.
+// prewarm reads the default rules' index and compiles what almost any
+// content reaches (the global allowlists, the rules without keywords, and
+// commonRules), so that a small scan can do it while its first git
+// processes start, before the first diff arrives.
 func (b *ruleBook) prewarm() {
 	if b.eager {
 		return
 	}
-	if l, err := b.load(); err == nil {
-		_, _ = l.config(l.keywordless) // an error stays for the scan to report
+	l, err := b.load()
+	if err != nil {
+		return // the scan reports it
 	}
+	idx := slices.Clone(l.keywordless)
+	for i, r := range l.rules {
+		if slices.Contains(commonRules, r.id) {
+			idx = append(idx, i)
+		}
+	}
+	_, _ = l.config(idx) // an error stays for the scan to report
 }
+
+// commonRules are the default rules whose keywords nearly every change to
+// source code holds ("s.", "ey", "sk", "key", "token", ...): of 400
+// commits of the merge-heavy benchmark history, 95 %, 81 %, 62 % and 39 %
+// reached them, and no other rule 16 %. generic-api-key alone costs ~5 ms
+// to decode and compile.
+var commonRules = []string{"vault-service-token", "generic-api-key", "jwt", "twilio-api-key"}
 
 // all returns every rule, compiled on all cores.
 func (b *ruleBook) all() (config.Config, error) {
