@@ -75,13 +75,15 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 		revs = []string{to, "^" + from}
 	}
 	var ls listing
-	list := func() {
-		ls.err = nil
+	// list fills ls. A range's merge bases are found beside the rev-list
+	// when the scan waits for both; when it does not (early, below), the
+	// rev-list's boundary is asked first: a pull request based on its
+	// base's tip has that base as its merge base, and no merge-base
+	// process to run.
+	list := func(early bool) {
 		var baseErr error
 		baseDone := make(chan struct{})
-		if opts.Range != "" {
-			// Found beside the rev-list, the merge bases cost a pull
-			// request's scan no git process of its own in wall time.
+		if opts.Range != "" && !early {
 			go func() {
 				defer close(baseDone)
 				ls.base, baseErr = g.mergeBases(ctx, from, to)
@@ -89,8 +91,16 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 		} else {
 			close(baseDone)
 		}
-		ls.order, ls.merges, ls.err = g.revList(ctx, revs)
+		var boundary map[string]bool
+		ls.order, ls.merges, boundary, ls.err = g.revList(ctx, revs, opts.Range != "")
 		<-baseDone
+		if ls.err == nil && opts.Range != "" && early {
+			if boundary[from] {
+				ls.base = []string{from}
+			} else {
+				ls.base, baseErr = g.mergeBases(ctx, from, to)
+			}
+		}
 		if ls.err == nil {
 			ls.err = baseErr
 		}
@@ -110,10 +120,10 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	if early {
 		go func() {
 			defer close(listed)
-			list()
+			list(true)
 		}()
 	} else {
-		list()
+		list(false)
 		close(listed)
 		if ls.err != nil {
 			return nil, st, ls.err
@@ -1049,26 +1059,49 @@ func (g *gitRepo) mergeBases(ctx context.Context, a, b string) ([]string, error)
 }
 
 // revList returns the commits of revs, parents before children, and the
-// merges among them.
-func (g *gitRepo) revList(ctx context.Context, revs []string) ([]string, map[string]bool, error) {
-	args := append([]string{"rev-list", "--topo-order", "--reverse", "--parents"}, revs...)
-	out, err := g.run(ctx, nil, args...)
-	if err != nil {
-		return nil, nil, err
+// merges among them; with boundary, also the commits just outside the
+// range that its commits have as parents.
+func (g *gitRepo) revList(ctx context.Context, revs []string, boundary bool) ([]string, map[string]bool, map[string]bool, error) {
+	args := []string{"rev-list", "--topo-order", "--reverse", "--parents"}
+	if boundary {
+		args = append(args, "--boundary")
 	}
-	var order []string
-	merges := map[string]bool{}
+	out, err := g.run(ctx, nil, append(args, revs...)...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	order, merges, bound, err := parseRevList(out)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return order, merges, bound, nil
+}
+
+// parseRevList reads `git rev-list --parents [--boundary]`: a commit id
+// and its parents' per line, a boundary commit's prefixed with "-".
+func parseRevList(out []byte) (order []string, merges, boundary map[string]bool, err error) {
+	merges, boundary = map[string]bool{}, map[string]bool{}
 	for line := range strings.Lines(string(out)) {
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
 		}
-		order = append(order, f[0])
+		id, bound := strings.CutPrefix(f[0], "-")
+		for _, p := range append([]string{id}, f[1:]...) {
+			if !isCommitID(p) {
+				return nil, nil, nil, fmt.Errorf("git rev-list: unexpected line %q", strings.TrimSpace(line))
+			}
+		}
+		if bound {
+			boundary[id] = true
+			continue
+		}
+		order = append(order, id)
 		if len(f) > 2 {
-			merges[f[0]] = true
+			merges[id] = true
 		}
 	}
-	return order, merges, nil
+	return order, merges, boundary, nil
 }
 
 // boundedBuffer keeps the first 4 KiB written to it: git's error output,

@@ -53,3 +53,34 @@ func TestParseRevParse(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRevList reads rev-list's commits, merges and boundary, and
+// refuses lines that are not commit ids.
+func TestParseRevList(t *testing.T) {
+	a, b, c, d := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40), strings.Repeat("d", 40)
+	order, merges, boundary, err := parseRevList([]byte("-" + a + " " + d + "\n" + b + " " + a + "\n\n" + c + " " + b + " " + d + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, ",") != b+","+c || len(merges) != 1 || !merges[c] || len(boundary) != 1 || !boundary[a] {
+		t.Errorf("order %v, merges %v, boundary %v", order, merges, boundary)
+	}
+	if order, _, _, err := parseRevList(nil); err != nil || len(order) != 0 {
+		t.Errorf("empty: %v, %v", order, err)
+	}
+	for name, out := range map[string]string{
+		"not an id":       "HEAD\n",
+		"short id":        a[:7] + "\n",
+		"bad parent":      b + " " + a[:39] + "\n",
+		"double dash":     "--" + a + "\n",
+		"upper case":      strings.ToUpper(a) + "\n",
+		"exclusion":       "^" + a + "\n",
+		"NUL":             a[:39] + "\x00\n",
+		"option":          "--all\n",
+		"oversized field": strings.Repeat("a", 1<<20) + "\n",
+	} {
+		if _, _, _, err := parseRevList([]byte(out)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
