@@ -421,7 +421,10 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 		}
 		return s.detector(ctx, cfg), nil
 	})
-	detectorFor := func(*commitDiff) (*detect.Detector, error) { return all() }
+	detectorsFor := func(*commitDiff) (commitDetectors, error) {
+		det, err := all()
+		return commitDetectors{det: det}, err
+	}
 	if small {
 		picker, err := s.newRulePicker(ctx, all)
 		if err != nil {
@@ -432,7 +435,7 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 			return err
 		}
 		if picker != nil {
-			detectorFor = picker.detector
+			detectorsFor = picker.detectors
 		} else {
 			small = false
 		}
@@ -451,10 +454,10 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 		go func() {
 			defer wg.Done()
 			for c := range commits {
-				det, err := detectorFor(c)
+				dets, err := detectorsFor(c)
 				r := &commitResult{err: err}
 				if err == nil {
-					r = s.scanCommit(ctx, det, cache, c)
+					r = s.scanCommit(ctx, dets, cache, c)
 				}
 				select {
 				case results <- r:
@@ -529,18 +532,18 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 }
 
 // scanCommit scans one commit's additions.
-func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *contentCache, c *commitDiff) *commitResult {
+func (s *Scanner) scanCommit(ctx context.Context, dets commitDetectors, cache *contentCache, c *commitDiff) *commitResult {
 	r := &commitResult{SHA: c.SHA}
 	r.Stats.SkippedBinary = c.Binary
 	r.Stats.SkippedLarge = c.Large
-	for _, a := range c.Adds {
+	for i, a := range c.Adds {
 		r.Stats.Files++
 		r.Stats.Bytes += int64(len(a.Raw))
 		key, usable := cache.key(a.Path, a.Raw)
 		rel, ok := cache.get(key)
 		if !ok || !usable {
 			var err error
-			if rel, err = s.scanFragment(ctx, det, a.Path, a.Raw, 1, c.SHA); err != nil {
+			if rel, err = s.scanFragment(ctx, dets.forAdd(ctx, s, i), a.Path, a.Raw, 1, c.SHA); err != nil {
 				r.err = err
 				return r
 			}

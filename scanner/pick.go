@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 )
 
@@ -32,7 +33,38 @@ type rulePicker struct {
 // ruleGen is a Detector and the rules it holds.
 type ruleGen struct {
 	have []bool
+	cfg  config.Config
 	det  *detect.Detector
+	// flat is a Detector of the same rules that does not decode, for the
+	// additions in which mark found nothing to decode (nearly all): there
+	// gitleaks' decoder runs its encodings' regex over the text again only
+	// to find nothing, the largest share of a Detector's work after the
+	// rules' own regexes. Built on first use.
+	flatOnce sync.Once
+	flat     *detect.Detector
+}
+
+// commitDetectors are the Detectors for one commit's additions.
+type commitDetectors struct {
+	g       *ruleGen
+	det     *detect.Detector // when the picker was not asked (all rules)
+	encoded []bool           // by addition: mark found something to decode
+}
+
+// forAdd returns the Detector to scan the commit's addition i with; each
+// finds exactly what the decoding one would there.
+func (d commitDetectors) forAdd(ctx context.Context, s *Scanner, i int) *detect.Detector {
+	if d.g == nil {
+		return d.det
+	}
+	if d.encoded[i] {
+		return d.g.det
+	}
+	d.g.flatOnce.Do(func() {
+		d.g.flat = s.detector(ctx, d.g.cfg)
+		d.g.flat.MaxDecodeDepth = 0
+	})
+	return d.g.flat
 }
 
 // pickMax is the additions' size past which a small scan uses every rule
@@ -52,34 +84,36 @@ func (s *Scanner) newRulePicker(ctx context.Context, all func() (*detect.Detecto
 	return &rulePicker{ctx: ctx, s: s, l: l, all: all}, nil
 }
 
-// detector returns the Detector to scan c with. Workers call it
+// detectors returns the Detectors to scan c with. Workers call it
 // concurrently; only one at a time compiles.
-func (p *rulePicker) detector(c *commitDiff) (*detect.Detector, error) {
+func (p *rulePicker) detectors(c *commitDiff) (commitDetectors, error) {
 	if len(c.Adds) == 0 {
-		return nil, nil // nothing to scan
+		return commitDetectors{}, nil // nothing to scan
 	}
 	n := 0
 	for _, a := range c.Adds {
 		n += len(a.Raw)
 	}
 	if p.size.Add(int64(n)) > int64(pickMax) {
-		return p.all()
+		det, err := p.all()
+		return commitDetectors{det: det}, err
 	}
 	need := make([]bool, len(p.l.rules))
 	for _, i := range p.l.keywordless {
 		need[i] = true
 	}
-	for _, a := range c.Adds {
-		p.l.mark(need, a.Raw)
+	encoded := make([]bool, len(c.Adds))
+	for i, a := range c.Adds {
+		encoded[i] = p.l.mark(need, a.Raw)
 	}
 	if g := p.cur.Load(); g.covers(need) {
-		return g.det, nil
+		return commitDetectors{g: g, encoded: encoded}, nil
 	}
 	p.grow.Lock()
 	defer p.grow.Unlock()
 	g := p.cur.Load()
 	if g.covers(need) {
-		return g.det, nil
+		return commitDetectors{g: g, encoded: encoded}, nil
 	}
 	if g != nil {
 		for i, h := range g.have {
@@ -94,11 +128,11 @@ func (p *rulePicker) detector(c *commitDiff) (*detect.Detector, error) {
 	}
 	cfg, err := p.l.config(idx)
 	if err != nil {
-		return nil, err
+		return commitDetectors{}, err
 	}
-	g = &ruleGen{have: slices.Clone(need), det: p.s.detector(p.ctx, cfg)}
+	g = &ruleGen{have: slices.Clone(need), cfg: cfg, det: p.s.detector(p.ctx, cfg)}
 	p.cur.Store(g)
-	return g.det, nil
+	return commitDetectors{g: g, encoded: encoded}, nil
 }
 
 func (g *ruleGen) covers(need []bool) bool {

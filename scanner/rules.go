@@ -283,22 +283,26 @@ func (b *ruleBook) forRules(ids map[string]bool) (config.Config, error) {
 }
 
 // mark sets need for every rule with a keyword in content or in one of
-// the decodings gitleaks would scan (up to maxDecodeDepth levels).
-func (l *lazyRules) mark(need []bool, content []byte) {
+// the decodings gitleaks would scan (up to maxDecodeDepth levels), and
+// reports whether content holds anything to decode: gitleaks' decoder is
+// deterministic, so where it found nothing here, a Detector scanning the
+// same content finds nothing either.
+func (l *lazyRules) mark(need []bool, content []byte) (encoded bool) {
 	raw := string(content)
 	var segs []*codec.EncodedSegment
 	var dec *codec.Decoder
 	for depth := 0; ; depth++ {
 		l.markWords(need, strings.ToLower(raw))
 		if depth >= maxDecodeDepth {
-			return
+			return encoded
 		}
 		if dec == nil {
 			dec = codec.NewDecoder()
 		}
 		if raw, segs = dec.Decode(raw, segs); len(segs) == 0 {
-			return
+			return encoded
 		}
+		encoded = true
 	}
 }
 
