@@ -543,7 +543,7 @@ func (s *Scanner) scanCommit(ctx context.Context, dets commitDetectors, cache *c
 		rel, ok := cache.get(key)
 		if !ok || !usable {
 			var err error
-			if rel, err = s.scanFragment(ctx, dets.forAdd(ctx, s, i), a.Path, a.Raw, 1, c.SHA); err != nil {
+			if rel, err = s.scanFragment(ctx, dets.forAdd(i), a.Path, a.Raw, 1, c.SHA); err != nil {
 				r.err = err
 				return r
 			}
