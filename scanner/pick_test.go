@@ -3,12 +3,17 @@ package scanner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/report"
 )
 
 // TestPickerMatchesAllRules scans a pull request whose commits reach more
@@ -110,5 +115,55 @@ func TestPrewarm(t *testing.T) {
 		if len(compiled) > len(commonRules)+len(l.keywordless) {
 			t.Errorf("%s: %d rules compiled, want at most the common and keywordless ones", set, len(compiled))
 		}
+	}
+}
+
+// TestSharedTrie checks that a Detector sharing the trie of every rule's
+// keywords finds, with a part of the rules, what a Detector built of that
+// part alone finds, decoding or not, in content that holds other rules'
+// keywords too.
+func TestSharedTrie(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := s.newRulePicker(ctx, nil)
+	if err != nil || p == nil {
+		t.Fatalf("newRulePicker: %v", err)
+	}
+	samples := lazySamples()
+	var all []byte
+	for _, name := range slices.Sorted(maps.Keys(samples)) {
+		all = append(all, samples[name]...)
+	}
+	found := 0
+	for _, name := range slices.Sorted(maps.Keys(samples)) {
+		// The rules one sample reaches, run over every sample.
+		cfg, err := s.rules.forContent([]byte(samples[name]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decode := range []bool{true, false} {
+			own := s.detector(ctx, cfg)
+			if !decode {
+				own.MaxDecodeDepth = 0
+			}
+			frag := detect.Fragment{Raw: string(all), FilePath: "f.txt"}
+			// In the order of a map of the rules: compared sorted.
+			key := func(f report.Finding) string {
+				return fmt.Sprintf("%s %d %d %d %d %s", f.RuleID, f.StartLine, f.StartColumn, f.EndLine, f.EndColumn, f.Secret)
+			}
+			byKey := func(a, b report.Finding) int { return strings.Compare(key(a), key(b)) }
+			want := slices.SortedFunc(slices.Values(own.DetectContext(ctx, frag)), byKey)
+			got := slices.SortedFunc(slices.Values(p.sharedTrie(cfg, decode).DetectContext(ctx, frag)), byKey)
+			found += len(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, decode %v: shared trie found\n%+v\nown trie\n%+v", name, decode, got, want)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("nothing found: the test tests nothing")
 	}
 }
