@@ -149,6 +149,7 @@ func TestSharedTrie(t *testing.T) {
 			if !decode {
 				own.MaxDecodeDepth = 0
 			}
+			//lint:ignore SA1019 DetectContext takes detect.Fragment in v8.
 			frag := detect.Fragment{Raw: string(all), FilePath: "f.txt"}
 			// In the order of a map of the rules: compared sorted.
 			key := func(f report.Finding) string {
