@@ -26,8 +26,8 @@ type rulePicker struct {
 	l   *lazyRules
 	all func() (*detect.Detector, error)
 	// trie is a Detector of no rule whose keyword trie holds every
-	// rule's keywords: each generation's Detectors are copies of it with
-	// their rules (see sharedTrie).
+	// rule's keywords: the Detectors of the generations from ownTrie on
+	// are copies of it with their rules (see sharedTrie).
 	trie func() *detect.Detector
 	// size is the additions seen; past pickMax every rule is compiled and
 	// used.
@@ -40,6 +40,7 @@ type rulePicker struct {
 // each made on first use.
 type ruleGen struct {
 	p    *rulePicker
+	n    int // generations before this one
 	have []bool
 	cfg  config.Config
 	// det decodes as gitleaks does; flat does not decode, for the
@@ -65,10 +66,10 @@ func (d commitDetectors) forAdd(i int) *detect.Detector {
 		return d.det
 	}
 	if d.encoded[i] {
-		d.g.detOnce.Do(func() { d.g.det = d.g.p.sharedTrie(d.g.cfg, true) })
+		d.g.detOnce.Do(func() { d.g.det = d.g.detectorOf(true) })
 		return d.g.det
 	}
-	d.g.flatOnce.Do(func() { d.g.flat = d.g.p.sharedTrie(d.g.cfg, false) })
+	d.g.flatOnce.Do(func() { d.g.flat = d.g.detectorOf(false) })
 	return d.g.flat
 }
 
@@ -97,8 +98,25 @@ func (s *Scanner) newRulePicker(ctx context.Context, all func() (*detect.Detecto
 		}
 		return s.detector(ctx, cfg)
 	})
-	go p.trie() // while git starts
 	return p, nil
+}
+
+// ownTrie is the number of generations that build their own keyword trie
+// before the picker's trie of every keyword is built (beside the second)
+// and shared (from the third): a range that reaches few rules, such as a
+// single commit, would spend 2–3 ms more CPU building the larger one.
+const ownTrie = 2
+
+// detectorOf returns a Detector of g's rules.
+func (g *ruleGen) detectorOf(decode bool) *detect.Detector {
+	if g.n < ownTrie {
+		d := g.p.s.detector(g.p.ctx, g.cfg)
+		if !decode {
+			d.MaxDecodeDepth = 0
+		}
+		return d
+	}
+	return g.p.sharedTrie(g.cfg, decode)
 }
 
 // sharedTrie returns a Detector of cfg's rules that shares the picker's
@@ -168,7 +186,14 @@ func (p *rulePicker) detectors(c *commitDiff) (commitDetectors, error) {
 	if err != nil {
 		return commitDetectors{}, err
 	}
-	g = &ruleGen{p: p, have: slices.Clone(need), cfg: cfg}
+	gen := 0
+	if g != nil {
+		gen = g.n + 1
+	}
+	if gen == ownTrie-1 {
+		go p.trie() // for the next generation
+	}
+	g = &ruleGen{p: p, n: gen, have: slices.Clone(need), cfg: cfg}
 	p.cur.Store(g)
 	return commitDetectors{g: g, encoded: encoded}, nil
 }
