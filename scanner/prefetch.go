@@ -101,11 +101,12 @@ func (p *blobPrefetch) run() {
 
 // wait ends the prefetch and returns the blobs read and the specs asked
 // for (a spec asked for and absent names no blob, or one over the limit).
-// Without any add it returns nothing. It may be called again; add may not
-// be called after it.
+// Without any add (every finding came from the cache, or named a path
+// the batch cannot take) it returns empty maps, for the caller to add to.
+// It may be called again; add may not be called after it.
 func (p *blobPrefetch) wait() (map[string][]byte, map[string]bool, error) {
 	if p.in == nil {
-		return nil, nil, nil
+		return map[string][]byte{}, map[string]bool{}, nil
 	}
 	if !p.waited {
 		close(p.in)
