@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 
 	"github.com/passman-dev/passman/secret"
@@ -47,50 +47,92 @@ type GitOptions struct {
 // scanned again.
 func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]Finding, Stats, error) {
 	var st Stats
-	g, err := openRepo(ctx, repo)
+	var a, b string
+	var ask []string
+	if opts.Range != "" {
+		var err error
+		if a, b, err = splitRange(opts.Range); err != nil {
+			return nil, st, err
+		}
+		ask = rangeRevs(a, b)
+	}
+	if opts.Range != "" {
+		go s.rules.prewarm()
+	}
+	g, ids, err := openRepoResolving(ctx, repo, ask...)
 	if err != nil {
 		return nil, st, err
 	}
 	st.Shallow = g.shallow
 	revs := []string{"--all"}
-	var base []string
-	var baseDone <-chan error
+	var from, to string
 	if opts.Range != "" {
-		from, to, err := g.parseRange(ctx, opts.Range)
-		if err != nil {
+		if len(ids) == 2 {
+			from, to = ids[0], ids[1]
+		} else if from, to, err = g.resolveRange(ctx, opts.Range, a, b); err != nil {
 			return nil, st, err
 		}
 		revs = []string{to, "^" + from}
-		// Found beside the rev-list, the merge bases cost a pull
-		// request's scan no git process of its own in wall time.
-		ch := make(chan error, 1)
-		go func() {
-			var err error
-			base, err = g.mergeBases(ctx, from, to)
-			ch <- err
-		}()
-		baseDone = ch
 	}
-	order, merges, err := g.revList(ctx, revs)
-	if baseDone != nil {
-		if berr := <-baseDone; err == nil {
-			err = berr
+	var ls listing
+	// list fills ls. A range's merge bases are found beside the rev-list
+	// when the scan waits for both; when it does not (early, below), the
+	// rev-list's boundary is asked first: a pull request based on its
+	// base's tip has that base as its merge base, and no merge-base
+	// process to run.
+	list := func(early bool) {
+		var baseErr error
+		baseDone := make(chan struct{})
+		if opts.Range != "" && !early {
+			go func() {
+				defer close(baseDone)
+				ls.base, baseErr = g.mergeBases(ctx, from, to)
+			}()
+		} else {
+			close(baseDone)
+		}
+		var boundary map[string]bool
+		ls.order, ls.merges, boundary, ls.err = g.revList(ctx, revs, opts.Range != "")
+		<-baseDone
+		if ls.err == nil && opts.Range != "" && early {
+			if boundary[from] {
+				ls.base = []string{from}
+			} else {
+				ls.base, baseErr = g.mergeBases(ctx, from, to)
+			}
+		}
+		if ls.err == nil {
+			ls.err = baseErr
+		}
+		ls.seq = make(map[string]int, len(ls.order))
+		for i, c := range ls.order {
+			ls.seq[c] = i
 		}
 	}
-	if err != nil {
-		return nil, st, err
-	}
-	seq := make(map[string]int, len(order))
-	for i, c := range order {
-		seq[c] = i
-	}
-	results := make(map[string]*commitResult, len(order))
-	var todo []string
 	if s.show {
 		opts.Cache = nil // the cache must never hold secret text
 	}
+	// A range scanned without the cache starts git log at once, beside
+	// the rev-list that orders its commits: a pull request's diffs wait
+	// for one git process (rev-parse), not two.
+	early := opts.Range != "" && opts.Cache == nil
+	listed := make(chan struct{})
+	if early {
+		go func() {
+			defer close(listed)
+			list(true)
+		}()
+	} else {
+		list(false)
+		close(listed)
+		if ls.err != nil {
+			return nil, st, ls.err
+		}
+	}
+	results := map[string]*commitResult{}
+	var todo []string
 	if opts.Cache != nil {
-		cached, err := opts.Cache.load(s.rulesHash, order)
+		cached, err := opts.Cache.load(s.rulesHash, ls.order)
 		if err != nil {
 			return nil, st, err
 		}
@@ -100,30 +142,63 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			}
 		}
 	}
-	for _, c := range order {
-		if _, ok := results[c]; !ok {
-			todo = append(todo, c)
+	done := 0
+	progress := func() {
+		if opts.Progress != nil {
+			opts.Progress(done, len(ls.order))
 		}
 	}
-	st.CachedCommits = len(order) - len(todo)
-	done := st.CachedCommits
-	if opts.Progress != nil {
-		opts.Progress(done, len(order))
+	var runs []logRun
+	if early {
+		runs = rangeRuns(from, to)
+	} else {
+		for _, c := range ls.order {
+			if _, ok := results[c]; !ok {
+				todo = append(todo, c)
+			}
+		}
+		st.CachedCommits = len(ls.order) - len(todo)
+		done = st.CachedCommits
+		progress()
+		if len(todo) > 0 {
+			runs = listRuns(todo, ls.merges)
+		}
 	}
-	if len(todo) > 0 {
-		err := s.scanCommits(ctx, g, todo, merges, opts.Range != "", func(r *commitResult) error {
-			if _, ok := seq[r.SHA]; !ok {
+	var pre *blobPrefetch
+	if opts.Range != "" {
+		pre = newBlobPrefetch(ctx, g, s.maxSize)
+		defer pre.wait() // on every return: git must not outlive the scan
+	}
+	if len(runs) > 0 {
+		first := early // the total is known now
+		err := s.scanCommits(ctx, g, runs, opts.Range != "", func(r *commitResult) error {
+			<-listed
+			if ls.err != nil {
+				return ls.err
+			}
+			if first {
+				progress()
+				first = false
+			}
+			if _, ok := ls.seq[r.SHA]; !ok {
 				return fmt.Errorf("git log: unexpected commit %s", r.SHA)
 			}
 			if _, again := results[r.SHA]; !again {
 				done++
 			}
 			results[r.SHA] = r
-			if opts.Progress != nil {
-				opts.Progress(done, len(order))
+			progress()
+			for _, f := range r.Findings {
+				for _, b := range ls.base {
+					pre.add(b + ":" + f.File)
+				}
 			}
 			return nil
 		})
+		<-listed
+		if err == nil {
+			err = ls.err
+		}
 		if err != nil {
 			return nil, st, err
 		}
@@ -139,6 +214,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 			}
 		}
 	}
+	order, seq, base := ls.order, ls.seq, ls.base
 	var all []Finding
 	for _, c := range order {
 		r, ok := results[c]
@@ -151,7 +227,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 	st.Commits = len(order)
 	out := firstIntroduced(all, seq)
 	if opts.Range != "" {
-		if out, err = s.dropPresentIn(ctx, g, base, out); err != nil {
+		if out, err = s.dropPresentIn(ctx, g, base, out, pre); err != nil {
 			return nil, st, err
 		}
 	}
@@ -162,6 +238,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions) ([]
 // A secret already in the file at HEAD is not reported.
 func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats, error) {
 	var st Stats
+	go s.rules.prewarm()
 	g, err := openRepo(ctx, repo)
 	if err != nil {
 		return nil, st, err
@@ -187,13 +264,13 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
 		base = []string{"HEAD"}
 	}
-	out, err = s.dropPresentIn(ctx, g, base, out)
+	out, err = s.dropPresentIn(ctx, g, base, out, nil)
 	return out, st, err
 }
 
-// scanCommits scans todo's commits, calling emit for each from one
-// goroutine (a commit may be emitted twice, the later result replacing the
-// earlier).
+// scanCommits scans the commits whose diffs runs print (listRuns,
+// rangeRuns), calling emit for each from one goroutine (a commit may be
+// emitted twice, the later result replacing the earlier).
 //
 // What a commit adds is what `git log -p --cc -M` shows, but that is
 // computed in parts, in parallel: the merges' combined diffs in a git
@@ -205,7 +282,27 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string) ([]Finding, Stats
 // it could change the result — a finding in a file the commit adds while
 // it deletes another, and any finding at a merge — are scanned again with
 // rename detection, and that result is the commit's.
-func (s *Scanner) scanCommits(ctx context.Context, g *gitRepo, todo []string, merges map[string]bool, small bool, emit func(*commitResult) error) error {
+func (s *Scanner) scanCommits(ctx context.Context, g *gitRepo, runs []logRun, small bool, emit func(*commitResult) error) error {
+	var again []string
+	collect := func(r *commitResult) error {
+		if r.suspect {
+			again = append(again, r.SHA)
+		}
+		return emit(r)
+	}
+	if err := s.scanLogs(ctx, g, runs, small, collect); err != nil {
+		return err
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	args := append(logArgs(), "--no-walk=unsorted", "--stdin")
+	return s.scanLogs(ctx, g, []logRun{{args, strings.Join(again, "\n") + "\n"}}, true, emit)
+}
+
+// listRuns are the git log commands that print todo's diffs (see
+// scanCommits).
+func listRuns(todo []string, merges map[string]bool) []logRun {
 	var plain, merged []string
 	for _, c := range todo {
 		if merges[c] {
@@ -225,25 +322,29 @@ func (s *Scanner) scanCommits(ctx context.Context, g *gitRepo, todo []string, me
 	if len(merged) > 0 {
 		streams = append(streams, merged)
 	}
-	var again []string
-	collect := func(r *commitResult) error {
-		if r.suspect {
-			again = append(again, r.SHA)
-		}
-		return emit(r)
-	}
 	runs := make([]logRun, len(streams))
 	for i, list := range streams {
 		runs[i] = logRun{append(quickLogArgs(), "--no-walk=unsorted", "--stdin"), strings.Join(list, "\n") + "\n"}
 	}
-	if err := s.scanLogs(ctx, g, runs, small, collect); err != nil {
-		return err
+	return runs
+}
+
+// rangeRuns are the git log commands that print the diffs of the commits
+// of to that from lacks (both commit ids): merges apart, as listRuns.
+func rangeRuns(from, to string) []logRun {
+	return []logRun{
+		{args: append(quickLogArgs(), "--no-merges", to, "^"+from)},
+		{args: append(quickLogArgs(), "--merges", to, "^"+from)},
 	}
-	if len(again) == 0 {
-		return nil
-	}
-	args := append(logArgs(), "--no-walk=unsorted", "--stdin")
-	return s.scanLogs(ctx, g, []logRun{{args, strings.Join(again, "\n") + "\n"}}, true, emit)
+}
+
+// listing is what ScanGit learns from git rev-list and merge-base.
+type listing struct {
+	order  []string // parents before children
+	seq    map[string]int
+	merges map[string]bool
+	base   []string // the range's merge bases
+	err    error
 }
 
 // splitHistory is how many non-merge commits make two git processes worth
@@ -271,11 +372,13 @@ type logRun struct {
 }
 
 // scanLogs runs the git commands in parallel, parses their diffs and scans
-// every commit's additions with one pool of workers (one detector per
-// core), calling emit for each commit from one goroutine. With small, the
-// first smallScan bytes of additions are held back: if that is all there
-// is, their content decides which rules are compiled (see ruleBook);
-// otherwise every rule is.
+// every commit's additions with one pool of workers (one per core), calling
+// emit for each commit from one goroutine. Without small every rule is
+// compiled while git starts. With small (a pull request, the index) each
+// commit is scanned with the rules its content could reach, compiled as
+// commits arrive (see rulePicker): the rules, and the scan, overlap git's
+// output instead of waiting for its end; past smallScan bytes every rule
+// is.
 func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, small bool, emit func(*commitResult) error) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -307,47 +410,55 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 		procs[i] = p
 	}
 
+	// all compiles every rule, once. The workers share its Detector (and
+	// the picker's): DetectContext only reads it (gitleaks itself
+	// calls it from many goroutines), and a Detector's keyword trie over
+	// all rules holds ~2.5 MB.
+	all := sync.OnceValues(func() (*detect.Detector, error) {
+		cfg, err := s.rules.all()
+		if err != nil {
+			return nil, err
+		}
+		return s.detector(ctx, cfg), nil
+	})
+	detectorsFor := func(*commitDiff) (commitDetectors, error) {
+		det, err := all()
+		return commitDetectors{det: det}, err
+	}
+	if small {
+		picker, err := s.newRulePicker(ctx, all)
+		if err != nil {
+			cancel()
+			for _, p := range procs {
+				_ = p.cmd.Wait()
+			}
+			return err
+		}
+		if picker != nil {
+			detectorsFor = picker.detectors
+		} else {
+			small = false
+		}
+	}
+	if !small {
+		go func() { _, _ = all() }() // while git starts
+	}
+
 	workers := runtime.GOMAXPROCS(0)
 	commits := make(chan *commitDiff, workers)
 	results := make(chan *commitResult, workers)
 	cache := newContentCache(s.commitAllowlists)
-	var (
-		cfg      config.Config
-		cfgErr   error
-		cfgReady = make(chan struct{})
-	)
-	compileAll := func() {
-		go func() {
-			cfg, cfgErr = s.rules.all()
-			close(cfgReady)
-		}()
-	}
-	if !small {
-		compileAll() // while git starts
-	}
-	// The workers share one Detector: DetectContext only reads it (gitleaks
-	// itself calls it from many goroutines), and each Detector's keyword
-	// trie over all rules holds ~2.5 MB.
-	var (
-		det     *detect.Detector
-		detOnce sync.Once
-	)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-cfgReady
-			if cfgErr != nil {
-				select {
-				case results <- &commitResult{err: cfgErr}:
-				case <-ctx.Done():
-				}
-				return
-			}
-			detOnce.Do(func() { det = s.detector(ctx, cfg) })
 			for c := range commits {
-				r := s.scanCommit(ctx, det, cache, c)
+				dets, err := detectorsFor(c)
+				r := &commitResult{err: err}
+				if err == nil {
+					r = s.scanCommit(ctx, dets, cache, c)
+				}
 				select {
 				case results <- r:
 				case <-ctx.Done():
@@ -356,89 +467,26 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 			}
 		}()
 	}
-	send := func(c *commitDiff) error {
-		select {
-		case commits <- c:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	// hold decides, under mu, whether a parsed commit waits for the rules
-	// to be chosen; a nil list means it does.
-	var (
-		mu       sync.Mutex
-		held     []*commitDiff
-		heldSize int
-		running  = len(procs)
-	)
-	hold := func(c *commitDiff) []*commitDiff {
-		mu.Lock()
-		defer mu.Unlock()
-		if !small {
-			return []*commitDiff{c}
-		}
-		held = append(held, c)
-		for _, a := range c.Adds {
-			heldSize += len(a.Raw)
-		}
-		if heldSize <= smallScan {
-			return nil
-		}
-		small = false
-		compileAll()
-		out := held
-		held = nil
-		return out
-	}
-	// finished is called as each parser ends: the last one picks the
-	// rules for what was held, and closes the commits.
-	finished := func(ok bool) {
-		mu.Lock()
-		running--
-		last := running == 0
-		var out []*commitDiff
-		if last && small {
-			if ok {
-				var contents [][]byte
-				for _, c := range held {
-					for _, a := range c.Adds {
-						contents = append(contents, a.Raw)
-					}
-				}
-				cfg, cfgErr = s.rules.forContent(contents...)
-				out = held
-			}
-			close(cfgReady) // no worker may wait on a failed parse
-		}
-		mu.Unlock()
-		if last {
-			for _, c := range out {
-				if send(c) != nil {
-					break
-				}
-			}
-			close(commits)
-		}
-	}
 	parseErrs := make(chan error, len(procs))
-	var failed atomic.Bool
+	var running atomic.Int32
+	running.Store(int32(len(procs)))
 	for _, p := range procs {
 		go func() {
 			err := newLogParser(p.out, int(s.maxSize)).parse(func(c *commitDiff) error {
-				for _, h := range hold(c) {
-					if err := send(h); err != nil {
-						return err
-					}
+				select {
+				case commits <- c:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
 				}
-				return nil
 			})
 			if err != nil {
-				failed.Store(true)
 				cancel()
 			}
 			_, _ = io.Copy(io.Discard, p.out)
-			finished(!failed.Load())
+			if running.Add(-1) == 0 {
+				close(commits)
+			}
 			parseErrs <- err
 		}()
 	}
@@ -484,18 +532,18 @@ func (s *Scanner) scanLogs(parent context.Context, g *gitRepo, runs []logRun, sm
 }
 
 // scanCommit scans one commit's additions.
-func (s *Scanner) scanCommit(ctx context.Context, det *detect.Detector, cache *contentCache, c *commitDiff) *commitResult {
+func (s *Scanner) scanCommit(ctx context.Context, dets commitDetectors, cache *contentCache, c *commitDiff) *commitResult {
 	r := &commitResult{SHA: c.SHA}
 	r.Stats.SkippedBinary = c.Binary
 	r.Stats.SkippedLarge = c.Large
-	for _, a := range c.Adds {
+	for i, a := range c.Adds {
 		r.Stats.Files++
 		r.Stats.Bytes += int64(len(a.Raw))
 		key, usable := cache.key(a.Path, a.Raw)
 		rel, ok := cache.get(key)
 		if !ok || !usable {
 			var err error
-			if rel, err = s.scanFragment(ctx, det, a.Path, a.Raw, 1, c.SHA); err != nil {
+			if rel, err = s.scanFragment(ctx, dets.forAdd(i), a.Path, a.Raw, 1, c.SHA); err != nil {
 				r.err = err
 				return r
 			}
@@ -589,7 +637,9 @@ func firstIntroduced(all []Finding, seq map[string]int) []Finding {
 
 // dropPresentIn removes findings whose secret was already in the same file
 // at any of the base commits: a range or the index did not add it.
-func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string, fs []Finding) ([]Finding, error) {
+// pre, when not nil, holds blobs read beforehand and the specs it was
+// asked for.
+func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string, fs []Finding, pre *blobPrefetch) ([]Finding, error) {
 	if len(bases) == 0 || len(fs) == 0 {
 		return fs, nil
 	}
@@ -615,23 +665,59 @@ func (s *Scanner) dropPresentIn(ctx context.Context, g *gitRepo, bases []string,
 			}
 		}
 	}
-	blobs, err := g.blobs(ctx, specs, s.maxSize)
+	blobs := map[string][]byte{}
+	rest := specs
+	if pre != nil {
+		if got, asked, err := pre.wait(); err == nil { // else read them all here
+			blobs, rest = got, nil
+			for _, spec := range specs {
+				if !asked[spec] {
+					rest = append(rest, spec)
+				}
+			}
+		}
+	}
+	more, err := g.blobs(ctx, rest, s.maxSize)
 	if err != nil {
 		return nil, err
 	}
-	for _, spec := range specs {
-		content, ok := blobs[spec]
-		if !ok || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
-			continue // new in the range, too large or binary
-		}
-		_, file, _ := strings.Cut(spec, ":") // a base is a commit id: no colon
-		olds, err := s.scanFragment(ctx, det, file, content, 1, "")
-		if err != nil {
-			return nil, err
-		}
-		for _, old := range olds {
-			present[old.Fingerprint] = true
-		}
+	maps.Copy(blobs, more)
+	// The files are scanned on all cores: this is the last step of a
+	// pull request's scan, with nothing else left to run beside it.
+	var (
+		mu      sync.Mutex
+		scanErr error
+		next    atomic.Int32
+		wg      sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(specs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(specs); i = int(next.Add(1)) - 1 {
+				content, ok := blobs[specs[i]]
+				if !ok || bytes.IndexByte(content[:min(len(content), binarySniffLen)], 0) >= 0 {
+					continue // new in the range, too large or binary
+				}
+				_, file, _ := strings.Cut(specs[i], ":") // a base is a commit id: no colon
+				olds, err := s.scanFragment(ctx, det, file, content, 1, "")
+				mu.Lock()
+				if err != nil && scanErr == nil {
+					scanErr = err
+				}
+				for _, old := range olds {
+					present[old.Fingerprint] = true
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if scanErr != nil {
+		return nil, scanErr
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -732,45 +818,99 @@ type gitRepo struct {
 }
 
 func openRepo(ctx context.Context, dir string) (*gitRepo, error) {
+	g, _, err := openRepoResolving(ctx, dir)
+	return g, err
+}
+
+// openRepoResolving opens the repository at dir and resolves revs (each
+// "REV^{commit}", none starting with "-") to commit ids in the same git
+// process: a pull request's scan pays for one process where it paid for
+// three. ids is nil when they do not all resolve; the caller resolves them
+// one by one then, for an error that names the culprit.
+func openRepoResolving(ctx context.Context, dir string, revs ...string) (g *gitRepo, ids []string, err error) {
 	if _, err := exec.LookPath("git"); err != nil {
-		return nil, fmt.Errorf("scan git: git is not installed: %w", err)
+		return nil, nil, fmt.Errorf("scan git: git is not installed: %w", err)
 	}
-	g := &gitRepo{dir: dir}
+	g = &gitRepo{dir: dir}
 	if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("scan git: %w", err)
+		return nil, nil, fmt.Errorf("scan git: %w", err)
 	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
+		return nil, nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
 	}
-	// One git process answers both: each costs a pre-commit hook
-	// milliseconds.
-	out, err := g.run(ctx, nil, "rev-parse", "--git-dir", "--is-shallow-repository")
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	ask := []string{"rev-parse", "--git-dir", "--is-shallow-repository", "--git-path", "shallow"}
+	var info revParseInfo
+	ok := false
+	if len(revs) > 0 {
+		if out, err := g.run(ctx, nil, append(ask, revs...)...); err == nil {
+			info, ok = parseRevParse(out, len(revs))
 		}
-		return nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
 	}
-	lines := strings.Fields(string(out))
-	g.shallow = len(lines) > 0 && lines[len(lines)-1] == "true"
-	if g.shallow {
-		out, err := g.run(ctx, nil, "rev-parse", "--git-path", "shallow")
+	if !ok {
+		out, err := g.run(ctx, nil, ask...)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			return nil, nil, fmt.Errorf("%w: scan git: %s is not a git repository", secret.ErrInvalidArgument, dir)
 		}
-		p := strings.TrimSpace(string(out))
+		if info, ok = parseRevParse(out, 0); !ok {
+			return nil, nil, fmt.Errorf("scan git: unexpected git rev-parse output for %s", dir)
+		}
+	}
+	g.shallow = info.shallow
+	if g.shallow {
+		p := info.shallowPath
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("scan git: shallow clone: %w", err)
+			return nil, nil, fmt.Errorf("scan git: shallow clone: %w", err)
 		}
 		g.boundary = map[string]bool{}
 		for _, sha := range strings.Fields(string(b)) {
 			g.boundary[sha] = true
 		}
 	}
-	return g, nil
+	return g, info.ids, nil
+}
+
+// revParseInfo is what openRepoResolving asks git rev-parse.
+type revParseInfo struct {
+	shallow     bool
+	shallowPath string
+	ids         []string // nil without revisions
+}
+
+// parseRevParse reads the answer of `git rev-parse --git-dir
+// --is-shallow-repository --git-path shallow` followed by n revisions: one
+// line each. Anything else (a path holding a newline, a revision that
+// names no single commit) is not ok.
+func parseRevParse(out []byte, n int) (revParseInfo, bool) {
+	var info revParseInfo
+	text, found := strings.CutSuffix(string(out), "\n")
+	if !found {
+		return info, false
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) != 3+n || lines[0] == "" || lines[2] == "" {
+		return info, false
+	}
+	switch lines[1] {
+	case "true":
+		info.shallow = true
+	case "false":
+	default:
+		return info, false
+	}
+	info.shallowPath = lines[2]
+	for _, id := range lines[3:] {
+		if !isCommitID(id) {
+			return revParseInfo{}, false
+		}
+		info.ids = append(info.ids, id)
+	}
+	return info, true
 }
 
 // configArgs pin the settings a user's git config could use to change the
@@ -845,8 +985,8 @@ func (g *gitRepo) run(ctx context.Context, stdin io.Reader, args ...string) ([]b
 	return out, nil
 }
 
-// parseRange splits "BASE..HEAD" and resolves both to commits.
-func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, err error) {
+// splitRange splits "BASE..HEAD".
+func splitRange(r string) (a, b string, err error) {
 	if strings.Contains(r, "...") {
 		return "", "", fmt.Errorf("%w: range %q: use BASE..HEAD (three-dot ranges are not supported)", secret.ErrInvalidArgument, r)
 	}
@@ -854,6 +994,21 @@ func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, er
 	if !ok || a == "" || b == "" {
 		return "", "", fmt.Errorf("%w: range %q: want BASE..HEAD", secret.ErrInvalidArgument, r)
 	}
+	return a, b, nil
+}
+
+// rangeRevs are the revisions openRepoResolving resolves for BASE and
+// HEAD, or none when one could be read as an option.
+func rangeRevs(a, b string) []string {
+	if strings.HasPrefix(a, "-") || strings.HasPrefix(b, "-") || strings.ContainsAny(a+b, "\x00\n") {
+		return nil
+	}
+	return []string{a + "^{commit}", b + "^{commit}"}
+}
+
+// resolveRange resolves BASE and HEAD of r one by one: an error names the
+// one that does not resolve to a commit.
+func (g *gitRepo) resolveRange(ctx context.Context, r, a, b string) (from, to string, err error) {
 	resolve := func(rev string) (string, error) {
 		if strings.HasPrefix(rev, "-") || strings.ContainsAny(rev, "\x00\n") {
 			return "", fmt.Errorf("%w: range %q: bad revision %q", secret.ErrInvalidArgument, r, rev)
@@ -870,17 +1025,6 @@ func (g *gitRepo) parseRange(ctx context.Context, r string) (from, to string, er
 			return "", fmt.Errorf("%w: range %q: unknown revision %q%s", secret.ErrInvalidArgument, r, rev, hint)
 		}
 		return strings.TrimSpace(string(out)), nil
-	}
-	// Both in one git process, as a pre-push hook pays for each (neither
-	// starts with "-", so neither is an option); only a
-	// revision that does not resolve to one commit goes the long way, for
-	// an error that names it.
-	if !strings.HasPrefix(a, "-") && !strings.HasPrefix(b, "-") && !strings.ContainsAny(a+b, "\x00\n") {
-		if out, err := g.run(ctx, nil, "rev-parse", a+"^{commit}", b+"^{commit}"); err == nil {
-			if ids := strings.Fields(string(out)); len(ids) == 2 && isCommitID(ids[0]) && isCommitID(ids[1]) {
-				return ids[0], ids[1], nil
-			}
-		}
 	}
 	if from, err = resolve(a); err != nil {
 		return "", "", err
@@ -918,26 +1062,49 @@ func (g *gitRepo) mergeBases(ctx context.Context, a, b string) ([]string, error)
 }
 
 // revList returns the commits of revs, parents before children, and the
-// merges among them.
-func (g *gitRepo) revList(ctx context.Context, revs []string) ([]string, map[string]bool, error) {
-	args := append([]string{"rev-list", "--topo-order", "--reverse", "--parents"}, revs...)
-	out, err := g.run(ctx, nil, args...)
-	if err != nil {
-		return nil, nil, err
+// merges among them; with boundary, also the commits just outside the
+// range that its commits have as parents.
+func (g *gitRepo) revList(ctx context.Context, revs []string, boundary bool) ([]string, map[string]bool, map[string]bool, error) {
+	args := []string{"rev-list", "--topo-order", "--reverse", "--parents"}
+	if boundary {
+		args = append(args, "--boundary")
 	}
-	var order []string
-	merges := map[string]bool{}
+	out, err := g.run(ctx, nil, append(args, revs...)...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	order, merges, bound, err := parseRevList(out)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return order, merges, bound, nil
+}
+
+// parseRevList reads `git rev-list --parents [--boundary]`: a commit id
+// and its parents' per line, a boundary commit's prefixed with "-".
+func parseRevList(out []byte) (order []string, merges, boundary map[string]bool, err error) {
+	merges, boundary = map[string]bool{}, map[string]bool{}
 	for line := range strings.Lines(string(out)) {
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
 		}
-		order = append(order, f[0])
+		id, bound := strings.CutPrefix(f[0], "-")
+		for _, p := range append([]string{id}, f[1:]...) {
+			if !isCommitID(p) {
+				return nil, nil, nil, fmt.Errorf("git rev-list: unexpected line %q", strings.TrimSpace(line))
+			}
+		}
+		if bound {
+			boundary[id] = true
+			continue
+		}
+		order = append(order, id)
 		if len(f) > 2 {
-			merges[f[0]] = true
+			merges[id] = true
 		}
 	}
-	return order, merges, nil
+	return order, merges, boundary, nil
 }
 
 // boundedBuffer keeps the first 4 KiB written to it: git's error output,

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
+	"unsafe"
 
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/zricethezav/gitleaks/v8/config"
@@ -77,6 +79,9 @@ type lazyRules struct {
 	// is one pass over it.
 	head []int32
 	next []int32
+	// pairs has a bit set for each head that starts a chain: the test
+	// fits the first level cache where head's 256 KB do not.
+	pairs *[1 << 16 / 64]uint64
 
 	// The global allowlists are compiled beside the first rules: their ~40
 	// regexes cost as much as several rules'.
@@ -113,7 +118,7 @@ func (b *ruleBook) globalsTOML() string {
 
 func (b *ruleBook) load() (*lazyRules, error) {
 	b.once.Do(func() {
-		l := &lazyRules{head: make([]int32, 1<<16), globalsDone: make(chan struct{})}
+		l := &lazyRules{head: make([]int32, 1<<16), pairs: new([1 << 16 / 64]uint64), globalsDone: make(chan struct{})}
 		for _, s := range b.sources {
 			if len(s.toml) != s.index.size {
 				b.err = fmt.Errorf("load default rules: the rule index is out of date (go generate ./scanner)")
@@ -167,11 +172,40 @@ func (b *ruleBook) load() (*lazyRules, error) {
 			key := uint16(w[0])<<8 | uint16(w[1])
 			l.next[n] = l.head[key]
 			l.head[key] = int32(n + 1)
+			l.pairs[key>>6] |= 1 << (key & 63)
 		}
 		b.lazy = l
 	})
 	return b.lazy, b.err
 }
+
+// prewarm reads the default rules' index and compiles what almost any
+// content reaches (the global allowlists, the rules without keywords, and
+// commonRules), so that a small scan can do it while its first git
+// processes start, before the first diff arrives.
+func (b *ruleBook) prewarm() {
+	if b.eager {
+		return
+	}
+	l, err := b.load()
+	if err != nil {
+		return // the scan reports it
+	}
+	idx := slices.Clone(l.keywordless)
+	for i, r := range l.rules {
+		if slices.Contains(commonRules, r.id) {
+			idx = append(idx, i)
+		}
+	}
+	_, _ = l.config(idx) // an error stays for the scan to report
+}
+
+// commonRules are the default rules whose keywords nearly every change to
+// source code holds ("s.", "ey", "sk", "key", "token", ...): of 400
+// commits of the merge-heavy benchmark history, 95 %, 81 %, 62 % and 39 %
+// reached them, and no other rule 16 %. generic-api-key alone costs ~5 ms
+// to decode and compile.
+var commonRules = []string{"vault-service-token", "generic-api-key", "jwt", "twilio-api-key"}
 
 // all returns every rule, compiled on all cores.
 func (b *ruleBook) all() (config.Config, error) {
@@ -255,29 +289,44 @@ func (b *ruleBook) forRules(ids map[string]bool) (config.Config, error) {
 }
 
 // mark sets need for every rule with a keyword in content or in one of
-// the decodings gitleaks would scan (up to maxDecodeDepth levels).
-func (l *lazyRules) mark(need []bool, content []byte) {
-	raw := string(content)
+// the decodings gitleaks would scan (up to maxDecodeDepth levels), and
+// reports whether content holds anything to decode: gitleaks' decoder is
+// deterministic, so where it found nothing here, a Detector scanning the
+// same content finds nothing either.
+func (l *lazyRules) mark(need []bool, content []byte) (encoded bool) {
+	if len(content) == 0 {
+		return false
+	}
+	// A view, not a copy: nothing here keeps raw, or anything decoded
+	// from it, past the return, and content is not written meanwhile.
+	raw := unsafe.String(&content[0], len(content))
 	var segs []*codec.EncodedSegment
 	var dec *codec.Decoder
 	for depth := 0; ; depth++ {
-		l.markWords(need, strings.ToLower(raw))
+		if !l.markASCII(need, raw) {
+			l.markWords(need, strings.ToLower(raw))
+		}
 		if depth >= maxDecodeDepth {
-			return
+			return encoded
 		}
 		if dec == nil {
 			dec = codec.NewDecoder()
 		}
 		if raw, segs = dec.Decode(raw, segs); len(segs) == 0 {
-			return
+			return encoded
 		}
+		encoded = true
 	}
 }
 
 // markWords sets need for the rules of every word that occurs in lower.
 func (l *lazyRules) markWords(need []bool, lower string) {
 	for i := 0; i+1 < len(lower); i++ {
-		for n := l.head[uint16(lower[i])<<8|uint16(lower[i+1])]; n != 0; n = l.next[n-1] {
+		key := uint16(lower[i])<<8 | uint16(lower[i+1])
+		if l.pairs[key>>6]&(1<<(key&63)) == 0 {
+			continue
+		}
+		for n := l.head[key]; n != 0; n = l.next[n-1] {
 			if strings.HasPrefix(lower[i:], l.words[n-1]) {
 				for _, r := range l.byWord[n-1] {
 					need[r] = true
@@ -285,6 +334,47 @@ func (l *lazyRules) markWords(need []bool, lower string) {
 			}
 		}
 	}
+}
+
+// markASCII is markWords(need, strings.ToLower(raw)) without the lowered
+// copy, for ASCII text, whose lowering is byte by byte (the words are
+// lower-case already). It reports false, having marked some words
+// perhaps, at the first byte outside ASCII: Unicode's lowering is not byte
+// by byte (the Kelvin sign lowers to "k").
+func (l *lazyRules) markASCII(need []bool, raw string) bool {
+	for i := 0; i+1 < len(raw); i++ {
+		a, b := raw[i], raw[i+1]
+		if a|b >= utf8.RuneSelf {
+			return false
+		}
+		key := uint16(lowerASCII(a))<<8 | uint16(lowerASCII(b))
+		if l.pairs[key>>6]&(1<<(key&63)) == 0 {
+			continue
+		}
+	words:
+		for n := l.head[key]; n != 0; n = l.next[n-1] {
+			w := l.words[n-1]
+			if len(raw)-i < len(w) {
+				continue
+			}
+			for j := 2; j < len(w); j++ {
+				if lowerASCII(raw[i+j]) != w[j] {
+					continue words
+				}
+			}
+			for _, r := range l.byWord[n-1] {
+				need[r] = true
+			}
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // config compiles the rules at idx that are not yet compiled (in parallel)
@@ -334,7 +424,10 @@ func (l *lazyRules) config(idx []int) (config.Config, error) {
 	return cfg, nil
 }
 
-// compile decodes and translates rule i alone.
+// compile decodes and translates rule i alone. A composite rule (one with
+// [[rules.required]]) cannot be translated without the rules it requires,
+// so one added to a default set fails here, at its first scan and in the
+// tests that compile every rule, rather than running without them.
 func (l *lazyRules) compile(i int) {
 	var one config.ViperConfig
 	if err := toml.Unmarshal([]byte(l.rules[i].toml), &one); err != nil {

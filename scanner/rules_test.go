@@ -230,3 +230,50 @@ func TestForRules(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkASCII checks that marking ASCII text without lowering a copy
+// of it marks exactly the rules the lowered copy does, and that text
+// outside ASCII (whose lowering is not byte by byte) is left to the
+// lowered copy.
+func TestMarkASCII(t *testing.T) {
+	sources, err := defaultSources(RulesPassman)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lazyBook(sources...).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"", "a", "TOKEN", "x-Api-KEY: 1", "AWS_SECRET_ACCESS_KEY=", "password: hunter2 Bearer ", "ghp_", "sk-", "to"}
+	for _, s := range lazySamples() {
+		texts = append(texts, s, strings.ToUpper(s))
+	}
+	for _, text := range texts {
+		got, want := make([]bool, len(l.rules)), make([]bool, len(l.rules))
+		if !l.markASCII(got, text) {
+			t.Fatalf("markASCII(%q) refused ASCII", text)
+		}
+		l.markWords(want, strings.ToLower(text))
+		if !slices.Equal(got, want) {
+			t.Errorf("markASCII(%q) marked other rules than markWords", text)
+		}
+	}
+	// "\u212a" (the Kelvin sign) lowers to "k": "TO\u212aEN" holds
+	// "token" once lowered.
+	for _, text := range []string{"TO\u212aEN", "é token"} {
+		if l.markASCII(make([]bool, len(l.rules)), text) {
+			t.Errorf("markASCII(%q) accepted text outside ASCII", text)
+		}
+	}
+	kelvin, plain := make([]bool, len(l.rules)), make([]bool, len(l.rules))
+	l.mark(kelvin, []byte("TO\u212aEN"))
+	l.markWords(plain, "token")
+	if !slices.Contains(plain, true) {
+		t.Fatal("no rule has the keyword token: the test tests nothing")
+	}
+	for i, p := range plain {
+		if p && !kelvin[i] {
+			t.Fatalf("mark missed rule %s, whose keyword the lowered text holds", l.rules[i].id)
+		}
+	}
+}

@@ -125,11 +125,16 @@ the same history reads only new commits; --no-cache turns that off.`,
 			// 3,600-commit history. Not with a managed index, whose
 			// large live heap every collection would scan again.
 			// GOGC, when set, decides.
+			progress := a.Progress("commits")
 			if a.Env.Var("GOGC") == "" && f.Index == "" && !f.Managed {
-				debug.SetGCPercent(25)
+				if rng == "" {
+					debug.SetGCPercent(25)
+				} else {
+					progress = rangeGC(progress)
+				}
 			}
 			return a.runScan(cmd.Context(), &f, func(s *scanner.Scanner) ([]scanner.Finding, scanner.Stats, error) {
-				opts := scanner.GitOptions{Range: rng, Progress: a.Progress("commits")}
+				opts := scanner.GitOptions{Range: rng, Progress: progress}
 				if !noCache {
 					c, err := openScanCache(cacheFile)
 					if err != nil {
@@ -300,6 +305,33 @@ func (f *ScanFlags) filters() (*scanner.Baseline, *scanner.Ignore, error) {
 		return nil, nil, err
 	}
 	return fl.Baseline, fl.Ignore, nil
+}
+
+// rangeGCMax is the most commits a range scan collects garbage for at
+// 200 % growth; a longer range is collected as a history, at 25 %.
+const rangeGCMax = 500
+
+// rangeGC sets a range scan's garbage collection pace, then, once the
+// scan knows its number of commits (its first progress report), keeps it
+// or lowers it, and passes the reports on to next (which may be nil). A
+// pull request's heap is a few MB, which at 25 % is collected every few
+// hundred KB: at 200 % a 50-commit range takes ~10 % less CPU and 3 MB
+// more peak RSS (30 → 33 MB, gitleaks 41). A range of thousands of commits
+// is a history, whose RSS 200 % would put over gitleaks'.
+func rangeGC(next func(done, total int)) func(done, total int) {
+	debug.SetGCPercent(200)
+	known := false
+	return func(done, total int) {
+		if !known {
+			known = true
+			if total > rangeGCMax {
+				debug.SetGCPercent(25)
+			}
+		}
+		if next != nil {
+			next(done, total)
+		}
+	}
 }
 
 // Progress returns a progress reporter drawing on a terminal's standard
