@@ -14,10 +14,6 @@ import (
 // file, a file over the limit, a directory, a missing path and a path with
 // a newline (read on its own), in one call.
 func TestBlobs(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
-	dir := t.TempDir()
 	files := map[string]string{
 		"small.txt":        "password = hunter2\n",
 		"big.txt":          strings.Repeat("x", 100),
@@ -25,37 +21,8 @@ func TestBlobs(t *testing.T) {
 		"new\nline.txt":    "odd name\n",
 		"with space/a b.c": "spaced\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{
-		{"init", "-q"},
-		{"add", "-A"},
-		{"-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-q", "-m", "c"},
-	} {
-		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v: %s", args, err, out)
-		}
-	}
 	ctx := context.Background()
-	g, err := openRepo(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := g.run(ctx, nil, "rev-parse", "HEAD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	head := strings.TrimSpace(string(out))
-	spec := func(p string) string { return head + ":" + p }
+	g, spec := blobRepo(t, files)
 	got, err := g.blobs(ctx, []string{spec("small.txt"), spec("big.txt"), spec("sub"), spec("missing.txt"), spec("new\nline.txt"), spec("with space/a b.c")}, 50)
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +73,45 @@ func TestReadBatchMalformed(t *testing.T) {
 	if len(res) != 1 || string(res["c:g"]) != "hi" {
 		t.Errorf("got %q, want c:g = hi alone", res)
 	}
+}
+
+// blobRepo commits files in a new repository and returns it opened, and
+// the blob spec ("HEAD's id:path") of a path in its commit.
+func blobRepo(t *testing.T, files map[string]string) (*gitRepo, func(path string) string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "-A"},
+		{"-c", "user.name=t", "-c", "user.email=t@example.test", "commit", "-q", "-m", "c"},
+	} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	ctx := context.Background()
+	g, err := openRepo(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.run(ctx, nil, "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := strings.TrimSpace(string(out))
+	return g, func(p string) string { return head + ":" + p }
 }

@@ -15,15 +15,7 @@ import (
 func TestBarrierRoundsStartAfterTheirReads(t *testing.T) {
 	ctx := context.Background()
 	var b barrier
-	var issued atomic.Int64
-	release := make(chan struct{})
-	started := make(chan struct{}, 10)
-	issue := func() (int64, error) {
-		n := issued.Add(1)
-		started <- struct{}{}
-		<-release
-		return n, nil
-	}
+	issue, issued, started, release := gatedIssue()
 	first := make(chan int64)
 	go func() {
 		rev, _ := b.wait(ctx, issue)
@@ -84,15 +76,7 @@ func TestBarrierWaitHonoursContext(t *testing.T) {
 func TestCommitServesWaitingRound(t *testing.T) {
 	ctx := context.Background()
 	var b barrier
-	var issued atomic.Int64
-	release := make(chan struct{})
-	started := make(chan struct{}, 10)
-	issue := func() (int64, error) {
-		n := issued.Add(1)
-		started <- struct{}{}
-		<-release
-		return n, nil
-	}
+	issue, issued, started, release := gatedIssue()
 	go b.wait(ctx, issue)
 	<-started // round 1 is in flight
 	late := make(chan int64)
@@ -217,4 +201,18 @@ func TestClaimedRoundIsBounded(t *testing.T) {
 	var d DB
 	d.finish(r, 0, errors.New("abandoned"))
 	b.committed()
+}
+
+// gatedIssue is a barrier's issue function whose rounds return 1, 2, …:
+// each says on started that it is in flight, and waits for release.
+func gatedIssue() (issue func() (int64, error), issued *atomic.Int64, started, release chan struct{}) {
+	issued = new(atomic.Int64)
+	started, release = make(chan struct{}, 10), make(chan struct{})
+	issue = func() (int64, error) {
+		n := issued.Add(1)
+		started <- struct{}{}
+		<-release
+		return n, nil
+	}
+	return issue, issued, started, release
 }
