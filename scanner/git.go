@@ -837,7 +837,10 @@ func openRepoResolving(ctx context.Context, dir string, revs ...string) (g *gitR
 	} else if !fi.IsDir() {
 		return nil, nil, fmt.Errorf("%w: scan git: %s is not a directory", secret.ErrInvalidArgument, dir)
 	}
-	ask := []string{"rev-parse", "--git-dir", "--is-shallow-repository", "--git-path", "shallow"}
+	// Nothing here asks for a path: a repository whose path holds a line
+	// break would break the one-line-per-answer reading. Outside a
+	// repository --is-shallow-repository fails.
+	ask := []string{"rev-parse", "--is-shallow-repository"}
 	var info revParseInfo
 	ok := false
 	if len(revs) > 0 {
@@ -859,7 +862,15 @@ func openRepoResolving(ctx context.Context, dir string, revs ...string) (g *gitR
 	}
 	g.shallow = info.shallow
 	if g.shallow {
-		p := info.shallowPath
+		// One answer alone, so a line break in the path is the path's.
+		out, err := g.run(ctx, nil, "rev-parse", "--git-path", "shallow")
+		if err != nil {
+			return nil, nil, fmt.Errorf("scan git: shallow clone: %w", err)
+		}
+		p, found := strings.CutSuffix(string(out), "\n")
+		if !found || p == "" {
+			return nil, nil, fmt.Errorf("scan git: unexpected git rev-parse output for %s", dir)
+		}
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
@@ -877,14 +888,12 @@ func openRepoResolving(ctx context.Context, dir string, revs ...string) (g *gitR
 
 // revParseInfo is what openRepoResolving asks git rev-parse.
 type revParseInfo struct {
-	shallow     bool
-	shallowPath string
-	ids         []string // nil without revisions
+	shallow bool
+	ids     []string // nil without revisions
 }
 
-// parseRevParse reads the answer of `git rev-parse --git-dir
-// --is-shallow-repository --git-path shallow` followed by n revisions: one
-// line each. Anything else (a path holding a newline, a revision that
+// parseRevParse reads the answer of `git rev-parse --is-shallow-repository`
+// followed by n revisions: one line each. Anything else (a revision that
 // names no single commit) is not ok.
 func parseRevParse(out []byte, n int) (revParseInfo, bool) {
 	var info revParseInfo
@@ -893,18 +902,17 @@ func parseRevParse(out []byte, n int) (revParseInfo, bool) {
 		return info, false
 	}
 	lines := strings.Split(text, "\n")
-	if len(lines) != 3+n || lines[0] == "" || lines[2] == "" {
+	if len(lines) != 1+n {
 		return info, false
 	}
-	switch lines[1] {
+	switch lines[0] {
 	case "true":
 		info.shallow = true
 	case "false":
 	default:
 		return info, false
 	}
-	info.shallowPath = lines[2]
-	for _, id := range lines[3:] {
+	for _, id := range lines[1:] {
 		if !isCommitID(id) {
 			return revParseInfo{}, false
 		}

@@ -1,6 +1,7 @@
 package scanner_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -46,5 +47,47 @@ func TestScanGitRangeRerun(t *testing.T) {
 				t.Errorf("rerun from the cache (-first +again):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestScanGitPathWithLineBreak: a repository whose path holds a line break
+// is scanned, whole, as a range, staged from a subdirectory, and as a
+// shallow clone (whose shallow file git names by that path).
+func TestScanGitPathWithLineBreak(t *testing.T) {
+	t.Parallel()
+	needGit(t)
+	p := newPlanted(t)
+	dir := filepath.Join(t.TempDir(), "nl\ndir")
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &testRepo{t: t, dir: dir, home: t.TempDir()}
+	r.git("init", "-q")
+	key, key2 := p.aws(), p.aws()
+	r.write("a.txt", lines("x"))
+	r.commit("1")
+	r.write("a.txt", lines("x", "leak = "+key))
+	c2 := r.commit("2")
+	s := gitScanner(t)
+	want := []gitLoc{at(ruleAWS, "a.txt", 2, "leak = "+key, key, c2)}
+	got, _ := p.mustScanGit(t, s, dir, scanner.GitOptions{})
+	checkLocs(t, want, got)
+	got, _ = p.mustScanGit(t, s, dir, scanner.GitOptions{Range: "HEAD~1..HEAD"})
+	checkLocs(t, want, got)
+
+	r.write("sub/b.txt", lines("leak2 = "+key2))
+	r.git("add", "-A")
+	fs, _, err := p.scanStaged(t, s, filepath.Join(dir, "sub"))
+	if err != nil || len(fs) != 1 || fs[0].File != "sub/b.txt" {
+		t.Errorf("staged from a subdirectory: %d findings, %v; want the staged key", len(fs), err)
+	}
+
+	clone := filepath.Join(t.TempDir(), "clone\nhere")
+	if _, err := runGit(t.TempDir(), t.TempDir(), "", "clone", "-q", "--depth", "1", "file://"+filepath.ToSlash(dir), clone); err != nil {
+		t.Fatal(err)
+	}
+	got, st := p.mustScanGit(t, s, clone, scanner.GitOptions{})
+	if !st.Shallow || len(got) != 1 || got[0].File != "a.txt" {
+		t.Errorf("shallow clone: %d findings, stats %+v; want the key, shallow", len(got), st)
 	}
 }
