@@ -129,6 +129,14 @@ type clusterState struct {
 	done   chan struct{}
 }
 
+// newReplicatedLog replicates alog into b as server id's chain; async
+// lets an append return before its replication (audit sync "write").
+func newReplicatedLog(alog *audit.Log, b store.Backend, id string, async bool) *replicatedLog {
+	r := &replicatedLog{Log: alog, b: b, id: id, async: async}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
 // startCluster wraps the local log so its entries are replicated,
 // replicates what an earlier run left unreplicated, and starts watching
 // token records.
@@ -137,8 +145,7 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 	// returned; its replication, like its fsync, follows within
 	// milliseconds but is not waited for, except by changes: their
 	// entries are in the store before they commit whatever the mode.
-	r := &replicatedLog{Log: alog, b: l.db, id: l.opts.ServerID, async: l.opts.AuditSync == audit.SyncWrite}
-	r.cond = sync.NewCond(&r.mu)
+	r := newReplicatedLog(alog, l.db, l.opts.ServerID, l.opts.AuditSync == audit.SyncWrite)
 	last, err := store.ReadMeta(ctx, l.db, clusterReplicaPrefix+r.id)
 	if err != nil {
 		return nil, fmt.Errorf("read audit replica head: %w", err)

@@ -32,19 +32,9 @@ func (f *flakyBackend) Update(ctx context.Context, fn func(store.Tx) error) erro
 // entry ends up replicated, in a gap-free chain, and nobody waits for ever.
 func TestReplicationSurvivesFailedWrites(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := boltdb.Open(ctx, filepath.Join(dir, "db"), boltdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.log"), audit.Options{Sync: audit.SyncWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, alog := replicaStore(t)
 	b := &flakyBackend{Backend: db}
-	r := &replicatedLog{Log: alog, b: b, id: "s1"}
-	r.cond = sync.NewCond(&r.mu)
+	r := newReplicatedLog(alog, b, "s1", false)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for g := range 8 {
@@ -89,7 +79,6 @@ func TestReplicationSurvivesFailedWrites(t *testing.T) {
 		t.Fatal("no append saw a failed write: the test tested nothing")
 	}
 	t.Logf("%d appends failed (and were retried by later ones)", failed.Load())
-	alog.Close()
 }
 
 // uncertainTx is a transaction whose failed commit may or may not have
@@ -106,19 +95,8 @@ func (u *uncertainTx) MayHaveCommitted() bool { return u.uncertain }
 // loses the record of a change that may have happened.
 func TestResolveKeepsEntriesOfUncertainCommit(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := boltdb.Open(ctx, filepath.Join(dir, "db"), boltdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.log"), audit.Options{Sync: audit.SyncWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alog.Close()
-	r := &replicatedLog{Log: alog, b: db, id: "s1"}
-	r.cond = sync.NewCond(&r.mu)
+	db, alog := replicaStore(t)
+	r := newReplicatedLog(alog, db, "s1", false)
 	attempt := func(uncertain bool) {
 		t.Helper()
 		res, err := alog.Reserve(ctx)
@@ -144,4 +122,23 @@ func TestResolveKeepsEntriesOfUncertainCommit(t *testing.T) {
 	if v, err := store.ReadMeta(ctx, db, replicaName("s1", 1)); err != nil || v == nil {
 		t.Fatalf("the kept entry was not replicated: %q, %v", v, err)
 	}
+}
+
+// replicaStore opens a bbolt store and an audit log in a new directory,
+// both closed (the log first) when the test ends.
+func replicaStore(t *testing.T) (*boltdb.DB, *audit.Log) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := boltdb.Open(ctx, filepath.Join(dir, "db"), boltdb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.log"), audit.Options{Sync: audit.SyncWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alog.Close() })
+	return db, alog
 }
