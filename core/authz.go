@@ -114,8 +114,16 @@ func (l *Local) decide(ctx context.Context, o op, md *secret.Metadata) (*audit.D
 // deny audits a refused operation (denied by policy, or failed before the
 // policy was asked) and returns its error.
 func (l *Local) deny(ctx context.Context, o op, dec *audit.Decision, err error) error {
-	// What was attempted (a token's identity, a decision's name) matters
-	// most on a refusal; details hold no values.
+	if aerr := l.record(ctx, denialEntry(o, dec), err); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	return err
+}
+
+// denialEntry is the audit entry of o refused by dec (nil: refused before
+// the policy was asked). What was attempted (a token's identity, a
+// decision's name) matters most on a refusal; details hold no values.
+func denialEntry(o op, dec *audit.Decision) audit.Entry {
 	e := audit.Entry{Action: o.action, Decision: dec, Details: maps.Clone(o.details)}
 	if o.perm == policy.ActionList {
 		if secret.ValidatePrefix(o.path) == nil {
@@ -127,8 +135,5 @@ func (l *Local) deny(ctx context.Context, o op, dec *audit.Decision, err error) 
 	} else {
 		e.Path = auditPath(o.path)
 	}
-	if aerr := l.record(ctx, e, err); aerr != nil {
-		return errors.Join(err, aerr)
-	}
-	return err
+	return e
 }

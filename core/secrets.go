@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/passman-dev/passman/audit"
@@ -47,14 +48,25 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	// policy refuses.
 	var dec *audit.Decision
 	var refused error
-	v, err := l.st.GetIf(ctx, path, sel, func(md *secret.Metadata) error {
+	allow := func(md *secret.Metadata) error {
 		dec, refused = l.decide(ctx, o, md)
 		return refused
-	})
-	switch {
-	case refused != nil:
-		return secret.Versioned{Path: path}, l.deny(ctx, o, dec, refused)
-	case dec == nil:
+	}
+	var v secret.Versioned
+	var err error
+	if l.cluster != nil {
+		var committed bool
+		v, committed, err = l.getRecorded(ctx, o, sel, allow, &dec, &refused)
+		if committed || dec != nil {
+			return v, err
+		}
+	} else {
+		v, err = l.st.GetIf(ctx, path, sel, allow)
+		if refused != nil {
+			return secret.Versioned{Path: path}, l.deny(ctx, o, dec, refused)
+		}
+	}
+	if dec == nil {
 		// The read failed before the policy saw the record (a bad
 		// selector, a record that does not decode whole). Ask the policy
 		// the way authorize does, so that a refused caller gets a denial,
@@ -63,15 +75,64 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 			return secret.Versioned{Path: path}, refused
 		}
 	}
-	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: v.Info.Version, Fingerprint: v.Info.Fingerprint, Decision: dec}
-	if sel.Stage != "" {
-		e.Details = map[string]string{"stage": string(sel.Stage)}
-	}
-	if err := l.read(ctx, e, err); err != nil {
+	if err := l.read(ctx, getEntry(path, sel, v.Info, dec), err); err != nil {
 		v.Value.Wipe()
 		return secret.Versioned{Path: path}, err
 	}
 	return v, nil
+}
+
+// getRecorded is Get on a cluster: the read and its audit entry commit
+// together (store.GetRecorded), which makes the read linearizable without
+// a round of its own, and concurrent reads share the commit. Every outcome
+// the policy saw is recorded there, a refusal included; committed reports
+// that it was. A read that did not commit is audited afterwards, as a
+// change that failed is.
+func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allow func(*secret.Metadata) error, dec **audit.Decision, refused *error) (secret.Versioned, bool, error) {
+	committed := false
+	// A caller that gives up must not stop its read being recorded.
+	actx := context.WithoutCancel(ctx)
+	v, err := l.st.GetRecorded(ctx, o.path, sel, store.ReadCall{Allow: allow, Record: func(tx store.Tx, info secret.VersionInfo, opErr error) error {
+		committed = false
+		if *dec == nil {
+			// Nothing the policy saw: Get asks it afterwards.
+			return nil
+		}
+		e := getEntry(o.path, sel, info, *dec)
+		if *refused != nil {
+			e = denialEntry(o, *dec)
+		}
+		pc, ok := tx.(preCommitter)
+		ac, ok2 := tx.(afterCommitter)
+		if !ok || !ok2 {
+			return fmt.Errorf("%w: a cluster's transaction cannot record a read", secret.ErrAudit)
+		}
+		pc.BeforeCommit("", func() error {
+			_, err := l.cluster.repl.seal(actx, tx, ac, l.complete(actx, e, opErr))
+			return err
+		})
+		pc.BeforeCommit("audit-sync", l.syncFor(tx))
+		ac.AfterCommit(func(ok bool) { committed = ok })
+		return nil
+	}})
+	if committed || *dec == nil {
+		return v, committed, err
+	}
+	if err != nil && !errors.Is(err, secret.ErrAudit) {
+		if aerr := l.record(ctx, getEntry(o.path, sel, secret.VersionInfo{}, *dec), err); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+	}
+	return secret.Versioned{Path: o.path}, false, err
+}
+
+// getEntry is the audit entry of a read of info, selected by sel.
+func getEntry(path string, sel secret.Selector, info secret.VersionInfo, dec *audit.Decision) audit.Entry {
+	e := audit.Entry{Action: ActionGet, Path: auditPath(path), Version: info.Version, Fingerprint: info.Fingerprint, Decision: dec}
+	if sel.Stage != "" {
+		e.Details = map[string]string{"stage": string(sel.Stage)}
+	}
+	return e
 }
 
 // Describe implements passman.Service.

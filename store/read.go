@@ -83,58 +83,133 @@ func (s *Store) Get(ctx context.Context, path string, sel secret.Selector) (secr
 // the metadata for the policy and then the value; this way it reads and
 // decodes the record once.
 func (s *Store) GetIf(ctx context.Context, path string, sel secret.Selector, allow func(*secret.Metadata) error) (secret.Versioned, error) {
+	if err := checkGet(path, sel); err != nil {
+		return secret.Versioned{Path: path}, err
+	}
 	out := secret.Versioned{Path: path}
+	err := s.b.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.getIn(tx, path, sel, allow)
+		return err
+	})
+	return out, err
+}
+
+// ReadCall carries what a recorded read (GetRecorded) needs from its
+// caller.
+type ReadCall struct {
+	// Allow is GetIf's check.
+	Allow func(*secret.Metadata) error
+	// Record runs in the read's transaction once its outcome is known
+	// (err nil: info was read), to stage the caller's writes (the read's
+	// audit entry) in the same commit. An error from it ends the
+	// transaction without committing and is GetRecorded's error. Like a
+	// write's Commit it may run more than once for one read.
+	Record func(tx Tx, info secret.VersionInfo, err error) error
+}
+
+// readBatcher is a backend that commits concurrent reads together, each
+// verified by the commit (store/etcd's ReadBatch).
+type readBatcher interface {
+	ReadBatch(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// GetRecorded is GetIf in a write transaction whose commit holds what
+// c.Record stages: the read and its record commit together or not at all.
+// On a backend whose commit verifies what a transaction read (store/etcd)
+// that commit is also what makes the read linearizable, so a read costs
+// no round of its own before it; concurrent recorded reads share one
+// commit (ReadBatch). Every outcome is recorded, a refusal or a missing
+// secret included, and returned as the error once the transaction
+// committed; any other error means it did not (or may not have).
+func (s *Store) GetRecorded(ctx context.Context, path string, sel secret.Selector, c ReadCall) (secret.Versioned, error) {
+	if err := checkGet(path, sel); err != nil {
+		return secret.Versioned{Path: path}, err
+	}
+	var out secret.Versioned
+	var opErr error
+	run := func(tx Tx) error {
+		// A re-run (the shared commit conflicted) reads again.
+		out.Value.Wipe()
+		out, opErr = s.getIn(tx, path, sel, c.Allow)
+		return c.Record(tx, out.Info, opErr)
+	}
+	// Waited for to the end even when ctx ends: run may still be running
+	// in the group's commit, and what it sets is ours. A group commit takes
+	// milliseconds, and its outcome is recorded either way.
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if b, ok := s.b.(readBatcher); ok {
+		err = b.ReadBatch(ctx, run)
+	} else {
+		err = s.batch(ctx, run)
+	}
+	if err == nil {
+		err = opErr
+	}
+	if err != nil {
+		out.Value.Wipe()
+		return secret.Versioned{Path: path}, err
+	}
+	return out, nil
+}
+
+// checkGet refuses a read's arguments before any transaction.
+func checkGet(path string, sel secret.Selector) error {
 	if err := secret.ValidatePath(path); err != nil {
-		return out, err
+		return err
 	}
 	if sel.Version < 0 || sel.Version > 0 && sel.Stage != "" {
-		return out, fmt.Errorf("%w: select a version or a stage, not both", secret.ErrInvalidArgument)
+		return fmt.Errorf("%w: select a version or a stage, not both", secret.ErrInvalidArgument)
 	}
 	if sel.Stage != "" {
 		if _, err := secret.ParseStage(string(sel.Stage)); err != nil {
-			return out, err
+			return err
 		}
 	}
-	err := s.b.View(ctx, func(tx Tx) error {
-		r, err := s.loadShared(tx, path)
-		if r == nil {
-			return err
+	return nil
+}
+
+// getIn reads the selected version of path in tx (see GetIf).
+func (s *Store) getIn(tx Tx, path string, sel secret.Selector, allow func(*secret.Metadata) error) (secret.Versioned, error) {
+	out := secret.Versioned{Path: path}
+	r, err := s.loadShared(tx, path)
+	if r == nil {
+		return out, err
+	}
+	if allow != nil {
+		var md *secret.Metadata
+		if err == nil {
+			md = &r.Meta
 		}
-		if allow != nil {
-			var md *secret.Metadata
-			if err == nil {
-				md = &r.Meta
-			}
-			if aerr := allow(md); aerr != nil {
-				return aerr
-			}
+		if aerr := allow(md); aerr != nil {
+			return out, aerr
 		}
-		if err != nil {
-			return err
+	}
+	if err != nil {
+		return out, err
+	}
+	n := sel.Version
+	if n == 0 {
+		st := sel.Stage
+		if st == "" {
+			st = secret.StageCurrent
 		}
-		n := sel.Version
-		if n == 0 {
-			st := sel.Stage
-			if st == "" {
-				st = secret.StageCurrent
-			}
-			if n = r.Stages[st]; n == 0 {
-				return fmt.Errorf("%w: %s has no %s version", secret.ErrNotFound, path, st)
-			}
+		if n = r.Stages[st]; n == 0 {
+			return out, fmt.Errorf("%w: %s has no %s version", secret.ErrNotFound, path, st)
 		}
-		v, err := usable(r, path, n)
-		if err != nil {
-			return err
-		}
-		value, err := s.openValue(tx, path, n)
-		if err != nil {
-			return err
-		}
-		out.Info = r.info(v)
-		out.Value = secret.NewValue(value)
-		return nil
-	})
-	return out, err
+	}
+	v, err := usable(r, path, n)
+	if err != nil {
+		return out, err
+	}
+	value, err := s.openValue(tx, path, n)
+	if err != nil {
+		return out, err
+	}
+	out.Info = r.info(v)
+	out.Value = secret.NewValue(value)
+	return out, nil
 }
 
 // Describe returns path's metadata and version history.

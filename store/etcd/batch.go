@@ -28,6 +28,24 @@ const commitTimeout = 30 * time.Second
 // its fn may still commit. A call under a store.Fence runs alone, as
 // Update.
 func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
+	return d.group(ctx, &d.batch, fn)
+}
+
+// ReadBatch is Batch for transactions that mostly read and write only
+// their own records (store.GetRecorded's: a read and its audit entry). Its
+// group's snapshot is the read cache's revision, so the reads are answered
+// from memory without waiting for the watch, let alone for a barrier:
+// the commit's compares check every key read, so the group commits only
+// if what it read is still current, and its commit, a write through the
+// leader, is the reads' linearization point. A group that loses runs again
+// at a linearizable revision, as Batch's does. Writes keep Batch's
+// snapshot, the latest revision this server saw, which holds its own
+// writes the cache may not have yet.
+func (d *DB) ReadBatch(ctx context.Context, fn func(store.Tx) error) error {
+	return d.group(ctx, &d.reads, fn)
+}
+
+func (d *DB) group(ctx context.Context, q *groupcommit.Queue, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -35,7 +53,7 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 		return d.Update(ctx, fn)
 	}
 	c := groupcommit.NewCall(fn)
-	if !d.batch.Add(c) {
+	if !q.Add(c) {
 		return ErrClosed
 	}
 	select {
@@ -50,12 +68,13 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // commitBatch runs calls in one transaction until it commits, dropping
-// failed calls (their callers re-run them alone).
-func (d *DB) commitBatch(calls []*groupcommit.Call) {
+// failed calls (their callers re-run them alone). Its first attempt reads
+// at snapshot's revision.
+func (d *DB) commitBatch(calls []*groupcommit.Call, snapshot func() int64) {
 	backoff := time.Millisecond
 	fresh := false
 	for len(calls) > 0 {
-		ok, failed, err := d.attemptBatch(calls, fresh)
+		ok, failed, err := d.attemptBatch(calls, fresh, snapshot)
 		switch {
 		case failed >= 0:
 			calls = groupcommit.Drop(calls, failed)
@@ -76,19 +95,19 @@ func (d *DB) commitBatch(calls []*groupcommit.Call) {
 }
 
 // attemptBatch runs calls in one transaction and commits it. Its snapshot
-// is the latest revision this server has seen, which costs no round trip
-// and holds every write of its own; a write of another server it has not
-// seen yet fails the commit's compares and the batch runs again (fresh)
-// at a linearizable revision. A call whose function fails is dropped and
+// costs no round trip: for Batch the latest revision this server has seen,
+// which holds every write of its own, for ReadBatch the read cache's. A
+// write it does not hold yet fails the commit's compares and the batch runs
+// again (fresh) at a linearizable revision. A call whose function fails is dropped and
 // re-run alone by Update, at a linearizable revision, so no caller is
 // answered from a stale snapshot; and a batch that writes nothing still
 // has its reads checked (commit).
-func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool) (ok bool, failed int, err error) {
+func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool, snapshot func() int64) (ok bool, failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	t := d.newTx(ctx, true)
 	defer t.end()
-	rev := d.seen.Load()
+	rev := snapshot()
 	if fresh || rev == 0 {
 		if rev, err = d.barrier.wait(ctx, d.issueBarrier); err != nil {
 			return false, -1, d.etcdError("read barrier", err)

@@ -277,3 +277,25 @@ func (c *readCache) get(full string, at int64) (readEntry, bool) {
 	}
 	return readEntry{modRev: e.modRev, val: e.val, ok: true}, true
 }
+
+// cachedRev is ReadBatch's snapshot: the revision every read cache has
+// reached, so that they answer its reads; without a loaded cache it is
+// Batch's.
+func (d *DB) cachedRev() int64 {
+	var rev int64
+	for _, c := range d.caches {
+		c.mu.RLock()
+		ready, r := c.ready, c.rev
+		c.mu.RUnlock()
+		if !ready {
+			return d.seen.Load()
+		}
+		if rev == 0 || r < rev {
+			rev = r
+		}
+	}
+	if rev == 0 {
+		return d.seen.Load()
+	}
+	return rev
+}

@@ -143,6 +143,7 @@ type DB struct {
 	inflight  sync.WaitGroup
 
 	batch   groupcommit.Queue
+	reads   groupcommit.Queue
 	barrier barrier
 	// seen is the latest revision a response named (see attemptBatch).
 	seen atomic.Int64
@@ -174,7 +175,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	d := &DB{prefix: cfg.Prefix, cfg: cfg, cli: cfg.Client}
-	d.batch.Init(maxBatch, d.commitBatch)
+	d.batch.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, d.seen.Load) })
+	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, d.cachedRev) })
 	// A sixteenth of the request is left for keys' framing, compares and
 	// the Txn's own encoding.
 	d.maxTxnB = cfg.MaxRequestBytes - cfg.MaxRequestBytes/16
@@ -232,6 +234,7 @@ func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
 		d.batch.Close()
+		d.reads.Close()
 		d.inflight.Wait()
 		if d.stopCaches != nil {
 			d.stopCaches()
