@@ -25,7 +25,9 @@ type Reservation struct {
 	head    Head // the last reserved entry (prev while there is none)
 	lines   []byte
 	entries []Entry
-	ended   bool
+	// ends[i] is where entry i's line ends in lines.
+	ends  []int
+	ended bool
 }
 
 // Reserve waits until no other reservation is open and opens one. The
@@ -81,11 +83,24 @@ func (r *Reservation) Seal(e Entry) (Entry, error) {
 	r.lines = lines
 	r.head = Head{Seq: e.Seq, Hash: e.Hash}
 	r.entries = append(r.entries, e)
+	r.ends = append(r.ends, len(lines))
 	return e, nil
 }
 
 // Entries are the entries sealed so far, in order.
 func (r *Reservation) Entries() []Entry { return r.entries }
+
+// Lines are the entries' lines as the log will hold them, newline
+// included, in order: what a replica stores, without encoding them again.
+func (r *Reservation) Lines() [][]byte {
+	out := make([][]byte, len(r.ends))
+	start := 0
+	for i, end := range r.ends {
+		out[i] = r.lines[start:end:end]
+		start = end
+	}
+	return out
+}
 
 // Commit appends the reserved entries to the log and ends the reservation;
 // they are written with the next flush (Sync, or any Append's). Committing

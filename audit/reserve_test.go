@@ -116,3 +116,34 @@ func TestAdopt(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 }
+
+// A reservation's lines are the entries exactly as the log holds them.
+func TestReservationLinesAreTheLogs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, path)
+	defer l.Close()
+	res, err := l.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := res.Seal(sample(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := res.Lines()
+	if err := res.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Join(lines, nil); len(lines) != 3 || !bytes.Equal(got, file) {
+		t.Fatalf("reservation's lines:\n%s\nthe log:\n%s", got, file)
+	}
+}

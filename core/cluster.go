@@ -113,7 +113,7 @@ func (l *Local) syncFor(tx store.Tx) func() error {
 		if err := r.stageInto(tx, ac, tr.Prev().Seq); err != nil {
 			return err
 		}
-		return r.putEntries(tx, tr.Entries())
+		return r.putLines(tx, tr.Entries(), tr.Lines())
 	}
 }
 
@@ -579,6 +579,16 @@ func (r *replicatedLog) resolve(tx store.Tx, res *audit.Reservation, committed b
 	// A failure here makes the log refuse every later append (the server
 	// stops answering); the committed entries are in the store already.
 	_ = r.Log.Sync()
+}
+
+// putLines puts entries, encoded as lines, into tx as replicated entries.
+func (r *replicatedLog) putLines(tx store.Tx, entries []audit.Entry, lines [][]byte) error {
+	for i := range entries {
+		if err := store.PutMeta(tx, replicaName(r.id, entries[i].Seq), lines[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putEntries puts entries into tx as replicated entries.

@@ -13,6 +13,11 @@ import (
 // maxBatch bounds one group commit, as the bbolt backend's does.
 const maxBatch = 256
 
+// gatherWait bounds how long a group waits for the callers of the last
+// one to come back (groupcommit's Gather): under a steady load a Txn costs
+// the cluster far more CPU than this wait costs a caller.
+const gatherWait = 2 * time.Millisecond
+
 // commitTimeout bounds one commit attempt of a batch, whose callers may
 // have stopped waiting: a cluster without quorum must not pile up batches.
 const commitTimeout = 30 * time.Second
@@ -67,14 +72,23 @@ func (d *DB) group(ctx context.Context, q *groupcommit.Queue, fn func(store.Tx) 
 	return d.Update(ctx, fn)
 }
 
+// groupKind is how a group's transaction runs: Batch's or ReadBatch's.
+type groupKind struct {
+	// snapshot is the first attempt's revision.
+	snapshot func() int64
+	// concurrent runs the calls' functions beside each other, for reads
+	// that are round trips to etcd. ReadBatch's read the cache, in
+	// memory, where a goroutine per call costs more than it saves.
+	concurrent bool
+}
+
 // commitBatch runs calls in one transaction until it commits, dropping
-// failed calls (their callers re-run them alone). Its first attempt reads
-// at snapshot's revision.
-func (d *DB) commitBatch(calls []*groupcommit.Call, snapshot func() int64) {
+// failed calls (their callers re-run them alone).
+func (d *DB) commitBatch(calls []*groupcommit.Call, k groupKind) {
 	backoff := time.Millisecond
 	fresh := false
 	for len(calls) > 0 {
-		ok, failed, err := d.attemptBatch(calls, fresh, snapshot)
+		ok, failed, err := d.attemptBatch(calls, fresh, k)
 		switch {
 		case failed >= 0:
 			calls = groupcommit.Drop(calls, failed)
@@ -102,12 +116,12 @@ func (d *DB) commitBatch(calls []*groupcommit.Call, snapshot func() int64) {
 // re-run alone by Update, at a linearizable revision, so no caller is
 // answered from a stale snapshot; and a batch that writes nothing still
 // has its reads checked (commit).
-func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool, snapshot func() int64) (ok bool, failed int, err error) {
+func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool, k groupKind) (ok bool, failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	t := d.newTx(ctx, true)
 	defer t.end()
-	rev := snapshot()
+	rev := k.snapshot()
 	if fresh || rev == 0 {
 		if rev, err = d.barrier.wait(ctx, d.issueBarrier); err != nil {
 			return false, -1, d.etcdError("read barrier", err)
@@ -116,7 +130,7 @@ func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool, snapshot func()
 		t.unverified = true
 	}
 	t.rev = rev
-	if len(calls) == 1 {
+	if len(calls) == 1 || !k.concurrent {
 		failed = groupcommit.RunAll(calls, t)
 	} else {
 		failed = d.runConcurrently(calls, t)

@@ -64,7 +64,7 @@ func TestConcurrentBatchKeepsCallOrder(t *testing.T) {
 	if d.seen.Load() == 0 {
 		t.Fatal("no revision seen after a commit")
 	}
-	ok, failed, err := d.attemptBatch(calls, false, d.seen.Load)
+	ok, failed, err := d.attemptBatch(calls, false, groupKind{snapshot: d.seen.Load, concurrent: true})
 	if err != nil || !ok || failed >= 0 {
 		t.Fatalf("batch: committed %v, failed call %d, %v", ok, failed, err)
 	}

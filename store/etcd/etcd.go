@@ -175,8 +175,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	d := &DB{prefix: cfg.Prefix, cfg: cfg, cli: cfg.Client}
-	d.batch.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, d.seen.Load) })
-	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, d.cachedRev) })
+	d.batch.Init(maxBatch, func(calls []*groupcommit.Call) {
+		d.commitBatch(calls, groupKind{snapshot: d.seen.Load, concurrent: true})
+	})
+	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, groupKind{snapshot: d.cachedRev}) })
+	d.batch.Gather(gatherWait)
+	d.reads.Gather(gatherWait)
 	// A sixteenth of the request is left for keys' framing, compares and
 	// the Txn's own encoding.
 	d.maxTxnB = cfg.MaxRequestBytes - cfg.MaxRequestBytes/16

@@ -99,7 +99,7 @@ func TestReadBatchStaleSnapshotRunsAgain(t *testing.T) {
 		seen = append(seen, string(v))
 		return tx.Put([]byte("m/read"), v)
 	})
-	r.commitBatch([]*groupcommit.Call{c}, func() int64 { return stale })
+	r.commitBatch([]*groupcommit.Call{c}, groupKind{snapshot: func() int64 { return stale }})
 	if err := <-c.Done; err != nil {
 		t.Fatal(err)
 	}

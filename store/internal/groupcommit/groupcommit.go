@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/passman-dev/passman/store"
 )
@@ -32,6 +33,13 @@ func NewCall(fn func(store.Tx) error) *Call {
 type Queue struct {
 	max    int
 	commit func([]*Call)
+	// gather bounds how long the committer waits for expect calls (see
+	// Gather); expect is the last group's size plus the calls that queued
+	// while it committed.
+	gather time.Duration
+	expect int
+	// arrived, when set, is closed by the next Add.
+	arrived chan struct{}
 
 	mu      sync.Mutex
 	pending []*Call
@@ -47,6 +55,18 @@ func (q *Queue) Init(max int, commit func([]*Call)) {
 	q.max, q.commit = max, commit
 }
 
+// Gather makes the committer wait, up to max, before it takes a group
+// smaller than the previous one together with the calls that queued while
+// it committed. Without it, a steady set of callers that each wait for
+// their commit splits into two groups that take turns: one commits while
+// the other queues, and each comes back just after the other was taken.
+// When a commit costs more than the wait (an etcd Txn: a raft round and a
+// WAL fsync on every member), one group of all of them halves the commits
+// per call. The wait ends as soon as they are all back, and a caller that
+// left costs the next group max once: the expectation follows the group
+// actually taken.
+func (q *Queue) Gather(max time.Duration) { q.gather = max }
+
 // Add queues c, starting the committer if none runs. It reports false once
 // the queue is closed.
 func (q *Queue) Add(c *Call) bool {
@@ -56,6 +76,10 @@ func (q *Queue) Add(c *Call) bool {
 		return false
 	}
 	q.pending = append(q.pending, c)
+	if q.arrived != nil && len(q.pending) >= q.expect {
+		close(q.arrived)
+		q.arrived = nil
+	}
 	if !q.running {
 		q.running = true
 		q.wg.Add(1)
@@ -69,6 +93,7 @@ func (q *Queue) Add(c *Call) bool {
 func (q *Queue) take() []*Call {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.gatherLocked()
 	calls := q.pending
 	switch {
 	case len(calls) == 0:
@@ -93,7 +118,35 @@ func (q *Queue) Close() {
 func (q *Queue) commitLoop() {
 	defer q.wg.Done()
 	for calls := q.take(); calls != nil; calls = q.take() {
+		n := len(calls)
 		q.commit(calls)
+		q.mu.Lock()
+		q.expect = min(n+len(q.pending), q.max)
+		q.mu.Unlock()
+	}
+}
+
+// gatherLocked waits, with q.mu held (and released meanwhile), until
+// expect calls are queued or the gather time is over; an empty queue is
+// not waited for: the committer stops.
+func (q *Queue) gatherLocked() {
+	if q.gather <= 0 || len(q.pending) == 0 || len(q.pending) >= q.expect || q.closed {
+		return
+	}
+	timer := time.NewTimer(q.gather)
+	defer timer.Stop()
+	for len(q.pending) < q.expect {
+		arrived := make(chan struct{})
+		q.arrived = arrived
+		q.mu.Unlock()
+		select {
+		case <-arrived:
+			q.mu.Lock()
+		case <-timer.C:
+			q.mu.Lock()
+			q.arrived = nil
+			return
+		}
 	}
 }
 
