@@ -28,6 +28,9 @@ type op struct {
 	// secret asks for the secret's metadata in the policy input, so a
 	// policy can decide by owner or tags.
 	secret bool
+	// authorizeFirst has a mutation of a secret authorized before its
+	// transaction instead of inside it (see mutate).
+	authorizeFirst bool
 	// request is the change a write asks for, shown to the policy.
 	request *policy.Request
 	// details are added to the audit entry's Details.

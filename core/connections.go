@@ -244,7 +244,7 @@ func (l *Local) bind(ctx context.Context, path string, spec *secret.Rotation) (s
 // that the spec it sets can bind: the connection exists and lets path, its
 // params and its roles use it.
 func (l *Local) checkSpec(ctx context.Context, path string, spec *secret.Rotation) error {
-	if spec == nil || (spec.Connection == "" && !spec.Legacy()) {
+	if !specChecked(spec) {
 		return nil
 	}
 	if err := spec.Validate(); err != nil {
@@ -252,6 +252,14 @@ func (l *Local) checkSpec(ctx context.Context, path string, spec *secret.Rotatio
 	}
 	_, _, err := l.bind(ctx, path, spec)
 	return err
+}
+
+// specChecked reports whether checkSpec has anything to check in spec. A
+// change that sets such a spec is authorized before its transaction: the
+// check reads the store, which it cannot do inside the change's
+// transaction, and must come after the policy's decision.
+func specChecked(spec *secret.Rotation) bool {
+	return spec != nil && (spec.Connection != "" || spec.Legacy())
 }
 
 func (l *Local) connectors() rotation.Registry {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/keyring"
@@ -96,21 +97,47 @@ func (l *Local) complete(ctx context.Context, e audit.Entry, opErr error) audit.
 	return e
 }
 
-// mutate authorizes o, then runs a store mutation whose audit entry is
-// appended, and the chain head recorded, in the store's transaction just
-// before it commits: the change commits only if its entry was written. A
-// denied or failed mutation, a failed commit included, is audited afterwards
-// under the same request id.
+// mutate runs a store mutation of a secret whose audit entry is appended,
+// and the chain head recorded, in the store's transaction just before it
+// commits: the change commits only if its entry was written. A denied or
+// failed mutation, a failed commit included, is audited afterwards under
+// the same request id.
+//
+// The policy decides inside the transaction (store.Call.Allow), on the
+// metadata the change commits over: no read of it beforehand (on etcd a
+// linearizable one per write), and no window in which its owner or tags
+// could change between the decision and the commit. A mutation that fails
+// before the policy saw the record (a value the store refuses, a record
+// that cannot be read) asks the policy the way authorize does, so that a
+// refused caller gets a denial, never an error that tells whether or how
+// the secret exists. An op with authorizeFirst is authorized before, as
+// other operations are.
 func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) error {
-	dec, err := l.authorize(ctx, o)
-	if err != nil {
-		return err
+	var d decision
+	var allow func(*secret.Metadata) error
+	if o.authorizeFirst {
+		dec, err := l.authorize(ctx, o)
+		if err != nil {
+			return err
+		}
+		d.set(dec, nil)
+	} else {
+		if err := validateOp(o); err != nil {
+			return l.deny(ctx, o, nil, err)
+		}
+		// Not in the transaction, where decide runs: it reads the store.
+		l.refreshPolicies(ctx)
+		allow = func(md *secret.Metadata) error {
+			dec, err := l.decide(ctx, o, md)
+			d.set(dec, err)
+			return err
+		}
 	}
 	reqID := audit.RequestID(ctx)
 	actor := l.subject(ctx).ID
-	call := store.Call{Actor: actor, Commit: func(tx store.Tx, ev store.Event) error {
+	call := store.Call{Actor: actor, Allow: allow, Commit: func(tx store.Tx, ev store.Event) error {
 		e := eventEntry(o.action, reqID, ev)
-		e.Decision = dec
+		e.Decision, _ = d.get()
 		if len(o.details) > 0 {
 			if e.Details == nil {
 				e.Details = map[string]string{}
@@ -129,13 +156,44 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 		pc.BeforeCommit("audit-sync", l.syncFor(tx))
 		return nil
 	}}
-	err = run(call)
+	err := run(call)
+	dec, refused := d.get()
+	switch {
+	case refused != nil:
+		return l.deny(ctx, o, dec, refused)
+	case dec == nil:
+		if dec, refused = l.authorize(ctx, o); refused != nil {
+			return refused
+		}
+	}
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
 		if aerr := l.record(ctx, audit.Entry{Action: o.action, Path: auditPath(o.path), RequestID: reqID, Decision: dec, Details: o.details}, err); aerr != nil {
 			return errors.Join(err, aerr)
 		}
 	}
 	return err
+}
+
+// decision is the policy's last decision on a mutation, taken in its
+// transaction: a batching backend may run the transaction on another
+// goroutine, more than once, and still run it after a caller that gave up
+// has stopped waiting.
+type decision struct {
+	mu      sync.Mutex
+	dec     *audit.Decision
+	refused error
+}
+
+func (d *decision) set(dec *audit.Decision, refused error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dec, d.refused = dec, refused
+}
+
+func (d *decision) get() (*audit.Decision, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dec, d.refused
 }
 
 // appendChange appends a change's entry and records it as the chain head

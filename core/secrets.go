@@ -18,6 +18,7 @@ func (l *Local) Put(ctx context.Context, path string, value secret.Value, opts s
 	o := op{action: ActionPut, perm: policy.ActionWrite, path: path, secret: true}
 	if opts.Metadata != nil {
 		o.request = &policy.Request{Metadata: opts.Metadata}
+		o.authorizeFirst = specChecked(opts.Metadata.Rotation)
 		if err := l.authorizeAlso(ctx, o, metadataPerms(*opts.Metadata)); err != nil {
 			return secret.VersionInfo{}, err
 		}
@@ -199,15 +200,16 @@ func (l *Local) Purge(ctx context.Context, path string) error {
 // UpdateMetadata implements passman.Service.
 func (l *Local) UpdateMetadata(ctx context.Context, path string, u secret.MetadataUpdate) (secret.Metadata, error) {
 	var m secret.Metadata
-	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}, details: rotationDetails(u.RotationStatus)}
+	o := op{action: ActionMeta, perm: policy.ActionWrite, path: path, secret: true, request: &policy.Request{Metadata: &u}, details: rotationDetails(u.RotationStatus), authorizeFirst: specChecked(u.Rotation)}
 	perms := metadataPerms(u)
 	o.perm = perms[0]
 	if err := l.authorizeAlso(ctx, o, perms[1:]); err != nil {
 		return secret.Metadata{}, err
 	}
 	err := l.mutate(ctx, o, func(c store.Call) error {
-		// After authorization: whether a connection exists and whom it
-		// allows is nobody else's business.
+		// After authorization (authorizeFirst when there is a spec to
+		// check): whether a connection exists and whom it allows is
+		// nobody else's business.
 		if err := l.checkSpec(ctx, path, u.Rotation); err != nil {
 			return err
 		}

@@ -30,6 +30,17 @@ type Call struct {
 	// once for one call with a batching backend, so it must keep its effects
 	// inside tx or defer them to the backend's pre-commit callbacks.
 	Commit func(tx Tx, ev Event) error
+	// Allow, when set, decides whether the change may happen, on the
+	// secret's metadata as the transaction read it (nil when the secret
+	// does not exist). Every mutation of a secret calls it right after
+	// loading the record, before any other check and before any write, so
+	// the decision is on the state the change commits over: a record
+	// changed by another writer in between fails the commit's compares and
+	// the function runs again, Allow included. Its error ends the call
+	// with nothing written. Like Commit it may run more than once for one
+	// call, so it must have no effects beyond what its caller captures,
+	// and must not modify md.
+	Allow func(md *secret.Metadata) error
 }
 
 // trackingTx records whether a transaction function wrote anything, so a
@@ -70,6 +81,29 @@ func (s *Store) mutate(ctx context.Context, c Call, fn func(tx Tx) (Event, error
 	return ev, opErr
 }
 
+// loadAllowed loads path's record and asks c.Allow about it. As with
+// loadRecord, a missing secret gives an empty record and an error wrapping
+// secret.ErrNotFound (Allow saw nil). A record that could not be read or
+// decoded is returned as an error without asking Allow: the caller then
+// asks its policy on its own, so that a refused caller learns nothing of
+// the record.
+func (s *Store) loadAllowed(tx Tx, c Call, path string) (*record, error) {
+	r, err := s.loadRecord(tx, path)
+	if r == nil {
+		return nil, err
+	}
+	if c.Allow != nil {
+		var md *secret.Metadata
+		if err == nil {
+			md = &r.Meta
+		}
+		if aerr := c.Allow(md); aerr != nil {
+			return nil, aerr
+		}
+	}
+	return r, err
+}
+
 // Put writes value as a new version of path.
 func (s *Store) Put(ctx context.Context, c Call, path string, value []byte, opts secret.PutOptions) (secret.VersionInfo, error) {
 	if err := secret.ValidatePath(path); err != nil {
@@ -104,7 +138,7 @@ func (s *Store) Put(ctx context.Context, c Call, path string, value []byte, opts
 	fp := s.det.Sum(value)
 	var info secret.VersionInfo
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		isNew := errors.Is(err, secret.ErrNotFound)
 		if err != nil && !isNew {
 			return Event{}, err
@@ -242,7 +276,7 @@ func (s *Store) Rollback(ctx context.Context, c Call, path string, version int) 
 	}
 	var info secret.VersionInfo
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		if err != nil {
 			return Event{}, err
 		}
@@ -339,7 +373,7 @@ func (s *Store) changeState(ctx context.Context, c Call, path string, versions [
 		return err
 	}
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		if err != nil {
 			return Event{}, err
 		}
@@ -383,7 +417,7 @@ func (s *Store) Purge(ctx context.Context, c Call, path string) error {
 		return err
 	}
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		if err != nil {
 			return Event{}, err
 		}
@@ -416,7 +450,7 @@ func (s *Store) SetStage(ctx context.Context, c Call, path string, stage secret.
 		return fmt.Errorf("%w: stage %s needs a version", secret.ErrInvalidArgument, stage)
 	}
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		if err != nil {
 			return Event{}, err
 		}
@@ -449,7 +483,7 @@ func (s *Store) UpdateMetadata(ctx context.Context, c Call, path string, u secre
 	}
 	var out secret.Metadata
 	_, err := s.mutate(ctx, c, func(tx Tx) (Event, error) {
-		r, err := s.loadRecord(tx, path)
+		r, err := s.loadAllowed(tx, c, path)
 		if errors.Is(err, secret.ErrNotFound) && u.Create {
 			r, err = &record{}, nil
 			r.Meta.CreatedAt, r.Meta.CreatedBy = s.now().UTC(), c.Actor

@@ -62,8 +62,18 @@ func (r *round) serve(rev int64, err error) {
 // revision and were asked again, for tests and benchmarks.
 var behind atomic.Int64
 
+// waits counts transactions that waited for a barrier round, for tests
+// and benchmarks.
+var waits atomic.Int64
+
+// BarrierWaits returns how many transactions in this process waited for a
+// barrier round: a linearizable read, as a View or a first read of an
+// Update makes, while a batch reads at the revision its server last saw.
+func BarrierWaits() int64 { return waits.Load() }
+
 // wait joins the next round and returns its revision.
 func (b *barrier) wait(ctx context.Context, issue func() (int64, error)) (int64, error) {
+	waits.Add(1)
 	b.mu.Lock()
 	if b.next == nil {
 		b.next = &round{done: make(chan struct{}), issue: issue}
