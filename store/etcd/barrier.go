@@ -198,14 +198,9 @@ func (d *DB) observe(rev int64) {
 	}
 }
 
-// barriers counts the rounds that went out as a request of their own, for
-// tests and benchmarks.
-var barriers atomic.Int64
-
 // issueBarrier is one round's request: a linearizable count of one key,
 // the cheapest request that goes through the leader's ReadIndex.
 func (d *DB) issueBarrier() (int64, error) {
-	barriers.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	resp, err := d.cli.Get(ctx, d.prefix+"m/store", clientv3.WithCountOnly())

@@ -65,14 +65,14 @@ func TestReadBatchIsLinearizable(t *testing.T) {
 	if _, ok := waitFor.waitFor(context.Background(), w.seen.Load()); !ok {
 		t.Fatal("the cache did not catch up with the writer")
 	}
-	b, hits := barriers.Load(), cacheHits.Load()
+	b, hits := waits.Load(), cacheHits.Load()
 	for i := range 20 {
 		if got := recordedRead(t, r, "s/k0", n+i); got == "" {
 			t.Fatal("s/k0 missing")
 		}
 	}
-	if got := barriers.Load() - b; got != 0 {
-		t.Errorf("20 reads from a current cache sent %d barrier requests, want 0", got)
+	if got := waits.Load() - b; got != 0 {
+		t.Errorf("20 reads from a current cache waited for %d barriers, want 0", got)
 	}
 	if got := cacheHits.Load() - hits; got < 20 {
 		t.Errorf("the cache answered %d of 20 reads", got)
