@@ -127,7 +127,15 @@ type clusterState struct {
 	repl   *replicatedLog
 	cancel context.CancelFunc
 	done   chan struct{}
+	// recordReads: a read commits with its audit entry (getRecorded),
+	// unless the deployment chose stale reads, which the member at hand
+	// answers without the quorum a commit needs.
+	recordReads bool
 }
+
+// staleReader is a backend that can serve reads from the member at hand
+// (store/etcd's with Config.StaleReads).
+type staleReader interface{ StaleReads() bool }
 
 // newReplicatedLog replicates alog into b as server id's chain; async
 // lets an append return before its replication (audit sync "write").
@@ -211,6 +219,8 @@ func (l *Local) startCluster(ctx context.Context, alog *audit.Log) (auditLog, er
 	} else {
 		close(cs.done)
 	}
+	sr, ok := l.db.(staleReader)
+	cs.recordReads = !ok || !sr.StaleReads()
 	l.cluster = cs
 	return r, nil
 }

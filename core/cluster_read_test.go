@@ -10,8 +10,11 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
+	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/policy"
 	"github.com/passman-dev/passman/secret"
+	"github.com/passman-dev/passman/store"
+	"github.com/passman-dev/passman/store/etcd"
 )
 
 // A read on a cluster commits with its audit entry. Reads on one server
@@ -88,5 +91,37 @@ func TestClusterReadsRecordedOnce(t *testing.T) {
 		if rep, err := l.VerifyAudit(ctx); err != nil || !rep.OK {
 			t.Fatalf("verify: %+v, %v", rep, err)
 		}
+	}
+}
+
+// A deployment that chose stale reads keeps them: its reads are answered
+// by the member at hand, without the commit a recorded read needs (so
+// without quorum), their entries replicated after (audit sync write).
+func TestClusterStaleReadsAreNotRecordedReads(t *testing.T) {
+	a, _, optsA, _ := twoServers(t)
+	ctx := context.Background()
+	if _, err := a.Put(ctx, "prod/db", secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []bool{false, true} {
+		cfg := etcd.Config{Endpoints: etcdtest.Shared(t).Endpoints(), Prefix: optsA.Backend.(*etcd.DB).Prefix(), ReadCache: store.ReadPrefixes(), StaleReads: stale}
+		b, err := etcd.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := optsA
+		opts.Backend, opts.ServerID, opts.Dir = b, fmt.Sprintf("stale-%v", stale), filepath.Join(t.TempDir(), "s")
+		l := open(t, opts)
+		before := etcd.ReadBatchCalls()
+		for range 5 {
+			if v, err := l.Get(ctx, "prod/db", secret.Selector{}); err != nil || string(v.Value.Reveal()) != "v" {
+				t.Fatalf("stale %v: get = %q, %v", stale, v.Value.Reveal(), err)
+			}
+		}
+		recorded := etcd.ReadBatchCalls() - before
+		if stale && recorded != 0 || !stale && recorded != 5 {
+			t.Errorf("stale reads %v: %d of 5 reads recorded in their commit", stale, recorded)
+		}
+		l.Close()
 	}
 }

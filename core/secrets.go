@@ -55,7 +55,7 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	}
 	var v secret.Versioned
 	var err error
-	if l.cluster != nil {
+	if l.cluster != nil && l.cluster.recordReads {
 		var committed bool
 		v, committed, err = l.getRecorded(ctx, o, sel, allow, &dec, &refused)
 		if committed || dec != nil {
@@ -83,12 +83,12 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	return v, nil
 }
 
-// getRecorded is Get on a cluster: the read and its audit entry commit
-// together (store.GetRecorded), which makes the read linearizable without
-// a round of its own, and concurrent reads share the commit. Every outcome
-// the policy saw is recorded there, a refusal included; committed reports
-// that it was. A read that did not commit is audited afterwards, as a
-// change that failed is.
+// getRecorded is Get on a cluster (unless it serves stale reads): the
+// read and its audit entry commit together (store.GetRecorded), which
+// makes the read linearizable without a round of its own, and concurrent
+// reads share the commit. Every outcome the policy saw is recorded there,
+// a refusal included; committed reports that it was. A read that did not
+// commit is audited afterwards, as a change that failed is.
 func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allow func(*secret.Metadata) error, dec **audit.Decision, refused *error) (secret.Versioned, bool, error) {
 	committed := false
 	// A caller that gives up must not stop its read being recorded.

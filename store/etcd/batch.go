@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/passman-dev/passman/store"
@@ -47,8 +48,16 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 // snapshot, the latest revision this server saw, which holds its own
 // writes the cache may not have yet.
 func (d *DB) ReadBatch(ctx context.Context, fn func(store.Tx) error) error {
+	readCalls.Add(1)
 	return d.group(ctx, &d.reads, fn)
 }
+
+// readCalls counts ReadBatch calls, for tests and benchmarks.
+var readCalls atomic.Int64
+
+// ReadBatchCalls returns how many reads in this process went through
+// ReadBatch.
+func ReadBatchCalls() int64 { return readCalls.Load() }
 
 func (d *DB) group(ctx context.Context, q *groupcommit.Queue, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {

@@ -225,6 +225,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return d, nil
 }
 
+// StaleReads reports whether reads are served by the member at hand
+// (Config.StaleReads).
+func (d *DB) StaleReads() bool { return d.cfg.StaleReads }
+
 // Client is the etcd client, for callers that also watch or elect.
 func (d *DB) Client() *clientv3.Client { return d.cli }
 
