@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -123,5 +124,34 @@ func TestClusterStaleReadsAreNotRecordedReads(t *testing.T) {
 			t.Errorf("stale reads %v: %d of 5 reads recorded in their commit", stale, recorded)
 		}
 		l.Close()
+	}
+}
+
+// A caller that gave up before its read was decided is not recorded as
+// refused by the policy: the read group decides without the caller.
+func TestClusterReadOfCallerThatLeftIsNotADenial(t *testing.T) {
+	a, b, _, optsB := twoServers(t)
+	ctx := context.Background()
+	if _, err := a.Put(ctx, "prod/x", secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The policy engine notices a cancelled context only now and then:
+	// enough callers make one refused for it all but certain, if any is.
+	for i := range 30 {
+		cctx, cancel := context.WithCancel(audit.WithRequestID(ctx, fmt.Sprintf("gave-up-%d", i)))
+		cancel()
+		// A path of its own: no decision cached for it.
+		if _, err := b.Get(cctx, fmt.Sprintf("prod/x%d", i), secret.Selector{}); errors.Is(err, secret.ErrPermissionDenied) {
+			t.Fatalf("a caller that left was refused: %v", err)
+		}
+	}
+	err := audit.Read(ctx, filepath.Join(optsB.Dir, core.AuditFile), audit.Filter{Action: core.ActionGet}, func(e audit.Entry) error {
+		if strings.HasPrefix(e.RequestID, "gave-up") && e.Outcome == audit.OutcomeDenied {
+			t.Errorf("the read of a caller that left is audited as denied: %+v", e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

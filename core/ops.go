@@ -127,8 +127,11 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 		}
 		// Not in the transaction, where decide runs: it reads the store.
 		l.refreshPolicies(ctx)
+		// The decision is the group commit's, which may go on after the
+		// caller gave up: a caller that left is not a policy's refusal.
+		dctx := context.WithoutCancel(ctx)
 		allow = func(md *secret.Metadata) error {
-			dec, err := l.decide(ctx, o, md)
+			dec, err := l.decide(dctx, o, md)
 			d.set(dec, err)
 			return err
 		}

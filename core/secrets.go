@@ -49,8 +49,11 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	// policy refuses.
 	var dec *audit.Decision
 	var refused error
+	// On a cluster the decision is the read group's, which goes on after
+	// the caller gave up: a caller that left is not a policy's refusal.
+	dctx := context.WithoutCancel(ctx)
 	allow := func(md *secret.Metadata) error {
-		dec, refused = l.decide(ctx, o, md)
+		dec, refused = l.decide(dctx, o, md)
 		return refused
 	}
 	var v secret.Versioned

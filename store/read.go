@@ -30,10 +30,18 @@ func (s *Store) readRecord(tx Tx, path string, decode func(string, []byte) (*rec
 		return &record{}, fmt.Errorf("%w: secret %s does not exist", secret.ErrNotFound, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, &readError{fmt.Errorf("read %s: %w", path, err)}
 	}
 	return decode(path, b)
 }
+
+// readError is a transaction's read that failed (the backend unreachable,
+// say): not an outcome of the operation but of its attempt, which a
+// recorded read runs again alone (GetRecorded).
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 func (s *Store) saveRecord(tx Tx, path string, r *record) error {
 	b, err := r.encode()
@@ -58,7 +66,7 @@ func (s *Store) openValue(tx Tx, path string, n int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: value of %s v%d is missing", secret.ErrCorrupt, path, n)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s v%d: %w", path, n, err)
+		return nil, &readError{fmt.Errorf("read %s v%d: %w", path, n, err)}
 	}
 	var sealed keyring.Sealed
 	if err := sealed.UnmarshalBinary(sb); err != nil {
@@ -132,6 +140,11 @@ func (s *Store) GetRecorded(ctx context.Context, path string, sel secret.Selecto
 		// A re-run (the shared commit conflicted) reads again.
 		out.Value.Wipe()
 		out, opErr = s.getIn(tx, path, sel, c.Allow)
+		if _, failed := errors.AsType[*readError](opErr); failed {
+			// This call's attempt failed, not the others' with it: a
+			// group runs it again alone.
+			return opErr
+		}
 		return c.Record(tx, out.Info, opErr)
 	}
 	// Waited for to the end even when ctx ends: run may still be running

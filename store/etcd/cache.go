@@ -280,8 +280,12 @@ func (c *readCache) get(full string, at int64) (readEntry, bool) {
 
 // cachedRev is ReadBatch's snapshot: the revision every read cache has
 // reached, so that they answer its reads; without a loaded cache it is
-// Batch's.
+// Batch's. A cache behind this server's own latest write to it is waited
+// for (its watch brings that write within milliseconds): a read that
+// follows a write on the same server would otherwise read before it, lose
+// its commit and run again.
 func (d *DB) cachedRev() int64 {
+	own := d.wroteCached.Load()
 	var rev int64
 	for _, c := range d.caches {
 		c.mu.RLock()
@@ -289,6 +293,11 @@ func (d *DB) cachedRev() int64 {
 		c.mu.RUnlock()
 		if !ready {
 			return d.seen.Load()
+		}
+		if r < own {
+			if at, ok := c.waitFor(context.Background(), own); ok {
+				r = at
+			}
 		}
 		if rev == 0 || r < rev {
 			rev = r
@@ -298,4 +307,22 @@ func (d *DB) cachedRev() int64 {
 		return d.seen.Load()
 	}
 	return rev
+}
+
+// noteCachedWrites records rev as the latest commit of this server that
+// wrote a key a read cache holds, if t wrote one.
+func (d *DB) noteCachedWrites(t *tx, rev int64) {
+	if len(d.caches) == 0 {
+		return
+	}
+	for _, k := range t.order {
+		if d.cacheFor(k) != nil {
+			for {
+				cur := d.wroteCached.Load()
+				if rev <= cur || d.wroteCached.CompareAndSwap(cur, rev) {
+					return
+				}
+			}
+		}
+	}
 }

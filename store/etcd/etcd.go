@@ -147,6 +147,9 @@ type DB struct {
 	barrier barrier
 	// seen is the latest revision a response named (see attemptBatch).
 	seen atomic.Int64
+	// wroteCached is the revision of this server's latest commit that
+	// wrote a cached key (see cachedRev).
+	wroteCached atomic.Int64
 
 	caches      []*readCache
 	stopCaches  context.CancelFunc
@@ -178,7 +181,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	d.batch.Init(maxBatch, func(calls []*groupcommit.Call) {
 		d.commitBatch(calls, groupKind{snapshot: d.seen.Load, concurrent: true})
 	})
-	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) { d.commitBatch(calls, groupKind{snapshot: d.cachedRev}) })
+	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) {
+		d.commitBatch(calls, groupKind{snapshot: d.cachedRev, reads: true})
+	})
 	d.batch.Gather(gatherWait)
 	d.reads.Gather(gatherWait)
 	// A sixteenth of the request is left for keys' framing, compares and
@@ -412,6 +417,9 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	}
 	d.observe(resp.Header.Revision)
 	d.finish(claimed, resp.Header.Revision, nil)
+	if resp.Succeeded {
+		d.noteCachedWrites(t, resp.Header.Revision)
+	}
 	return resp.Succeeded, nil
 }
 

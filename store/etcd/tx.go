@@ -45,6 +45,9 @@ type tx struct {
 	// unverified: rev was not read linearizably (a batch's snapshot), so
 	// the commit checks the reads even when there is nothing to write.
 	unverified bool
+	// blind: the commit compares nothing (a read group at a barrier's
+	// revision: see groupKind.reads).
+	blind bool
 	// uncertain: the commit's request failed after it was sent, so it
 	// may have been applied (see MayHaveCommitted).
 	uncertain bool
@@ -320,7 +323,7 @@ func (t *tx) noteRead(kv *mvccpb.KeyValue) {
 // the snapshot (a missing one still missing), and no key of a scanned range
 // was created or changed since.
 func (t *tx) compares() []clientv3.Cmp {
-	if t.rev == 0 {
+	if t.rev == 0 || t.blind {
 		return nil
 	}
 	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges))

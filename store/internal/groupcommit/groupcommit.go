@@ -21,6 +21,7 @@ var ErrSolo = errors.New("store: re-run batch call alone")
 type Call struct {
 	Fn   func(store.Tx) error
 	Done chan error // buffered, so the committer never blocks
+	q    *Queue     // the queue it was added to
 }
 
 // NewCall returns a Call for fn, ready to be added to a Queue.
@@ -35,9 +36,11 @@ type Queue struct {
 	commit func([]*Call)
 	// gather bounds how long the committer waits for expect calls (see
 	// Gather); expect is the last group's size plus the calls that queued
-	// while it committed.
+	// while it committed, counted when its callers were answered (queued,
+	// -1 before): a caller quick to come back is not counted twice.
 	gather time.Duration
 	expect int
+	queued int
 	// arrived, when set, is closed by the next Add.
 	arrived chan struct{}
 
@@ -75,6 +78,7 @@ func (q *Queue) Add(c *Call) bool {
 	if q.closed {
 		return false
 	}
+	c.q = q
 	q.pending = append(q.pending, c)
 	if q.arrived != nil && len(q.pending) >= q.expect {
 		close(q.arrived)
@@ -119,9 +123,15 @@ func (q *Queue) commitLoop() {
 	defer q.wg.Done()
 	for calls := q.take(); calls != nil; calls = q.take() {
 		n := len(calls)
+		q.mu.Lock()
+		q.queued = -1
+		q.mu.Unlock()
 		q.commit(calls)
 		q.mu.Lock()
-		q.expect = min(n+len(q.pending), q.max)
+		if q.queued < 0 {
+			q.queued = len(q.pending)
+		}
+		q.expect = min(n+q.queued, q.max)
 		q.mu.Unlock()
 	}
 }
@@ -186,6 +196,12 @@ func Drop(calls []*Call, i int) []*Call {
 
 // Finish sends err to every call of a group.
 func Finish(calls []*Call, err error) {
+	if len(calls) > 0 && calls[0].q != nil {
+		q := calls[0].q
+		q.mu.Lock()
+		q.queued = len(q.pending)
+		q.mu.Unlock()
+	}
 	for _, c := range calls {
 		c.Done <- err
 	}

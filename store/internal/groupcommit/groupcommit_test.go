@@ -101,3 +101,29 @@ func TestGatherDoesNotWaitForNobody(t *testing.T) {
 	}
 	q.Close()
 }
+
+// A caller that comes back as soon as it is answered, before the
+// committer looks at the queue again, is not counted twice: a lone caller
+// never waits for a second one.
+func TestGatherCountsReturningCallerOnce(t *testing.T) {
+	const rounds, gather = 200, 20 * time.Millisecond
+	q := &Queue{}
+	q.Init(64, func(calls []*Call) { time.Sleep(100 * time.Microsecond); Finish(calls, nil) })
+	q.Gather(gather)
+	slow := 0
+	for range rounds {
+		start := time.Now()
+		c := NewCall(func(store.Tx) error { return nil })
+		if !q.Add(c) {
+			t.Fatal("queue closed")
+		}
+		<-c.Done
+		if time.Since(start) > gather/2 {
+			slow++
+		}
+	}
+	q.Close()
+	if slow > 0 {
+		t.Errorf("%d of %d calls of a lone caller waited for nobody", slow, rounds)
+	}
+}
