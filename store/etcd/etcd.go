@@ -116,7 +116,9 @@ type Config struct {
 	// it linearizable: a read may then miss writes acknowledged a moment
 	// before (by any server), in exchange for a lower read latency and
 	// less load on the leader. Updates are never stale: their commit
-	// compares revisions on the leader.
+	// compares revisions on the leader. A server that serves stale reads
+	// also keeps its secret reads out of ReadBatch (core), so that they
+	// need no quorum.
 	StaleReads bool
 	// ReadCache names key prefixes whose point reads a server answers
 	// from a copy in memory kept current by a watch (cache.go), without
