@@ -9,26 +9,13 @@ import (
 
 	"github.com/passman-dev/passman/audit"
 	"github.com/passman-dev/passman/core"
-	"github.com/passman-dev/passman/internal/etcdtest"
-	"github.com/passman-dev/passman/keyring"
 	"github.com/passman-dev/passman/secret"
 )
 
 // clusterBenchOpts initialises a store in the shared etcd cluster and
 // returns the options of its server "a" with the audit sync mode given.
 func clusterBenchOpts(b *testing.B, sync audit.SyncMode) core.Options {
-	kr, err := keyring.New(time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	prefix := etcdtest.Prefix(b.Name())
-	opts := clusterOpts(b, prefix, "a", kr)
-	if _, err := core.Init(context.Background(), opts); err != nil {
-		b.Fatal(err)
-	}
-	dir := opts.Dir
-	opts = clusterOpts(b, prefix, "a", kr)
-	opts.Dir = dir
+	opts, _, _ := initCluster(b)
 	opts.AuditSync = sync
 	return opts
 }

@@ -39,14 +39,16 @@ func clusterOpts(t testing.TB, prefix, id string, kr *keyring.Keyring) core.Opti
 	return core.Options{Dir: filepath.Join(t.TempDir(), id), Keyring: kr, Actor: "alice", AuditSync: audit.SyncWrite, Backend: b, ServerID: id}
 }
 
-// twoServers initialises a store in etcd and opens it as servers a and b.
-func twoServers(t *testing.T) (a, b *core.Local, optsA, optsB core.Options) {
+// initCluster initialises a store in the shared etcd cluster and returns
+// the options that open it as server "a" (a backend of its own, not yet
+// opened), and the prefix and keyring that open more servers of it.
+func initCluster(t testing.TB) (optsA core.Options, prefix string, kr *keyring.Keyring) {
 	t.Helper()
 	kr, err := keyring.New(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := etcdtest.Prefix(t.Name())
+	prefix = etcdtest.Prefix(t.Name())
 	optsA = clusterOpts(t, prefix, "a", kr)
 	if _, err := core.Init(context.Background(), optsA); err != nil {
 		t.Fatal(err)
@@ -55,6 +57,13 @@ func twoServers(t *testing.T) (a, b *core.Local, optsA, optsB core.Options) {
 	dir := optsA.Dir
 	optsA = clusterOpts(t, prefix, "a", kr)
 	optsA.Dir = dir
+	return optsA, prefix, kr
+}
+
+// twoServers initialises a store in etcd and opens it as servers a and b.
+func twoServers(t *testing.T) (a, b *core.Local, optsA, optsB core.Options) {
+	t.Helper()
+	optsA, prefix, kr := initCluster(t)
 	optsB = clusterOpts(t, prefix, "b", kr)
 	a, b = open(t, optsA), open(t, optsB)
 	t.Cleanup(func() { a.Close(); b.Close() })

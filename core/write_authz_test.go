@@ -20,26 +20,6 @@ import (
 	"github.com/passman-dev/passman/store/etcd"
 )
 
-// oneServer initialises a store in etcd and returns the options that open
-// it as server a (a backend of its own, not yet opened).
-func oneServer(t *testing.T) core.Options {
-	t.Helper()
-	kr, err := keyring.New(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := etcdtest.Prefix(t.Name())
-	opts := clusterOpts(t, prefix, "a", kr)
-	if _, err := core.Init(context.Background(), opts); err != nil {
-		t.Fatal(err)
-	}
-	// Init closed the backend with its Local: open another.
-	dir := opts.Dir
-	opts = clusterOpts(t, prefix, "a", kr)
-	opts.Dir = dir
-	return opts
-}
-
 // TestRefusedWriteLearnsNothing: a caller the policy refuses gets the same
 // denial whether the secret exists or not and whether or not the store
 // would have refused the value (empty, too large), on both backends; each
@@ -48,7 +28,7 @@ func oneServer(t *testing.T) core.Options {
 func TestRefusedWriteLearnsNothing(t *testing.T) {
 	backends := map[string]func(t *testing.T) core.Options{
 		"bbolt": func(t *testing.T) core.Options { return initStore(t, audit.SyncWrite) },
-		"etcd":  oneServer,
+		"etcd":  func(t *testing.T) core.Options { opts, _, _ := initCluster(t); return opts },
 	}
 	cases := []struct {
 		name    string
@@ -296,7 +276,7 @@ func TestWriteDecidedOnMetadataItCommitsOver(t *testing.T) {
 // server last saw, instead of a linearizable read (a barrier round) of its
 // own before it. Sequential writes to one server wait for no barrier.
 func TestWritesWaitForNoBarrier(t *testing.T) {
-	opts := oneServer(t)
+	opts, _, _ := initCluster(t)
 	l := open(t, opts)
 	defer l.Close()
 	ctx := context.Background()
