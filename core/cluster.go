@@ -591,10 +591,13 @@ func (r *replicatedLog) resolve(tx store.Tx, res *audit.Reservation, committed b
 	_ = r.Log.Sync()
 }
 
-// putLines puts entries, encoded as lines, into tx as replicated entries.
+// putLines puts reserved entries, encoded as lines, into tx as replicated
+// entries.
 func (r *replicatedLog) putLines(tx store.Tx, entries []audit.Entry, lines [][]byte) error {
 	for i := range entries {
-		if err := store.PutMeta(tx, replicaName(r.id, entries[i].Seq), lines[i]); err != nil {
+		// Created, not put: a sealed entry is new to the store, and saying
+		// so lets a commit whose answer was lost be sent again safely.
+		if err := store.CreateMeta(tx, replicaName(r.id, entries[i].Seq), lines[i]); err != nil {
 			return err
 		}
 	}

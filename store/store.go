@@ -279,6 +279,23 @@ func PutMeta(tx Tx, name string, value []byte) error {
 	return tx.Put([]byte(prefixMeta+name), value)
 }
 
+// creator is a transaction that can write a key on the condition that it
+// does not exist when the transaction commits (store/etcd's).
+type creator interface {
+	Create(key, value []byte) error
+}
+
+// CreateMeta is PutMeta of a name that must not exist yet (a new audit
+// entry): on a backend that can check it at commit, a commit whose outcome
+// was lost may then be sent again without the risk of applying twice.
+// Elsewhere it is PutMeta.
+func CreateMeta(tx Tx, name string, value []byte) error {
+	if c, ok := tx.(creator); ok {
+		return c.Create([]byte(prefixMeta+name), value)
+	}
+	return PutMeta(tx, name, value)
+}
+
 // MetaTx reads caller-owned metadata inside tx; a missing name returns nil,
 // nil. The slice is valid until tx ends.
 func MetaTx(tx Tx, name string) ([]byte, error) {

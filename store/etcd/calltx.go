@@ -39,6 +39,7 @@ func (c *callTx) cur() *tx {
 
 func (c *callTx) Get(key []byte) ([]byte, error) { return c.cur().Get(key) }
 func (c *callTx) Put(key, value []byte) error    { return c.cur().Put(key, value) }
+func (c *callTx) Create(key, value []byte) error { return c.cur().Create(key, value) }
 func (c *callTx) Delete(key []byte) error        { return c.cur().Delete(key) }
 func (c *callTx) Scan(prefix, start []byte, fn func(key, value []byte) (bool, error)) error {
 	return c.cur().Scan(prefix, start, fn)
@@ -108,6 +109,9 @@ func (t *tx) absorb(o *tx) {
 	t.ranges = append(t.ranges, o.ranges...)
 	for _, k := range o.order {
 		t.buffer(k, o.writes[k])
+	}
+	for k := range o.creates {
+		t.markCreate(k)
 	}
 	for _, h := range o.beforeCommit {
 		t.BeforeCommit(h.key, h.fn)

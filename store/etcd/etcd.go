@@ -46,6 +46,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -408,7 +409,12 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	} else {
 		ops = append(ops, d.linearRead())
 	}
-	resp, err := d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	var resp *clientv3.TxnResponse
+	if len(t.creates) > 0 {
+		resp, err = d.sendAgain(ctx, t, cmps, ops)
+	} else {
+		resp, err = d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	}
 	if writes {
 		d.barrier.committed()
 	}
@@ -424,6 +430,80 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	}
 	return resp.Succeeded, nil
 }
+
+// resendAfter is how long a commit that creates a key waits for its
+// answer before it is sent again (sendAgain).
+const resendAfter = 2 * time.Second
+
+// sendAgain commits a Txn that creates a key, sending it again, identical,
+// while its answer is lost: a member that forwarded it to a leader that
+// died, a leader that lost its lead, a connection cut. Neither attempt
+// can apply twice: the first to apply creates the key, and every other
+// then fails its compares. An attempt sent again that fails them asks for
+// that key: if it holds the transaction's value, an earlier attempt
+// applied, and the commit succeeded. Without this a write sent just after
+// the etcd leader died would fail after etcd's request timeout (7 s by
+// default) with an outcome nobody knows; with it, it is answered once the
+// cluster has a leader again.
+func (d *DB) sendAgain(ctx context.Context, t *tx, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	for again := false; ; again = true {
+		actx, cancel := context.WithTimeout(ctx, resendAfter)
+		resp, err := d.cli.Txn(actx).If(cmps...).Then(ops...).Commit()
+		cancel()
+		switch {
+		case err == nil && (resp.Succeeded || !again):
+			return resp, nil
+		case err == nil:
+			return d.appliedBefore(ctx, t, resp)
+		case ctx.Err() != nil || !lost(err):
+			return nil, err
+		}
+		resent.Add(1)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// appliedBefore tells, after an attempt sent again failed its compares,
+// whether an earlier attempt applied: then the key it creates holds its
+// value, and the commit succeeded.
+func (d *DB) appliedBefore(ctx context.Context, t *tx, failed *clientv3.TxnResponse) (*clientv3.TxnResponse, error) {
+	for k := range t.creates {
+		g, err := d.cli.Get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if len(g.Kvs) == 1 && bytes.Equal(g.Kvs[0].Value, t.writes[k].val) {
+			return &clientv3.TxnResponse{Header: g.Header, Succeeded: true}, nil
+		}
+		break
+	}
+	return failed, nil
+}
+
+// lost reports whether a commit's error leaves its outcome unknown but
+// the request worth sending again: a timeout, a leader lost or changing,
+// a member unavailable. A refusal (too large, not permitted) is final.
+func lost(err error) bool {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrNoLeader),
+		errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrTimeoutWaitAppliedIndex):
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// resent counts commits sent again (sendAgain), for tests.
+var resent atomic.Int64
 
 // linearRead is the op that makes a Txn which writes nothing
 // linearizable. etcd answers a Txn whose ops are all ranges from the member

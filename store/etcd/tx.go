@@ -35,6 +35,9 @@ type tx struct {
 	// sorted, for Scans that must see them.
 	writes map[string]write
 	order  []string
+	// creates are the written keys that must not exist at commit
+	// (Create); a commit with one may be sent again (sendAgain).
+	creates map[string]bool
 
 	beforeCommit []hook
 	afterCommit  []func(committed bool)
@@ -210,6 +213,23 @@ func (t *tx) Put(key, value []byte) error {
 	return nil
 }
 
+// Create buffers a write of key on the condition that key does not exist
+// when the transaction commits (checked by its compares).
+func (t *tx) Create(key, value []byte) error {
+	if err := t.Put(key, value); err != nil {
+		return err
+	}
+	t.markCreate(t.d.prefix + string(key))
+	return nil
+}
+
+func (t *tx) markCreate(full string) {
+	if t.creates == nil {
+		t.creates = map[string]bool{}
+	}
+	t.creates[full] = true
+}
+
 // Delete buffers the removal of key.
 func (t *tx) Delete(key []byte) error {
 	if t.done {
@@ -320,13 +340,17 @@ func (t *tx) noteRead(kv *mvccpb.KeyValue) {
 }
 
 // compares are the commit's conditions: every key read is as it was at
-// the snapshot (a missing one still missing), and no key of a scanned range
-// was created or changed since.
+// the snapshot (a missing one still missing), no key of a scanned range
+// was created or changed since, and no key Create writes exists (the last
+// also in a blind commit).
 func (t *tx) compares() []clientv3.Cmp {
-	if t.rev == 0 || t.blind {
-		return nil
+	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges)+len(t.creates))
+	for k := range t.creates {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 	}
-	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges))
+	if t.rev == 0 || t.blind {
+		return cmps
+	}
 	for k, e := range t.reads {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", e.modRev))
 	}
