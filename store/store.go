@@ -279,16 +279,17 @@ func PutMeta(tx Tx, name string, value []byte) error {
 	return tx.Put([]byte(prefixMeta+name), value)
 }
 
-// creator is a transaction that can write a key on the condition that it
-// does not exist when the transaction commits (store/etcd's).
+// creator is a transaction that can write a key new to the store, which
+// its commit may check (store/etcd's).
 type creator interface {
 	Create(key, value []byte) error
 }
 
-// CreateMeta is PutMeta of a name that must not exist yet (a new audit
-// entry): on a backend that can check it at commit, a commit whose outcome
-// was lost may then be sent again without the risk of applying twice.
-// Elsewhere it is PutMeta.
+// CreateMeta is PutMeta of a name new to the store (a new audit entry): a
+// backend that can check at commit that it does not exist yet (store/etcd
+// checks one such name per transaction) may then send a commit whose
+// answer was lost again without the risk of applying it twice. Elsewhere
+// it is PutMeta.
 func CreateMeta(tx Tx, name string, value []byte) error {
 	if c, ok := tx.(creator); ok {
 		return c.Create([]byte(prefixMeta+name), value)

@@ -437,10 +437,10 @@ const resendAfter = 2 * time.Second
 
 // sendAgain commits a Txn that creates a key, sending it again, identical,
 // while its answer is lost: a member that forwarded it to a leader that
-// died, a leader that lost its lead, a connection cut. Neither attempt
-// can apply twice: the first to apply creates the key, and every other
+// died, a leader that lost its lead, a connection cut. No two attempts
+// can both apply: the first to apply creates the marker, and every other
 // then fails its compares. An attempt sent again that fails them asks for
-// that key: if it holds the transaction's value, an earlier attempt
+// the marker: if it holds the transaction's value, an earlier attempt
 // applied, and the commit succeeded. Without this a write sent just after
 // the etcd leader died would fail after etcd's request timeout (7 s by
 // default) with an outcome nobody knows; with it, it is answered once the
@@ -468,18 +468,16 @@ func (d *DB) sendAgain(ctx context.Context, t *tx, cmps []clientv3.Cmp, ops []cl
 }
 
 // appliedBefore tells, after an attempt sent again failed its compares,
-// whether an earlier attempt applied: then the key it creates holds its
-// value, and the commit succeeded.
+// whether an earlier attempt applied: then its marker holds its value,
+// and the commit succeeded.
 func (d *DB) appliedBefore(ctx context.Context, t *tx, failed *clientv3.TxnResponse) (*clientv3.TxnResponse, error) {
-	for k := range t.creates {
-		g, err := d.cli.Get(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		if len(g.Kvs) == 1 && bytes.Equal(g.Kvs[0].Value, t.writes[k].val) {
-			return &clientv3.TxnResponse{Header: g.Header, Succeeded: true}, nil
-		}
-		break
+	k := t.marker()
+	g, err := d.cli.Get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if len(g.Kvs) == 1 && bytes.Equal(g.Kvs[0].Value, t.writes[k].val) {
+		return &clientv3.TxnResponse{Header: g.Header, Succeeded: true}, nil
 	}
 	return failed, nil
 }

@@ -35,8 +35,8 @@ type tx struct {
 	// sorted, for Scans that must see them.
 	writes map[string]write
 	order  []string
-	// creates are the written keys that must not exist at commit
-	// (Create); a commit with one may be sent again (sendAgain).
+	// creates are the keys Create wrote, new to the store; a commit with
+	// one may be sent again (sendAgain).
 	creates map[string]bool
 
 	beforeCommit []hook
@@ -213,14 +213,28 @@ func (t *tx) Put(key, value []byte) error {
 	return nil
 }
 
-// Create buffers a write of key on the condition that key does not exist
-// when the transaction commits (checked by its compares).
+// Create buffers a write of key, new to the store: the commit checks that
+// one such key (the marker) does not exist yet, which makes it safe to send
+// again (sendAgain).
 func (t *tx) Create(key, value []byte) error {
 	if err := t.Put(key, value); err != nil {
 		return err
 	}
 	t.markCreate(t.d.prefix + string(key))
 	return nil
+}
+
+// marker is the created key the commit checks, "" without one: one is
+// enough to tell whether the transaction applied (sendAgain), and each
+// compare costs every member a lookup.
+func (t *tx) marker() string {
+	m := ""
+	for k := range t.creates {
+		if m == "" || k < m {
+			m = k
+		}
+	}
+	return m
 }
 
 func (t *tx) markCreate(full string) {
@@ -341,11 +355,11 @@ func (t *tx) noteRead(kv *mvccpb.KeyValue) {
 
 // compares are the commit's conditions: every key read is as it was at
 // the snapshot (a missing one still missing), no key of a scanned range
-// was created or changed since, and no key Create writes exists (the last
-// also in a blind commit).
+// was created or changed since, and the marker does not exist yet (also in
+// a blind commit).
 func (t *tx) compares() []clientv3.Cmp {
-	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges)+len(t.creates))
-	for k := range t.creates {
+	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges)+1)
+	if k := t.marker(); k != "" {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 	}
 	if t.rev == 0 || t.blind {
