@@ -93,15 +93,23 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 // a refusal included; committed reports that it was. A read that did not
 // commit is audited afterwards, as a change that failed is.
 func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allow func(*secret.Metadata) error, dec **audit.Decision, refused *error) (secret.Versioned, bool, error) {
-	committed := false
+	committed, asked := false, false
 	// A caller that gives up must not stop its read being recorded.
 	actx := context.WithoutCancel(ctx)
-	v, err := l.st.GetRecorded(ctx, o.path, sel, store.ReadCall{Allow: allow, Record: func(tx store.Tx, info secret.VersionInfo, opErr error) error {
+	ask := func(md *secret.Metadata) error {
+		asked = true
+		return allow(md)
+	}
+	v, err := l.st.GetRecorded(ctx, o.path, sel, store.ReadCall{Allow: ask, Record: func(tx store.Tx, info secret.VersionInfo, opErr error) error {
+		// Each attempt (a group that lost runs again) stands alone: a
+		// decision of an earlier one does not speak for this one.
 		committed = false
-		if *dec == nil {
+		if !asked {
 			// Nothing the policy saw: Get asks it afterwards.
+			*dec, *refused = nil, nil
 			return nil
 		}
+		asked = false
 		e := getEntry(o.path, sel, info, *dec)
 		if *refused != nil {
 			e = denialEntry(o, *dec)
