@@ -78,7 +78,7 @@ func (d *DB) group(ctx context.Context, q *groupcommit.Queue, fn func(store.Tx) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return d.Update(ctx, fn)
+	return d.update(ctx, fn, q == &d.reads)
 }
 
 // groupKind is how a group's transaction runs: Batch's or ReadBatch's.

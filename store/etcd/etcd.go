@@ -294,6 +294,14 @@ func (d *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 // (so fn must keep its effects inside tx). fn's error is returned
 // unchanged; nothing is written then.
 func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return d.update(ctx, fn, false)
+}
+
+// update is Update; blind commits without comparing what fn read, for a
+// ReadBatch call run alone: its first read is linearizable, so its reads
+// are by themselves (see groupKind.reads), and a key rewritten without
+// pause cannot make it lose again and again.
+func (d *DB) update(ctx context.Context, fn func(store.Tx) error, blind bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -303,6 +311,7 @@ func (d *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	defer d.inflight.Done()
 	return d.retry(ctx, func() (bool, error) {
 		t := d.newTx(ctx, true)
+		t.blind = blind
 		defer t.end()
 		if err := fn(t); err != nil {
 			return false, &fnError{err}
