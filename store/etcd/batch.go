@@ -44,7 +44,9 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 // the commit's compares check every key read, so the group commits only
 // if what it read is still current, and its commit, a write through the
 // leader, is the reads' linearization point. A group that loses runs again
-// at a linearizable revision, as Batch's does. Writes keep Batch's
+// at once at a linearizable revision, and then commits without comparing
+// what it read (groupKind.reads): fn must write only keys that no other
+// transaction writes, its caller's own records. Writes keep Batch's
 // snapshot, the latest revision this server saw, which holds its own
 // writes the cache may not have yet.
 func (d *DB) ReadBatch(ctx context.Context, fn func(store.Tx) error) error {
@@ -129,11 +131,11 @@ func (d *DB) commitBatch(calls []*groupcommit.Call, k groupKind) {
 // attemptBatch runs calls in one transaction and commits it. Its snapshot
 // costs no round trip: for Batch the latest revision this server has seen,
 // which holds every write of its own, for ReadBatch the read cache's. A
-// write it does not hold yet fails the commit's compares and the batch runs
-// again (fresh) at a linearizable revision. A call whose function fails is dropped and
-// re-run alone by Update, at a linearizable revision, so no caller is
-// answered from a stale snapshot; and a batch that writes nothing still
-// has its reads checked (commit).
+// write it does not hold yet fails the commit's compares and the batch
+// runs again (fresh) at a linearizable revision. A call whose function
+// fails is dropped and re-run alone (update), at a linearizable revision,
+// so no caller is answered from a stale snapshot; and a batch that writes
+// nothing still has its reads checked (commit).
 func (d *DB) attemptBatch(calls []*groupcommit.Call, fresh bool, k groupKind) (ok bool, failed int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
