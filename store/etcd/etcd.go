@@ -491,15 +491,17 @@ func (d *DB) appliedBefore(ctx context.Context, t *tx, failed *clientv3.TxnRespo
 	return failed, nil
 }
 
-// lost reports whether a commit's error leaves its outcome unknown but
+// lost reports whether a commit's error leaves its outcome unknown, or
 // the request worth sending again: a timeout, a leader lost or changing,
-// a member unavailable. A refusal (too large, not permitted) is final.
+// a member unavailable or too far behind in applying. A refusal (too
+// large, not permitted) is final.
 func lost(err error) bool {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, rpctypes.ErrTimeout), errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail),
 		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost), errors.Is(err, rpctypes.ErrNoLeader),
-		errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrTimeoutWaitAppliedIndex):
+		errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrTimeoutWaitAppliedIndex),
+		errors.Is(err, rpctypes.ErrTooManyRequests):
 		return true
 	}
 	switch status.Code(err) {
