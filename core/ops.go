@@ -127,14 +127,7 @@ func (l *Local) mutate(ctx context.Context, o op, run func(store.Call) error) er
 		}
 		// Not in the transaction, where decide runs: it reads the store.
 		l.refreshPolicies(ctx)
-		// The decision is the group commit's, which may go on after the
-		// caller gave up: a caller that left is not a policy's refusal.
-		dctx := context.WithoutCancel(ctx)
-		allow = func(md *secret.Metadata) error {
-			dec, err := l.decide(dctx, o, md)
-			d.set(dec, err)
-			return err
-		}
+		allow = l.allowInto(ctx, o, &d)
 	}
 	reqID := audit.RequestID(ctx)
 	actor := l.subject(ctx).ID
@@ -197,6 +190,19 @@ func (d *decision) get() (*audit.Decision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.dec, d.refused
+}
+
+// allowInto is the Allow of o's store call: the policy decides on the
+// record the transaction read, and d keeps the decision. It decides
+// without the caller's cancellation: a group commit may go on after the
+// caller gave up, and a caller that left is not a policy's refusal.
+func (l *Local) allowInto(ctx context.Context, o op, d *decision) func(*secret.Metadata) error {
+	ctx = context.WithoutCancel(ctx)
+	return func(md *secret.Metadata) error {
+		dec, err := l.decide(ctx, o, md)
+		d.set(dec, err)
+		return err
+	}
 }
 
 // appendChange appends a change's entry and records it as the chain head

@@ -47,34 +47,28 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 	// The policy decides inside the read, on the record the read uses: one
 	// transaction, one decode, and no value is decrypted for a caller the
 	// policy refuses.
-	var dec *audit.Decision
-	var refused error
-	// On a cluster the decision is the read group's, which goes on after
-	// the caller gave up: a caller that left is not a policy's refusal.
-	dctx := context.WithoutCancel(ctx)
-	allow := func(md *secret.Metadata) error {
-		dec, refused = l.decide(dctx, o, md)
-		return refused
-	}
+	var d decision
 	var v secret.Versioned
 	var err error
 	if l.cluster != nil && l.cluster.recordReads {
 		var committed bool
-		v, committed, err = l.getRecorded(ctx, o, sel, allow, &dec, &refused)
-		if committed || dec != nil {
+		v, committed, err = l.getRecorded(ctx, o, sel, &d)
+		if dec, _ := d.get(); committed || dec != nil {
 			return v, err
 		}
 	} else {
-		v, err = l.st.GetIf(ctx, path, sel, allow)
-		if refused != nil {
+		v, err = l.st.GetIf(ctx, path, sel, l.allowInto(ctx, o, &d))
+		if dec, refused := d.get(); refused != nil {
 			return secret.Versioned{Path: path}, l.deny(ctx, o, dec, refused)
 		}
 	}
+	dec, _ := d.get()
 	if dec == nil {
 		// The read failed before the policy saw the record (a bad
 		// selector, a record that does not decode whole). Ask the policy
 		// the way authorize does, so that a refused caller gets a denial,
 		// never an error that tells whether or how the secret exists.
+		var refused error
 		if dec, refused = l.authorize(ctx, o); refused != nil {
 			return secret.Versioned{Path: path}, refused
 		}
@@ -91,11 +85,13 @@ func (l *Local) Get(ctx context.Context, path string, sel secret.Selector) (secr
 // makes the read linearizable without a round of its own, and concurrent
 // reads share the commit. Every outcome the policy saw is recorded there,
 // a refusal included; committed reports that it was. A read that did not
-// commit is audited afterwards, as a change that failed is.
-func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allow func(*secret.Metadata) error, dec **audit.Decision, refused *error) (secret.Versioned, bool, error) {
+// commit is audited afterwards, as a change that failed is. d holds the
+// decision of the last attempt, none if it did not reach the policy.
+func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, d *decision) (secret.Versioned, bool, error) {
 	committed, asked := false, false
 	// A caller that gives up must not stop its read being recorded.
 	actx := context.WithoutCancel(ctx)
+	allow := l.allowInto(ctx, o, d)
 	ask := func(md *secret.Metadata) error {
 		asked = true
 		return allow(md)
@@ -106,13 +102,14 @@ func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allo
 		committed = false
 		if !asked {
 			// Nothing the policy saw: Get asks it afterwards.
-			*dec, *refused = nil, nil
+			d.set(nil, nil)
 			return nil
 		}
 		asked = false
-		e := getEntry(o.path, sel, info, *dec)
-		if *refused != nil {
-			e = denialEntry(o, *dec)
+		dec, refused := d.get()
+		e := getEntry(o.path, sel, info, dec)
+		if refused != nil {
+			e = denialEntry(o, dec)
 		}
 		pc, ok := tx.(preCommitter)
 		ac, ok2 := tx.(afterCommitter)
@@ -127,11 +124,12 @@ func (l *Local) getRecorded(ctx context.Context, o op, sel secret.Selector, allo
 		ac.AfterCommit(func(ok bool) { committed = ok })
 		return nil
 	}})
-	if committed || *dec == nil {
+	dec, _ := d.get()
+	if committed || dec == nil {
 		return v, committed, err
 	}
 	if err != nil && !errors.Is(err, secret.ErrAudit) {
-		if aerr := l.record(ctx, getEntry(o.path, sel, secret.VersionInfo{}, *dec), err); aerr != nil {
+		if aerr := l.record(ctx, getEntry(o.path, sel, secret.VersionInfo{}, dec), err); aerr != nil {
 			err = errors.Join(err, aerr)
 		}
 	}
