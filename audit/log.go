@@ -249,6 +249,18 @@ func (l *Log) Sync() error {
 	return l.flush(seq, true)
 }
 
+// Flush writes every entry appended so far to the file, without the fsync
+// Sync adds: they survive a crash of the process, not yet one of the
+// machine, and do not yet count in Head in SyncFsync mode. It is for a
+// caller that holds the entries durably elsewhere (a cluster's store) and
+// syncs later. A failed write leaves the Log failed, as in Append.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	seq := l.head.Seq
+	l.mu.Unlock()
+	return l.flush(seq, false)
+}
+
 // flush returns once entry seq is written and, with fsync in SyncFsync
 // mode, durable. One appender at a time leads a flush: it writes every line
 // sealed so far in one write(2) and fsyncs once, while the lines of others

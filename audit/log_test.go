@@ -394,6 +394,54 @@ func TestAppendDeferredThenSync(t *testing.T) {
 	}
 }
 
+// Flush writes committed reserved entries for a caller that holds them
+// durably elsewhere: readable in the file at once, counted in Head only
+// once synced.
+func TestFlushWritesWithoutSync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(ctx, path, Options{Sync: SyncFsync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	res, err := l.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := res.Seal(Entry{Action: "a", Actor: "x", RequestID: "r", Outcome: OutcomeSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := res.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		if err := Read(ctx, path, Filter{}, func(Entry) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("before Flush the file holds %d entries, want 0", n)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, h := count(), l.Head().Seq; n != 2 || h != 0 {
+		t.Fatalf("after Flush: %d entries in the file, head %d; want 2, 0", n, h)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if h := l.Head().Seq; h != 2 {
+		t.Fatalf("after Sync: head %d, want 2", h)
+	}
+}
+
 func TestDecisionRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

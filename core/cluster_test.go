@@ -434,6 +434,42 @@ func TestClusterConflictRetryAuditsOnce(t *testing.T) {
 	}
 }
 
+// A committed request's entry is durable in the store before the answer;
+// the local file has it at once and fsyncs it soon after, with no request
+// to carry the fsync.
+func TestClusterLocalLogSyncsSoonAfter(t *testing.T) {
+	optsA, _, _ := initCluster(t)
+	optsA.AuditSync = audit.SyncFsync
+	a := open(t, optsA)
+	t.Cleanup(func() { a.Close() })
+	ctx := context.Background()
+	for _, p := range []string{"prod/one", "prod/two"} {
+		if _, err := a.Put(ctx, p, secret.NewValue([]byte("v")), secret.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Get(ctx, "prod/one", secret.Selector{}); err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	err := audit.Read(ctx, filepath.Join(optsA.Dir, core.AuditFile), audit.Filter{}, func(e audit.Entry) error {
+		last = e.Seq
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Well inside the checkpoint interval, whose ticks do not fsync the
+	// log either.
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for core.AuditHead(a).Seq < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("local log durable to entry %d half a second after the last request, written to %d", core.AuditHead(a).Seq, last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // A change's entries reach the store in its commit, the local log just
 // after: a server killed in between takes them back from the store on
 // restart, and only if they continue its chain.
