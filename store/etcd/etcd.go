@@ -148,6 +148,7 @@ type DB struct {
 	batch   groupcommit.Queue
 	reads   groupcommit.Queue
 	barrier barrier
+	route   leaderRoute
 	// seen is the latest revision a response named (see attemptBatch).
 	seen atomic.Int64
 	// wroteCached is the revision of this server's latest commit that
@@ -215,6 +216,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		d.cli, d.ownClient = cli, true
 	}
+	d.route.init(d)
 	cctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if _, err := d.cli.Get(cctx, d.prefix+"m/store", clientv3.WithSerializable(), clientv3.WithCountOnly()); err != nil {
@@ -252,6 +254,7 @@ func (d *DB) Close() error {
 		d.batch.Close()
 		d.reads.Close()
 		d.inflight.Wait()
+		d.route.close()
 		if d.stopCaches != nil {
 			d.stopCaches()
 			d.cachesEnded.Wait()
@@ -422,7 +425,10 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if len(t.creates) > 0 {
 		resp, err = d.sendAgain(ctx, t, cmps, ops)
 	} else {
-		resp, err = d.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		resp, err = d.route.kv().Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			d.route.failed()
+		}
 	}
 	if writes {
 		d.barrier.committed()
@@ -433,6 +439,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)
+	d.route.answered(resp.Header)
 	d.finish(claimed, resp.Header.Revision, nil)
 	if resp.Succeeded {
 		d.noteCachedWrites(t, resp.Header.Revision)
@@ -457,8 +464,11 @@ const resendAfter = 2 * time.Second
 func (d *DB) sendAgain(ctx context.Context, t *tx, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	for again := false; ; again = true {
 		actx, cancel := context.WithTimeout(ctx, resendAfter)
-		resp, err := d.cli.Txn(actx).If(cmps...).Then(ops...).Commit()
+		resp, err := d.route.kv().Txn(actx).If(cmps...).Then(ops...).Commit()
 		cancel()
+		if err != nil {
+			d.route.failed()
+		}
 		switch {
 		case err == nil && (resp.Succeeded || !again):
 			return resp, nil
