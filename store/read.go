@@ -59,9 +59,24 @@ func decodeFP(h string) ([]byte, bool) {
 	return b, err == nil && len(b) == 32
 }
 
-// openValue decrypts version n of path inside tx.
+// settledGetter is a transaction that can read a key whose change it
+// need not check when it commits, because another of its reads does
+// (store/etcd's, which otherwise compares every key read).
+type settledGetter interface {
+	GetSettled(key []byte) ([]byte, error)
+}
+
+// openValue decrypts version n of path inside tx, which has read path's
+// record. A version's value changes meaning only with that record: it is
+// written when the version is appended and deleted when it is dropped,
+// both with the record (a re-wrap under a new master key changes its
+// bytes, not its plaintext). So its read is settled by the record's.
 func (s *Store) openValue(tx Tx, path string, n int) ([]byte, error) {
-	sb, err := tx.Get(valueKey(path, n))
+	get := tx.Get
+	if sg, ok := tx.(settledGetter); ok {
+		get = sg.GetSettled
+	}
+	sb, err := get(valueKey(path, n))
 	if errors.Is(err, ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: value of %s v%d is missing", secret.ErrCorrupt, path, n)
 	}

@@ -64,6 +64,8 @@ type readEntry struct {
 	modRev int64
 	val    []byte
 	ok     bool
+	// settled: read by GetSettled only, so not compared at commit.
+	settled bool
 }
 
 type write struct {
@@ -168,6 +170,10 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 		if !e.ok {
 			return nil, store.ErrKeyNotFound
 		}
+		if e.settled {
+			e.settled = false
+			t.reads[full] = e
+		}
 		return e.val, nil
 	}
 	if c := t.d.cacheFor(full); c != nil {
@@ -193,6 +199,23 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	kv := resp.Kvs[0]
 	t.reads[full] = readEntry{modRev: kv.ModRevision, val: kv.Value, ok: true}
 	return kv.Value, nil
+}
+
+// GetSettled is Get for a key whose change another read of the
+// transaction already checks: one whose meaning changes only together
+// with a key read before it (a secret version's value, with its record:
+// store.openValue). Its commit does not compare it, which spares etcd a
+// range per such key on every member. A key found missing is compared
+// as Get's are.
+func (t *tx) GetSettled(key []byte) ([]byte, error) {
+	full := t.d.prefix + string(key)
+	_, had := t.reads[full]
+	v, err := t.Get(key)
+	if e, ok := t.reads[full]; !had && ok && e.ok {
+		e.settled = true
+		t.reads[full] = e
+	}
+	return v, err
 }
 
 // Put buffers a write of a copy of value.
@@ -366,7 +389,9 @@ func (t *tx) compares() []clientv3.Cmp {
 		return cmps
 	}
 	for k, e := range t.reads {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", e.modRev))
+		if !e.settled {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", e.modRev))
+		}
 	}
 	for _, r := range t.ranges {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]).WithRange(r[1]), "<", t.rev+1))
