@@ -51,17 +51,25 @@ func TestCommitsGoToLeader(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	leader := routed("at first")
-	before := txnsHandled(t, ec)
-	for range 20 {
-		put()
-	}
-	after := txnsHandled(t, ec)
-	for i := range after {
-		got := after[i] - before[i]
-		if i == leader && got < 20 || i != leader && got != 0 {
-			t.Fatalf("member %d (leader %d) handled %d of 20 commits", i, leader, got)
+	var leader int
+	for try := 1; ; try++ {
+		leader = routed("at first")
+		before := txnsHandled(t, ec)
+		for range 20 {
+			put()
 		}
+		after := txnsHandled(t, ec)
+		if now, err := ec.Leader(ctx); (err != nil || now != leader) && try < 3 {
+			// An election on a busy machine moved the lead meanwhile.
+			continue
+		}
+		for i := range after {
+			got := after[i] - before[i]
+			if i == leader && got < 20 || i != leader && got != 0 {
+				t.Fatalf("member %d (leader %d) handled %d of 20 commits", i, leader, got)
+			}
+		}
+		break
 	}
 
 	// The leader hands its lead to another member: the next commits' term
