@@ -177,6 +177,26 @@ func (c *Cluster) Kill(i int) error {
 	return nil
 }
 
+// Freeze stops member i (SIGSTOP) without closing its connections, as a
+// hung machine or a partition that keeps TCP up would; Thaw resumes it.
+func (c *Cluster) Freeze(i int) error { return c.signal(i, syscall.SIGSTOP) }
+
+// Thaw resumes a member Freeze stopped.
+func (c *Cluster) Thaw(i int) error { return c.signal(i, syscall.SIGCONT) }
+
+func (c *Cluster) signal(i int, sig syscall.Signal) error {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return fmt.Errorf("signal %s: not running", m.Name)
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s: %w", m.Name, err)
+	}
+	return nil
+}
+
 // Restart starts member i again on its data directory and ports (it must
 // have been killed) and waits until it serves.
 func (c *Cluster) Restart(ctx context.Context, i int) error {

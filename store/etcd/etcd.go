@@ -425,10 +425,7 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 	if len(t.creates) > 0 {
 		resp, err = d.sendAgain(ctx, t, cmps, ops)
 	} else {
-		resp, err = d.route.kv().Txn(ctx).If(cmps...).Then(ops...).Commit()
-		if err != nil {
-			d.route.failed()
-		}
+		resp, err = d.route.txn(ctx, cmps, ops)
 	}
 	if writes {
 		d.barrier.committed()
@@ -439,7 +436,6 @@ func (d *DB) commit(ctx context.Context, t *tx) (committed bool, err error) {
 		return false, d.etcdError("commit", err)
 	}
 	d.observe(resp.Header.Revision)
-	d.route.answered(resp.Header)
 	d.finish(claimed, resp.Header.Revision, nil)
 	if resp.Succeeded {
 		d.noteCachedWrites(t, resp.Header.Revision)
@@ -464,11 +460,8 @@ const resendAfter = 2 * time.Second
 func (d *DB) sendAgain(ctx context.Context, t *tx, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	for again := false; ; again = true {
 		actx, cancel := context.WithTimeout(ctx, resendAfter)
-		resp, err := d.route.kv().Txn(actx).If(cmps...).Then(ops...).Commit()
+		resp, err := d.route.txn(actx, cmps, ops)
 		cancel()
-		if err != nil {
-			d.route.failed()
-		}
 		switch {
 		case err == nil && (resp.Succeeded || !again):
 			return resp, nil

@@ -83,6 +83,38 @@ const (
 	findAtMost = 5 * time.Second
 )
 
+// routedTimeout bounds a commit sent to the leader: a leader that froze
+// (stopped, hung, cut off with its connection up) answers nothing until
+// gRPC's keepalive gives the connection up, half a minute, where a member
+// that forwards would have timed the request out itself (etcd's request
+// timeout: 7 s with its default election settings). stallAfter is how
+// long a routed commit runs before later ones go elsewhere while the
+// leader is looked for again.
+var (
+	routedTimeout = 10 * time.Second
+	stallAfter    = time.Second
+)
+
+// txn sends a commit's Txn, to the leader while it is known, and notes
+// what the answer says of the route.
+func (r *leaderRoute) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	kv := r.kv()
+	if _, routed := kv.(*routeKV); routed {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, routedTimeout)
+		defer cancel()
+		stalled := time.AfterFunc(stallAfter, r.failed)
+		defer stalled.Stop()
+	}
+	resp, err := kv.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		r.failed()
+		return nil, err
+	}
+	r.answered(resp.Header)
+	return resp, nil
+}
+
 // kv is what a commit sends its Txn through: the leader's connection
 // when it is up. A request on a connection that is not is never sent, so
 // it goes through the client instead, with no doubt about its outcome.
@@ -139,7 +171,9 @@ func (r *leaderRoute) find() {
 }
 
 // search asks every endpoint for its status at once and routes to the
-// one that says it leads, reporting whether one did.
+// one that says it leads, reporting whether one did. Two may say so
+// while an election ends (a leader cut off has not yet learnt it lost):
+// the later term wins.
 func (r *leaderRoute) search() bool {
 	ctx, cancel := context.WithTimeout(r.ctx, time.Second)
 	defer cancel()
@@ -165,17 +199,21 @@ func (r *leaderRoute) search() bool {
 			answers <- &found{ep: ep, conn: conn, term: st.RaftTerm}
 		}()
 	}
+	var best *found
 	for range eps {
-		if f := <-answers; f != nil {
-			if cur := r.cur.Load(); cur == nil || cur.endpoint != f.ep || r.term.Load() != f.term {
-				r.term.Store(f.term)
-				kv := clientv3.NewKVFromKVClient(failFast{pb.NewKVClient(f.conn)}, r.d.cli)
-				r.cur.Store(&routeKV{KV: kv, endpoint: f.ep, conn: f.conn})
-			}
-			return true
+		if f := <-answers; f != nil && (best == nil || f.term > best.term) {
+			best = f
 		}
 	}
-	return false
+	if best == nil {
+		return false
+	}
+	if cur := r.cur.Load(); cur == nil || cur.endpoint != best.ep || r.term.Load() != best.term {
+		r.term.Store(best.term)
+		kv := clientv3.NewKVFromKVClient(failFast{pb.NewKVClient(best.conn)}, r.d.cli)
+		r.cur.Store(&routeKV{KV: kv, endpoint: best.ep, conn: best.conn})
+	}
+	return true
 }
 
 // conn is the connection to ep alone, nil if it cannot be set up or the

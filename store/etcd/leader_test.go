@@ -107,6 +107,63 @@ func TestCommitsGoToLeader(t *testing.T) {
 	}
 }
 
+// A leader that froze with its connections up answers nothing: a commit
+// sent to it gives up after routedTimeout, not gRPC's keepalive (half a
+// minute), and later commits stop being sent there once it has run for
+// stallAfter.
+func TestCommitsLeaveAFrozenLeader(t *testing.T) {
+	old := routedTimeout
+	routedTimeout = 3 * time.Second
+	t.Cleanup(func() { routedTimeout = old })
+	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	ctx := context.Background()
+	d, err := Open(ctx, Config{Endpoints: ec.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	put := func() error {
+		return d.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("s/k"), []byte("v")) })
+	}
+	var leader int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := put(); err != nil {
+			t.Fatal(err)
+		}
+		leader, err = ec.Leader(ctx)
+		if err == nil && d.route.endpoint() == ec.Member(leader).ClientURL {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commits go to %q, the leader is member %d (%v)", d.route.endpoint(), leader, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := ec.Freeze(leader); err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Thaw(leader)
+	frozen := ec.Member(leader).ClientURL
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- put() }()
+	time.Sleep(stallAfter + 500*time.Millisecond)
+	if got := d.route.endpoint(); got == frozen {
+		t.Errorf("after %v commits still go to the frozen leader", time.Since(start))
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a commit to a frozen leader succeeded")
+		}
+		if took := time.Since(start); took > routedTimeout+2*time.Second {
+			t.Fatalf("the commit gave up after %v, want about %v", took, routedTimeout)
+		}
+	case <-time.After(routedTimeout + 5*time.Second):
+		t.Fatal("a commit to a frozen leader still waits")
+	}
+}
+
 // txnsHandled is how many Txn requests each member answered.
 func txnsHandled(t *testing.T, ec *etcdtest.Cluster) []int {
 	t.Helper()

@@ -209,9 +209,11 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 // as Get's are.
 func (t *tx) GetSettled(key []byte) ([]byte, error) {
 	full := t.d.prefix + string(key)
-	_, had := t.reads[full]
+	before, had := t.reads[full]
 	v, err := t.Get(key)
-	if e, ok := t.reads[full]; !had && ok && e.ok {
+	// Settled unless a Get read it too (two readers of one secret in a
+	// read group read it twice, both settled).
+	if e, ok := t.reads[full]; ok && e.ok && (!had || before.settled) {
 		e.settled = true
 		t.reads[full] = e
 	}
