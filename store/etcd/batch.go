@@ -39,16 +39,14 @@ func (d *DB) Batch(ctx context.Context, fn func(store.Tx) error) error {
 
 // ReadBatch is Batch for transactions that mostly read and write only
 // their own records (store.GetRecorded's: a read and its audit entry). Its
-// group's snapshot is the read cache's revision, so the reads are answered
-// from memory without waiting for the watch, let alone for a barrier:
-// the commit's compares check every key read, so the group commits only
-// if what it read is still current, and its commit, a write through the
-// leader, is the reads' linearization point. A group that loses runs again
+// group's snapshot, as Batch's, is the read cache's revision (cachedRev),
+// so the reads are answered from memory without a barrier: the commit's
+// compares check every key read, so the group commits only if what it
+// read is still current, and its commit, a write through the leader, is
+// the reads' linearization point. A group that loses runs again
 // at once at a linearizable revision, and then commits without comparing
 // what it read (groupKind.reads): fn must write only keys that no other
-// transaction writes, its caller's own records. Writes keep Batch's
-// snapshot, the latest revision this server saw, which holds its own
-// writes the cache may not have yet.
+// transaction writes, its caller's own records.
 func (d *DB) ReadBatch(ctx context.Context, fn func(store.Tx) error) error {
 	readCalls.Add(1)
 	return d.group(ctx, &d.reads, fn)
@@ -129,10 +127,10 @@ func (d *DB) commitBatch(calls []*groupcommit.Call, k groupKind) {
 }
 
 // attemptBatch runs calls in one transaction and commits it. Its snapshot
-// costs no round trip: for Batch the latest revision this server has seen,
-// which holds every write of its own, for ReadBatch the read cache's. A
-// write it does not hold yet fails the commit's compares and the batch
-// runs again (fresh) at a linearizable revision. A call whose function
+// costs no round trip: the revision the read caches reached (cachedRev),
+// which holds this server's own writes to them. A write it does not hold
+// yet fails the commit's compares and the batch runs again (fresh) at a
+// linearizable revision. A call whose function
 // fails is dropped and re-run alone (update), at a linearizable revision,
 // so no caller is answered from a stale snapshot; and a batch that writes
 // nothing still has its reads checked (commit).

@@ -373,3 +373,32 @@ func TestReadCacheDropsTombstones(t *testing.T) {
 		t.Fatalf("the cache answered %d of 2 reads", h-hits)
 	}
 }
+
+// A server's write groups read from its cache, their own earlier writes
+// included: the snapshot is the revision the cache reached, not the
+// commit's answer, which a leader gives before the member serving the
+// watch has applied it.
+func TestBatchReadsItsOwnWritesFromCache(t *testing.T) {
+	_, d := pair(t, "s/")
+	ctx := context.Background()
+	_, misses := CacheStats()
+	const n = 30
+	for i := range n {
+		err := d.Batch(ctx, func(tx store.Tx) error {
+			v, err := tx.Get([]byte("s/counter"))
+			if err != nil && err != store.ErrKeyNotFound {
+				return err
+			}
+			if string(v) != fmt.Sprint(i) && i > 0 {
+				return fmt.Errorf("counter %q before write %d", v, i)
+			}
+			return tx.Put([]byte("s/counter"), fmt.Append(nil, i+1))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, m := CacheStats(); m != misses {
+		t.Fatalf("%d of %d write groups read from etcd", m-misses, n)
+	}
+}

@@ -183,7 +183,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	d := &DB{prefix: cfg.Prefix, cfg: cfg, cli: cfg.Client}
 	d.batch.Init(maxBatch, func(calls []*groupcommit.Call) {
-		d.commitBatch(calls, groupKind{snapshot: d.seen.Load, concurrent: true})
+		d.commitBatch(calls, groupKind{snapshot: d.cachedRev, concurrent: true})
 	})
 	d.reads.Init(maxBatch, func(calls []*groupcommit.Call) {
 		d.commitBatch(calls, groupKind{snapshot: d.cachedRev, reads: true})
