@@ -19,13 +19,8 @@ import (
 // Commits go to the member that leads, and follow it when it moves or
 // dies: a follower sees none of them while the route is known.
 func TestCommitsGoToLeader(t *testing.T) {
-	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	ec, d := ownCluster(t)
 	ctx := context.Background()
-	d, err := Open(ctx, Config{Endpoints: ec.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	n := 0
 	put := func() {
 		t.Helper()
@@ -35,22 +30,7 @@ func TestCommitsGoToLeader(t *testing.T) {
 			t.Fatalf("put %d: %v", n, err)
 		}
 	}
-	// routed commits until the route names the leader's endpoint.
-	routed := func(why string) int {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			put()
-			i, err := ec.Leader(ctx)
-			if err == nil && d.route.endpoint() == ec.Member(i).ClientURL {
-				return i
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: commits go to %q, the leader is member %d (%v)", why, d.route.endpoint(), i, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	routed := func(why string) int { t.Helper(); return routeToLeader(t, why, ec, d, put) }
 	var leader int
 	for try := 1; ; try++ {
 		leader = routed("at first")
@@ -115,30 +95,16 @@ func TestCommitsLeaveAFrozenLeader(t *testing.T) {
 	old := routedTimeout
 	routedTimeout = 3 * time.Second
 	t.Cleanup(func() { routedTimeout = old })
-	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	ec, d := ownCluster(t)
 	ctx := context.Background()
-	d, err := Open(ctx, Config{Endpoints: ec.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	put := func() error {
 		return d.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("s/k"), []byte("v")) })
 	}
-	var leader int
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	leader := routeToLeader(t, "at first", ec, d, func() {
 		if err := put(); err != nil {
 			t.Fatal(err)
 		}
-		leader, err = ec.Leader(ctx)
-		if err == nil && d.route.endpoint() == ec.Member(leader).ClientURL {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("commits go to %q, the leader is member %d (%v)", d.route.endpoint(), leader, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 	if err := ec.Freeze(leader); err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +127,37 @@ func TestCommitsLeaveAFrozenLeader(t *testing.T) {
 		}
 	case <-time.After(routedTimeout + 5*time.Second):
 		t.Fatal("a commit to a frozen leader still waits")
+	}
+}
+
+// ownCluster is a 3-member cluster of the test's own, whose members it
+// may stop or kill, and a store over it.
+func ownCluster(t *testing.T) (*etcdtest.Cluster, *DB) {
+	t.Helper()
+	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	d, err := Open(context.Background(), Config{Endpoints: ec.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return ec, d
+}
+
+// routeToLeader commits with put until d's route names the leader's
+// endpoint, and returns the leader's index.
+func routeToLeader(t *testing.T, why string, ec *etcdtest.Cluster, d *DB, put func()) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		put()
+		i, err := ec.Leader(context.Background())
+		if err == nil && d.route.endpoint() == ec.Member(i).ClientURL {
+			return i
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: commits go to %q, the leader is member %d (%v)", why, d.route.endpoint(), i, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/passman-dev/passman/internal/etcdtest"
 	"github.com/passman-dev/passman/store"
 )
 
@@ -16,13 +15,8 @@ import (
 // etcd's own request timeout, and applies once: the counter it increments
 // moves by exactly one per acknowledged commit.
 func TestCommitSurvivesLeaderLoss(t *testing.T) {
-	ec := etcdtest.New(t, etcdtest.Options{Members: 3})
+	ec, d := ownCluster(t)
 	ctx := context.Background()
-	d, err := Open(ctx, Config{Endpoints: ec.Endpoints(), Prefix: etcdtest.Prefix(t.Name())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	increment := func(n int) error {
 		// Batch, as a server's writes: it reads at the revision the server
 		// saw, so no barrier waits out the election before the commit.
