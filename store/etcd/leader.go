@@ -90,10 +90,9 @@ const (
 // timeout: 7 s with its default election settings). stallAfter is how
 // long a routed commit runs before later ones go elsewhere while the
 // leader is looked for again.
-var (
-	routedTimeout = 10 * time.Second
-	stallAfter    = time.Second
-)
+var routedTimeout = 10 * time.Second
+
+const stallAfter = time.Second
 
 // txn sends a commit's Txn, to the leader while it is known, and notes
 // what the answer says of the route.
