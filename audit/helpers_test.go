@@ -28,7 +28,13 @@ func clock() func() time.Time {
 
 func openLog(t testing.TB, path string) *Log {
 	t.Helper()
-	l, err := Open(context.Background(), path, Options{Sync: SyncWrite, Now: clock()})
+	return openLogSync(t, path, SyncWrite)
+}
+
+// openLogSync is openLog with the given sync mode.
+func openLogSync(t testing.TB, path string, mode SyncMode) *Log {
+	t.Helper()
+	l, err := Open(context.Background(), path, Options{Sync: mode, Now: clock()})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

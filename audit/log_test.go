@@ -363,10 +363,7 @@ func TestAppendDeferredThenSync(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := Open(ctx, path, Options{Sync: SyncFsync})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLogSync(t, path, SyncFsync)
 	for range 3 {
 		if _, err := l.AppendDeferred(ctx, Entry{Action: "a", Actor: "x", RequestID: "r", Outcome: OutcomeSuccess}); err != nil {
 			t.Fatal(err)
@@ -401,10 +398,7 @@ func TestFlushWritesWithoutSync(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := Open(ctx, path, Options{Sync: SyncFsync})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLogSync(t, path, SyncFsync)
 	defer l.Close()
 	res, err := l.Reserve(ctx)
 	if err != nil {
